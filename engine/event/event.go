@@ -1,0 +1,273 @@
+// Package event is the stream every layer reports through: builds and steps
+// starting, lines of command output, progress, artifacts, errors. Renderers
+// (terminal, plain lines, JSON, per-build log files) subscribe to a Bus.
+// The Bus redacts every registered secret before any subscriber sees an
+// event, so no renderer can print one.
+package event
+
+import (
+	"bytes"
+	"fmt"
+	"io"
+	"sort"
+	"strings"
+	"sync"
+	"time"
+)
+
+// Type says what happened.
+type Type string
+
+// Event types, in the order a run usually emits them.
+const (
+	RunStarted     Type = "run_started"
+	BuildQueued    Type = "build_queued"
+	BuildStarted   Type = "build_started"
+	StepStarted    Type = "step_started"
+	StepFinished   Type = "step_finished"
+	Message        Type = "message"
+	Warning        Type = "warning"
+	Output         Type = "output"
+	Progress       Type = "progress"
+	CleanupStarted Type = "cleanup_started"
+	CleanupFailed  Type = "cleanup_failed"
+	Leftover       Type = "leftover"
+	ArtifactMade   Type = "artifact"
+	BuildFinished  Type = "build_finished"
+	RunFinished    Type = "run_finished"
+)
+
+// Status is how a build ended.
+type Status string
+
+// Build statuses.
+const (
+	Succeeded Status = "succeeded"
+	Failed    Status = "failed"
+	Skipped   Status = "skipped"
+	Cancelled Status = "cancelled"
+)
+
+// Event is one thing that happened. Fields not relevant to a Type are empty.
+type Event struct {
+	Time     time.Time     `json:"time"`
+	Type     Type          `json:"type"`
+	Build    string        `json:"build,omitempty"`
+	Driver   string        `json:"driver,omitempty"`
+	Step     string        `json:"step,omitempty"`
+	Stream   string        `json:"stream,omitempty"` // "stdout" or "stderr" for Output
+	Message  string        `json:"message,omitempty"`
+	Done     int64         `json:"done,omitempty"`  // Progress: units done
+	Total    int64         `json:"total,omitempty"` // Progress: units in all (0: unknown)
+	Unit     string        `json:"unit,omitempty"`  // Progress: "bytes", "%"
+	Status   Status        `json:"status,omitempty"`
+	Error    string        `json:"error,omitempty"`
+	Elapsed  time.Duration `json:"elapsed_ns,omitempty"`
+	Artifact any           `json:"artifact,omitempty"`
+	Items    []string      `json:"items,omitempty"` // Leftover: what may be left
+}
+
+// Sink receives events. Handle is called from one goroutine at a time.
+type Sink interface {
+	Handle(Event)
+}
+
+// SinkFunc adapts a function to a Sink.
+type SinkFunc func(Event)
+
+// Handle implements Sink.
+func (f SinkFunc) Handle(e Event) { f(e) }
+
+// Bus fans events out to sinks, in order, after redacting secrets.
+type Bus struct {
+	mu      sync.Mutex
+	sinks   []Sink
+	secrets []string
+	now     func() time.Time
+}
+
+// NewBus returns a Bus delivering to sinks.
+func NewBus(sinks ...Sink) *Bus { return &Bus{sinks: sinks, now: time.Now} }
+
+// Subscribe adds a sink.
+func (b *Bus) Subscribe(s Sink) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	b.sinks = append(b.sinks, s)
+}
+
+// AddSecret registers a value that must never be shown; every later event
+// has it replaced by "(sensitive)". Empty strings are ignored.
+func (b *Bus) AddSecret(s string) {
+	if s == "" {
+		return
+	}
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	b.secrets = append(b.secrets, s)
+	// Longest first, so a secret containing another is replaced whole.
+	sort.Slice(b.secrets, func(i, j int) bool { return len(b.secrets[i]) > len(b.secrets[j]) })
+}
+
+// Redact replaces every registered secret in s.
+func (b *Bus) Redact(s string) string {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.redact(s)
+}
+
+func (b *Bus) redact(s string) string {
+	for _, sec := range b.secrets {
+		if strings.Contains(s, sec) {
+			s = strings.ReplaceAll(s, sec, "(sensitive)")
+		}
+	}
+	return s
+}
+
+// Emit stamps e with the time if unset, redacts it and delivers it.
+func (b *Bus) Emit(e Event) {
+	if b == nil {
+		return
+	}
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	if e.Time.IsZero() {
+		e.Time = b.now()
+	}
+	e.Message = b.redact(e.Message)
+	e.Error = b.redact(e.Error)
+	for i := range e.Items {
+		e.Items[i] = b.redact(e.Items[i])
+	}
+	if e.Artifact != nil && len(b.secrets) > 0 {
+		e.Artifact = redactAny(e.Artifact, b.redact)
+	}
+	for _, s := range b.sinks {
+		s.Handle(e)
+	}
+}
+
+// redactAny redacts strings inside an artifact by a round trip through its
+// printed form when it holds a secret; artifacts rarely do.
+func redactAny(a any, redact func(string) string) any {
+	if r, ok := a.(interface{ Redacted(func(string) string) any }); ok {
+		return r.Redacted(redact)
+	}
+	return a
+}
+
+// UI is a build's handle on the bus: what drivers, steps and provisioners
+// use to report. A nil *UI discards everything.
+type UI struct {
+	bus    *Bus
+	build  string
+	driver string
+	mu     sync.Mutex
+	step   string
+}
+
+// NewUI returns the UI of one build.
+func NewUI(bus *Bus, build, driver string) *UI { return &UI{bus: bus, build: build, driver: driver} }
+
+// Build is the name of the build this UI reports for.
+func (u *UI) Build() string {
+	if u == nil {
+		return ""
+	}
+	return u.build
+}
+
+// Bus returns the bus this UI emits to.
+func (u *UI) Bus() *Bus {
+	if u == nil {
+		return nil
+	}
+	return u.bus
+}
+
+// Emit sends e as this build's event, in its current step.
+func (u *UI) Emit(e Event) {
+	if u == nil {
+		return
+	}
+	u.mu.Lock()
+	e.Build, e.Driver = u.build, u.driver
+	if e.Step == "" {
+		e.Step = u.step
+	}
+	u.mu.Unlock()
+	u.bus.Emit(e)
+}
+
+// SetStep records the step later events belong to.
+func (u *UI) SetStep(name string) {
+	if u == nil {
+		return
+	}
+	u.mu.Lock()
+	u.step = name
+	u.mu.Unlock()
+}
+
+// Say reports a message.
+func (u *UI) Say(format string, args ...any) {
+	u.Emit(Event{Type: Message, Message: fmt.Sprintf(format, args...)})
+}
+
+// Warn reports a warning.
+func (u *UI) Warn(format string, args ...any) {
+	u.Emit(Event{Type: Warning, Message: fmt.Sprintf(format, args...)})
+}
+
+// Progress reports done out of total units ("bytes" or "%") for label.
+func (u *UI) Progress(label string, done, total int64, unit string) {
+	u.Emit(Event{Type: Progress, Message: label, Done: done, Total: total, Unit: unit})
+}
+
+// Lines returns a writer that emits each complete line written to it as an
+// Output event on stream ("stdout", "stderr"). Close flushes a last
+// unterminated line. It is safe for one writer goroutine.
+func (u *UI) Lines(stream string) io.WriteCloser {
+	return &lineWriter{ui: u, stream: stream}
+}
+
+type lineWriter struct {
+	ui     *UI
+	stream string
+	buf    []byte
+}
+
+// maxLine bounds a line held in memory; longer ones are split.
+const maxLine = 64 << 10
+
+func (w *lineWriter) Write(p []byte) (int, error) {
+	n := len(p)
+	for len(p) > 0 {
+		i := bytes.IndexByte(p, '\n')
+		if i < 0 {
+			w.buf = append(w.buf, p...)
+			if len(w.buf) >= maxLine {
+				w.flush()
+			}
+			break
+		}
+		w.buf = append(w.buf, p[:i]...)
+		w.flush()
+		p = p[i+1:]
+	}
+	return n, nil
+}
+
+func (w *lineWriter) flush() {
+	line := strings.TrimSuffix(string(w.buf), "\r")
+	w.buf = w.buf[:0]
+	w.ui.Emit(Event{Type: Output, Stream: w.stream, Message: line})
+}
+
+func (w *lineWriter) Close() error {
+	if len(w.buf) > 0 {
+		w.flush()
+	}
+	return nil
+}

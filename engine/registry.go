@@ -1,0 +1,217 @@
+package engine
+
+import (
+	"context"
+	"fmt"
+	"sort"
+
+	"github.com/imgbuild/imgbuild/engine/event"
+	"github.com/imgbuild/imgbuild/engine/schema"
+	"github.com/imgbuild/imgbuild/engine/step"
+)
+
+// Output documents one output of a builder that other builds can refer to
+// (base.image_id).
+type Output struct {
+	Name string
+	Doc  string
+}
+
+// CommonOutputs are the outputs every build has.
+var CommonOutputs = []Output{
+	{Name: "id", Doc: "The artifact's id (an AMI id, a VM path, a directory)."},
+	{Name: "files", Doc: "The artifact's files, as a list of paths."},
+	{Name: "name", Doc: "The build's name."},
+}
+
+// BuilderDef declares a builder: the schema of its config, its outputs and
+// the function that runs one build.
+type BuilderDef struct {
+	Schema  *schema.Schema
+	Outputs []Output // beyond CommonOutputs
+	// Build runs a build whose config has been decoded into job.Config (a
+	// pointer to the schema's struct) and returns its artifact.
+	Build func(ctx context.Context, job *Job) (*Artifact, error)
+}
+
+// HasOutput reports whether builds of this kind have the named output.
+func (d *BuilderDef) HasOutput(name string) bool {
+	for _, o := range d.AllOutputs() {
+		if o.Name == name {
+			return true
+		}
+	}
+	return false
+}
+
+// AllOutputs is CommonOutputs followed by the driver's own.
+func (d *BuilderDef) AllOutputs() []Output {
+	return append(append([]Output(nil), CommonOutputs...), d.Outputs...)
+}
+
+// Provisioner changes a machine through its communicator.
+type Provisioner interface {
+	Provision(ctx context.Context, env *ProvisionEnv) error
+}
+
+// ProvisionEnv is what a provisioner works with.
+type ProvisionEnv struct {
+	UI   *event.UI
+	Comm Communicator
+	// Build is the build's name; Driver its builder's.
+	Build, Driver string
+	// WorkDir is a scratch directory on this machine, removed after the
+	// build.
+	WorkDir string
+}
+
+// ProvisionerDef declares a provisioner: its schema and a constructor from
+// a decoded config.
+type ProvisionerDef struct {
+	Schema *schema.Schema
+	New    func(config any) (Provisioner, error)
+	// Filter, if set, says whether the provisioner applies to a build (its
+	// only/except keywords).
+	Filter func(config any, build string) bool
+}
+
+// PostProcessor turns an artifact into another (a checksum file, a box, a
+// manifest entry).
+type PostProcessor interface {
+	PostProcess(ctx context.Context, env *PostEnv, in *Artifact) (*Artifact, error)
+}
+
+// PostEnv is what a post-processor works with.
+type PostEnv struct {
+	UI      *event.UI
+	Build   string
+	Driver  string
+	WorkDir string
+	// Redact removes secrets from text a post-processor writes to disk.
+	Redact func(string) string
+}
+
+// PostProcessorDef declares a post-processor.
+type PostProcessorDef struct {
+	Schema *schema.Schema
+	New    func(config any) (PostProcessor, error)
+}
+
+// Registry holds every builder, provisioner and post-processor by name.
+type Registry struct {
+	Builders       map[string]*BuilderDef
+	Provisioners   map[string]*ProvisionerDef
+	PostProcessors map[string]*PostProcessorDef
+}
+
+// NewRegistry returns an empty registry.
+func NewRegistry() *Registry {
+	return &Registry{
+		Builders:       map[string]*BuilderDef{},
+		Provisioners:   map[string]*ProvisionerDef{},
+		PostProcessors: map[string]*PostProcessorDef{},
+	}
+}
+
+// AddBuilder registers a builder under its schema's name.
+func (r *Registry) AddBuilder(d *BuilderDef) {
+	r.unique(d.Schema.Name)
+	r.Builders[d.Schema.Name] = d
+}
+
+// AddProvisioner registers a provisioner under its schema's name.
+func (r *Registry) AddProvisioner(d *ProvisionerDef) {
+	r.unique(d.Schema.Name)
+	r.Provisioners[d.Schema.Name] = d
+}
+
+// AddPostProcessor registers a post-processor under its schema's name.
+func (r *Registry) AddPostProcessor(d *PostProcessorDef) {
+	r.unique(d.Schema.Name)
+	r.PostProcessors[d.Schema.Name] = d
+}
+
+func (r *Registry) unique(name string) {
+	_, b := r.Builders[name]
+	_, p := r.Provisioners[name]
+	_, pp := r.PostProcessors[name]
+	if b || p || pp {
+		panic(fmt.Sprintf("engine: %q registered twice", name))
+	}
+}
+
+// Names returns every registered name, sorted.
+func (r *Registry) Names() []string {
+	var out []string
+	for n := range r.Builders {
+		out = append(out, n)
+	}
+	for n := range r.Provisioners {
+		out = append(out, n)
+	}
+	for n := range r.PostProcessors {
+		out = append(out, n)
+	}
+	sort.Strings(out)
+	return out
+}
+
+// Schema returns the schema registered under name, of any kind.
+func (r *Registry) Schema(name string) (*schema.Schema, bool) {
+	if d, ok := r.Builders[name]; ok {
+		return d.Schema, true
+	}
+	if d, ok := r.Provisioners[name]; ok {
+		return d.Schema, true
+	}
+	if d, ok := r.PostProcessors[name]; ok {
+		return d.Schema, true
+	}
+	return nil, false
+}
+
+// Job is one build being run: its decoded config and everything a driver
+// needs besides.
+type Job struct {
+	Name   string
+	Driver string
+	// Config is a pointer to the builder schema's struct, with every
+	// reference to another build's output resolved.
+	Config any
+	// UI reports this build's progress.
+	UI *event.UI
+	// Steps runs the driver's steps with the run's cleanup policy.
+	Steps *step.Runner
+	// WorkDir is a scratch directory for this build on this machine, removed
+	// when the build ends.
+	WorkDir string
+	// Workspace is the description's workspace root.
+	Workspace string
+	// Inputs are the artifacts of the builds this one depends on.
+	Inputs map[string]*Artifact
+
+	provisioners []namedProvisioner
+	redact       func(string) string
+}
+
+type namedProvisioner struct {
+	kind string
+	pos  string
+	p    Provisioner
+}
+
+// Provision runs the build's provisioners in order over comm.
+func (j *Job) Provision(ctx context.Context, comm Communicator) error {
+	for i, np := range j.provisioners {
+		label := fmt.Sprintf("provisioner %d/%d: %s", i+1, len(j.provisioners), np.kind)
+		j.UI.Say("%s (%s)", label, np.pos)
+		env := &ProvisionEnv{UI: j.UI, Comm: comm, Build: j.Name, Driver: j.Driver, WorkDir: j.WorkDir}
+		if err := np.p.Provision(ctx, env); err != nil {
+			return fmt.Errorf("%s at %s: %w", label, np.pos, err)
+		}
+	}
+	return nil
+}
+
+// ProvisionerCount is the number of provisioners this build runs.
+func (j *Job) ProvisionerCount() int { return len(j.provisioners) }

@@ -1,0 +1,275 @@
+// Package step runs a build as a sequence of steps, each of which may leave
+// something to undo. Whatever happens (error, cancellation, timeout), the
+// cleanups of the steps that ran are run in reverse order, each with its own
+// time limit and a context that the build's cancellation does not cancel.
+// A failed cleanup is reported with what it may have left, never swallowed.
+//
+// Steps share typed state through the struct they are methods of, not a
+// map: a driver declares its own state type and its steps point at it.
+package step
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"sort"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/imgbuild/imgbuild/engine/event"
+)
+
+// Step is one stage of a build.
+type Step interface {
+	// Name is shown while the step runs ("launch instance").
+	Name() string
+	// Run does the step's work.
+	Run(ctx context.Context) error
+}
+
+// Cleaner is a Step that leaves something to undo. Cleanup is called once
+// the build is over if Run was called, even if Run failed; failed reports
+// whether the build failed (or was cancelled), so a step that made the
+// final artifact can keep it on success and remove it on failure.
+type Cleaner interface {
+	Cleanup(ctx context.Context, failed bool) error
+}
+
+// Leaver is a Step that can say what its cleanup would remove ("instance
+// i-0abc in eu-west-1"); it is listed when cleanup is skipped (on-error
+// abort) or fails, or when the process is stopped at once.
+type Leaver interface {
+	Leftovers() []string
+}
+
+// Func is a Step made of functions; nil functions do nothing.
+type Func struct {
+	StepName  string
+	RunFunc   func(ctx context.Context) error
+	CleanFunc func(ctx context.Context, failed bool) error
+	LeftFunc  func() []string
+}
+
+// Name implements Step.
+func (f *Func) Name() string { return f.StepName }
+
+// Run implements Step.
+func (f *Func) Run(ctx context.Context) error {
+	if f.RunFunc == nil {
+		return nil
+	}
+	return f.RunFunc(ctx)
+}
+
+// Cleanup implements Cleaner.
+func (f *Func) Cleanup(ctx context.Context, failed bool) error {
+	if f.CleanFunc == nil {
+		return nil
+	}
+	return f.CleanFunc(ctx, failed)
+}
+
+// Leftovers implements Leaver.
+func (f *Func) Leftovers() []string {
+	if f.LeftFunc == nil {
+		return nil
+	}
+	return f.LeftFunc()
+}
+
+// Policy says what to do with a failed build's resources.
+type Policy int
+
+const (
+	// Cleanup removes everything a failed build made (the default).
+	Cleanup Policy = iota
+	// Abort keeps what a failed build made, for debugging, and lists it.
+	Abort
+)
+
+// Runner runs steps for one build.
+type Runner struct {
+	UI             *event.UI
+	OnError        Policy
+	CleanupTimeout time.Duration // per step; 0 means 10 minutes
+	Tracker        *Tracker      // optional: records pending cleanups
+}
+
+// CleanupError reports cleanups that failed and what they may have left.
+type CleanupError struct {
+	Failures []error
+	Left     []string
+}
+
+func (e *CleanupError) Error() string {
+	msg := fmt.Sprintf("cleanup failed: %v", errors.Join(e.Failures...))
+	if len(e.Left) > 0 {
+		msg += "; may be left: " + strings.Join(e.Left, ", ")
+	}
+	return msg
+}
+
+// Run runs steps in order until one fails or ctx is cancelled, then the
+// cleanups of every step that ran, in reverse order. It returns the first
+// step's error (wrapped with the step's name), joined with a *CleanupError
+// if any cleanup failed.
+func (r *Runner) Run(ctx context.Context, steps ...Step) error {
+	var ran []Step
+	var runErr error
+	for _, s := range steps {
+		if err := ctx.Err(); err != nil {
+			runErr = context.Cause(ctx)
+			break
+		}
+		r.UI.SetStep(s.Name())
+		r.UI.Emit(event.Event{Type: event.StepStarted, Step: s.Name()})
+		start := time.Now()
+		ran = append(ran, s)
+		r.Tracker.add(r.UI.Build(), s)
+		err := s.Run(ctx)
+		r.UI.Emit(event.Event{Type: event.StepFinished, Step: s.Name(), Elapsed: time.Since(start), Error: errString(err)})
+		if err != nil {
+			if ctx.Err() != nil && errors.Is(err, ctx.Err()) {
+				err = context.Cause(ctx)
+			}
+			runErr = fmt.Errorf("%s: %w", s.Name(), err)
+			break
+		}
+	}
+	failed := runErr != nil
+	if failed && r.OnError == Abort {
+		var left []string
+		for _, s := range ran {
+			left = append(left, leftovers(s)...)
+		}
+		if len(left) > 0 {
+			r.UI.Emit(event.Event{Type: event.Leftover, Message: "kept for debugging (--on-error=abort)", Items: left})
+		}
+		return runErr
+	}
+	cerr := r.cleanup(ctx, ran, failed)
+	if cerr != nil {
+		return errors.Join(runErr, cerr)
+	}
+	return runErr
+}
+
+func (r *Runner) cleanup(ctx context.Context, ran []Step, failed bool) error {
+	timeout := r.CleanupTimeout
+	if timeout == 0 {
+		timeout = 10 * time.Minute
+	}
+	base := context.WithoutCancel(ctx)
+	var ce CleanupError
+	for i := len(ran) - 1; i >= 0; i-- {
+		s := ran[i]
+		c, ok := s.(Cleaner)
+		if !ok {
+			r.Tracker.remove(r.UI.Build(), s)
+			continue
+		}
+		r.UI.SetStep("cleanup: " + s.Name())
+		r.UI.Emit(event.Event{Type: event.CleanupStarted, Step: s.Name()})
+		cctx, cancel := context.WithTimeout(base, timeout)
+		err := c.Cleanup(cctx, failed)
+		if err == nil && cctx.Err() != nil {
+			err = fmt.Errorf("timed out after %s", timeout)
+		}
+		cancel()
+		if err != nil {
+			left := leftovers(s)
+			ce.Failures = append(ce.Failures, fmt.Errorf("%s: %w", s.Name(), err))
+			ce.Left = append(ce.Left, left...)
+			r.UI.Emit(event.Event{Type: event.CleanupFailed, Step: s.Name(), Error: err.Error(), Items: left})
+			continue
+		}
+		r.Tracker.remove(r.UI.Build(), s)
+	}
+	if len(ce.Failures) > 0 {
+		return &ce
+	}
+	return nil
+}
+
+func leftovers(s Step) []string {
+	if l, ok := s.(Leaver); ok {
+		return l.Leftovers()
+	}
+	return nil
+}
+
+func errString(err error) string {
+	if err == nil {
+		return ""
+	}
+	return err.Error()
+}
+
+// Tracker knows, across all builds of a run, which steps ran and were not
+// yet cleaned up: what may be left if the process stops at once.
+type Tracker struct {
+	mu      sync.Mutex
+	pending map[string][]Step
+}
+
+// NewTracker returns an empty Tracker.
+func NewTracker() *Tracker { return &Tracker{pending: map[string][]Step{}} }
+
+func (t *Tracker) add(build string, s Step) {
+	if t == nil {
+		return
+	}
+	if _, ok := s.(Cleaner); !ok {
+		return
+	}
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	t.pending[build] = append(t.pending[build], s)
+}
+
+func (t *Tracker) remove(build string, s Step) {
+	if t == nil {
+		return
+	}
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	list := t.pending[build]
+	for i, p := range list {
+		if p == s {
+			t.pending[build] = append(list[:i], list[i+1:]...)
+			break
+		}
+	}
+	if len(t.pending[build]) == 0 {
+		delete(t.pending, build)
+	}
+}
+
+// Pending lists, per build, what the steps not yet cleaned up may have
+// left ("web: instance i-0abc"). Steps that cannot say are named instead.
+func (t *Tracker) Pending() []string {
+	if t == nil {
+		return nil
+	}
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	var out []string
+	builds := make([]string, 0, len(t.pending))
+	for b := range t.pending {
+		builds = append(builds, b)
+	}
+	sort.Strings(builds)
+	for _, b := range builds {
+		for _, s := range t.pending[b] {
+			left := leftovers(s)
+			if len(left) == 0 {
+				left = []string{"whatever step " + fmt.Sprintf("%q", s.Name()) + " made"}
+			}
+			for _, l := range left {
+				out = append(out, b+": "+l)
+			}
+		}
+	}
+	return out
+}

@@ -1,0 +1,490 @@
+// Package value is the platform-neutral form of a build's settings.
+//
+// The Starlark layer turns keyword arguments into these values; the engine
+// finds references to other builds' outputs in them (the edges of the
+// graph), substitutes the outputs once those builds have run, and the schema
+// package decodes the result into a driver's typed config. Nothing here knows
+// Starlark or any platform.
+package value
+
+import (
+	"fmt"
+	"sort"
+	"strconv"
+	"strings"
+)
+
+// Value is one setting: String, Int, Float, Bool, Null, List, Map, Template
+// or Object.
+type Value interface {
+	// Type names the kind of value as a user would say it ("string", "list").
+	Type() string
+	isValue()
+}
+
+// String is a string value. Sensitive strings come from secret variables and
+// are never shown: the plan prints "(sensitive)" and output is redacted.
+type String struct {
+	S         string
+	Sensitive bool
+}
+
+// Int is an integer value.
+type Int int64
+
+// Float is a floating-point value.
+type Float float64
+
+// Bool is a boolean value.
+type Bool bool
+
+// Null is the absent value (Starlark's None).
+type Null struct{}
+
+// List is an ordered list of values.
+type List []Value
+
+// Map is a string-keyed map that keeps the order its keys were written in.
+type Map struct {
+	Keys   []string
+	Values map[string]Value
+}
+
+// Ref names an output of another build: Build "base", Output "image_id".
+type Ref struct {
+	Build  string
+	Output string
+}
+
+// String renders the reference the way a user writes it: base.image_id.
+func (r Ref) String() string { return r.Build + "." + r.Output }
+
+// Part is one piece of a Template: a literal string or a reference.
+type Part struct {
+	Lit       string
+	Ref       *Ref
+	Sensitive bool // the literal came from a sensitive value
+}
+
+// Template is a string not known until the builds it refers to have run:
+// "web-" + base.image_id is the parts "web-" and base.image_id. A Template
+// holding one Ref and nothing else may resolve to a non-string output (a
+// list of files, say).
+type Template struct {
+	Parts []Part
+}
+
+// Object is a structured value made by a builtin other than a builder, such
+// as a provisioner (Kind "shell") or a lookup (Kind "aws_ami"). Pos is where
+// it was written, as "file:line:col".
+type Object struct {
+	Kind   string
+	Fields Map
+	Pos    string
+}
+
+func (String) isValue()    {}
+func (Int) isValue()       {}
+func (Float) isValue()     {}
+func (Bool) isValue()      {}
+func (Null) isValue()      {}
+func (List) isValue()      {}
+func (*Map) isValue()      {}
+func (*Template) isValue() {}
+func (*Object) isValue()   {}
+
+// Type implements Value.
+func (String) Type() string { return "string" }
+
+// Type implements Value.
+func (Int) Type() string { return "int" }
+
+// Type implements Value.
+func (Float) Type() string { return "float" }
+
+// Type implements Value.
+func (Bool) Type() string { return "bool" }
+
+// Type implements Value.
+func (Null) Type() string { return "None" }
+
+// Type implements Value.
+func (List) Type() string { return "list" }
+
+// Type implements Value.
+func (*Map) Type() string { return "dict" }
+
+// Type implements Value.
+func (t *Template) Type() string {
+	if r := t.SoleRef(); r != nil {
+		return "output " + r.String()
+	}
+	return "string built from outputs"
+}
+
+// Type implements Value.
+func (o *Object) Type() string { return o.Kind + "()" }
+
+// NewMap returns an empty Map.
+func NewMap() *Map { return &Map{Values: map[string]Value{}} }
+
+// Set stores v under k, keeping the first insertion's position.
+func (m *Map) Set(k string, v Value) {
+	if m.Values == nil {
+		m.Values = map[string]Value{}
+	}
+	if _, ok := m.Values[k]; !ok {
+		m.Keys = append(m.Keys, k)
+	}
+	m.Values[k] = v
+}
+
+// Get returns the value under k and whether it was set.
+func (m *Map) Get(k string) (Value, bool) {
+	if m == nil {
+		return nil, false
+	}
+	v, ok := m.Values[k]
+	return v, ok
+}
+
+// Len is the number of keys.
+func (m *Map) Len() int {
+	if m == nil {
+		return 0
+	}
+	return len(m.Keys)
+}
+
+// SoleRef returns the reference when the template is exactly one reference.
+func (t *Template) SoleRef() *Ref {
+	if len(t.Parts) == 1 && t.Parts[0].Ref != nil {
+		return t.Parts[0].Ref
+	}
+	return nil
+}
+
+// Refs returns the references in t, in order.
+func (t *Template) Refs() []Ref {
+	var out []Ref
+	for _, p := range t.Parts {
+		if p.Ref != nil {
+			out = append(out, *p.Ref)
+		}
+	}
+	return out
+}
+
+// Ref is one reference found in a value tree, with the path of keywords that
+// leads to it ("source_ami", "provisioners[1].env.VERSION").
+type FoundRef struct {
+	Path string
+	Ref  Ref
+}
+
+// Walk calls fn for every reference in v; path names where v sits.
+func Walk(path string, v Value, fn func(FoundRef)) {
+	switch v := v.(type) {
+	case *Template:
+		for _, r := range v.Refs() {
+			fn(FoundRef{Path: path, Ref: r})
+		}
+	case List:
+		for i, e := range v {
+			Walk(fmt.Sprintf("%s[%d]", path, i), e, fn)
+		}
+	case *Map:
+		for _, k := range v.Keys {
+			Walk(join(path, k), v.Values[k], fn)
+		}
+	case *Object:
+		for _, k := range v.Fields.Keys {
+			Walk(join(path, k), v.Fields.Values[k], fn)
+		}
+	}
+}
+
+func join(path, k string) string {
+	if path == "" {
+		return k
+	}
+	return path + "." + k
+}
+
+// IsSensitive reports whether v holds any sensitive string.
+func IsSensitive(v Value) bool {
+	found := false
+	Secrets(v, func(string) { found = true })
+	return found
+}
+
+// Secrets calls fn with every sensitive string in v.
+func Secrets(v Value, fn func(string)) {
+	switch v := v.(type) {
+	case String:
+		if v.Sensitive {
+			fn(v.S)
+		}
+	case *Template:
+		for _, p := range v.Parts {
+			if p.Sensitive {
+				fn(p.Lit)
+			}
+		}
+	case List:
+		for _, e := range v {
+			Secrets(e, fn)
+		}
+	case *Map:
+		for _, k := range v.Keys {
+			Secrets(v.Values[k], fn)
+		}
+	case *Object:
+		for _, k := range v.Fields.Keys {
+			Secrets(v.Fields.Values[k], fn)
+		}
+	}
+}
+
+// Resolver returns the value of a build's output.
+type Resolver func(Ref) (Value, error)
+
+// Resolve returns v with every reference replaced by its value.
+func Resolve(v Value, get Resolver) (Value, error) {
+	switch v := v.(type) {
+	case *Template:
+		if r := v.SoleRef(); r != nil {
+			return get(*r)
+		}
+		var b strings.Builder
+		sensitive := false
+		for _, p := range v.Parts {
+			if p.Ref == nil {
+				b.WriteString(p.Lit)
+				sensitive = sensitive || p.Sensitive
+				continue
+			}
+			out, err := get(*p.Ref)
+			if err != nil {
+				return nil, err
+			}
+			s, ok := out.(String)
+			if !ok {
+				return nil, fmt.Errorf("output %s is a %s and cannot be joined into a string", p.Ref, out.Type())
+			}
+			b.WriteString(s.S)
+			sensitive = sensitive || s.Sensitive
+		}
+		return String{S: b.String(), Sensitive: sensitive}, nil
+	case List:
+		out := make(List, len(v))
+		for i, e := range v {
+			r, err := Resolve(e, get)
+			if err != nil {
+				return nil, err
+			}
+			out[i] = r
+		}
+		return out, nil
+	case *Map:
+		out := NewMap()
+		for _, k := range v.Keys {
+			r, err := Resolve(v.Values[k], get)
+			if err != nil {
+				return nil, err
+			}
+			out.Set(k, r)
+		}
+		return out, nil
+	case *Object:
+		m, err := Resolve(&v.Fields, get)
+		if err != nil {
+			return nil, err
+		}
+		return &Object{Kind: v.Kind, Fields: *m.(*Map), Pos: v.Pos}, nil
+	}
+	return v, nil
+}
+
+// Format renders v for the plan: strings quoted, references bare, sensitive
+// values as (sensitive).
+func Format(v Value) string {
+	var b strings.Builder
+	format(&b, v)
+	return b.String()
+}
+
+func format(b *strings.Builder, v Value) {
+	switch v := v.(type) {
+	case String:
+		if v.Sensitive {
+			b.WriteString("(sensitive)")
+		} else {
+			b.WriteString(strconv.Quote(v.S))
+		}
+	case Int:
+		b.WriteString(strconv.FormatInt(int64(v), 10))
+	case Float:
+		b.WriteString(strconv.FormatFloat(float64(v), 'g', -1, 64))
+	case Bool:
+		if v {
+			b.WriteString("True")
+		} else {
+			b.WriteString("False")
+		}
+	case Null:
+		b.WriteString("None")
+	case List:
+		b.WriteByte('[')
+		for i, e := range v {
+			if i > 0 {
+				b.WriteString(", ")
+			}
+			format(b, e)
+		}
+		b.WriteByte(']')
+	case *Map:
+		b.WriteByte('{')
+		for i, k := range v.Keys {
+			if i > 0 {
+				b.WriteString(", ")
+			}
+			b.WriteString(strconv.Quote(k))
+			b.WriteString(": ")
+			format(b, v.Values[k])
+		}
+		b.WriteByte('}')
+	case *Template:
+		for i, p := range v.Parts {
+			if i > 0 {
+				b.WriteString(" + ")
+			}
+			switch {
+			case p.Ref != nil:
+				b.WriteString(p.Ref.String())
+			case p.Sensitive:
+				b.WriteString("(sensitive)")
+			default:
+				b.WriteString(strconv.Quote(p.Lit))
+			}
+		}
+	case *Object:
+		b.WriteString(v.Kind)
+		b.WriteByte('(')
+		for i, k := range v.Fields.Keys {
+			if i > 0 {
+				b.WriteString(", ")
+			}
+			b.WriteString(k)
+			b.WriteString(" = ")
+			format(b, v.Fields.Values[k])
+		}
+		b.WriteByte(')')
+	}
+}
+
+// ToJSON converts v into plain Go data for encoding/json: sensitive strings
+// become "(sensitive)", references "${build.output}".
+func ToJSON(v Value) any {
+	switch v := v.(type) {
+	case String:
+		if v.Sensitive {
+			return "(sensitive)"
+		}
+		return v.S
+	case Int:
+		return int64(v)
+	case Float:
+		return float64(v)
+	case Bool:
+		return bool(v)
+	case Null:
+		return nil
+	case List:
+		out := make([]any, len(v))
+		for i, e := range v {
+			out[i] = ToJSON(e)
+		}
+		return out
+	case *Map:
+		out := make(map[string]any, len(v.Keys))
+		for _, k := range v.Keys {
+			out[k] = ToJSON(v.Values[k])
+		}
+		return out
+	case *Template:
+		var b strings.Builder
+		for _, p := range v.Parts {
+			switch {
+			case p.Ref != nil:
+				b.WriteString("${" + p.Ref.String() + "}")
+			case p.Sensitive:
+				b.WriteString("(sensitive)")
+			default:
+				b.WriteString(p.Lit)
+			}
+		}
+		return b.String()
+	case *Object:
+		m := ToJSON(&v.Fields).(map[string]any)
+		m["kind"] = v.Kind
+		return m
+	}
+	return nil
+}
+
+// FromGo converts plain Go data (string, bool, ints, floats, []string,
+// []any, map[string]string, map[string]any) into a Value; map keys are
+// sorted. It is how artifacts' fields become values that refs resolve to.
+func FromGo(x any) Value {
+	switch x := x.(type) {
+	case nil:
+		return Null{}
+	case Value:
+		return x
+	case string:
+		return String{S: x}
+	case bool:
+		return Bool(x)
+	case int:
+		return Int(x)
+	case int64:
+		return Int(x)
+	case float64:
+		return Float(x)
+	case []string:
+		out := make(List, len(x))
+		for i, s := range x {
+			out[i] = String{S: s}
+		}
+		return out
+	case []any:
+		out := make(List, len(x))
+		for i, e := range x {
+			out[i] = FromGo(e)
+		}
+		return out
+	case map[string]string:
+		m := NewMap()
+		for _, k := range sortedKeys(x) {
+			m.Set(k, String{S: x[k]})
+		}
+		return m
+	case map[string]any:
+		m := NewMap()
+		for _, k := range sortedKeys(x) {
+			m.Set(k, FromGo(x[k]))
+		}
+		return m
+	}
+	return String{S: fmt.Sprint(x)}
+}
+
+func sortedKeys[V any](m map[string]V) []string {
+	keys := make([]string, 0, len(m))
+	for k := range m {
+		keys = append(keys, k)
+	}
+	sort.Strings(keys)
+	return keys
+}
