@@ -1,0 +1,426 @@
+// Package builtins defines every function a description can call. Builder
+// calls (local, amazon_ebs, ...) record build nodes into an engine.Graph and
+// return handles; provisioners (shell, file, ...) and post-processors
+// (manifest, checksum, ...) return plain values; var() reads variables.
+//
+// Every builtin is made from the schema its driver declares, so keyword
+// checking, types, defaults and documentation come from one declaration.
+// Errors read "name: for parameter x: ..." and Starlark adds the position.
+// The package knows nothing of SDKs or networks: drivers are reached only
+// through the engine.Registry.
+package builtins
+
+import (
+	"fmt"
+	"os"
+	"path/filepath"
+	"regexp"
+	"sort"
+	"strings"
+
+	"github.com/imgbuild/imgbuild/engine"
+	"github.com/imgbuild/imgbuild/engine/schema"
+	"github.com/imgbuild/imgbuild/engine/value"
+	"go.starlark.net/lib/json"
+	"go.starlark.net/lib/math"
+	"go.starlark.net/starlark"
+	"go.starlark.net/starlarkstruct"
+)
+
+// Options configure a Recorder.
+type Options struct {
+	// Registry holds the drivers whose builtins are offered.
+	Registry *engine.Registry
+	// Vars are variable values given on the command line or in var-files.
+	Vars map[string]VarValue
+	// Getenv looks up IMGBUILD_VAR_<name>; nil means no environment.
+	Getenv func(string) (string, bool)
+	// Resolve maps a file name as shown in positions to its path on disk
+	// (host.Host.Resolve); ok is false for files with no directory (the
+	// standard library), whose relative paths are taken from Root.
+	Resolve func(display string) (path string, ok bool)
+	// Boundary returns the directory a module's paths must stay in.
+	Boundary func(display string) string
+	// Root is the workspace root.
+	Root string
+}
+
+// VarValue is a variable's value from outside the description.
+type VarValue struct {
+	// Raw is a value from --var or the environment, converted to the
+	// declared default's type.
+	Raw string
+	// JSON, if not nil, is a value from a var-file, already typed.
+	JSON any
+	// Source names where it came from: "--var", "vars.json".
+	Source string
+}
+
+// Recorder is one evaluation's state: the graph being recorded and the
+// variables declared.
+type Recorder struct {
+	opts  Options
+	Graph *engine.Graph
+	vars  map[string]*declaredVar
+	order []string
+}
+
+type declaredVar struct {
+	name, description, pos string
+	value                  starlark.Value
+	sensitive              bool
+}
+
+// New returns a Recorder for one evaluation.
+func New(opts Options) *Recorder {
+	if opts.Registry == nil {
+		opts.Registry = engine.NewRegistry()
+	}
+	return &Recorder{opts: opts, Graph: engine.NewGraph(), vars: map[string]*declaredVar{}}
+}
+
+// Predeclared returns every builtin by name.
+func (r *Recorder) Predeclared() starlark.StringDict {
+	d := starlark.StringDict{
+		"var":    starlark.NewBuiltin("var", r.varBuiltin),
+		"struct": starlark.NewBuiltin("struct", starlarkstruct.Make),
+		"json":   json.Module,
+		"math":   math.Module,
+	}
+	reg := r.opts.Registry
+	for name, def := range reg.Builders {
+		d[name] = starlark.NewBuiltin(name, r.builderBuiltin(def))
+	}
+	for name, def := range reg.Provisioners {
+		d[name] = starlark.NewBuiltin(name, r.stepBuiltin(def.Schema, false))
+	}
+	for name, def := range reg.PostProcessors {
+		d[name] = starlark.NewBuiltin(name, r.stepBuiltin(def.Schema, true))
+	}
+	return d
+}
+
+// commonKeywords are accepted by every builder besides its schema's own.
+var commonKeywords = []string{"name", "provisioners", "post", "depends_on"}
+
+var buildName = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9_.-]*$`)
+
+// callPos is where the builtin was called from.
+func callPos(thread *starlark.Thread) string {
+	return thread.CallFrame(1).Pos.String()
+}
+
+func callFile(thread *starlark.Thread) string {
+	return thread.CallFrame(1).Pos.Filename()
+}
+
+func keywordsOnly(b *starlark.Builtin, args starlark.Tuple, example string) error {
+	if len(args) > 0 {
+		return fmt.Errorf("%s: got %d positional argument%s, but %s takes keywords only, like %s", b.Name(), len(args), plural(len(args)), b.Name(), example)
+	}
+	return nil
+}
+
+func plural(n int) string {
+	if n == 1 {
+		return ""
+	}
+	return "s"
+}
+
+func (r *Recorder) known(build string) bool {
+	_, ok := r.Graph.Node(build)
+	return ok
+}
+
+func (r *Recorder) builderBuiltin(def *engine.BuilderDef) func(*starlark.Thread, *starlark.Builtin, starlark.Tuple, []starlark.Tuple) (starlark.Value, error) {
+	s := def.Schema
+	return func(thread *starlark.Thread, b *starlark.Builtin, args starlark.Tuple, kwargs []starlark.Tuple) (starlark.Value, error) {
+		if err := keywordsOnly(b, args, s.Name+`(name = "web", ...)`); err != nil {
+			return nil, err
+		}
+		node := &engine.Node{Driver: s.Name, Pos: callPos(thread), Settings: value.NewMap()}
+		valid := append(append([]string(nil), commonKeywords...), s.Keywords()...)
+		for _, kv := range kwargs {
+			kw := string(kv[0].(starlark.String))
+			v := kv[1]
+			var err error
+			switch kw {
+			case "name":
+				err = r.setName(node, v)
+			case "provisioners":
+				node.Provisioners, err = stepList(v, false)
+			case "post":
+				node.PostProcessors, err = stepList(v, true)
+			case "depends_on":
+				node.DependsOn, err = dependsOn(v, node.Pos)
+			default:
+				f, ok := s.Field(kw)
+				if !ok {
+					return nil, unknownKeyword(b.Name(), kw, valid)
+				}
+				var sv value.Value
+				sv, err = r.setting(thread, f, v)
+				if err == nil {
+					node.Settings.Set(kw, sv)
+				}
+			}
+			if err != nil {
+				return nil, fmt.Errorf("%s: for parameter %s: %v", b.Name(), kw, err)
+			}
+		}
+		if node.Name == "" {
+			return nil, fmt.Errorf("%s: missing required keyword argument \"name\": every build needs a unique name", b.Name())
+		}
+		if _, err := s.Decode(node.Settings, s.New(), schema.Options{Deferred: true}); err != nil {
+			return nil, fmt.Errorf("%s: %v", b.Name(), err)
+		}
+		if err := r.Graph.Add(node); err != nil {
+			return nil, err
+		}
+		return &Handle{node: node, def: def}, nil
+	}
+}
+
+func unknownKeyword(fn, kw string, valid []string) error {
+	msg := fmt.Sprintf("%s: unexpected keyword argument %q", fn, kw)
+	if near := schema.Nearest(kw, valid); near != "" {
+		msg += fmt.Sprintf(" (did you mean %q?)", near)
+	}
+	return fmt.Errorf("%s", msg)
+}
+
+func (r *Recorder) setName(node *engine.Node, v starlark.Value) error {
+	s, ok := v.(starlark.String)
+	if !ok {
+		return fmt.Errorf("got %s, want string", v.Type())
+	}
+	if !buildName.MatchString(string(s)) {
+		return fmt.Errorf("%q is not a valid build name (letters, digits, '.', '_' and '-', starting with a letter or digit)", string(s))
+	}
+	node.Name = string(s)
+	return nil
+}
+
+func stepList(v starlark.Value, post bool) ([]*value.Object, error) {
+	want := "provisioner such as shell(...) or file(...)"
+	if post {
+		want = "post-processor such as manifest(...) or checksum(...)"
+	}
+	seq, ok := v.(starlark.Indexable)
+	if _, isStr := v.(starlark.String); !ok || isStr {
+		return nil, fmt.Errorf("got %s, want a list of %ss", v.Type(), strings.SplitN(want, " ", 2)[0])
+	}
+	var out []*value.Object
+	for i := 0; i < seq.Len(); i++ {
+		e := seq.Index(i)
+		if inner, ok := e.(*starlark.List); ok {
+			// A nested list (a module returning several steps) is spliced in.
+			objs, err := stepList(inner, post)
+			if err != nil {
+				return nil, fmt.Errorf("element %d: %v", i, err)
+			}
+			out = append(out, objs...)
+			continue
+		}
+		sv, ok := e.(*StepValue)
+		if !ok || sv.post != post {
+			return nil, fmt.Errorf("element %d: got %s, want a %s", i, e.Type(), want)
+		}
+		out = append(out, sv.obj)
+	}
+	return out, nil
+}
+
+func dependsOn(v starlark.Value, pos string) ([]engine.Dependency, error) {
+	seq, ok := v.(starlark.Indexable)
+	if _, isStr := v.(starlark.String); !ok || isStr {
+		return nil, fmt.Errorf("got %s, want a list of builds (handles or names)", v.Type())
+	}
+	var out []engine.Dependency
+	for i := 0; i < seq.Len(); i++ {
+		switch e := seq.Index(i).(type) {
+		case *Handle:
+			out = append(out, engine.Dependency{Build: e.Name(), Pos: pos})
+		case starlark.String:
+			out = append(out, engine.Dependency{Build: string(e), Pos: pos})
+		default:
+			return nil, fmt.Errorf("element %d: got %s, want a build or a build's name", i, e.Type())
+		}
+	}
+	return out, nil
+}
+
+// setting converts one keyword's value, resolving and checking paths for
+// fields declared with a path tag.
+func (r *Recorder) setting(thread *starlark.Thread, f *schema.Field, v starlark.Value) (value.Value, error) {
+	sv, err := convert(v, r.known)
+	if err != nil {
+		return nil, err
+	}
+	if f.Path == schema.PathNone {
+		return sv, nil
+	}
+	return r.paths(thread, f.Path, sv)
+}
+
+// paths makes every plain string in v an absolute path that must exist
+// inside the workspace (or the calling module's directory).
+func (r *Recorder) paths(thread *starlark.Thread, kind schema.PathKind, v value.Value) (value.Value, error) {
+	switch x := v.(type) {
+	case value.String:
+		p, err := r.path(thread, kind, x.S)
+		if err != nil {
+			return nil, err
+		}
+		return value.String{S: p, Sensitive: x.Sensitive}, nil
+	case value.List:
+		out := make(value.List, len(x))
+		for i, e := range x {
+			pe, err := r.paths(thread, kind, e)
+			if err != nil {
+				return nil, err
+			}
+			out[i] = pe
+		}
+		return out, nil
+	}
+	return v, nil
+}
+
+// path resolves p: "//x" from the workspace root, else relative to the
+// calling file's directory. It must stay inside the workspace and exist.
+func (r *Recorder) path(thread *starlark.Thread, kind schema.PathKind, p string) (string, error) {
+	file := callFile(thread)
+	dir, boundary := r.opts.Root, r.opts.Root
+	if r.opts.Resolve != nil {
+		if abs, ok := r.opts.Resolve(file); ok {
+			dir = filepath.Dir(abs)
+		}
+	}
+	if r.opts.Boundary != nil {
+		if b := r.opts.Boundary(file); b != "" {
+			boundary = b
+		}
+	}
+	var abs string
+	trailing := strings.HasSuffix(p, "/") && len(p) > 1
+	switch {
+	case strings.HasPrefix(p, "//"):
+		abs = filepath.Join(r.opts.Root, filepath.FromSlash(p[2:]))
+		boundary = r.opts.Root
+	case filepath.IsAbs(p):
+		abs = filepath.Clean(p)
+	default:
+		abs = filepath.Join(dir, filepath.FromSlash(p))
+	}
+	if rel, err := filepath.Rel(boundary, abs); err != nil || rel == ".." || strings.HasPrefix(rel, ".."+string(filepath.Separator)) {
+		return "", fmt.Errorf("%q is outside the workspace %s; descriptions may only read files inside it", p, boundary)
+	}
+	st, err := os.Stat(abs)
+	if err != nil {
+		return "", fmt.Errorf("%q does not exist (looked for %s)", p, abs)
+	}
+	switch {
+	case kind == schema.PathFile && st.IsDir():
+		return "", fmt.Errorf("%q is a directory, want a file", p)
+	case kind == schema.PathDir && !st.IsDir():
+		return "", fmt.Errorf("%q is a file, want a directory", p)
+	}
+	if trailing {
+		abs += "/"
+	}
+	return abs, nil
+}
+
+func (r *Recorder) stepBuiltin(s *schema.Schema, post bool) func(*starlark.Thread, *starlark.Builtin, starlark.Tuple, []starlark.Tuple) (starlark.Value, error) {
+	return func(thread *starlark.Thread, b *starlark.Builtin, args starlark.Tuple, kwargs []starlark.Tuple) (starlark.Value, error) {
+		example := s.Name + "(...)"
+		if len(s.Fields) > 0 {
+			example = s.Name + "(" + s.Fields[0].Keyword + " = ...)"
+		}
+		if err := keywordsOnly(b, args, example); err != nil {
+			return nil, err
+		}
+		obj := &value.Object{Kind: s.Name, Pos: callPos(thread)}
+		for _, kv := range kwargs {
+			kw := string(kv[0].(starlark.String))
+			f, ok := s.Field(kw)
+			if !ok {
+				return nil, unknownKeyword(b.Name(), kw, s.Keywords())
+			}
+			sv, err := r.setting(thread, f, kv[1])
+			if err != nil {
+				return nil, fmt.Errorf("%s: for parameter %s: %v", b.Name(), kw, err)
+			}
+			obj.Fields.Set(kw, sv)
+		}
+		if _, err := s.Decode(&obj.Fields, s.New(), schema.Options{Deferred: true}); err != nil {
+			return nil, fmt.Errorf("%s: %v", b.Name(), err)
+		}
+		return &StepValue{obj: obj, post: post}, nil
+	}
+}
+
+// Finish runs the checks that need the whole description: every variable
+// given from outside was declared, and the graph's edges and cycles.
+func (r *Recorder) Finish() error {
+	var names []string
+	for name := range r.opts.Vars {
+		names = append(names, name)
+	}
+	sort.Strings(names)
+	for _, name := range names {
+		if _, ok := r.vars[name]; ok {
+			continue
+		}
+		src := r.opts.Vars[name].Source
+		msg := fmt.Sprintf("%s: variable %q is not declared in the description", src, name)
+		if near := schema.Nearest(name, r.order); near != "" {
+			msg += fmt.Sprintf(" (did you mean %q?)", near)
+		}
+		if len(r.order) > 0 {
+			msg += "; declared: " + strings.Join(r.order, ", ")
+		} else {
+			msg += "; it declares no variables (declare one with var(\"" + name + "\", default = ...))"
+		}
+		return fmt.Errorf("%s", msg)
+	}
+	return r.Graph.Check(r.opts.Registry)
+}
+
+// Secrets returns the values of every sensitive variable.
+func (r *Recorder) Secrets() []string {
+	var out []string
+	for _, name := range r.order {
+		v := r.vars[name]
+		if s, ok := v.value.(*Secret); ok && v.sensitive {
+			out = append(out, s.s)
+		}
+	}
+	return out
+}
+
+// Variables describes the declared variables, in declaration order, with
+// sensitive values hidden.
+func (r *Recorder) Variables() []Variable {
+	var out []Variable
+	for _, name := range r.order {
+		v := r.vars[name]
+		shown := v.value.String()
+		if v.sensitive {
+			shown = "(sensitive)"
+		}
+		out = append(out, Variable{Name: name, Description: v.description, Value: shown, Pos: v.pos, Sensitive: v.sensitive})
+	}
+	return out
+}
+
+// Variable is a declared variable as the plan shows it.
+type Variable struct {
+	Name        string `json:"name"`
+	Description string `json:"description,omitempty"`
+	Value       string `json:"value"`
+	Pos         string `json:"position"`
+	Sensitive   bool   `json:"sensitive,omitempty"`
+}

@@ -1,0 +1,92 @@
+package builtins
+
+import (
+	"fmt"
+	"sort"
+	"strings"
+
+	"github.com/imgbuild/imgbuild/engine"
+	"github.com/imgbuild/imgbuild/engine/schema"
+)
+
+// varDoc documents var(), the one builtin not made from a driver schema.
+const varDoc = `var(name, default = ?, description = "", sensitive = False, validation = None)
+  Declares a variable and returns its value: from --var name=value, a
+  --var-file, the environment variable IMGBUILD_VAR_<name>, or the default,
+  in that order. Values from the command line are converted to the type of
+  the default (int, bool, float; lists and dicts as JSON). Without a default
+  the variable is required.
+
+  name (string, required)         The variable's name; the only positional argument.
+  default (any)                   The value when none is given.
+  description (string)            Shown by imgbuild plan.
+  sensitive (bool, default False) Never shown: the plan, output, logs and manifests show (sensitive).
+  validation (callable)           Called with the value; return True, or False or an error message.
+`
+
+// Docs returns the reference of one builtin, from its schema.
+func Docs(reg *engine.Registry, name string) (string, error) {
+	if name == "var" {
+		return varDoc, nil
+	}
+	if def, ok := reg.Builders[name]; ok {
+		var b strings.Builder
+		b.WriteString(def.Schema.Docs())
+		b.WriteString("\n  Every builder also takes:\n")
+		fmt.Fprintf(&b, "  %-34s %s\n", "name (string, required)", "The build's unique name; other builds refer to it.")
+		fmt.Fprintf(&b, "  %-34s %s\n", "provisioners (list)", "Provisioners run in order on the machine: shell(...), file(...).")
+		fmt.Fprintf(&b, "  %-34s %s\n", "post (list)", "Post-processors run on the artifact: manifest(...), checksum(...).")
+		fmt.Fprintf(&b, "  %-34s %s\n", "depends_on (list)", "Builds (handles or names) that must succeed first.")
+		b.WriteString("\n  Outputs (use as " + name + "_build.<output> in other builds):\n")
+		for _, o := range def.AllOutputs() {
+			fmt.Fprintf(&b, "  %-34s %s\n", o.Name, o.Doc)
+		}
+		return b.String(), nil
+	}
+	if s, ok := reg.Schema(name); ok {
+		return s.Docs(), nil
+	}
+	all := append(reg.Names(), "var")
+	msg := fmt.Sprintf("no builtin named %q", name)
+	if near := schema.Nearest(name, all); near != "" {
+		msg += fmt.Sprintf(" (did you mean %q?)", near)
+	}
+	return "", fmt.Errorf("%s; run imgbuild docs to list them", msg)
+}
+
+// Index lists every builtin by kind, with the first sentence of its doc.
+func Index(reg *engine.Registry) string {
+	var b strings.Builder
+	section := func(title string, names []string, doc func(string) string) {
+		sort.Strings(names)
+		fmt.Fprintf(&b, "%s:\n", title)
+		for _, n := range names {
+			fmt.Fprintf(&b, "  %-20s %s\n", n, firstSentence(doc(n)))
+		}
+		b.WriteString("\n")
+	}
+	var builders, provs, posts []string
+	for n := range reg.Builders {
+		builders = append(builders, n)
+	}
+	for n := range reg.Provisioners {
+		provs = append(provs, n)
+	}
+	for n := range reg.PostProcessors {
+		posts = append(posts, n)
+	}
+	schemaDoc := func(n string) string { s, _ := reg.Schema(n); return s.Doc }
+	section("Builders", builders, schemaDoc)
+	section("Provisioners", provs, schemaDoc)
+	section("Post-processors", posts, schemaDoc)
+	section("Other", []string{"var"}, func(string) string { return "Declares a variable and returns its value." })
+	b.WriteString("Run imgbuild docs NAME for a builtin's keywords.\n")
+	return b.String()
+}
+
+func firstSentence(s string) string {
+	if i := strings.Index(s, ". "); i >= 0 {
+		return s[:i+1]
+	}
+	return s
+}

@@ -1,0 +1,238 @@
+package engine
+
+import (
+	"encoding/json"
+	"fmt"
+	"io"
+	"strings"
+
+	"github.com/imgbuild/imgbuild/engine/value"
+)
+
+// Plan is what a run would do: the builds in waves of what can run
+// together, each with its settings, steps and the edges it consumes.
+type Plan struct {
+	Waves  [][]*PlannedBuild `json:"-"`
+	Builds []*PlannedBuild   `json:"builds"`
+}
+
+// PlannedBuild is one build in a Plan.
+type PlannedBuild struct {
+	Name           string    `json:"name"`
+	Driver         string    `json:"driver"`
+	Pos            string    `json:"position"`
+	Wave           int       `json:"wave"`
+	Settings       []Setting `json:"settings"`
+	Provisioners   []Step    `json:"provisioners"`
+	PostProcessors []Step    `json:"post_processors"`
+	Needs          []Edge    `json:"needs"`
+}
+
+// Setting is one keyword of a build as the plan shows it.
+type Setting struct {
+	Keyword string `json:"keyword"`
+	Value   string `json:"value"` // formatted; secrets as (sensitive)
+	JSON    any    `json:"json"`
+}
+
+// Step is a provisioner or post-processor as the plan shows it.
+type Step struct {
+	Kind string `json:"kind"`
+	Pos  string `json:"position"`
+	Line string `json:"line"` // kind(keyword = value, ...)
+}
+
+// MakePlan builds the plan of g. reg marks keywords that are always
+// sensitive; workspace, if set, is stripped from paths so plans read the
+// same on every machine.
+func MakePlan(g *Graph, reg *Registry, workspace string) *Plan {
+	p := &Plan{}
+	rel := func(s string) string {
+		if workspace == "" {
+			return s
+		}
+		return strings.ReplaceAll(s, strings.TrimSuffix(workspace, "/")+"/", "")
+	}
+	for wi, wave := range g.Waves() {
+		var pw []*PlannedBuild
+		for _, n := range wave {
+			pb := &PlannedBuild{Name: n.Name, Driver: n.Driver, Pos: rel(n.Pos), Wave: wi + 1, Needs: g.Edges(n)}
+			if pb.Needs == nil {
+				pb.Needs = []Edge{}
+			}
+			pb.Settings = settings(n.Settings, n.Driver, reg, rel)
+			for _, o := range n.Provisioners {
+				pb.Provisioners = append(pb.Provisioners, planStep(o, reg, rel))
+			}
+			for _, o := range n.PostProcessors {
+				pb.PostProcessors = append(pb.PostProcessors, planStep(o, reg, rel))
+			}
+			if pb.Provisioners == nil {
+				pb.Provisioners = []Step{}
+			}
+			if pb.PostProcessors == nil {
+				pb.PostProcessors = []Step{}
+			}
+			pw = append(pw, pb)
+			p.Builds = append(p.Builds, pb)
+		}
+		p.Waves = append(p.Waves, pw)
+	}
+	return p
+}
+
+func sensitiveKeyword(reg *Registry, kind, kw string) bool {
+	if reg == nil {
+		return false
+	}
+	s, ok := reg.Schema(kind)
+	if !ok {
+		return false
+	}
+	f, ok := s.Field(kw)
+	return ok && f.Sensitive
+}
+
+func settings(m *value.Map, kind string, reg *Registry, rel func(string) string) []Setting {
+	out := []Setting{}
+	if m == nil {
+		return out
+	}
+	for _, k := range m.Keys {
+		v := m.Values[k]
+		s := Setting{Keyword: k, Value: rel(value.Format(v)), JSON: value.ToJSON(v)}
+		if sensitiveKeyword(reg, kind, k) {
+			s.Value, s.JSON = "(sensitive)", "(sensitive)"
+		}
+		if str, ok := s.JSON.(string); ok {
+			s.JSON = rel(str)
+		}
+		out = append(out, s)
+	}
+	return out
+}
+
+func planStep(o *value.Object, reg *Registry, rel func(string) string) Step {
+	var parts []string
+	for _, k := range o.Fields.Keys {
+		v := value.Format(o.Fields.Values[k])
+		if sensitiveKeyword(reg, o.Kind, k) {
+			v = "(sensitive)"
+		}
+		parts = append(parts, k+" = "+rel(v))
+	}
+	return Step{Kind: o.Kind, Pos: rel(o.Pos), Line: o.Kind + "(" + strings.Join(parts, ", ") + ")"}
+}
+
+// WriteText writes the plan for people.
+func (p *Plan) WriteText(w io.Writer) error {
+	ew := &errWriter{w: w}
+	builds := len(p.Builds)
+	ew.printf("Plan: %d %s in %d %s\n", builds, plural(builds, "build", "builds"), len(p.Waves), plural(len(p.Waves), "wave", "waves"))
+	for wi, wave := range p.Waves {
+		names := make([]string, len(wave))
+		for i, b := range wave {
+			names[i] = b.Name
+		}
+		ew.printf("\nWave %d: %s\n", wi+1, strings.Join(names, ", "))
+		for _, b := range wave {
+			ew.printf("\n  %s (%s) at %s\n", b.Name, b.Driver, b.Pos)
+			if len(b.Needs) > 0 {
+				ew.printf("    needs:\n")
+				for _, e := range b.Needs {
+					if e.Via == "depends_on" {
+						ew.printf("      %s (depends_on)\n", e.From)
+					} else {
+						ew.printf("      %s.%s\n", b.Name, e.Via)
+					}
+				}
+			}
+			if len(b.Settings) > 0 {
+				width := 0
+				for _, s := range b.Settings {
+					width = max(width, len(s.Keyword))
+				}
+				ew.printf("    settings:\n")
+				for _, s := range b.Settings {
+					ew.printf("      %-*s = %s\n", width, s.Keyword, s.Value)
+				}
+			}
+			if len(b.Provisioners) > 0 {
+				ew.printf("    provisioners:\n")
+				for i, s := range b.Provisioners {
+					ew.printf("      %d. %s\n", i+1, s.Line)
+				}
+			}
+			if len(b.PostProcessors) > 0 {
+				ew.printf("    post-processors:\n")
+				for i, s := range b.PostProcessors {
+					ew.printf("      %d. %s\n", i+1, s.Line)
+				}
+			}
+		}
+	}
+	return ew.err
+}
+
+// WriteJSON writes the plan as one JSON document.
+func (p *Plan) WriteJSON(w io.Writer) error {
+	type wave struct {
+		Wave   int      `json:"wave"`
+		Builds []string `json:"builds"`
+	}
+	doc := struct {
+		Waves  []wave          `json:"waves"`
+		Builds []*PlannedBuild `json:"builds"`
+	}{Builds: p.Builds}
+	for i, wv := range p.Waves {
+		names := make([]string, len(wv))
+		for j, b := range wv {
+			names[j] = b.Name
+		}
+		doc.Waves = append(doc.Waves, wave{Wave: i + 1, Builds: names})
+	}
+	if doc.Builds == nil {
+		doc.Builds = []*PlannedBuild{}
+	}
+	if doc.Waves == nil {
+		doc.Waves = []wave{}
+	}
+	enc := json.NewEncoder(w)
+	enc.SetIndent("", "  ")
+	return enc.Encode(doc)
+}
+
+// WriteDot writes the plan as a Graphviz digraph: a node per build, an
+// edge per consumed output.
+func (p *Plan) WriteDot(w io.Writer) error {
+	ew := &errWriter{w: w}
+	ew.printf("digraph imgbuild {\n  rankdir=LR;\n  node [shape=box];\n")
+	for _, b := range p.Builds {
+		ew.printf("  %q [label=%q];\n", b.Name, b.Name+"\n("+b.Driver+")")
+	}
+	for _, b := range p.Builds {
+		for _, e := range b.Needs {
+			ew.printf("  %q -> %q [label=%q];\n", e.From, e.To, e.Via)
+		}
+	}
+	ew.printf("}\n")
+	return ew.err
+}
+
+type errWriter struct {
+	w   io.Writer
+	err error
+}
+
+func (e *errWriter) printf(format string, args ...any) {
+	if e.err == nil {
+		_, e.err = fmt.Fprintf(e.w, format, args...)
+	}
+}
+
+func plural(n int, one, many string) string {
+	if n == 1 {
+		return one
+	}
+	return many
+}

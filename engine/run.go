@@ -1,0 +1,351 @@
+package engine
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"time"
+
+	"github.com/imgbuild/imgbuild/engine/event"
+	"github.com/imgbuild/imgbuild/engine/schema"
+	"github.com/imgbuild/imgbuild/engine/step"
+	"github.com/imgbuild/imgbuild/engine/value"
+)
+
+// RunOptions control a run.
+type RunOptions struct {
+	// Parallel is how many builds may run at once; 0 means 4.
+	Parallel int
+	// FailFast cancels the other builds on the first failure; otherwise
+	// builds that do not depend on the failed one go on.
+	FailFast bool
+	// OnError says whether a failed build's resources are cleaned up
+	// (step.Cleanup, the default) or kept for debugging (step.Abort).
+	OnError step.Policy
+	// Workspace is the description's root directory; builds run with paths
+	// relative to it.
+	Workspace string
+	// TempDir holds the builds' scratch directories; "" means the system's.
+	TempDir string
+	// Tracker, if set, records pending cleanups so that a hard stop can
+	// list what may be left.
+	Tracker *step.Tracker
+	// CleanupTimeout bounds each step's cleanup; 0 means 10 minutes.
+	CleanupTimeout time.Duration
+}
+
+// Result is how one build ended.
+type Result struct {
+	Build    string
+	Driver   string
+	Status   event.Status
+	Err      error
+	Artifact *Artifact
+	Elapsed  time.Duration
+}
+
+// Summary is how a run ended.
+type Summary struct {
+	Results []*Result // in the graph's order
+	Elapsed time.Duration
+}
+
+// OK reports whether every build succeeded.
+func (s *Summary) OK() bool {
+	for _, r := range s.Results {
+		if r.Status != event.Succeeded {
+			return false
+		}
+	}
+	return true
+}
+
+// Result returns the result of the named build.
+func (s *Summary) Result(name string) *Result {
+	for _, r := range s.Results {
+		if r.Build == name {
+			return r
+		}
+	}
+	return nil
+}
+
+// Run builds every node of g, each once all its dependencies have
+// succeeded, at most opts.Parallel at a time. A failed build's dependents
+// are skipped with the reason; with FailFast the others are cancelled.
+// Cancelling ctx cancels every running build (which cleans up) and starts
+// no more. The graph must have passed Check.
+func Run(ctx context.Context, g *Graph, reg *Registry, bus *event.Bus, opts RunOptions) *Summary {
+	start := time.Now()
+	parallel := opts.Parallel
+	if parallel <= 0 {
+		parallel = 4
+	}
+	for _, s := range g.Secrets() {
+		bus.AddSecret(s)
+	}
+	bus.Emit(event.Event{Type: event.RunStarted, Message: fmt.Sprintf("%d builds, up to %d at once", len(g.Nodes), parallel)})
+
+	runCtx, cancelAll := context.WithCancelCause(ctx)
+	defer cancelAll(nil)
+
+	results := map[string]*Result{}
+	waiting := map[string]int{}         // build → unfinished dependencies
+	dependents := map[string][]string{} // build → builds that need it
+	var ready []*Node
+	for _, n := range g.Nodes {
+		deps := g.Deps(n)
+		waiting[n.Name] = len(deps)
+		for _, d := range deps {
+			dependents[d] = append(dependents[d], n.Name)
+		}
+		if len(deps) == 0 {
+			ready = append(ready, n)
+		}
+		bus.Emit(event.Event{Type: event.BuildQueued, Build: n.Name, Driver: n.Driver})
+	}
+
+	done := make(chan *Result)
+	running := 0
+	stopping := false
+	stopReason := ""
+
+	var finish func(r *Result)
+	finish = func(r *Result) {
+		results[r.Build] = r
+		for _, dep := range dependents[r.Build] {
+			if _, settled := results[dep]; settled {
+				continue
+			}
+			if r.Status != event.Succeeded {
+				n, _ := g.Node(dep)
+				reason := fmt.Sprintf("skipped: it needs %q, which %s", r.Build, statusVerb(r.Status))
+				sr := &Result{Build: dep, Driver: n.Driver, Status: event.Skipped, Err: errors.New(reason)}
+				bus.Emit(event.Event{Type: event.BuildFinished, Build: dep, Driver: n.Driver, Status: event.Skipped, Message: reason})
+				finish(sr)
+				continue
+			}
+			waiting[dep]--
+			if waiting[dep] == 0 {
+				n, _ := g.Node(dep)
+				ready = append(ready, n)
+			}
+		}
+	}
+
+	for {
+		for !stopping && running < parallel && len(ready) > 0 {
+			if ctx.Err() != nil {
+				break
+			}
+			n := ready[0]
+			ready = ready[1:]
+			running++
+			inputs := map[string]*Artifact{}
+			for _, d := range g.Deps(n) {
+				inputs[d] = results[d].Artifact
+			}
+			go func(n *Node) { done <- runBuild(runCtx, n, reg, bus, opts, inputs) }(n)
+		}
+		if ctx.Err() != nil && !stopping {
+			stopping, stopReason = true, "cancelled: the run was interrupted"
+		}
+		if running == 0 {
+			break
+		}
+		r := <-done
+		running--
+		finish(r)
+		if r.Status == event.Failed && opts.FailFast && !stopping {
+			stopping, stopReason = true, fmt.Sprintf("cancelled: --fail-fast after %q failed", r.Build)
+			cancelAll(errors.New(stopReason))
+		}
+	}
+	// Builds never started: cancelled by a stop, or waiting on nothing (a
+	// graph that did not pass Check).
+	for _, n := range g.Nodes {
+		if _, ok := results[n.Name]; ok {
+			continue
+		}
+		reason := stopReason
+		if reason == "" {
+			reason = "skipped: its dependencies never finished"
+		}
+		results[n.Name] = &Result{Build: n.Name, Driver: n.Driver, Status: event.Cancelled, Err: errors.New(reason)}
+		bus.Emit(event.Event{Type: event.BuildFinished, Build: n.Name, Driver: n.Driver, Status: event.Cancelled, Message: reason})
+	}
+	sum := &Summary{Elapsed: time.Since(start)}
+	for _, n := range g.Nodes {
+		sum.Results = append(sum.Results, results[n.Name])
+	}
+	status := "all builds succeeded"
+	if !sum.OK() {
+		status = "some builds did not succeed"
+	}
+	bus.Emit(event.Event{Type: event.RunFinished, Message: status, Elapsed: sum.Elapsed})
+	return sum
+}
+
+func statusVerb(s event.Status) string {
+	switch s {
+	case event.Failed:
+		return "failed"
+	case event.Cancelled:
+		return "was cancelled"
+	case event.Skipped:
+		return "was skipped"
+	}
+	return string(s)
+}
+
+// runBuild runs one build to its end and reports how it ended.
+func runBuild(ctx context.Context, n *Node, reg *Registry, bus *event.Bus, opts RunOptions, inputs map[string]*Artifact) *Result {
+	start := time.Now()
+	ui := event.NewUI(bus, n.Name, n.Driver)
+	ui.Emit(event.Event{Type: event.BuildStarted})
+	art, err := buildOne(ctx, n, reg, ui, opts, inputs)
+	r := &Result{Build: n.Name, Driver: n.Driver, Err: err, Artifact: art, Elapsed: time.Since(start)}
+	switch {
+	case err == nil:
+		r.Status = event.Succeeded
+		ui.Emit(event.Event{Type: event.ArtifactMade, Artifact: art, Message: art.ID})
+	case ctx.Err() != nil:
+		r.Status = event.Cancelled
+	default:
+		r.Status = event.Failed
+	}
+	ui.Emit(event.Event{Type: event.BuildFinished, Status: r.Status, Error: errString(err), Elapsed: r.Elapsed})
+	return r
+}
+
+func errString(err error) string {
+	if err == nil {
+		return ""
+	}
+	return err.Error()
+}
+
+func buildOne(ctx context.Context, n *Node, reg *Registry, ui *event.UI, opts RunOptions, inputs map[string]*Artifact) (*Artifact, error) {
+	def, ok := reg.Builders[n.Driver]
+	if !ok {
+		return nil, fmt.Errorf("no builder named %q is registered", n.Driver)
+	}
+	resolve := func(r value.Ref) (value.Value, error) {
+		a, ok := inputs[r.Build]
+		if !ok || a == nil {
+			return nil, fmt.Errorf("output %s is not available: build %q has not produced an artifact", r, r.Build)
+		}
+		return a.Output(r.Output)
+	}
+	settings, err := value.Resolve(n.Settings, resolve)
+	if err != nil {
+		return nil, err
+	}
+	cfg := def.Schema.New()
+	if _, err := def.Schema.Decode(settings.(*value.Map), cfg, schema.Options{}); err != nil {
+		return nil, fmt.Errorf("%s: %s: %w", n.Pos, n.Driver, err)
+	}
+	workDir, err := os.MkdirTemp(opts.TempDir, "imgbuild-"+safeName(n.Name)+"-")
+	if err != nil {
+		return nil, fmt.Errorf("creating a scratch directory: %w", err)
+	}
+	defer os.RemoveAll(workDir)
+
+	job := &Job{
+		Name: n.Name, Driver: n.Driver, Config: cfg, UI: ui,
+		Steps:     &step.Runner{UI: ui, OnError: opts.OnError, Tracker: opts.Tracker, CleanupTimeout: opts.CleanupTimeout},
+		WorkDir:   workDir,
+		Workspace: opts.Workspace,
+		Inputs:    inputs,
+		redact:    ui.Bus().Redact,
+	}
+	for _, o := range n.Provisioners {
+		pdef, ok := reg.Provisioners[o.Kind]
+		if !ok {
+			return nil, fmt.Errorf("%s: no provisioner named %q is registered", o.Pos, o.Kind)
+		}
+		pcfg, err := decodeObject(o, pdef.Schema, resolve)
+		if err != nil {
+			return nil, err
+		}
+		if pdef.Filter != nil && !pdef.Filter(pcfg, n.Name) {
+			continue
+		}
+		p, err := pdef.New(pcfg)
+		if err != nil {
+			return nil, fmt.Errorf("%s: %s: %w", o.Pos, o.Kind, err)
+		}
+		job.provisioners = append(job.provisioners, namedProvisioner{kind: o.Kind, pos: o.Pos, p: p})
+	}
+	var posts []PostProcessor
+	var postObjs []*value.Object
+	for _, o := range n.PostProcessors {
+		pdef, ok := reg.PostProcessors[o.Kind]
+		if !ok {
+			return nil, fmt.Errorf("%s: no post-processor named %q is registered", o.Pos, o.Kind)
+		}
+		pcfg, err := decodeObject(o, pdef.Schema, resolve)
+		if err != nil {
+			return nil, err
+		}
+		p, err := pdef.New(pcfg)
+		if err != nil {
+			return nil, fmt.Errorf("%s: %s: %w", o.Pos, o.Kind, err)
+		}
+		posts = append(posts, p)
+		postObjs = append(postObjs, o)
+	}
+
+	art, err := def.Build(ctx, job)
+	if err != nil {
+		return nil, err
+	}
+	if art == nil {
+		return nil, fmt.Errorf("builder %s returned no artifact", n.Driver)
+	}
+	art.Build, art.Driver = n.Name, n.Driver
+	env := &PostEnv{UI: ui, Build: n.Name, Driver: n.Driver, WorkDir: workDir, Redact: job.redact}
+	for i, p := range posts {
+		o := postObjs[i]
+		ui.SetStep("post-processor: " + o.Kind)
+		ui.Emit(event.Event{Type: event.StepStarted, Step: "post-processor: " + o.Kind})
+		t := time.Now()
+		next, err := p.PostProcess(ctx, env, art)
+		ui.Emit(event.Event{Type: event.StepFinished, Step: "post-processor: " + o.Kind, Elapsed: time.Since(t), Error: errString(err)})
+		if err != nil {
+			return nil, fmt.Errorf("post-processor %s at %s: %w", o.Kind, o.Pos, err)
+		}
+		if next != nil {
+			next.Build, next.Driver = n.Name, n.Driver
+			art = next
+		}
+	}
+	return art, nil
+}
+
+func decodeObject(o *value.Object, s *schema.Schema, resolve value.Resolver) (any, error) {
+	fields, err := value.Resolve(&o.Fields, resolve)
+	if err != nil {
+		return nil, fmt.Errorf("%s: %s: %w", o.Pos, o.Kind, err)
+	}
+	cfg := s.New()
+	if _, err := s.Decode(fields.(*value.Map), cfg, schema.Options{}); err != nil {
+		return nil, fmt.Errorf("%s: %s: %w", o.Pos, o.Kind, err)
+	}
+	return cfg, nil
+}
+
+func safeName(s string) string {
+	b := []byte(s)
+	for i, c := range b {
+		if !(c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' || c == '-' || c == '_' || c == '.') {
+			b[i] = '_'
+		}
+	}
+	if len(b) > 40 {
+		b = b[:40]
+	}
+	return filepath.Base(string(b))
+}

@@ -1,0 +1,97 @@
+// Package description evaluates an imgbuild description into a checked
+// build graph: it finds the workspace, reads imgbuild.mod, evaluates the
+// file and its modules with the builtins, and runs the checks that need the
+// whole description (undeclared variables, edges, cycles). It is what the
+// command line, the tests and the benchmarks call.
+package description
+
+import (
+	"fmt"
+	"io/fs"
+	"path/filepath"
+
+	"github.com/imgbuild/imgbuild/builtins"
+	"github.com/imgbuild/imgbuild/engine"
+	"github.com/imgbuild/imgbuild/starlark/host"
+	"github.com/imgbuild/imgbuild/stdlib"
+)
+
+// Options say what to evaluate and with which inputs.
+type Options struct {
+	// File is the description to evaluate.
+	File string
+	// Registry holds the drivers.
+	Registry *engine.Registry
+	// Vars are values from --var and --var-file.
+	Vars map[string]builtins.VarValue
+	// Getenv reads IMGBUILD_VAR_<name>; nil means none.
+	Getenv func(string) (string, bool)
+	// Print receives print() output; nil discards it.
+	Print func(pos, msg string)
+	// Stdlib overrides the embedded standard library (tests).
+	Stdlib fs.FS
+	// MaxSteps bounds computation; 0 means the host's default.
+	MaxSteps uint64
+}
+
+// Description is an evaluated description.
+type Description struct {
+	// Root is the workspace root: the directory holding imgbuild.mod, else
+	// the file's directory.
+	Root string
+	// File is the description's path relative to Root.
+	File string
+	// Graph holds the builds; it has passed Check.
+	Graph *engine.Graph
+	// Variables are the declared variables, secrets hidden.
+	Variables []builtins.Variable
+	// Secrets are the values of sensitive variables, for redaction.
+	Secrets []string
+	// Modules lists every module evaluated.
+	Modules []string
+}
+
+// Load evaluates opts.File. Errors name file, line and column.
+func Load(opts Options) (*Description, error) {
+	root, err := host.FindRoot(opts.File)
+	if err != nil {
+		return nil, err
+	}
+	mods, err := host.ReadMod(root)
+	if err != nil {
+		return nil, err
+	}
+	lib := opts.Stdlib
+	if lib == nil {
+		lib = stdlib.FS
+	}
+	h := &host.Host{Root: root, Stdlib: lib, Modules: mods, Print: opts.Print, MaxSteps: opts.MaxSteps}
+	rec := builtins.New(builtins.Options{
+		Registry: opts.Registry,
+		Vars:     opts.Vars,
+		Getenv:   opts.Getenv,
+		Resolve:  h.Resolve,
+		Boundary: h.Boundary,
+		Root:     root,
+	})
+	h.Predeclared = rec.Predeclared()
+	if _, err := h.Exec(opts.File); err != nil {
+		return nil, err
+	}
+	if err := rec.Finish(); err != nil {
+		return nil, err
+	}
+	abs, _ := filepath.Abs(opts.File)
+	rel, _ := filepath.Rel(root, abs)
+	return &Description{
+		Root:      root,
+		File:      rel,
+		Graph:     rec.Graph,
+		Variables: rec.Variables(),
+		Secrets:   rec.Secrets(),
+		Modules:   h.Loaded(),
+	}, nil
+}
+
+// Errorf is a convenience for callers that add context to Load's errors.
+func Errorf(format string, args ...any) error { return fmt.Errorf(format, args...) }
