@@ -39,6 +39,9 @@ func ReadVarFile(path string) (map[string]VarValue, error) {
 		if !varName.MatchString(k) {
 			return nil, fmt.Errorf("--var-file %s: %q is not a valid variable name", path, k)
 		}
+		if _, err := fromJSON(v); err != nil {
+			return nil, fmt.Errorf("--var-file %s: variable %q: %v", path, k, err)
+		}
 		if v == nil {
 			v = stdjson.RawMessage("null")
 		}

@@ -177,7 +177,10 @@ func fromJSON(x any) (starlark.Value, error) {
 			return starlark.MakeInt64(n), nil
 		}
 		f, err := x.Float64()
-		return starlark.Float(f), err
+		if err != nil {
+			return nil, fmt.Errorf("%s is not a number imgbuild can hold", x)
+		}
+		return starlark.Float(f), nil
 	case []any:
 		out := make([]starlark.Value, len(x))
 		for i, e := range x {

@@ -122,11 +122,13 @@ func (r *Runner) Run(ctx context.Context, steps ...Step) error {
 			runErr = context.Cause(ctx)
 			break
 		}
+		// Track the step before announcing it, so that a hard stop at any
+		// moment lists what it may have made.
+		ran = append(ran, s)
+		r.Tracker.add(r.UI.Build(), s)
 		r.UI.SetStep(s.Name())
 		r.UI.Emit(event.Event{Type: event.StepStarted, Step: s.Name()})
 		start := time.Now()
-		ran = append(ran, s)
-		r.Tracker.add(r.UI.Build(), s)
 		err := s.Run(ctx)
 		r.UI.Emit(event.Event{Type: event.StepFinished, Step: s.Name(), Elapsed: time.Since(start), Error: errString(err)})
 		if err != nil {

@@ -1,0 +1,48 @@
+# imgbuild — see README.md.
+GO      ?= go
+BIN     ?= bin/imgbuild
+PKGS    ?= ./...
+TIMEOUT ?= 25m
+
+.PHONY: all build deps test bench demo fmt lint fuzz clean
+
+all: build
+
+build:
+	$(GO) build -o $(BIN) ./cmd/imgbuild
+
+## deps: install what the demo and tests need, where it is missing
+deps:
+	./.ci/deps
+
+## test: the whole suite (installs what it needs first)
+test: deps
+	$(GO) vet $(PKGS)
+	$(GO) test -count=1 -timeout $(TIMEOUT) $(PKGS)
+
+## bench: the performance figures (Go benchmarks and side-by-side scripts)
+bench: deps build
+	$(GO) test -run '^$$' -bench . -benchmem -benchtime 3x ./engine/... ./starlark/...
+	$(GO) run ./engine/bench/cmd -builds 1000
+	$(GO) run ./engine/bench/cmd -local 30
+
+## demo: the main job on this machine, no cloud account needed
+demo: deps build
+	$(BIN) run examples/hello.star
+
+fmt: build
+	gofmt -w cmd starlark builtins engine drivers stdlib
+	$(BIN) fmt
+
+lint:
+	@test -z "$$(gofmt -l cmd starlark builtins engine drivers stdlib)" || (gofmt -l cmd starlark builtins engine drivers stdlib; echo "gofmt: the files above need formatting"; exit 1)
+	$(GO) vet $(PKGS)
+
+## fuzz: run every fuzz target for FUZZTIME each
+FUZZTIME ?= 60s
+fuzz:
+	$(GO) test ./starlark/description -run '^$$' -fuzz FuzzEvaluate -fuzztime $(FUZZTIME)
+	$(GO) test ./builtins -run '^$$' -fuzz FuzzReadVarFile -fuzztime $(FUZZTIME)
+
+clean:
+	rm -rf bin output .imgbuild

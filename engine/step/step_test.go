@@ -1,0 +1,79 @@
+package step
+
+import (
+	"context"
+	"errors"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/imgbuild/imgbuild/engine/event"
+)
+
+func TestFailedCleanupIsReportedWithWhatWasLeft(t *testing.T) {
+	var got []event.Event
+	ui := event.NewUI(event.NewBus(event.SinkFunc(func(e event.Event) { got = append(got, e) })), "web", "x")
+	r := &Runner{UI: ui}
+	err := r.Run(context.Background(),
+		&Func{StepName: "key pair", CleanFunc: func(context.Context, bool) error { return nil }},
+		&Func{StepName: "instance",
+			CleanFunc: func(context.Context, bool) error { return errors.New("TerminateInstances: throttled") },
+			LeftFunc:  func() []string { return []string{"instance i-123 in eu-west-1"} }},
+	)
+	var ce *CleanupError
+	if !errors.As(err, &ce) {
+		t.Fatalf("err = %v, want a CleanupError", err)
+	}
+	if want := "cleanup failed: instance: TerminateInstances: throttled; may be left: instance i-123 in eu-west-1"; err.Error() != want {
+		t.Errorf("err = %q\nwant  %q", err, want)
+	}
+	found := false
+	for _, e := range got {
+		found = found || (e.Type == event.CleanupFailed && e.Items[0] == "instance i-123 in eu-west-1")
+	}
+	if !found {
+		t.Error("no cleanup_failed event listing the instance")
+	}
+}
+
+func TestCleanupRunsDespiteCancellationWithItsOwnLimit(t *testing.T) {
+	ctx, cancel := context.WithCancel(context.Background())
+	var cleanupCtxErr error
+	r := &Runner{UI: nil, CleanupTimeout: 50 * time.Millisecond}
+	err := r.Run(ctx,
+		&Func{StepName: "launch",
+			RunFunc: func(ctx context.Context) error { cancel(); <-ctx.Done(); return ctx.Err() },
+			CleanFunc: func(ctx context.Context, failed bool) error {
+				cleanupCtxErr = ctx.Err() // must not be cancelled
+				<-ctx.Done()              // then hits its own limit
+				return nil
+			}},
+		&Func{StepName: "never", RunFunc: func(context.Context) error { t.Error("ran after cancel"); return nil }},
+	)
+	if cleanupCtxErr != nil {
+		t.Errorf("cleanup started with a cancelled context: %v", cleanupCtxErr)
+	}
+	if err == nil || !strings.Contains(err.Error(), "launch: context canceled") || !strings.Contains(err.Error(), "launch: timed out after 50ms") {
+		t.Errorf("err = %v", err)
+	}
+}
+
+func TestSuccessfulBuildCleansUpTemporariesKnowingItSucceeded(t *testing.T) {
+	var calls []string
+	mk := func(name string) Step {
+		return &Func{StepName: name, CleanFunc: func(_ context.Context, failed bool) error {
+			if failed {
+				calls = append(calls, name+" failed")
+			} else {
+				calls = append(calls, name+" ok")
+			}
+			return nil
+		}}
+	}
+	if err := (&Runner{}).Run(context.Background(), mk("a"), mk("b")); err != nil {
+		t.Fatal(err)
+	}
+	if strings.Join(calls, ",") != "b ok,a ok" {
+		t.Errorf("cleanups: %v", calls)
+	}
+}
