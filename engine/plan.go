@@ -160,13 +160,13 @@ func (p *Plan) WriteText(w io.Writer) error {
 			if len(b.Provisioners) > 0 {
 				ew.printf("    provisioners:\n")
 				for i, s := range b.Provisioners {
-					ew.printf("      %d. %s\n", i+1, s.Line)
+					ew.printf("      %d. %s\n", i+1, clip(s.Line))
 				}
 			}
 			if len(b.PostProcessors) > 0 {
 				ew.printf("    post-processors:\n")
 				for i, s := range b.PostProcessors {
-					ew.printf("      %d. %s\n", i+1, s.Line)
+					ew.printf("      %d. %s\n", i+1, clip(s.Line))
 				}
 			}
 		}
@@ -235,4 +235,16 @@ func plural(n int, one, many string) string {
 		return one
 	}
 	return many
+}
+
+// maxLine is the longest step line the text plan shows; the JSON plan has
+// every line whole.
+const maxLine = 160
+
+func clip(s string) string {
+	r := []rune(s)
+	if len(r) <= maxLine {
+		return s
+	}
+	return string(r[:maxLine-1]) + "…"
 }

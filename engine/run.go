@@ -104,7 +104,7 @@ func Run(ctx context.Context, g *Graph, reg *Registry, bus *event.Bus, opts RunO
 		if len(deps) == 0 {
 			ready = append(ready, n)
 		}
-		bus.Emit(event.Event{Type: event.BuildQueued, Build: n.Name, Driver: n.Driver})
+		bus.Emit(event.Event{Type: event.BuildQueued, Build: n.Name, Driver: n.Driver, Items: deps})
 	}
 
 	done := make(chan *Result)
@@ -121,9 +121,9 @@ func Run(ctx context.Context, g *Graph, reg *Registry, bus *event.Bus, opts RunO
 			}
 			if r.Status != event.Succeeded {
 				n, _ := g.Node(dep)
-				reason := fmt.Sprintf("skipped: it needs %q, which %s", r.Build, statusVerb(r.Status))
+				reason := fmt.Sprintf("it needs %q, which %s", r.Build, statusVerb(r.Status))
 				sr := &Result{Build: dep, Driver: n.Driver, Status: event.Skipped, Err: errors.New(reason)}
-				bus.Emit(event.Event{Type: event.BuildFinished, Build: dep, Driver: n.Driver, Status: event.Skipped, Message: reason})
+				bus.Emit(event.Event{Type: event.BuildFinished, Build: dep, Driver: n.Driver, Status: event.Skipped, Error: reason})
 				finish(sr)
 				continue
 			}
@@ -150,7 +150,7 @@ func Run(ctx context.Context, g *Graph, reg *Registry, bus *event.Bus, opts RunO
 			go func(n *Node) { done <- runBuild(runCtx, n, reg, bus, opts, inputs) }(n)
 		}
 		if ctx.Err() != nil && !stopping {
-			stopping, stopReason = true, "cancelled: the run was interrupted"
+			stopping, stopReason = true, "the run was interrupted"
 		}
 		if running == 0 {
 			break
@@ -159,7 +159,7 @@ func Run(ctx context.Context, g *Graph, reg *Registry, bus *event.Bus, opts RunO
 		running--
 		finish(r)
 		if r.Status == event.Failed && opts.FailFast && !stopping {
-			stopping, stopReason = true, fmt.Sprintf("cancelled: --fail-fast after %q failed", r.Build)
+			stopping, stopReason = true, fmt.Sprintf("--fail-fast after %q failed", r.Build)
 			cancelAll(errors.New(stopReason))
 		}
 	}
@@ -171,10 +171,10 @@ func Run(ctx context.Context, g *Graph, reg *Registry, bus *event.Bus, opts RunO
 		}
 		reason := stopReason
 		if reason == "" {
-			reason = "skipped: its dependencies never finished"
+			reason = "its dependencies never finished"
 		}
 		results[n.Name] = &Result{Build: n.Name, Driver: n.Driver, Status: event.Cancelled, Err: errors.New(reason)}
-		bus.Emit(event.Event{Type: event.BuildFinished, Build: n.Name, Driver: n.Driver, Status: event.Cancelled, Message: reason})
+		bus.Emit(event.Event{Type: event.BuildFinished, Build: n.Name, Driver: n.Driver, Status: event.Cancelled, Error: reason})
 	}
 	sum := &Summary{Elapsed: time.Since(start)}
 	for _, n := range g.Nodes {

@@ -176,10 +176,10 @@ func TestFailedBuildSkipsDependentsWithReasonAndOthersGoOn(t *testing.T) {
 			t.Errorf("%s: %s, want %s", name, got, st)
 		}
 	}
-	if msg := sum.Result("web").Err.Error(); msg != `skipped: it needs "base", which failed` {
+	if msg := sum.Result("web").Err.Error(); msg != `it needs "base", which failed` {
 		t.Errorf("web's reason: %q", msg)
 	}
-	if msg := sum.Result("web-dev").Err.Error(); msg != `skipped: it needs "web", which was skipped` {
+	if msg := sum.Result("web-dev").Err.Error(); msg != `it needs "web", which was skipped` {
 		t.Errorf("web-dev's reason: %q", msg)
 	}
 	if msg := sum.Result("base").Err.Error(); msg != "work: scripted failure" {
@@ -205,7 +205,7 @@ func TestFailFastCancelsSiblings(t *testing.T) {
 	reg := taskRegistry(rec)
 	g := graph(t, reg,
 		node("slow", map[string]value.Value{"sleep": value.String{S: "10s"}}),
-		node("bad", map[string]value.Value{"fail": value.String{S: "prepare"}}),
+		node("bad", map[string]value.Value{"fail": value.String{S: "work"}, "sleep": value.String{S: "100ms"}}),
 		node("later", nil, "slow"),
 	)
 	start := time.Now()

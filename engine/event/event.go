@@ -61,10 +61,10 @@ type Event struct {
 	Total    int64         `json:"total,omitempty"` // Progress: units in all (0: unknown)
 	Unit     string        `json:"unit,omitempty"`  // Progress: "bytes", "%"
 	Status   Status        `json:"status,omitempty"`
-	Error    string        `json:"error,omitempty"`
+	Error    string        `json:"error,omitempty"` // why a build failed, was skipped or cancelled
 	Elapsed  time.Duration `json:"elapsed_ns,omitempty"`
 	Artifact any           `json:"artifact,omitempty"`
-	Items    []string      `json:"items,omitempty"` // Leftover: what may be left
+	Items    []string      `json:"items,omitempty"` // Leftover: what may be left; BuildQueued: the builds it waits for
 }
 
 // Sink receives events. Handle is called from one goroutine at a time.
@@ -137,8 +137,13 @@ func (b *Bus) Emit(e Event) {
 	}
 	e.Message = b.redact(e.Message)
 	e.Error = b.redact(e.Error)
-	for i := range e.Items {
-		e.Items[i] = b.redact(e.Items[i])
+	e.Step = b.redact(e.Step)
+	if len(e.Items) > 0 {
+		items := make([]string, len(e.Items)) // never the emitter's slice
+		for i, it := range e.Items {
+			items[i] = b.redact(it)
+		}
+		e.Items = items
 	}
 	if e.Artifact != nil && len(b.secrets) > 0 {
 		e.Artifact = redactAny(e.Artifact, b.redact)

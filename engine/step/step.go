@@ -166,7 +166,7 @@ func (r *Runner) cleanup(ctx context.Context, ran []Step, failed bool) error {
 	var ce CleanupError
 	for i := len(ran) - 1; i >= 0; i-- {
 		s := ran[i]
-		c, ok := s.(Cleaner)
+		c, ok := cleanerOf(s)
 		if !ok {
 			r.Tracker.remove(r.UI.Build(), s)
 			continue
@@ -192,6 +192,16 @@ func (r *Runner) cleanup(ctx context.Context, ran []Step, failed bool) error {
 		return &ce
 	}
 	return nil
+}
+
+// cleanerOf returns s's cleanup, if it has one; a Func without CleanFunc
+// has none.
+func cleanerOf(s Step) (Cleaner, bool) {
+	if f, ok := s.(*Func); ok && f.CleanFunc == nil {
+		return nil, false
+	}
+	c, ok := s.(Cleaner)
+	return c, ok
 }
 
 func leftovers(s Step) []string {
@@ -222,7 +232,7 @@ func (t *Tracker) add(build string, s Step) {
 	if t == nil {
 		return
 	}
-	if _, ok := s.(Cleaner); !ok {
+	if _, ok := cleanerOf(s); !ok {
 		return
 	}
 	t.mu.Lock()
