@@ -22,9 +22,7 @@ test: deps
 
 ## bench: the performance figures (Go benchmarks and side-by-side scripts)
 bench: deps build
-	$(GO) test -run '^$$' -bench . -benchmem -benchtime 3x ./engine/... ./starlark/...
-	$(GO) run ./engine/bench/cmd -builds 1000
-	$(GO) run ./engine/bench/cmd -local 30
+	$(GO) run ./cmd/imgbench -imgbuild $(BIN) -builds 1000 -local 30
 
 ## demo: the main job on this machine, no cloud account needed
 demo: deps build

@@ -160,7 +160,7 @@ func (r *Recorder) builderBuiltin(def *engine.BuilderDef) func(*starlark.Thread,
 					return nil, unknownKeyword(b.Name(), kw, valid)
 				}
 				var sv value.Value
-				sv, err = r.setting(thread, f, v)
+				sv, err = r.setting(thread, f, v, kwargs)
 				if err == nil {
 					node.Settings.Set(kw, sv)
 				}
@@ -252,14 +252,22 @@ func dependsOn(v starlark.Value, pos string) ([]engine.Dependency, error) {
 }
 
 // setting converts one keyword's value, resolving and checking paths for
-// fields declared with a path tag.
-func (r *Recorder) setting(thread *starlark.Thread, f *schema.Field, v starlark.Value) (value.Value, error) {
+// fields declared with a path tag (unless the call's other keywords say the
+// path is not a local one).
+func (r *Recorder) setting(thread *starlark.Thread, f *schema.Field, v starlark.Value, kwargs []starlark.Tuple) (value.Value, error) {
 	sv, err := convert(v, r.known)
 	if err != nil {
 		return nil, err
 	}
 	if f.Path == schema.PathNone {
 		return sv, nil
+	}
+	if unless := f.PathUnless; unless[0] != "" {
+		for _, kv := range kwargs {
+			if s, ok := kv[1].(starlark.String); ok && string(kv[0].(starlark.String)) == unless[0] && string(s) == unless[1] {
+				return sv, nil
+			}
+		}
 	}
 	return r.paths(thread, f.Path, sv)
 }
@@ -349,7 +357,7 @@ func (r *Recorder) stepBuiltin(s *schema.Schema, post bool) func(*starlark.Threa
 			if !ok {
 				return nil, unknownKeyword(b.Name(), kw, s.Keywords())
 			}
-			sv, err := r.setting(thread, f, kv[1])
+			sv, err := r.setting(thread, f, kv[1], kwargs)
 			if err != nil {
 				return nil, fmt.Errorf("%s: for parameter %s: %v", b.Name(), kw, err)
 			}

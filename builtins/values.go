@@ -21,7 +21,7 @@ type Handle struct {
 }
 
 var (
-	_ starlark.HasAttrs = (*Handle)(nil)
+	_ starlark.HasAttrs  = (*Handle)(nil)
 	_ starlark.HasBinary = (*Ref)(nil)
 	_ starlark.HasBinary = (*Template)(nil)
 	_ starlark.HasBinary = (*Secret)(nil)

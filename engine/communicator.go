@@ -50,3 +50,11 @@ type Transfer struct {
 // machine, such as a reboot. A shell provisioner with expect_disconnect
 // treats it as success.
 var ErrDisconnected = errors.New("connection to the machine was lost")
+
+// PathMapper is implemented by communicators whose file paths and command
+// paths differ: the local communicator keeps a machine path p at
+// <root>/p, and commands must name it so. A provisioner that uploads a file
+// and then names it in a command asks CommandPath for that name.
+type PathMapper interface {
+	CommandPath(p string) (string, error)
+}

@@ -39,14 +39,19 @@ type Edge struct {
 	Via      string
 }
 
-// Graph is the set of builds a description asked for.
+// Graph is the set of builds a description asked for. Nodes must not be
+// changed once added: their edges are computed once.
 type Graph struct {
 	Nodes  []*Node
 	byName map[string]*Node
+	edges  map[*Node][]Edge
+	deps   map[*Node][]string
 }
 
 // NewGraph returns an empty graph.
-func NewGraph() *Graph { return &Graph{byName: map[string]*Node{}} }
+func NewGraph() *Graph {
+	return &Graph{byName: map[string]*Node{}, edges: map[*Node][]Edge{}, deps: map[*Node][]string{}}
+}
 
 // Add records n; a name used twice is an error naming both places.
 func (g *Graph) Add(n *Node) error {
@@ -77,6 +82,9 @@ func (g *Graph) Names() []string {
 // settings, provisioners, post-processors and depends_on; one per
 // (from, via).
 func (g *Graph) Edges(n *Node) []Edge {
+	if e, ok := g.edges[n]; ok {
+		return e
+	}
 	var out []Edge
 	seen := map[string]bool{}
 	add := func(e Edge) {
@@ -99,11 +107,15 @@ func (g *Graph) Edges(n *Node) []Edge {
 	for _, d := range n.DependsOn {
 		add(Edge{From: d.Build, To: n.Name, Via: "depends_on"})
 	}
+	g.edges[n] = out
 	return out
 }
 
 // Deps returns the names of the builds n depends on, without repeats.
 func (g *Graph) Deps(n *Node) []string {
+	if d, ok := g.deps[n]; ok {
+		return d
+	}
 	var out []string
 	seen := map[string]bool{}
 	for _, e := range g.Edges(n) {
@@ -112,6 +124,7 @@ func (g *Graph) Deps(n *Node) []string {
 			out = append(out, e.From)
 		}
 	}
+	g.deps[n] = out
 	return out
 }
 

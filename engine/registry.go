@@ -63,6 +63,9 @@ type ProvisionEnv struct {
 	// WorkDir is a scratch directory on this machine, removed after the
 	// build.
 	WorkDir string
+	// Workspace is the description's root directory: relative local paths
+	// are taken from it.
+	Workspace string
 }
 
 // ProvisionerDef declares a provisioner: its schema and a constructor from
@@ -87,6 +90,9 @@ type PostEnv struct {
 	Build   string
 	Driver  string
 	WorkDir string
+	// Workspace is the description's root directory: relative local paths
+	// (outputs) are taken from it.
+	Workspace string
 	// Redact removes secrets from text a post-processor writes to disk.
 	Redact func(string) string
 }
@@ -205,7 +211,7 @@ func (j *Job) Provision(ctx context.Context, comm Communicator) error {
 	for i, np := range j.provisioners {
 		label := fmt.Sprintf("provisioner %d/%d: %s", i+1, len(j.provisioners), np.kind)
 		j.UI.Say("%s (%s)", label, np.pos)
-		env := &ProvisionEnv{UI: j.UI, Comm: comm, Build: j.Name, Driver: j.Driver, WorkDir: j.WorkDir}
+		env := &ProvisionEnv{UI: j.UI, Comm: comm, Build: j.Name, Driver: j.Driver, WorkDir: j.WorkDir, Workspace: j.Workspace}
 		if err := np.p.Provision(ctx, env); err != nil {
 			return fmt.Errorf("%s at %s: %w", label, np.pos, err)
 		}

@@ -227,7 +227,7 @@ func errString(err error) string {
 	return err.Error()
 }
 
-func buildOne(ctx context.Context, n *Node, reg *Registry, ui *event.UI, opts RunOptions, inputs map[string]*Artifact) (*Artifact, error) {
+func buildOne(ctx context.Context, n *Node, reg *Registry, ui *event.UI, opts RunOptions, inputs map[string]*Artifact) (art *Artifact, err error) {
 	def, ok := reg.Builders[n.Driver]
 	if !ok {
 		return nil, fmt.Errorf("no builder named %q is registered", n.Driver)
@@ -251,7 +251,13 @@ func buildOne(ctx context.Context, n *Node, reg *Registry, ui *event.UI, opts Ru
 	if err != nil {
 		return nil, fmt.Errorf("creating a scratch directory: %w", err)
 	}
-	defer os.RemoveAll(workDir)
+	defer func() {
+		if err != nil && opts.OnError == step.Abort {
+			ui.Emit(event.Event{Type: event.Leftover, Message: "kept for debugging (--on-error=abort)", Items: []string{"scratch directory " + workDir}})
+			return
+		}
+		os.RemoveAll(workDir)
+	}()
 
 	job := &Job{
 		Name: n.Name, Driver: n.Driver, Config: cfg, UI: ui,
@@ -261,23 +267,8 @@ func buildOne(ctx context.Context, n *Node, reg *Registry, ui *event.UI, opts Ru
 		Inputs:    inputs,
 		redact:    ui.Bus().Redact,
 	}
-	for _, o := range n.Provisioners {
-		pdef, ok := reg.Provisioners[o.Kind]
-		if !ok {
-			return nil, fmt.Errorf("%s: no provisioner named %q is registered", o.Pos, o.Kind)
-		}
-		pcfg, err := decodeObject(o, pdef.Schema, resolve)
-		if err != nil {
-			return nil, err
-		}
-		if pdef.Filter != nil && !pdef.Filter(pcfg, n.Name) {
-			continue
-		}
-		p, err := pdef.New(pcfg)
-		if err != nil {
-			return nil, fmt.Errorf("%s: %s: %w", o.Pos, o.Kind, err)
-		}
-		job.provisioners = append(job.provisioners, namedProvisioner{kind: o.Kind, pos: o.Pos, p: p})
+	if err := job.AddProvisioners(reg, n.Provisioners, resolve); err != nil {
+		return nil, err
 	}
 	var posts []PostProcessor
 	var postObjs []*value.Object
@@ -298,15 +289,27 @@ func buildOne(ctx context.Context, n *Node, reg *Registry, ui *event.UI, opts Ru
 		postObjs = append(postObjs, o)
 	}
 
-	art, err := def.Build(ctx, job)
+	art, err = def.Build(ctx, job)
+	if err == nil && art == nil {
+		err = fmt.Errorf("builder %s returned no artifact", n.Driver)
+	}
+	if err == nil {
+		art.Build, art.Driver = n.Name, n.Driver
+		art, err = postProcess(ctx, n, ui, posts, postObjs, art, &PostEnv{UI: ui, Build: n.Name, Driver: n.Driver, WorkDir: workDir, Workspace: opts.Workspace, Redact: job.redact})
+	}
+	// The steps that made the artifact are cleaned up now that
+	// post-processing is over: removed if it failed.
+	if ferr := job.Steps.Finish(ctx, err != nil); ferr != nil {
+		err = errors.Join(err, ferr)
+	}
 	if err != nil {
 		return nil, err
 	}
-	if art == nil {
-		return nil, fmt.Errorf("builder %s returned no artifact", n.Driver)
-	}
-	art.Build, art.Driver = n.Name, n.Driver
-	env := &PostEnv{UI: ui, Build: n.Name, Driver: n.Driver, WorkDir: workDir, Redact: job.redact}
+	return art, nil
+}
+
+// postProcess runs the post-processors in order on the artifact.
+func postProcess(ctx context.Context, n *Node, ui *event.UI, posts []PostProcessor, postObjs []*value.Object, art *Artifact, env *PostEnv) (*Artifact, error) {
 	for i, p := range posts {
 		o := postObjs[i]
 		ui.SetStep("post-processor: " + o.Kind)
@@ -348,4 +351,32 @@ func safeName(s string) string {
 		b = b[:40]
 	}
 	return filepath.Base(string(b))
+}
+
+// AddProvisioners decodes provisioner objects (with references resolved by
+// resolve; nil means there are none) and adds those that apply to this
+// build, in order, to the ones Provision runs.
+func (j *Job) AddProvisioners(reg *Registry, objs []*value.Object, resolve value.Resolver) error {
+	if resolve == nil {
+		resolve = func(r value.Ref) (value.Value, error) { return nil, fmt.Errorf("output %s is not available", r) }
+	}
+	for _, o := range objs {
+		pdef, ok := reg.Provisioners[o.Kind]
+		if !ok {
+			return fmt.Errorf("%s: no provisioner named %q is registered", o.Pos, o.Kind)
+		}
+		pcfg, err := decodeObject(o, pdef.Schema, resolve)
+		if err != nil {
+			return err
+		}
+		if pdef.Filter != nil && !pdef.Filter(pcfg, j.Name) {
+			continue
+		}
+		p, err := pdef.New(pcfg)
+		if err != nil {
+			return fmt.Errorf("%s: %s: %w", o.Pos, o.Kind, err)
+		}
+		j.provisioners = append(j.provisioners, namedProvisioner{kind: o.Kind, pos: o.Pos, p: p})
+	}
+	return nil
 }

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"os"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -22,9 +23,11 @@ type taskConfig struct {
 	Input string        `kw:"input" doc:"Echoed into the artifact."`
 	Fail  string        `kw:"fail" doc:"Fail in this step."`
 	Sleep time.Duration `kw:"sleep" doc:"How long the work step takes."`
+	After string        `kw:"after" doc:"Start work only once this build's work has started."`
 }
 
 type recorder struct {
+	working sync.Map // build → chan struct{}, closed when its work starts
 	mu      sync.Mutex
 	events  []string
 	running atomic.Int32
@@ -56,6 +59,12 @@ func taskRegistry(rec *recorder) *engine.Registry {
 					RunFunc: func(ctx context.Context) error {
 						rec.add(job.Name + " run " + name)
 						if name == "work" {
+							ch, _ := rec.working.LoadOrStore(job.Name, make(chan struct{}))
+							close(ch.(chan struct{}))
+							if cfg.After != "" {
+								other, _ := rec.working.LoadOrStore(cfg.After, make(chan struct{}))
+								<-other.(chan struct{})
+							}
 							n := rec.running.Add(1)
 							defer rec.running.Add(-1)
 							for {
@@ -93,7 +102,7 @@ func taskRegistry(rec *recorder) *engine.Registry {
 
 func node(name string, settings map[string]value.Value, deps ...string) *engine.Node {
 	m := value.NewMap()
-	for _, k := range []string{"input", "fail", "sleep"} {
+	for _, k := range []string{"input", "fail", "sleep", "after"} {
 		if v, ok := settings[k]; ok {
 			m.Set(k, v)
 		}
@@ -205,7 +214,7 @@ func TestFailFastCancelsSiblings(t *testing.T) {
 	reg := taskRegistry(rec)
 	g := graph(t, reg,
 		node("slow", map[string]value.Value{"sleep": value.String{S: "10s"}}),
-		node("bad", map[string]value.Value{"fail": value.String{S: "work"}, "sleep": value.String{S: "100ms"}}),
+		node("bad", map[string]value.Value{"fail": value.String{S: "work"}, "after": value.String{S: "slow"}}),
 		node("later", nil, "slow"),
 	)
 	start := time.Now()
@@ -273,7 +282,11 @@ func TestOnErrorAbortKeepsAndListsWhatWasMade(t *testing.T) {
 			t.Errorf("cleanup ran under abort: %s", e)
 		}
 	}
-	if strings.Join(kept, ", ") != "prepare of a, work of a, capture of a" {
+	if len(kept) != 4 || strings.Join(kept[:3], ", ") != "prepare of a, work of a, capture of a" || !strings.HasPrefix(kept[3], "scratch directory ") {
 		t.Errorf("listed as kept: %v", kept)
+	} else if _, err := os.Stat(strings.TrimPrefix(kept[3], "scratch directory ")); err != nil {
+		t.Errorf("the scratch directory was not kept: %v", err)
+	} else {
+		os.RemoveAll(strings.TrimPrefix(kept[3], "scratch directory "))
 	}
 }

@@ -13,7 +13,8 @@ import (
 )
 
 // Quote returns s as one single-quoted shell word. Inside single quotes
-// nothing is special but the single quote itself, written as '\''.
+// nothing is special but the single quote itself, which is written as the
+// four characters quote, backslash, quote, quote.
 func Quote(s string) string {
 	if s != "" && safe.MatchString(s) {
 		return s

@@ -17,6 +17,10 @@
 // From that one declaration come the builtin's keyword checking (Decode),
 // its validation, the reference (Docs) and the plan. The package knows
 // nothing of Starlark or of any platform.
+//
+// A path check may depend on another keyword: pathunless:"direction=download"
+// skips it when the call sets direction to "download" (the path then names
+// a file on the machine, not here).
 package schema
 
 import (
@@ -51,7 +55,10 @@ type Field struct {
 	Sensitive bool
 	Enum      []string
 	Path      PathKind
-	TypeName  string // as a user would say it: "string", "list of string"
+	// PathUnless, if set, names a keyword and value under which the path
+	// is not checked: {"direction", "download"}.
+	PathUnless [2]string
+	TypeName   string // as a user would say it: "string", "list of string"
 
 	index []int
 	typ   reflect.Type
@@ -141,6 +148,13 @@ func (s *Schema) collect(t reflect.Type, index []int) {
 			TypeName:  typeName(sf.Type),
 			index:     idx,
 			typ:       sf.Type,
+		}
+		if pu := sf.Tag.Get("pathunless"); pu != "" {
+			k, v, ok := strings.Cut(pu, "=")
+			if !ok {
+				panic(fmt.Sprintf("schema %s: pathunless of %s must read keyword=value", s.Name, name))
+			}
+			f.PathUnless = [2]string{k, v}
 		}
 		if e := sf.Tag.Get("enum"); e != "" {
 			f.Enum = strings.Split(e, "|")
@@ -520,6 +534,8 @@ func (s *Schema) Docs() string {
 		switch {
 		case f.Required:
 			attrs = append(attrs, "required")
+		case f.Default != "" && f.TypeName == "string":
+			attrs = append(attrs, "default "+strconv.Quote(f.Default))
 		case f.Default != "":
 			attrs = append(attrs, "default "+f.Default)
 		}

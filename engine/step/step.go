@@ -43,13 +43,26 @@ type Leaver interface {
 	Leftovers() []string
 }
 
+// Artifact is a Step that makes (part of) the build's artifact: an image,
+// an output directory. When the steps succeed, its cleanup is not run with
+// the others but kept pending until Finish, after the post-processors, so
+// that a post-processor's failure still removes what the build made.
+type Artifact interface {
+	MakesArtifact() bool
+}
+
 // Func is a Step made of functions; nil functions do nothing.
 type Func struct {
 	StepName  string
 	RunFunc   func(ctx context.Context) error
 	CleanFunc func(ctx context.Context, failed bool) error
 	LeftFunc  func() []string
+	// Artifact marks a step that makes the artifact (see Artifact).
+	Artifact bool
 }
+
+// MakesArtifact implements Artifact.
+func (f *Func) MakesArtifact() bool { return f.Artifact }
 
 // Name implements Step.
 func (f *Func) Name() string { return f.StepName }
@@ -94,6 +107,8 @@ type Runner struct {
 	OnError        Policy
 	CleanupTimeout time.Duration // per step; 0 means 10 minutes
 	Tracker        *Tracker      // optional: records pending cleanups
+
+	pending []Step // artifact steps of successful runs, cleaned up by Finish
 }
 
 // CleanupError reports cleanups that failed and what they may have left.
@@ -140,14 +155,20 @@ func (r *Runner) Run(ctx context.Context, steps ...Step) error {
 		}
 	}
 	failed := runErr != nil
-	if failed && r.OnError == Abort {
-		var left []string
+	if !failed {
+		// Artifact steps wait for Finish; the others clean up now.
+		var now []Step
 		for _, s := range ran {
-			left = append(left, leftovers(s)...)
+			if a, ok := s.(Artifact); ok && a.MakesArtifact() {
+				r.pending = append(r.pending, s)
+			} else {
+				now = append(now, s)
+			}
 		}
-		if len(left) > 0 {
-			r.UI.Emit(event.Event{Type: event.Leftover, Message: "kept for debugging (--on-error=abort)", Items: left})
-		}
+		ran = now
+	}
+	if failed && r.OnError == Abort {
+		r.keep(ran)
 		return runErr
 	}
 	cerr := r.cleanup(ctx, ran, failed)
@@ -155,6 +176,30 @@ func (r *Runner) Run(ctx context.Context, steps ...Step) error {
 		return errors.Join(runErr, cerr)
 	}
 	return runErr
+}
+
+// Finish runs the cleanups Run left pending for the steps that made the
+// artifact, once the build is over: failed says whether something after the
+// steps (a post-processor) failed. The engine calls it for every build.
+func (r *Runner) Finish(ctx context.Context, failed bool) error {
+	pending := r.pending
+	r.pending = nil
+	if failed && r.OnError == Abort {
+		r.keep(pending)
+		return nil
+	}
+	return r.cleanup(ctx, pending, failed)
+}
+
+// keep reports what the steps made, kept for debugging.
+func (r *Runner) keep(steps []Step) {
+	var left []string
+	for _, s := range steps {
+		left = append(left, leftovers(s)...)
+	}
+	if len(left) > 0 {
+		r.UI.Emit(event.Event{Type: event.Leftover, Message: "kept for debugging (--on-error=abort)", Items: left})
+	}
 }
 
 func (r *Runner) cleanup(ctx context.Context, ran []Step, failed bool) error {

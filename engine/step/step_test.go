@@ -3,6 +3,7 @@ package step
 import (
 	"context"
 	"errors"
+	"fmt"
 	"strings"
 	"testing"
 	"time"
@@ -75,5 +76,29 @@ func TestSuccessfulBuildCleansUpTemporariesKnowingItSucceeded(t *testing.T) {
 	}
 	if strings.Join(calls, ",") != "b ok,a ok" {
 		t.Errorf("cleanups: %v", calls)
+	}
+}
+
+func TestArtifactStepsCleanUpAfterPostProcessing(t *testing.T) {
+	var calls []string
+	mk := func(name string, artifact bool) Step {
+		return &Func{StepName: name, Artifact: artifact, CleanFunc: func(_ context.Context, failed bool) error {
+			calls = append(calls, fmt.Sprintf("%s failed=%v", name, failed))
+			return nil
+		}}
+	}
+	r := &Runner{}
+	if err := r.Run(context.Background(), mk("instance", false), mk("image", true)); err != nil {
+		t.Fatal(err)
+	}
+	if strings.Join(calls, ",") != "instance failed=false" {
+		t.Fatalf("after Run: %v (the image's cleanup must wait)", calls)
+	}
+	// A post-processor failed: the image goes.
+	if err := r.Finish(context.Background(), true); err != nil {
+		t.Fatal(err)
+	}
+	if strings.Join(calls, ",") != "instance failed=false,image failed=true" {
+		t.Errorf("after Finish: %v", calls)
 	}
 }

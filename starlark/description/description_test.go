@@ -366,3 +366,19 @@ box(name = "a", region = "x", tags = {"auth": "Bearer " + token})
 		t.Errorf("plan does not mark the secret:\n%s", b.String())
 	}
 }
+
+func TestPathCheckCanDependOnAnotherKeyword(t *testing.T) {
+	reg := testRegistry()
+	reg.AddProvisioner(&engine.ProvisionerDef{Schema: schema.Of("fetch", "", &struct {
+		Source    string `kw:"source" path:"any" pathunless:"direction=download" doc:"."`
+		Direction string `kw:"direction" default:"upload" doc:"."`
+	}{})})
+	root := writeWorkspace(t, map[string]string{"images.star": `
+fetch(source = "/var/log/remote.log", direction = "download")
+fetch(source = "missing.txt")
+`})
+	_, err := Load(Options{File: filepath.Join(root, "images.star"), Registry: reg})
+	if err == nil || !strings.Contains(err.Error(), `images.star:3:6: fetch: for parameter source: "missing.txt" does not exist`) {
+		t.Errorf("error = %v (the download's source must not be checked, the upload's must)", err)
+	}
+}

@@ -1,0 +1,194 @@
+// Command imgbench measures imgbuild's performance targets and prints the
+// figures (make bench runs it):
+//
+//   - evaluate + plan of a generated description of 1,000 builds (5
+//     provisioners each, every build but the first consuming an output of
+//     another), as the real `imgbuild plan` process: wall time and peak
+//     resident memory (targets: 0.5 s, 64 MiB);
+//   - orchestration overhead per build of 30 independent local() builds:
+//     the engine's run time minus the time the same builds' driver work
+//     takes when called directly, divided by 30 (target: 5 ms).
+package main
+
+import (
+	"context"
+	"flag"
+	"fmt"
+	"io"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"sort"
+	"strings"
+	"syscall"
+	"time"
+
+	"github.com/imgbuild/imgbuild/drivers/builtin"
+	"github.com/imgbuild/imgbuild/engine"
+	"github.com/imgbuild/imgbuild/engine/event"
+	"github.com/imgbuild/imgbuild/engine/render"
+	"github.com/imgbuild/imgbuild/engine/schema"
+	"github.com/imgbuild/imgbuild/engine/step"
+	"github.com/imgbuild/imgbuild/starlark/description"
+)
+
+func main() {
+	bin := flag.String("imgbuild", "bin/imgbuild", "the imgbuild binary to measure")
+	builds := flag.Int("builds", 1000, "builds in the generated description")
+	local := flag.Int("local", 30, "independent local() builds for the overhead measurement")
+	runs := flag.Int("runs", 5, "repetitions of each measurement")
+	flag.Parse()
+	if err := planBench(*bin, *builds, *runs); err != nil {
+		fmt.Fprintln(os.Stderr, "imgbench:", err)
+		os.Exit(1)
+	}
+	if err := overheadBench(*local, *runs); err != nil {
+		fmt.Fprintln(os.Stderr, "imgbench:", err)
+		os.Exit(1)
+	}
+}
+
+// generate writes a description of n builds with 5 provisioners each;
+// build i consumes an output of build i/2, so the graph is a wide tree.
+func generate(dir string, n int) (string, error) {
+	var b strings.Builder
+	b.WriteString("version = var(\"version\", default = \"dev\")\n\n")
+	for i := 0; i < n; i++ {
+		env := `{"N": "` + fmt.Sprint(i) + `"}`
+		if i > 0 {
+			env = fmt.Sprintf(`{"N": "%d", "FROM": b%d.id}`, i, i/2)
+		}
+		fmt.Fprintf(&b, `b%d = local(
+    name = "build-%d",
+    env = %s,
+    provisioners = [
+        shell(inline = ["echo %d", "mkdir -p etc"], env = {"V": version}),
+        file(content = "build %d " + version, destination = "/etc/release"),
+        shell(inline = ["test -s etc/release"], valid_exit_codes = [0, 1], timeout = "1m"),
+        shell_local(command = "true"),
+        file(content = "x", destination = "/etc/marker-%d", mode = 0o600),
+    ],
+)
+`, i, i, env, i, i, i)
+	}
+	path := filepath.Join(dir, "images.star")
+	return path, os.WriteFile(path, []byte(b.String()), 0o644)
+}
+
+func planBench(bin string, n, runs int) error {
+	dir, err := os.MkdirTemp("", "imgbench-plan-")
+	if err != nil {
+		return err
+	}
+	defer os.RemoveAll(dir)
+	file, err := generate(dir, n)
+	if err != nil {
+		return err
+	}
+	st, _ := os.Stat(file)
+	var walls []time.Duration
+	var peak int64
+	for i := 0; i < runs; i++ {
+		cmd := exec.Command(bin, "plan", file)
+		cmd.Stdout = io.Discard
+		var stderr strings.Builder
+		cmd.Stderr = &stderr
+		start := time.Now()
+		if err := cmd.Run(); err != nil {
+			return fmt.Errorf("%s plan: %v\n%s", bin, err, stderr.String())
+		}
+		walls = append(walls, time.Since(start))
+		if ru, ok := cmd.ProcessState.SysUsage().(*syscall.Rusage); ok {
+			peak = max(peak, ru.Maxrss) // KiB on Linux
+		}
+	}
+	sort.Slice(walls, func(i, j int) bool { return walls[i] < walls[j] })
+	fmt.Printf("evaluate + plan, %d builds x 5 provisioners (%d KiB of Starlark), `imgbuild plan` as a process, %d runs:\n", n, st.Size()/1024, runs)
+	fmt.Printf("  wall time: min %s, median %s (target < 500ms)\n", ms(walls[0]), ms(walls[len(walls)/2]))
+	fmt.Printf("  peak RSS:  %.1f MiB (target < 64 MiB)\n", float64(peak)/1024)
+	return nil
+}
+
+func overheadBench(n, runs int) error {
+	reg := engine.NewRegistry()
+	builtin.Register(reg)
+	var engineTimes, directTimes []time.Duration
+	for i := 0; i < runs; i++ {
+		e, d, err := overheadOnce(reg, n)
+		if err != nil {
+			return err
+		}
+		engineTimes, directTimes = append(engineTimes, e), append(directTimes, d)
+	}
+	sort.Slice(engineTimes, func(i, j int) bool { return engineTimes[i] < engineTimes[j] })
+	sort.Slice(directTimes, func(i, j int) bool { return directTimes[i] < directTimes[j] })
+	e, d := engineTimes[len(engineTimes)/2], directTimes[len(directTimes)/2]
+	fmt.Printf("%d independent local() builds, one shell provisioner each, --parallel 1, median of %d:\n", n, runs)
+	fmt.Printf("  through the engine (graph, scheduler, events, JSON renderer, log files, post): %s\n", ms(e))
+	fmt.Printf("  the same driver work called directly:                                          %s\n", ms(d))
+	fmt.Printf("  orchestration overhead per build: %s (target < 5ms)\n", ms((e-d)/time.Duration(n)))
+	return nil
+}
+
+// overheadOnce runs n local builds through the engine, then the same
+// builds' Build functions directly, in fresh workspaces.
+func overheadOnce(reg *engine.Registry, n int) (viaEngine, direct time.Duration, err error) {
+	dir, err := os.MkdirTemp("", "imgbench-local-")
+	if err != nil {
+		return 0, 0, err
+	}
+	defer os.RemoveAll(dir)
+	var b strings.Builder
+	for i := 0; i < n; i++ {
+		fmt.Fprintf(&b, "local(name = \"b%d\", provisioners = [shell(inline = [\"true\"])])\n", i)
+	}
+	file := filepath.Join(dir, "images.star")
+	if err := os.WriteFile(file, []byte(b.String()), 0o644); err != nil {
+		return 0, 0, err
+	}
+	d, err := description.Load(description.Options{File: file, Registry: reg})
+	if err != nil {
+		return 0, 0, err
+	}
+	wd, _ := os.Getwd()
+	defer os.Chdir(wd)
+	if err := os.Chdir(dir); err != nil {
+		return 0, 0, err
+	}
+	tmp := filepath.Join(dir, ".imgbuild", "tmp")
+	os.MkdirAll(tmp, 0o755)
+	logs := render.NewLogs(render.LogDir(dir, "bench"))
+	bus := event.NewBus(render.NewJSON(io.Discard), logs)
+	start := time.Now()
+	sum := engine.Run(context.Background(), d.Graph, reg, bus, engine.RunOptions{Parallel: 1, Workspace: dir, TempDir: tmp})
+	viaEngine = time.Since(start)
+	logs.Close()
+	if !sum.OK() {
+		return 0, 0, fmt.Errorf("engine run failed: %v", sum.Results[0].Err)
+	}
+	// The same work, driver only: decode, scratch dir, Build.
+	os.RemoveAll(filepath.Join(dir, "output"))
+	def := reg.Builders["local"]
+	quiet := event.NewBus()
+	start = time.Now()
+	for _, node := range d.Graph.Nodes {
+		cfg := def.Schema.New()
+		if _, err := def.Schema.Decode(node.Settings, cfg, schema.Options{}); err != nil {
+			return 0, 0, err
+		}
+		work, _ := os.MkdirTemp(tmp, "direct-")
+		ui := event.NewUI(quiet, node.Name, "local")
+		job := &engine.Job{Name: node.Name, Driver: "local", Config: cfg, UI: ui, Steps: &step.Runner{UI: ui}, WorkDir: work, Workspace: dir}
+		if err := job.AddProvisioners(reg, node.Provisioners, nil); err != nil {
+			return 0, 0, err
+		}
+		if _, err := def.Build(context.Background(), job); err != nil {
+			return 0, 0, err
+		}
+		os.RemoveAll(work)
+	}
+	direct = time.Since(start)
+	return viaEngine, direct, nil
+}
+
+func ms(d time.Duration) string { return fmt.Sprintf("%.2fms", float64(d)/float64(time.Millisecond)) }

@@ -1,0 +1,337 @@
+package main
+
+import (
+	"bytes"
+	"encoding/json"
+	"io/fs"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+)
+
+func TestExitCodes(t *testing.T) {
+	dir := workspace(t, map[string]string{
+		"ok.star":      `local(name = "a", provisioners = [shell(inline = ["true"])])`,
+		"fails.star":   `local(name = "a", provisioners = [shell(inline = ["echo boom >&2", "exit 3"])])`,
+		"invalid.star": `local(name = "a", nope = 1)`,
+	})
+	cases := []struct {
+		args       []string
+		code       int
+		wantStderr string
+	}{
+		{[]string{"run", "ok.star", "--no-color"}, 0, ""},
+		{[]string{"run", "fails.star", "--no-color"}, 1, ""},
+		{[]string{"run", "invalid.star"}, 2, `invalid.star:1:6: local: unexpected keyword argument "nope"`},
+		{[]string{"plan", "invalid.star"}, 2, `invalid.star:1:6: local: unexpected keyword argument "nope"`},
+		{[]string{"validate", "missing.star"}, 2, "cannot read the description"},
+		{[]string{"run"}, 2, "run takes one description file, like imgbuild run images.star"},
+		{[]string{"run", "ok.star", "--on-error", "panic"}, 2, `--on-error "panic": want cleanup or abort`},
+		{[]string{"run", "ok.star", "--parallel", "0"}, 2, "--parallel 0: want at least 1"},
+		{[]string{"run", "ok.star", "--bogus"}, 2, "flag provided but not defined: -bogus"},
+		{[]string{"run", "ok.star", "--var", "novalue"}, 2, `--var "novalue": write it as --var name=value`},
+		{[]string{"plan", "ok.star", "--only", "zzz"}, 2, `no build matches "zzz" (builds: a)`},
+	}
+	for _, c := range cases {
+		code, out, errOut := imgbuild(t, dir, c.args...)
+		if code != c.code {
+			t.Errorf("imgbuild %s: exit %d, want %d\nstdout:\n%s\nstderr:\n%s", strings.Join(c.args, " "), code, c.code, out, errOut)
+		}
+		if c.wantStderr != "" && !strings.Contains(errOut, c.wantStderr) {
+			t.Errorf("imgbuild %s: stderr %q lacks %q", strings.Join(c.args, " "), errOut, c.wantStderr)
+		}
+	}
+}
+
+func TestFailedBuildSaysWhyAndSkipsDependents(t *testing.T) {
+	dir := workspace(t, map[string]string{"images.star": `
+base = local(name = "base", provisioners = [shell(inline = ["echo going down >&2", "exit 3"])])
+local(name = "web", env = {"B": base.id})
+local(name = "other")
+`})
+	code, out, _ := imgbuild(t, dir, "run", "images.star", "--no-color")
+	if code != 1 {
+		t.Fatalf("exit %d\n%s", code, out)
+	}
+	for _, want := range []string{"going down", "exited with status 3", `it needs "base", which failed`, "other | build succeeded"} {
+		if !strings.Contains(out, want) {
+			t.Errorf("output lacks %q:\n%s", want, out)
+		}
+	}
+	if _, err := os.Stat(filepath.Join(dir, "output/base")); err == nil {
+		t.Error("a failed build left its output directory")
+	}
+	if entries, _ := os.ReadDir(filepath.Join(dir, ".imgbuild/tmp")); len(entries) != 0 {
+		t.Errorf("scratch directories left: %v", entries)
+	}
+}
+
+func TestOnlyBringsDependenciesAndExceptDrops(t *testing.T) {
+	dir := workspace(t, map[string]string{"images.star": `
+base = local(name = "base")
+local(name = "web-1", env = {"B": base.id})
+local(name = "web-2", env = {"B": base.id})
+local(name = "db")
+`})
+	code, out, errOut := imgbuild(t, dir, "plan", "images.star", "--only", "web-*", "--except", "web-2", "--json")
+	if code != 0 {
+		t.Fatal(errOut)
+	}
+	var plan struct{ Builds []struct{ Name string } }
+	if err := json.Unmarshal([]byte(out), &plan); err != nil {
+		t.Fatal(err)
+	}
+	var names []string
+	for _, b := range plan.Builds {
+		names = append(names, b.Name)
+	}
+	if strings.Join(names, ",") != "base,web-1" {
+		t.Errorf("selected %v, want base,web-1", names)
+	}
+}
+
+// TestPlanGolden checks the text, JSON and DOT plans of testdata/plans
+// against golden files (go test -update rewrites them).
+func TestPlanGolden(t *testing.T) {
+	src := filepath.Join(repoRoot(t), "testdata", "plans")
+	files, _ := filepath.Glob(filepath.Join(src, "*.star"))
+	if len(files) == 0 {
+		t.Fatal("no golden plans")
+	}
+	for _, f := range files {
+		name := strings.TrimSuffix(filepath.Base(f), ".star")
+		for _, form := range []struct{ flag, ext string }{{"", "txt"}, {"--json", "json"}, {"--dot", "dot"}} {
+			t.Run(name+"."+form.ext, func(t *testing.T) {
+				args := []string{"plan", filepath.Base(f), "--var", "version=1.0"}
+				if form.flag != "" {
+					args = append(args, form.flag)
+				}
+				code, out, errOut := imgbuild(t, src, args...)
+				if code != 0 {
+					t.Fatalf("exit %d: %s", code, errOut)
+				}
+				golden := filepath.Join(src, name+"."+form.ext)
+				if *update {
+					os.WriteFile(golden, []byte(out), 0o644)
+					return
+				}
+				want, err := os.ReadFile(golden)
+				if err != nil {
+					t.Fatalf("%v (run go test ./cmd/imgbuild -run TestPlanGolden -update)", err)
+				}
+				if out != string(want) {
+					t.Errorf("plan differs from %s:\n--- got\n%s\n--- want\n%s", golden, out, want)
+				}
+			})
+		}
+	}
+}
+
+const secret = "s3cr3t-Tok3n-value"
+
+// TestSensitiveValueAppearsNowhere runs a build that uses a sensitive
+// variable in settings, environment, a provisioner that prints it and a
+// manifest, then greps the plan, the terminal, --json, the logs, the
+// manifest and the state for it.
+func TestSensitiveValueAppearsNowhere(t *testing.T) {
+	dir := workspace(t, map[string]string{"images.star": `
+token = var("token", sensitive = True)
+local(
+    name = "web",
+    env = {"TOKEN": token},
+    files = {"etc/app.conf": "token = " + token + "\n"},
+    provisioners = [
+        shell(inline = ["echo the token is $TOKEN", "echo and on stderr $TOKEN >&2"], env = {"AUTH": "Bearer " + token}),
+        shell_local(command = "echo local sees $AUTH", env = {"AUTH": token}),
+    ],
+    post = [manifest(output = "output/manifest.json", custom_data = {"auth": token})],
+)
+`})
+	var seen bytes.Buffer
+	for _, args := range [][]string{
+		{"plan", "images.star", "--var", "token=" + secret},
+		{"plan", "images.star", "--var", "token=" + secret, "--json"},
+		{"plan", "images.star", "--var", "token=" + secret, "--dot"},
+		{"run", "images.star", "--var", "token=" + secret, "--no-color"},
+		{"run", "images.star", "--var", "token=" + secret, "--json"},
+	} {
+		if args[0] == "run" {
+			os.RemoveAll(filepath.Join(dir, "output"))
+		}
+		code, out, errOut := imgbuild(t, dir, args...)
+		if code != 0 {
+			t.Fatalf("imgbuild %v: exit %d\n%s\n%s", args, code, out, errOut)
+		}
+		seen.WriteString(out + errOut)
+		if strings.Contains(out+errOut, secret) {
+			t.Errorf("imgbuild %s shows the secret:\n%s%s", strings.Join(args, " "), out, errOut)
+		}
+	}
+	if !strings.Contains(seen.String(), "the token is (sensitive)") {
+		t.Errorf("the provisioner's output was not shown redacted:\n%s", seen.String())
+	}
+	// The secret does reach the build itself...
+	conf, _ := os.ReadFile(filepath.Join(dir, "output/web/etc/app.conf"))
+	if string(conf) != "token = "+secret+"\n" {
+		t.Errorf("the build did not get the secret: %q", conf)
+	}
+	// ...but nothing imgbuild writes about it.
+	filepath.WalkDir(filepath.Join(dir, ".imgbuild"), func(p string, d fs.DirEntry, err error) error {
+		if err == nil && !d.IsDir() {
+			if data, _ := os.ReadFile(p); bytes.Contains(data, []byte(secret)) {
+				t.Errorf("%s holds the secret", p)
+			}
+		}
+		return nil
+	})
+	manifest, _ := os.ReadFile(filepath.Join(dir, "output/manifest.json"))
+	if bytes.Contains(manifest, []byte(secret)) || !bytes.Contains(manifest, []byte("(sensitive)")) {
+		t.Errorf("manifest:\n%s", manifest)
+	}
+}
+
+func TestFmt(t *testing.T) {
+	dir := workspace(t, map[string]string{
+		"messy.star": "local(name='a',provisioners=[shell(inline=['true'])])\n",
+		"tidy.star":  "local(name = \"a\")\n",
+	})
+	code, out, _ := imgbuild(t, dir, "fmt", "--check")
+	if code != 1 || !strings.Contains(out, "messy.star needs formatting") || strings.Contains(out, "tidy.star") {
+		t.Fatalf("fmt --check: exit %d\n%s", code, out)
+	}
+	if code, _, errOut := imgbuild(t, dir, "fmt", "messy.star"); code != 0 {
+		t.Fatal(errOut)
+	}
+	got, _ := os.ReadFile(filepath.Join(dir, "messy.star"))
+	want := "local(name = \"a\", provisioners = [shell(inline = [\"true\"])])\n"
+	if string(got) != want {
+		t.Errorf("formatted:\n%s\nwant:\n%s", got, want)
+	}
+	if code, _, _ := imgbuild(t, dir, "fmt", "--check"); code != 0 {
+		t.Errorf("fmt --check after fmt: exit %d", code)
+	}
+	os.WriteFile(filepath.Join(dir, "broken.star"), []byte("local(\n"), 0o644)
+	if code, _, errOut := imgbuild(t, dir, "fmt", "broken.star"); code != 2 || !strings.Contains(errOut, "cannot format broken.star:3:1: syntax error") {
+		t.Errorf("fmt of a broken file: exit %d, %s", code, errOut)
+	}
+}
+
+func TestDocsComeFromTheSchemas(t *testing.T) {
+	dir := t.TempDir()
+	code, out, _ := imgbuild(t, dir, "docs")
+	if code != 0 || !strings.Contains(out, "Builders:") || !strings.Contains(out, "local") || !strings.Contains(out, "shell") {
+		t.Errorf("docs index: exit %d\n%s", code, out)
+	}
+	code, out, _ = imgbuild(t, dir, "docs", "shell")
+	for _, want := range []string{"shell(...)", "inline (list of string)", "valid_exit_codes (list of int, default [0])", "expect_disconnect"} {
+		if !strings.Contains(out, want) {
+			t.Errorf("docs shell lacks %q:\n%s", want, out)
+		}
+	}
+	code, out, _ = imgbuild(t, dir, "docs", "local")
+	if !strings.Contains(out, "Outputs") || !strings.Contains(out, "directory") {
+		t.Errorf("docs local lacks outputs:\n%s", out)
+	}
+	code, _, errOut := imgbuild(t, dir, "docs", "shel")
+	if code != 2 || !strings.Contains(errOut, `no builtin named "shel" (did you mean "shell"?)`) {
+		t.Errorf("docs shel: exit %d, %s", code, errOut)
+	}
+}
+
+func TestVersion(t *testing.T) {
+	code, out, _ := imgbuild(t, t.TempDir(), "version")
+	if code != 0 || !strings.HasPrefix(out, "imgbuild ") {
+		t.Errorf("version: exit %d %q", code, out)
+	}
+}
+
+// startRun starts the real binary on a description whose build sleeps, and
+// waits until the sleep is running.
+func startRun(t *testing.T, script string) (*exec.Cmd, *bytes.Buffer, *bytes.Buffer, string) {
+	t.Helper()
+	dir := workspace(t, map[string]string{"images.star": `
+local(name = "slow", provisioners = [shell(inline = ["` + script + `"])])
+`})
+	cmd := exec.Command(binary, "run", "images.star", "--no-color")
+	cmd.Dir = dir
+	var stdout, stderr bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &stdout, &stderr
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { cmd.Process.Kill() })
+	deadline := time.Now().Add(20 * time.Second)
+	for !strings.Contains(stdout.String(), "running inline script") {
+		if time.Now().After(deadline) {
+			t.Fatalf("the build never started:\n%s\n%s", stdout.String(), stderr.String())
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	time.Sleep(200 * time.Millisecond)
+	return cmd, &stdout, &stderr, dir
+}
+
+func sleepers(t *testing.T) int {
+	out, _ := exec.Command("pgrep", "-f", "^sleep 60$").Output()
+	return len(strings.Fields(string(out)))
+}
+
+func TestInterruptCancelsCleansUpAndExits130(t *testing.T) {
+	before := sleepers(t)
+	cmd, stdout, stderr, dir := startRun(t, "sleep 60")
+	cmd.Process.Signal(syscall.SIGINT)
+	err := cmd.Wait()
+	if ee, ok := err.(*exec.ExitError); !ok || ee.ExitCode() != 130 {
+		t.Fatalf("exit: %v\n%s\n%s", err, stdout, stderr)
+	}
+	if !strings.Contains(stderr.String(), "interrupt: cancelling the builds and cleaning up") {
+		t.Errorf("stderr: %s", stderr)
+	}
+	if !strings.Contains(stdout.String(), "cancelled") {
+		t.Errorf("summary does not say cancelled:\n%s", stdout)
+	}
+	if entries, _ := os.ReadDir(filepath.Join(dir, ".imgbuild/tmp")); len(entries) != 0 {
+		t.Errorf("scratch directories left: %v", entries)
+	}
+	if n := sleepers(t); n > before {
+		t.Errorf("%d sleep processes survived the cancel", n-before)
+	}
+}
+
+func TestSecondInterruptStopsAtOnceAndListsWhatMayBeLeft(t *testing.T) {
+	// The build ignores SIGTERM, so cancelling it takes a few seconds: the
+	// second interrupt arrives while it is still being cleaned up.
+	cmd, stdout, stderr, _ := startRun(t, "trap '' TERM; sleep 60")
+	cmd.Process.Signal(syscall.SIGINT)
+	time.Sleep(300 * time.Millisecond)
+	cmd.Process.Signal(syscall.SIGINT)
+	err := cmd.Wait()
+	if ee, ok := err.(*exec.ExitError); !ok || ee.ExitCode() != 130 {
+		t.Fatalf("exit: %v\n%s\n%s", err, stdout, stderr)
+	}
+	for _, want := range []string{"stopping at once, without cleaning up", "may be left behind:", "slow: "} {
+		if !strings.Contains(stderr.String(), want) {
+			t.Errorf("stderr lacks %q:\n%s", want, stderr)
+		}
+	}
+	exec.Command("pkill", "-f", "^sleep 60$").Run()
+}
+
+func TestCompletion(t *testing.T) {
+	code, out, _ := imgbuild(t, t.TempDir(), "completion", "bash")
+	if code != 0 || !strings.Contains(out, "complete -o bashdefault -o default -F _imgbuild_complete imgbuild") {
+		t.Errorf("completion bash: exit %d\n%s", code, out)
+	}
+	// The script works by asking imgbuild itself.
+	_, out, _ = imgbuild(t, t.TempDir(), "docs", "--generate-bash-completion")
+	if !strings.Contains(out, "shell\n") || !strings.Contains(out, "var\n") {
+		t.Errorf("docs completion lists no builtins:\n%s", out)
+	}
+	if code, _, errOut := imgbuild(t, t.TempDir(), "completion", "fish"); code != 2 || !strings.Contains(errOut, "completion takes bash or zsh") {
+		t.Errorf("completion fish: exit %d %s", code, errOut)
+	}
+}

@@ -1,0 +1,139 @@
+package main
+
+import (
+	"fmt"
+	"runtime/debug"
+
+	"github.com/imgbuild/imgbuild/builtins"
+	"github.com/imgbuild/imgbuild/engine"
+	"github.com/urfave/cli/v2"
+)
+
+// Version is set at link time (-ldflags "-X main.Version=v1.2.3"); else the
+// module's version from the build info is shown.
+var Version = ""
+
+func version() string {
+	if Version != "" {
+		return Version
+	}
+	if bi, ok := debug.ReadBuildInfo(); ok {
+		v := bi.Main.Version
+		for _, s := range bi.Settings {
+			if s.Key == "vcs.revision" && len(s.Value) >= 12 {
+				v += " (" + s.Value[:12] + ")"
+			}
+		}
+		return v
+	}
+	return "(devel)"
+}
+
+func versionCommand() *cli.Command {
+	return &cli.Command{
+		Name:  "version",
+		Usage: "print imgbuild's version",
+		Action: func(c *cli.Context) error {
+			fmt.Fprintf(c.App.Writer, "imgbuild %s\n", version())
+			return nil
+		},
+	}
+}
+
+func validateCommand() *cli.Command {
+	return &cli.Command{
+		Name:      "validate",
+		Usage:     "check a description: keywords, types, files, variables, the graph",
+		ArgsUsage: "FILE",
+		Flags:     descriptionFlags(),
+		Action: func(c *cli.Context) error {
+			d, err := loadDescription(c)
+			if err != nil {
+				return err
+			}
+			n := len(d.Graph.Nodes)
+			fmt.Fprintf(c.App.Writer, "%s is valid: %d %s in %d %s\n", d.File, n, plural(n, "build", "builds"), len(d.Graph.Waves()), plural(len(d.Graph.Waves()), "wave", "waves"))
+			return nil
+		},
+	}
+}
+
+func planCommand() *cli.Command {
+	return &cli.Command{
+		Name:      "plan",
+		Usage:     "show what would be built, in which order, and why (a dry run)",
+		ArgsUsage: "FILE",
+		Flags: append(descriptionFlags(),
+			&cli.BoolFlag{Name: "json", Usage: "print the plan as JSON"},
+			&cli.BoolFlag{Name: "dot", Usage: "print the plan as a Graphviz digraph"},
+		),
+		Action: func(c *cli.Context) error {
+			d, err := loadDescription(c)
+			if err != nil {
+				return err
+			}
+			if c.Bool("json") && c.Bool("dot") {
+				return invalid(fmt.Errorf("--json and --dot are exclusive: pick one"))
+			}
+			plan := engine.MakePlan(d.Graph, registry(), d.Root)
+			switch {
+			case c.Bool("json"):
+				return plan.WriteJSON(c.App.Writer)
+			case c.Bool("dot"):
+				return plan.WriteDot(c.App.Writer)
+			}
+			if err := plan.WriteText(c.App.Writer); err != nil {
+				return err
+			}
+			if len(d.Variables) > 0 {
+				fmt.Fprintf(c.App.Writer, "\nVariables:\n")
+				for _, v := range d.Variables {
+					line := fmt.Sprintf("  %s = %s", v.Name, v.Value)
+					if v.Description != "" {
+						line += "  # " + v.Description
+					}
+					fmt.Fprintln(c.App.Writer, line)
+				}
+			}
+			return nil
+		},
+	}
+}
+
+func docsCommand() *cli.Command {
+	return &cli.Command{
+		Name:      "docs",
+		Usage:     "show the reference of every builtin, or of one",
+		ArgsUsage: "[BUILTIN]",
+		Action: func(c *cli.Context) error {
+			reg := registry()
+			if c.NArg() == 0 {
+				fmt.Fprint(c.App.Writer, builtins.Index(reg))
+				return nil
+			}
+			for i, name := range c.Args().Slice() {
+				text, err := builtins.Docs(reg, name)
+				if err != nil {
+					return invalid(err)
+				}
+				if i > 0 {
+					fmt.Fprintln(c.App.Writer)
+				}
+				fmt.Fprint(c.App.Writer, text)
+			}
+			return nil
+		},
+		BashComplete: func(c *cli.Context) {
+			for _, n := range append(registry().Names(), "var") {
+				fmt.Fprintln(c.App.Writer, n)
+			}
+		},
+	}
+}
+
+func plural(n int, one, many string) string {
+	if n == 1 {
+		return one
+	}
+	return many
+}

@@ -1,0 +1,171 @@
+package main
+
+import (
+	"bytes"
+	"flag"
+	"io/fs"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"runtime"
+	"strings"
+	"testing"
+)
+
+var update = flag.Bool("update", false, "rewrite golden files")
+
+// binary is imgbuild built once for the tests that need a real process
+// (signals).
+var binary string
+
+func TestMain(m *testing.M) {
+	flag.Parse()
+	dir, err := os.MkdirTemp("", "imgbuild-test-bin-")
+	if err != nil {
+		panic(err)
+	}
+	binary = filepath.Join(dir, "imgbuild")
+	out, err := exec.Command("go", "build", "-o", binary, ".").CombinedOutput()
+	if err != nil {
+		panic("building imgbuild: " + err.Error() + "\n" + string(out))
+	}
+	code := m.Run()
+	os.RemoveAll(dir)
+	os.Exit(code)
+}
+
+// repoRoot is the repository's root directory.
+func repoRoot(t *testing.T) string {
+	_, file, _, _ := runtime.Caller(0)
+	return filepath.Join(filepath.Dir(file), "..", "..")
+}
+
+// cli runs imgbuild in process from dir and returns its exit code, stdout
+// and stderr.
+func imgbuild(t *testing.T, dir string, args ...string) (int, string, string) {
+	t.Helper()
+	wd, _ := os.Getwd()
+	if err := os.Chdir(dir); err != nil {
+		t.Fatal(err)
+	}
+	defer os.Chdir(wd)
+	var stdout, stderr bytes.Buffer
+	code := run(append([]string{"imgbuild"}, args...), &stdout, &stderr)
+	return code, stdout.String(), stderr.String()
+}
+
+// workspace writes files into a fresh directory.
+func workspace(t *testing.T, files map[string]string) string {
+	t.Helper()
+	root := t.TempDir()
+	for p, c := range files {
+		full := filepath.Join(root, p)
+		os.MkdirAll(filepath.Dir(full), 0o755)
+		if err := os.WriteFile(full, []byte(c), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	return root
+}
+
+// copyDir copies a tree.
+func copyDir(t *testing.T, src, dst string) {
+	t.Helper()
+	err := filepath.WalkDir(src, func(p string, d fs.DirEntry, err error) error {
+		if err != nil {
+			return err
+		}
+		rel, _ := filepath.Rel(src, p)
+		if d.IsDir() && (d.Name() == "output" || d.Name() == ".imgbuild") {
+			return filepath.SkipDir
+		}
+		target := filepath.Join(dst, rel)
+		if d.IsDir() {
+			return os.MkdirAll(target, 0o755)
+		}
+		data, err := os.ReadFile(p)
+		if err != nil {
+			return err
+		}
+		return os.WriteFile(target, data, 0o644)
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+}
+
+// TestEveryExampleRuns validates, plans and runs every description under
+// examples/, in a copy so the tree stays clean.
+func TestEveryExampleRuns(t *testing.T) {
+	src := filepath.Join(repoRoot(t), "examples")
+	files, _ := filepath.Glob(filepath.Join(src, "*.star"))
+	if len(files) == 0 {
+		t.Fatal("no examples found")
+	}
+	for _, f := range files {
+		name := filepath.Base(f)
+		t.Run(name, func(t *testing.T) {
+			dir := t.TempDir()
+			copyDir(t, src, dir)
+			for _, cmd := range []string{"validate", "plan", "run"} {
+				args := []string{cmd, name}
+				if cmd == "run" {
+					args = append(args, "--no-color")
+				}
+				code, out, errOut := imgbuild(t, dir, args...)
+				if code != 0 {
+					t.Fatalf("imgbuild %s %s: exit %d\nstdout:\n%s\nstderr:\n%s", cmd, name, code, out, errOut)
+				}
+			}
+		})
+	}
+}
+
+func TestHelloExampleProducesWhatItSays(t *testing.T) {
+	dir := t.TempDir()
+	copyDir(t, filepath.Join(repoRoot(t), "examples"), dir)
+	code, out, errOut := imgbuild(t, dir, "run", "hello.star", "--var", "version=9.9", "--no-color")
+	if code != 0 {
+		t.Fatalf("exit %d\n%s\n%s", code, out, errOut)
+	}
+	read := func(p string) string {
+		data, err := os.ReadFile(filepath.Join(dir, p))
+		if err != nil {
+			t.Fatal(err)
+		}
+		return string(data)
+	}
+	if got := read("output/base/etc/machine-id"); got != "" {
+		t.Errorf("machine-id not emptied by @stdlib//cleanup.star: %q", got)
+	}
+	if _, err := os.Stat(filepath.Join(dir, "output/base/etc/ssh/ssh_host_ed25519_key")); err == nil {
+		t.Error("SSH host key not removed by @stdlib//cleanup.star")
+	}
+	if got := read("output/web/srv/web/VERSION"); got != "version = 9.9\n" {
+		t.Errorf("VERSION = %q", got)
+	}
+	if got := read("output/web/etc/flavour"); got != "web built on output/base\n" {
+		t.Errorf("flavour = %q (base.id should flow into web's env)", got)
+	}
+	manifest := read("output/manifest.json")
+	for _, want := range []string{`"name": "web"`, `"name": "api"`, `"version": "9.9"`} {
+		if !strings.Contains(manifest, want) {
+			t.Errorf("manifest lacks %s:\n%s", want, manifest)
+		}
+	}
+	sums := exec.Command("sha256sum", "-c", "output/web.sha256sum")
+	sums.Dir = dir
+	if out, err := sums.CombinedOutput(); err != nil {
+		t.Errorf("sha256sum -c: %v\n%s", err, out)
+	}
+	if !strings.Contains(out, "3 builds: 3 succeeded") {
+		t.Errorf("no summary in output:\n%s", out)
+	}
+	logs, _ := filepath.Glob(filepath.Join(dir, ".imgbuild/logs/*/web.log"))
+	if len(logs) != 1 {
+		t.Fatalf("web's log file: %v", logs)
+	}
+	if log := read(strings.TrimPrefix(logs[0], dir+"/")); !strings.Contains(log, "post-processor: manifest") {
+		t.Errorf("web's log lacks its steps:\n%s", log)
+	}
+}

@@ -1,0 +1,169 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"os/signal"
+	"path/filepath"
+	"syscall"
+	"time"
+
+	"github.com/imgbuild/imgbuild/engine"
+	"github.com/imgbuild/imgbuild/engine/event"
+	"github.com/imgbuild/imgbuild/engine/render"
+	"github.com/imgbuild/imgbuild/engine/step"
+	"github.com/urfave/cli/v2"
+)
+
+// osExit stops the process at once on a second interrupt; tests replace it.
+var osExit = os.Exit
+
+func runCommand() *cli.Command {
+	return &cli.Command{
+		Name:      "run",
+		Aliases:   []string{"build"},
+		Usage:     "build the images a description asks for",
+		ArgsUsage: "FILE",
+		Flags: append(descriptionFlags(),
+			&cli.IntFlag{Name: "parallel", Value: 8, Usage: "how many builds may run at once"},
+			&cli.BoolFlag{Name: "fail-fast", Usage: "cancel the other builds on the first failure (default: builds that do not depend on it go on)"},
+			&cli.StringFlag{Name: "on-error", Value: "cleanup", Usage: "what to do with a failed build's resources: cleanup, or abort (keep them for debugging and list them)"},
+			&cli.BoolFlag{Name: "json", Usage: "print one JSON event per line"},
+			&cli.BoolFlag{Name: "no-color", Usage: "plain lines without colour, even on a terminal", EnvVars: []string{"NO_COLOR"}},
+			&cli.BoolFlag{Name: "timestamps", Usage: "start each output line with the time"},
+		),
+		Action: runAction,
+	}
+}
+
+func runAction(c *cli.Context) error {
+	d, err := loadDescription(c)
+	if err != nil {
+		return err
+	}
+	var policy step.Policy
+	switch c.String("on-error") {
+	case "cleanup":
+		policy = step.Cleanup
+	case "abort":
+		policy = step.Abort
+	default:
+		return invalid(fmt.Errorf("--on-error %q: want cleanup or abort", c.String("on-error")))
+	}
+	if c.Int("parallel") < 1 {
+		return invalid(fmt.Errorf("--parallel %d: want at least 1", c.Int("parallel")))
+	}
+	// Builds see paths relative to the workspace root, wherever imgbuild
+	// was started from.
+	if err := os.Chdir(d.Root); err != nil {
+		return err
+	}
+	tmp := filepath.Join(d.Root, ".imgbuild", "tmp")
+	if err := os.MkdirAll(tmp, 0o755); err != nil {
+		return fmt.Errorf("creating %s: %w", tmp, err)
+	}
+
+	runID := render.RunID(time.Now())
+	bus := event.NewBus()
+	for _, s := range d.Secrets {
+		bus.AddSecret(s)
+	}
+	rend := render.New(render.Options{Out: c.App.Writer, JSON: c.Bool("json"), NoColor: c.Bool("no-color"), Timestamps: c.Bool("timestamps")})
+	logDir := render.LogDir(d.Root, runID)
+	logs := render.NewLogs(logDir)
+	bus.Subscribe(rend)
+	bus.Subscribe(logs)
+
+	tracker := step.NewTracker()
+	ctx, cancel := context.WithCancel(c.Context)
+	defer cancel()
+	interrupted := watchSignals(ctx, cancel, tracker, c)
+
+	reg := registry()
+	sum := engine.Run(ctx, d.Graph, reg, bus, engine.RunOptions{
+		Parallel:  c.Int("parallel"),
+		FailFast:  c.Bool("fail-fast"),
+		OnError:   policy,
+		Workspace: d.Root,
+		TempDir:   tmp,
+		Tracker:   tracker,
+	})
+	rendErr := rend.Close()
+	logErr := logs.Close()
+
+	state, err := engine.LoadState(engine.StatePath(d.Root))
+	if err == nil {
+		state.Record(engine.MakePlan(d.Graph, reg, d.Root), sum, bus.Redact)
+		err = state.Save(engine.StatePath(d.Root))
+	}
+	if err != nil {
+		fmt.Fprintf(c.App.ErrWriter, "warning: could not record state: %v\n", err)
+	}
+	if !c.Bool("json") {
+		color := !c.Bool("no-color") && render.IsTerminal(c.App.Writer)
+		fmt.Fprintln(c.App.Writer)
+		if err := render.WriteSummary(c.App.Writer, sum.Results, color); err != nil {
+			return err
+		}
+		fmt.Fprintf(c.App.Writer, "logs: %s\n", relTo(d.Root, logDir))
+	}
+	for _, e := range []error{rendErr, logErr} {
+		if e != nil {
+			fmt.Fprintf(c.App.ErrWriter, "warning: %v\n", e)
+		}
+	}
+	switch {
+	case interrupted():
+		return exitWith(exitInterrupted)
+	case !sum.OK():
+		return exitWith(exitBuildFailed)
+	}
+	return nil
+}
+
+// watchSignals cancels the run on the first SIGINT or SIGTERM; on a second
+// it lists what may be left and exits at once. It returns whether a signal
+// came.
+func watchSignals(ctx context.Context, cancel context.CancelFunc, tracker *step.Tracker, c *cli.Context) func() bool {
+	sigs := make(chan os.Signal, 2)
+	signal.Notify(sigs, syscall.SIGINT, syscall.SIGTERM)
+	got := make(chan struct{})
+	go func() {
+		defer signal.Stop(sigs)
+		select {
+		case <-ctx.Done():
+			return
+		case s := <-sigs:
+			close(got)
+			fmt.Fprintf(c.App.ErrWriter, "\n%s: cancelling the builds and cleaning up; interrupt again to stop at once\n", s)
+			cancel()
+		}
+		s := <-sigs
+		fmt.Fprintf(c.App.ErrWriter, "\n%s again: stopping at once, without cleaning up\n", s)
+		if left := tracker.Pending(); len(left) > 0 {
+			fmt.Fprintf(c.App.ErrWriter, "may be left behind:\n")
+			for _, l := range left {
+				fmt.Fprintf(c.App.ErrWriter, "  %s\n", l)
+			}
+		} else {
+			fmt.Fprintf(c.App.ErrWriter, "nothing is known to be left behind\n")
+		}
+		osExit(exitInterrupted)
+	}()
+	return func() bool {
+		select {
+		case <-got:
+			return true
+		default:
+			return false
+		}
+	}
+}
+
+func relTo(root, p string) string {
+	if r, err := filepath.Rel(root, p); err == nil {
+		return r
+	}
+	return p
+}

@@ -1,0 +1,20 @@
+// Package builtin registers the drivers that are always built into
+// imgbuild: the local() builder, the shell(), shell_local() and file()
+// provisioners and the manifest() and checksum() post-processors. The
+// command line tool calls Register to fill the registry the builtins layer
+// and the engine read. It knows nothing of Starlark.
+package builtin
+
+import (
+	"github.com/imgbuild/imgbuild/drivers/local"
+	"github.com/imgbuild/imgbuild/drivers/post"
+	"github.com/imgbuild/imgbuild/drivers/provision"
+	"github.com/imgbuild/imgbuild/engine"
+)
+
+// Register adds every built-in driver to r.
+func Register(r *engine.Registry) {
+	local.Register(r)
+	provision.Register(r)
+	post.Register(r)
+}

@@ -1,0 +1,200 @@
+package provision
+
+import (
+	"context"
+	"fmt"
+	"io/fs"
+	"os"
+	"path"
+	"path/filepath"
+	"strings"
+
+	"github.com/imgbuild/imgbuild/engine"
+	"github.com/imgbuild/imgbuild/engine/schema"
+)
+
+// FileConfig is file()'s configuration.
+//
+// Uploading follows Packer's rules. A file source goes to destination, or
+// into it, keeping its name, when destination ends in "/". A directory
+// source without a trailing "/" is copied into destination as a
+// subdirectory of the same name ("files/etc" to "/opt/" makes /opt/etc); with a
+// trailing "/" its contents are copied into destination ("files/etc/" to
+// "/etc" fills /etc). sources uploads each into destination, which must end
+// in "/". content writes that text to the file destination.
+//
+// Downloading (direction = "download") reads source on the machine: a file
+// is written to the local destination (into it, keeping its name, when
+// destination ends in "/" or is a directory); a source ending in "/" is a
+// directory whose contents are copied into the local destination.
+type FileConfig struct {
+	Source      string   `kw:"source" path:"any" pathunless:"direction=download" doc:"The file or directory to copy (on the machine when downloading); a directory ending in \"/\" copies its contents."`
+	Sources     []string `kw:"sources" path:"any" pathunless:"direction=download" doc:"Several files or directories to copy into destination, which must end in \"/\"."`
+	Content     *string  `kw:"content" doc:"Text to write to destination on the machine, instead of a source."`
+	Destination string   `kw:"destination,required" doc:"Where to copy to: a path on the machine when uploading, on this machine when downloading."`
+	Direction   string   `kw:"direction" default:"upload" enum:"upload|download" doc:"\"upload\" to the machine or \"download\" from it."`
+	Mode        int      `kw:"mode" doc:"Permissions of an uploaded file or content, such as 0o644; default: the source file's own (0644 for content)."`
+	BuildFilter `kw:",squash"`
+}
+
+// Validate implements schema.Validator.
+func (c *FileConfig) Validate(deferred schema.Deferred) error {
+	if err := exactlyOne("file", []string{"source", "sources", "content"},
+		[]bool{c.Source != "" || deferred.Has("source"), len(c.Sources) > 0, c.Content != nil || deferred.Has("content")}); err != nil {
+		return err
+	}
+	download := c.Direction == "download"
+	if download && c.Content != nil {
+		return schema.Errorf("content", "only works with direction = \"upload\": a download copies source from the machine")
+	}
+	if download && c.Mode != 0 {
+		return schema.Errorf("mode", "only applies to uploads; downloaded files keep the machine's mode")
+	}
+	if c.Mode < 0 || c.Mode > 0o7777 {
+		return schema.Errorf("mode", "%#o is not a file mode (0 to 0o7777)", c.Mode)
+	}
+	if len(c.Sources) > 0 && !strings.HasSuffix(c.Destination, "/") && !deferred.Has("destination") {
+		return schema.Errorf("destination", "must be a directory ending in \"/\" when sources is used, so that every source keeps its name (got %q)", c.Destination)
+	}
+	if c.Destination == "" && !deferred.Has("destination") {
+		return schema.Errorf("destination", "is empty: say where to copy to")
+	}
+	return c.BuildFilter.validate()
+}
+
+// FileDef returns file()'s declaration.
+func FileDef() *engine.ProvisionerDef {
+	return &engine.ProvisionerDef{
+		Schema: schema.Of("file",
+			"Copies files or directories to the build's machine (or from it, with direction = \"download\"), or writes content to a file there.",
+			&FileConfig{}),
+		New: func(config any) (engine.Provisioner, error) {
+			cfg, ok := config.(*FileConfig)
+			if !ok {
+				return nil, fmt.Errorf("file: config is %T, want *provision.FileConfig", config)
+			}
+			return &File{cfg: cfg}, nil
+		},
+		Filter: filter,
+	}
+}
+
+// File is the file() provisioner. Local paths are relative to the current
+// directory of the process, which the command line tool sets to the
+// workspace.
+type File struct {
+	cfg *FileConfig
+}
+
+// Provision implements engine.Provisioner.
+func (f *File) Provision(ctx context.Context, env *engine.ProvisionEnv) error {
+	c := f.cfg
+	if c.Direction == "download" {
+		sources := c.Sources
+		if c.Source != "" {
+			sources = []string{c.Source}
+		}
+		for _, src := range sources {
+			if err := f.download(ctx, env, src); err != nil {
+				return err
+			}
+		}
+		return nil
+	}
+	if c.Content != nil {
+		dst := c.Destination
+		label := "write content to " + dst
+		t := engine.Transfer{Size: int64(len(*c.Content)), Mode: fs.FileMode(c.Mode), Progress: progress(env.UI, label)}
+		env.UI.Say("%s", label)
+		if err := env.Comm.Upload(ctx, dst, strings.NewReader(*c.Content), t); err != nil {
+			return err // it names dst
+		}
+		return nil
+	}
+	sources := c.Sources
+	if c.Source != "" {
+		sources = []string{c.Source}
+	}
+	for _, src := range sources {
+		if err := f.upload(ctx, env, src); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+func (f *File) upload(ctx context.Context, env *engine.ProvisionEnv, src string) error {
+	fi, err := os.Stat(src)
+	if err != nil {
+		return fmt.Errorf("uploading %s: %w", src, err)
+	}
+	dst := f.cfg.Destination
+	if fi.IsDir() {
+		if !strings.HasSuffix(src, "/") {
+			dst = path.Join(dst, filepath.Base(src))
+		}
+		label := "upload " + src + " → " + dst
+		env.UI.Say("%s", label)
+		if err := env.Comm.UploadDir(ctx, dst, src, engine.Transfer{Progress: progress(env.UI, label)}); err != nil {
+			return fmt.Errorf("%s: %w", src, err)
+		}
+		return nil
+	}
+	if strings.HasSuffix(dst, "/") {
+		dst = path.Join(dst, filepath.Base(src))
+	}
+	mode := fi.Mode().Perm()
+	if f.cfg.Mode != 0 {
+		mode = fs.FileMode(f.cfg.Mode)
+	}
+	r, err := os.Open(src)
+	if err != nil {
+		return fmt.Errorf("uploading %s: %w", src, err)
+	}
+	defer r.Close()
+	label := "upload " + src + " → " + dst
+	env.UI.Say("%s", label)
+	t := engine.Transfer{Size: fi.Size(), Mode: mode, Progress: progress(env.UI, label)}
+	if err := env.Comm.Upload(ctx, dst, r, t); err != nil {
+		return fmt.Errorf("%s: %w", src, err)
+	}
+	return nil
+}
+
+func (f *File) download(ctx context.Context, env *engine.ProvisionEnv, src string) error {
+	dst := f.cfg.Destination
+	label := "download " + src + " → " + dst
+	env.UI.Say("%s", label)
+	if strings.HasSuffix(src, "/") {
+		// The communicator's error names src and dst.
+		return env.Comm.DownloadDir(ctx, src, dst, engine.Transfer{Progress: progress(env.UI, label)})
+	}
+	if fi, err := os.Stat(dst); strings.HasSuffix(dst, "/") || (err == nil && fi.IsDir()) {
+		dst = filepath.Join(dst, path.Base(src))
+	}
+	if err := os.MkdirAll(filepath.Dir(dst), 0o755); err != nil {
+		return fmt.Errorf("downloading %s: %w", src, err)
+	}
+	tmp, err := os.CreateTemp(filepath.Dir(dst), "."+filepath.Base(dst)+".part-*")
+	if err != nil {
+		return fmt.Errorf("downloading %s: %w", src, err)
+	}
+	err = env.Comm.Download(ctx, src, tmp, engine.Transfer{Progress: progress(env.UI, label)})
+	if err != nil {
+		tmp.Close()
+		os.Remove(tmp.Name())
+		return err // it names src
+	}
+	err = tmp.Close()
+	if err == nil {
+		err = os.Chmod(tmp.Name(), 0o644)
+	}
+	if err == nil {
+		err = os.Rename(tmp.Name(), dst)
+	}
+	if err != nil {
+		os.Remove(tmp.Name())
+		return fmt.Errorf("downloading %s to %s: %w", src, dst, err)
+	}
+	return nil
+}
