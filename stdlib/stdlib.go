@@ -1,6 +1,6 @@
 // Package stdlib holds the Starlark modules shipped inside the binary,
-// loaded as @stdlib//name.star. Each module has a test in testdata-style
-// *_test.star files run by this package's Go test.
+// loaded as @stdlib//name.star. Each module is tested by this package's Go
+// tests, through real builds where the module's effect can be observed.
 package stdlib
 
 import "embed"
