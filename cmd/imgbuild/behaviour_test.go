@@ -335,3 +335,44 @@ func TestCompletion(t *testing.T) {
 		t.Errorf("completion fish: exit %d %s", code, errOut)
 	}
 }
+
+func TestJSONIsOneEventPerLine(t *testing.T) {
+	dir := workspace(t, map[string]string{"images.star": `
+base = local(name = "base", provisioners = [shell(inline = ["echo hello from base"])])
+local(name = "web", env = {"B": base.id})
+`})
+	code, out, errOut := imgbuild(t, dir, "run", "images.star", "--json")
+	if code != 0 {
+		t.Fatalf("exit %d: %s", code, errOut)
+	}
+	types := map[string]int{}
+	sawOutput := false
+	for _, line := range strings.Split(strings.TrimSpace(out), "\n") {
+		var e struct {
+			Type, Build, Message, Status string
+		}
+		if err := json.Unmarshal([]byte(line), &e); err != nil {
+			t.Fatalf("not a JSON event: %q: %v", line, err)
+		}
+		types[e.Type]++
+		sawOutput = sawOutput || (e.Type == "output" && e.Build == "base" && e.Message == "hello from base")
+	}
+	if types["run_started"] != 1 || types["run_finished"] != 1 || types["build_finished"] != 2 || types["artifact"] != 2 {
+		t.Errorf("event counts: %v", types)
+	}
+	if !sawOutput {
+		t.Error("the provisioner's output line is not an event")
+	}
+}
+
+func TestTimestamps(t *testing.T) {
+	dir := workspace(t, map[string]string{"images.star": `local(name = "a")`})
+	code, out, _ := imgbuild(t, dir, "run", "images.star", "--no-color", "--timestamps")
+	if code != 0 {
+		t.Fatal(out)
+	}
+	first := strings.SplitN(out, "\n", 2)[0]
+	if len(first) < 13 || first[2] != ':' || first[5] != ':' || first[8] != '.' {
+		t.Errorf("first line not timestamped: %q", first)
+	}
+}
