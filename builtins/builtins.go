@@ -97,6 +97,9 @@ func (r *Recorder) Predeclared() starlark.StringDict {
 	for name, def := range reg.PostProcessors {
 		d[name] = starlark.NewBuiltin(name, r.stepBuiltin(def.Schema, true))
 	}
+	for name, def := range reg.Lookups {
+		d[name] = starlark.NewBuiltin(name, r.objectBuiltin(def.Schema, func(o *value.Object) starlark.Value { return &LookupValue{obj: o} }))
+	}
 	return d
 }
 
@@ -342,6 +345,12 @@ func (r *Recorder) path(thread *starlark.Thread, kind schema.PathKind, p string)
 }
 
 func (r *Recorder) stepBuiltin(s *schema.Schema, post bool) func(*starlark.Thread, *starlark.Builtin, starlark.Tuple, []starlark.Tuple) (starlark.Value, error) {
+	return r.objectBuiltin(s, func(o *value.Object) starlark.Value { return &StepValue{obj: o, post: post} })
+}
+
+// objectBuiltin makes a builtin that checks its keywords against s and
+// returns the value wrap makes of the resulting object.
+func (r *Recorder) objectBuiltin(s *schema.Schema, wrap func(*value.Object) starlark.Value) func(*starlark.Thread, *starlark.Builtin, starlark.Tuple, []starlark.Tuple) (starlark.Value, error) {
 	return func(thread *starlark.Thread, b *starlark.Builtin, args starlark.Tuple, kwargs []starlark.Tuple) (starlark.Value, error) {
 		example := s.Name + "(...)"
 		if len(s.Fields) > 0 {
@@ -366,7 +375,7 @@ func (r *Recorder) stepBuiltin(s *schema.Schema, post bool) func(*starlark.Threa
 		if _, err := s.Decode(&obj.Fields, s.New(), schema.Options{Deferred: true}); err != nil {
 			return nil, fmt.Errorf("%s: %v", b.Name(), err)
 		}
-		return &StepValue{obj: obj, post: post}, nil
+		return wrap(obj), nil
 	}
 }
 

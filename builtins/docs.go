@@ -65,7 +65,10 @@ func Index(reg *engine.Registry) string {
 		}
 		b.WriteString("\n")
 	}
-	var builders, provs, posts []string
+	var builders, provs, posts, lookups []string
+	for n := range reg.Lookups {
+		lookups = append(lookups, n)
+	}
 	for n := range reg.Builders {
 		builders = append(builders, n)
 	}
@@ -79,6 +82,9 @@ func Index(reg *engine.Registry) string {
 	section("Builders", builders, schemaDoc)
 	section("Provisioners", provs, schemaDoc)
 	section("Post-processors", posts, schemaDoc)
+	if len(lookups) > 0 {
+		section("Lookups", lookups, schemaDoc)
+	}
 	section("Other", []string{"var"}, func(string) string { return "Declares a variable and returns its value." })
 	b.WriteString("Run imgbuild docs NAME for a builtin's keywords.\n")
 	return b.String()

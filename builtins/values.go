@@ -191,6 +191,16 @@ func (s *StepValue) Freeze()               {}
 func (s *StepValue) Truth() starlark.Bool  { return starlark.True }
 func (s *StepValue) Hash() (uint32, error) { return starlark.String(s.String()).Hash() }
 
+// LookupValue is a lookup such as aws_ami(...): found at run time, given
+// to a keyword that accepts it.
+type LookupValue struct{ obj *value.Object }
+
+func (l *LookupValue) String() string        { return value.Format(l.obj) }
+func (l *LookupValue) Type() string          { return "lookup" }
+func (l *LookupValue) Freeze()               {}
+func (l *LookupValue) Truth() starlark.Bool  { return starlark.True }
+func (l *LookupValue) Hash() (uint32, error) { return starlark.String(l.String()).Hash() }
+
 // refPattern finds "${build.output}" written into strings by formatting
 // (the way a Ref prints itself).
 var refPattern = regexp.MustCompile(`\$\{([A-Za-z0-9][A-Za-z0-9_.-]*)\.([a-z_][a-z0-9_]*)\}`)
@@ -239,6 +249,8 @@ func convert(v starlark.Value, known func(build string) bool) (value.Value, erro
 		}
 		return m, nil
 	case *StepValue:
+		return v.obj, nil
+	case *LookupValue:
 		return v.obj, nil
 	case *Handle:
 		return nil, fmt.Errorf("got the build %q itself; pass one of its outputs (%s.%s) or list it in depends_on", v.Name(), v.Name(), v.AttrNames()[0])

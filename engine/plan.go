@@ -1,11 +1,13 @@
 package engine
 
 import (
+	"context"
 	"encoding/json"
 	"fmt"
 	"io"
 	"strings"
 
+	"github.com/imgbuild/imgbuild/engine/schema"
 	"github.com/imgbuild/imgbuild/engine/value"
 )
 
@@ -33,6 +35,10 @@ type Setting struct {
 	Keyword string `json:"keyword"`
 	Value   string `json:"value"` // formatted; secrets as (sensitive)
 	JSON    any    `json:"json"`
+	// Resolved is what a lookup found, with plan --refresh.
+	Resolved string `json:"resolved,omitempty"`
+
+	lookup *value.Object
 }
 
 // Step is a provisioner or post-processor as the plan shows it.
@@ -101,6 +107,9 @@ func settings(m *value.Map, kind string, reg *Registry, rel func(string) string)
 	for _, k := range m.Keys {
 		v := m.Values[k]
 		s := Setting{Keyword: k, Value: rel(value.Format(v)), JSON: value.ToJSON(v)}
+		if o, ok := v.(*value.Object); ok && reg != nil && reg.Lookups[o.Kind] != nil {
+			s.lookup = o
+		}
 		if sensitiveKeyword(reg, kind, k) {
 			s.Value, s.JSON = "(sensitive)", "(sensitive)"
 		}
@@ -122,6 +131,31 @@ func planStep(o *value.Object, reg *Registry, rel func(string) string) Step {
 		parts = append(parts, k+" = "+rel(v))
 	}
 	return Step{Kind: o.Kind, Pos: rel(o.Pos), Line: o.Kind + "(" + strings.Join(parts, ", ") + ")"}
+}
+
+// Refresh resolves every lookup in the builds' settings (read-only: an
+// image search, say) and records what it found. The first error stops it.
+func (p *Plan) Refresh(ctx context.Context, reg *Registry) error {
+	for _, b := range p.Builds {
+		for i := range b.Settings {
+			s := &b.Settings[i]
+			if s.lookup == nil {
+				continue
+			}
+			def := reg.Lookups[s.lookup.Kind]
+			cfg := def.Schema.New()
+			if _, err := def.Schema.Decode(&s.lookup.Fields, cfg, schema.Options{}); err != nil {
+				return fmt.Errorf("%s: %s: %w", s.lookup.Pos, s.lookup.Kind, err)
+			}
+			found, err := def.Resolve(ctx, cfg)
+			if err != nil {
+				return fmt.Errorf("build %q: %s: %s at %s: %w", b.Name, s.Keyword, s.lookup.Kind, s.lookup.Pos, err)
+			}
+			s.Resolved = found
+			s.Value += " → " + found
+		}
+	}
+	return nil
 }
 
 // WriteText writes the plan for people.

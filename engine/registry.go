@@ -103,11 +103,25 @@ type PostProcessorDef struct {
 	New    func(config any) (PostProcessor, error)
 }
 
-// Registry holds every builder, provisioner and post-processor by name.
+// LookupDef declares a lookup: a builtin whose value stands for something
+// found at run time, such as aws_ami(owners = [...], name = "debian-12-*")
+// finding an image id. Its value (a value.Object of the lookup's Kind) can
+// be given to a config field whose type decodes it (schema.Decoder); the
+// driver resolves it while building.
+type LookupDef struct {
+	Schema *schema.Schema
+	// Resolve finds the value without changing anything, for
+	// imgbuild plan --refresh. config is the decoded lookup.
+	Resolve func(ctx context.Context, config any) (string, error)
+}
+
+// Registry holds every builder, provisioner, post-processor and lookup by
+// name.
 type Registry struct {
 	Builders       map[string]*BuilderDef
 	Provisioners   map[string]*ProvisionerDef
 	PostProcessors map[string]*PostProcessorDef
+	Lookups        map[string]*LookupDef
 }
 
 // NewRegistry returns an empty registry.
@@ -116,7 +130,14 @@ func NewRegistry() *Registry {
 		Builders:       map[string]*BuilderDef{},
 		Provisioners:   map[string]*ProvisionerDef{},
 		PostProcessors: map[string]*PostProcessorDef{},
+		Lookups:        map[string]*LookupDef{},
 	}
+}
+
+// AddLookup registers a lookup under its schema's name.
+func (r *Registry) AddLookup(d *LookupDef) {
+	r.unique(d.Schema.Name)
+	r.Lookups[d.Schema.Name] = d
 }
 
 // AddBuilder registers a builder under its schema's name.
@@ -141,7 +162,8 @@ func (r *Registry) unique(name string) {
 	_, b := r.Builders[name]
 	_, p := r.Provisioners[name]
 	_, pp := r.PostProcessors[name]
-	if b || p || pp {
+	_, l := r.Lookups[name]
+	if b || p || pp || l {
 		panic(fmt.Sprintf("engine: %q registered twice", name))
 	}
 }
@@ -158,6 +180,9 @@ func (r *Registry) Names() []string {
 	for n := range r.PostProcessors {
 		out = append(out, n)
 	}
+	for n := range r.Lookups {
+		out = append(out, n)
+	}
 	sort.Strings(out)
 	return out
 }
@@ -171,6 +196,9 @@ func (r *Registry) Schema(name string) (*schema.Schema, bool) {
 		return d.Schema, true
 	}
 	if d, ok := r.PostProcessors[name]; ok {
+		return d.Schema, true
+	}
+	if d, ok := r.Lookups[name]; ok {
 		return d.Schema, true
 	}
 	return nil, false

@@ -66,6 +66,7 @@ func planCommand() *cli.Command {
 		Flags: append(descriptionFlags(),
 			&cli.BoolFlag{Name: "json", Usage: "print the plan as JSON"},
 			&cli.BoolFlag{Name: "dot", Usage: "print the plan as a Graphviz digraph"},
+			&cli.BoolFlag{Name: "refresh", Usage: "resolve lookups (such as aws_ami) read-only and show what they find"},
 		),
 		Action: func(c *cli.Context) error {
 			d, err := loadDescription(c)
@@ -75,7 +76,13 @@ func planCommand() *cli.Command {
 			if c.Bool("json") && c.Bool("dot") {
 				return invalid(fmt.Errorf("--json and --dot are exclusive: pick one"))
 			}
-			plan := engine.MakePlan(d.Graph, registry(), d.Root)
+			reg := registry()
+			plan := engine.MakePlan(d.Graph, reg, d.Root)
+			if c.Bool("refresh") {
+				if err := plan.Refresh(c.Context, reg); err != nil {
+					return &exitError{code: exitBuildFailed, err: fmt.Errorf("plan --refresh: %w", err)}
+				}
+			}
 			switch {
 			case c.Bool("json"):
 				return plan.WriteJSON(c.App.Writer)

@@ -2,6 +2,7 @@ package description
 
 import (
 	"context"
+	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
@@ -10,6 +11,7 @@ import (
 	"github.com/imgbuild/imgbuild/builtins"
 	"github.com/imgbuild/imgbuild/engine"
 	"github.com/imgbuild/imgbuild/engine/schema"
+	"github.com/imgbuild/imgbuild/engine/value"
 )
 
 // boxConfig is a fixture builder's declaration: enough keywords to exercise
@@ -380,5 +382,73 @@ fetch(source = "missing.txt")
 	_, err := Load(Options{File: filepath.Join(root, "images.star"), Registry: reg})
 	if err == nil || !strings.Contains(err.Error(), `images.star:3:6: fetch: for parameter source: "missing.txt" does not exist`) {
 		t.Errorf("error = %v (the download's source must not be checked, the upload's must)", err)
+	}
+}
+
+// imageRef is a config field that takes an image id or a find_image(...)
+// lookup, the way amazon_ebs's source_ami takes aws_ami(...).
+type imageRef struct {
+	ID     string
+	Lookup *value.Object
+}
+
+func (r *imageRef) DecodeValue(v value.Value) error {
+	switch v := v.(type) {
+	case value.String:
+		r.ID = v.S
+	case *value.Object:
+		if v.Kind != "find_image" {
+			return fmt.Errorf("got %s, want an image id or find_image(...)", v.Type())
+		}
+		r.Lookup = v
+	default:
+		return fmt.Errorf("got %s, want an image id or find_image(...)", v.Type())
+	}
+	return nil
+}
+
+func TestLookupsAreValuesResolvedByPlanRefresh(t *testing.T) {
+	reg := engine.NewRegistry()
+	type findConfig struct {
+		Name string `kw:"name,required" doc:"Pattern."`
+	}
+	reg.AddLookup(&engine.LookupDef{
+		Schema: schema.Of("find_image", "Finds an image.", &findConfig{}),
+		Resolve: func(ctx context.Context, cfg any) (string, error) {
+			return "img-for-" + cfg.(*findConfig).Name, nil
+		},
+	})
+	reg.AddBuilder(&engine.BuilderDef{
+		Schema: schema.Of("vm", "", &struct {
+			Source imageRef `kw:"source,required" doc:"Image."`
+		}{}),
+		Build: func(context.Context, *engine.Job) (*engine.Artifact, error) { return &engine.Artifact{}, nil },
+	})
+	root := writeWorkspace(t, map[string]string{"images.star": `
+vm(name = "a", source = find_image(name = "debian-*"))
+vm(name = "b", source = "img-fixed")
+`})
+	d, err := Load(Options{File: filepath.Join(root, "images.star"), Registry: reg})
+	if err != nil {
+		t.Fatal(err)
+	}
+	plan := engine.MakePlan(d.Graph, reg, d.Root)
+	if err := plan.Refresh(context.Background(), reg); err != nil {
+		t.Fatal(err)
+	}
+	var b strings.Builder
+	plan.WriteText(&b)
+	if !strings.Contains(b.String(), `source = find_image(name = "debian-*") → img-for-debian-*`) {
+		t.Errorf("plan:\n%s", b.String())
+	}
+	root = writeWorkspace(t, map[string]string{"images.star": `vm(name = "a", source = find_image(nam = "x"))`})
+	_, err = Load(Options{File: filepath.Join(root, "images.star"), Registry: reg})
+	if err == nil || !strings.Contains(err.Error(), `find_image: unexpected keyword argument "nam" (did you mean "name"?)`) {
+		t.Errorf("error = %v", err)
+	}
+	root = writeWorkspace(t, map[string]string{"images.star": `vm(name = "a", source = 42)`})
+	_, err = Load(Options{File: filepath.Join(root, "images.star"), Registry: reg})
+	if err == nil || !strings.Contains(err.Error(), `vm: for parameter source: got int, want an image id or find_image(...)`) {
+		t.Errorf("error = %v", err)
 	}
 }
