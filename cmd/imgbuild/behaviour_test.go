@@ -376,3 +376,20 @@ func TestTimestamps(t *testing.T) {
 		t.Errorf("first line not timestamped: %q", first)
 	}
 }
+
+func TestListOutputFlowsIntoAnotherBuild(t *testing.T) {
+	dir := workspace(t, map[string]string{"images.star": `
+base = local(name = "base", files = {"a.txt": "A", "b.txt": "B"})
+local(name = "copy", provisioners = [file(sources = base.files, destination = "/copied/")])
+`})
+	// Run from elsewhere: paths must be taken from the workspace.
+	code, out, errOut := imgbuild(t, t.TempDir(), "run", filepath.Join(dir, "images.star"), "--no-color")
+	if code != 0 {
+		t.Fatalf("exit %d\n%s\n%s", code, out, errOut)
+	}
+	for _, f := range []string{"a.txt", "b.txt"} {
+		if _, err := os.Stat(filepath.Join(dir, "output/copy/copied", f)); err != nil {
+			t.Errorf("base.files did not reach copy: %v", err)
+		}
+	}
+}

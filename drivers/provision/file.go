@@ -40,7 +40,7 @@ type FileConfig struct {
 // Validate implements schema.Validator.
 func (c *FileConfig) Validate(deferred schema.Deferred) error {
 	if err := exactlyOne("file", []string{"source", "sources", "content"},
-		[]bool{c.Source != "" || deferred.Has("source"), len(c.Sources) > 0, c.Content != nil || deferred.Has("content")}); err != nil {
+		[]bool{c.Source != "" || deferred.Has("source"), len(c.Sources) > 0 || deferred.Has("sources"), c.Content != nil || deferred.Has("content")}); err != nil {
 		return err
 	}
 	download := c.Direction == "download"
@@ -53,7 +53,7 @@ func (c *FileConfig) Validate(deferred schema.Deferred) error {
 	if c.Mode < 0 || c.Mode > 0o7777 {
 		return schema.Errorf("mode", "%#o is not a file mode (0 to 0o7777)", c.Mode)
 	}
-	if len(c.Sources) > 0 && !strings.HasSuffix(c.Destination, "/") && !deferred.Has("destination") {
+	if (len(c.Sources) > 0 || deferred.Has("sources")) && !strings.HasSuffix(c.Destination, "/") && !deferred.Has("destination") {
 		return schema.Errorf("destination", "must be a directory ending in \"/\" when sources is used, so that every source keeps its name (got %q)", c.Destination)
 	}
 	if c.Destination == "" && !deferred.Has("destination") {
@@ -123,7 +123,23 @@ func (f *File) Provision(ctx context.Context, env *engine.ProvisionEnv) error {
 	return nil
 }
 
+// onThisMachine takes a relative path on this machine from the workspace: sources
+// from the description are already absolute, but other builds' outputs
+// (base.files) are relative to the workspace.
+func onThisMachine(env *engine.ProvisionEnv, p string) string {
+	if filepath.IsAbs(p) || env.Workspace == "" {
+		return p
+	}
+	trailing := strings.HasSuffix(p, "/")
+	p = filepath.Join(env.Workspace, p)
+	if trailing {
+		p += "/"
+	}
+	return p
+}
+
 func (f *File) upload(ctx context.Context, env *engine.ProvisionEnv, src string) error {
+	src = onThisMachine(env, src)
 	fi, err := os.Stat(src)
 	if err != nil {
 		return fmt.Errorf("uploading %s: %w", src, err)
@@ -162,7 +178,7 @@ func (f *File) upload(ctx context.Context, env *engine.ProvisionEnv, src string)
 }
 
 func (f *File) download(ctx context.Context, env *engine.ProvisionEnv, src string) error {
-	dst := f.cfg.Destination
+	dst := onThisMachine(env, f.cfg.Destination)
 	label := "download " + src + " → " + dst
 	env.UI.Say("%s", label)
 	if strings.HasSuffix(src, "/") {

@@ -48,7 +48,7 @@ type ShellConfig struct {
 // Validate implements schema.Validator.
 func (c *ShellConfig) Validate(deferred schema.Deferred) error {
 	if err := exactlyOne("shell", []string{"inline", "script", "scripts"},
-		[]bool{len(c.Inline) > 0, c.Script != "", len(c.Scripts) > 0}); err != nil {
+		[]bool{len(c.Inline) > 0 || deferred.Has("inline"), c.Script != "" || deferred.Has("script"), len(c.Scripts) > 0 || deferred.Has("scripts")}); err != nil {
 		return err
 	}
 	if err := checkEnv("env", c.Env); err != nil {

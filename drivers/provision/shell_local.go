@@ -33,7 +33,7 @@ type ShellLocalConfig struct {
 // Validate implements schema.Validator.
 func (c *ShellLocalConfig) Validate(deferred schema.Deferred) error {
 	if err := exactlyOne("shell_local", []string{"command", "inline", "script"},
-		[]bool{c.Command != "" || deferred.Has("command"), len(c.Inline) > 0, c.Script != ""}); err != nil {
+		[]bool{c.Command != "" || deferred.Has("command"), len(c.Inline) > 0 || deferred.Has("inline"), c.Script != "" || deferred.Has("script")}); err != nil {
 		return err
 	}
 	if err := checkEnv("env", c.Env); err != nil {
