@@ -252,8 +252,11 @@ func (w *lineWriter) Write(p []byte) (int, error) {
 		i := bytes.IndexByte(p, '\n')
 		if i < 0 {
 			w.buf = append(w.buf, p...)
-			if len(w.buf) >= maxLine {
+			for len(w.buf) >= maxLine {
+				rest := append([]byte(nil), w.buf[maxLine:]...)
+				w.buf = w.buf[:maxLine]
 				w.flush()
+				w.buf = append(w.buf, rest...)
 			}
 			break
 		}
