@@ -36,7 +36,7 @@ func main() {
 	bin := flag.String("imgbuild", "bin/imgbuild", "the imgbuild binary to measure")
 	builds := flag.Int("builds", 1000, "builds in the generated description")
 	local := flag.Int("local", 30, "independent local() builds for the overhead measurement")
-	runs := flag.Int("runs", 5, "repetitions of each measurement")
+	runs := flag.Int("runs", 7, "repetitions of each measurement")
 	flag.Parse()
 	if err := planBench(*bin, *builds, *runs); err != nil {
 		fmt.Fprintln(os.Stderr, "imgbench:", err)
@@ -105,6 +105,9 @@ func planBench(bin string, n, runs int) error {
 	sort.Slice(walls, func(i, j int) bool { return walls[i] < walls[j] })
 	fmt.Printf("evaluate + plan, %d builds x 5 provisioners (%d KiB of Starlark), `imgbuild plan` as a process, %d runs:\n", n, st.Size()/1024, runs)
 	fmt.Printf("  wall time: min %s, median %s (target < 500ms)\n", ms(walls[0]), ms(walls[len(walls)/2]))
+	if load, err := os.ReadFile("/proc/loadavg"); err == nil {
+		fmt.Printf("  (load average while measuring: %s)\n", strings.Join(strings.Fields(string(load))[:3], " "))
+	}
 	fmt.Printf("  peak RSS:  %.1f MiB (target < 64 MiB)\n", float64(peak)/1024)
 	return nil
 }
@@ -122,11 +125,15 @@ func overheadBench(n, runs int) error {
 	}
 	sort.Slice(engineTimes, func(i, j int) bool { return engineTimes[i] < engineTimes[j] })
 	sort.Slice(directTimes, func(i, j int) bool { return directTimes[i] < directTimes[j] })
-	e, d := engineTimes[len(engineTimes)/2], directTimes[len(directTimes)/2]
-	fmt.Printf("%d independent local() builds, one shell provisioner each, --parallel 1, median of %d:\n", n, runs)
-	fmt.Printf("  through the engine (graph, scheduler, events, JSON renderer, log files, post): %s\n", ms(e))
-	fmt.Printf("  the same driver work called directly:                                          %s\n", ms(d))
-	fmt.Printf("  orchestration overhead per build: %s (target < 5ms)\n", ms((e-d)/time.Duration(n)))
+	mid := len(engineTimes) / 2
+	fmt.Printf("%d independent local() builds, one shell provisioner each, --parallel 1, %d runs (min / median):\n", n, runs)
+	fmt.Printf("  through the engine (graph, scheduler, events, JSON renderer, log files): %s / %s\n", ms(engineTimes[0]), ms(engineTimes[mid]))
+	fmt.Printf("  the same driver work called directly:                                    %s / %s\n", ms(directTimes[0]), ms(directTimes[mid]))
+	fmt.Printf("  orchestration overhead per build: %s / %s (target < 5ms)\n",
+		ms((engineTimes[0]-directTimes[0])/time.Duration(n)), ms((engineTimes[mid]-directTimes[mid])/time.Duration(n)))
+	if load, err := os.ReadFile("/proc/loadavg"); err == nil {
+		fmt.Printf("  (load average while measuring: %s)\n", strings.Join(strings.Fields(string(load))[:3], " "))
+	}
 	return nil
 }
 
