@@ -272,15 +272,16 @@ func (r *Recorder) setting(thread *starlark.Thread, f *schema.Field, v starlark.
 			}
 		}
 	}
-	return r.paths(thread, f.Path, sv)
+	return r.paths(thread, f, sv)
 }
 
 // paths makes every plain string in v an absolute path that must exist
-// inside the workspace (or the calling module's directory).
-func (r *Recorder) paths(thread *starlark.Thread, kind schema.PathKind, v value.Value) (value.Value, error) {
+// inside the workspace (or the calling module's directory), or anywhere on
+// this machine for fields that allow it.
+func (r *Recorder) paths(thread *starlark.Thread, f *schema.Field, v value.Value) (value.Value, error) {
 	switch x := v.(type) {
 	case value.String:
-		p, err := r.path(thread, kind, x.S)
+		p, err := r.path(thread, f, x.S)
 		if err != nil {
 			return nil, err
 		}
@@ -288,7 +289,7 @@ func (r *Recorder) paths(thread *starlark.Thread, kind schema.PathKind, v value.
 	case value.List:
 		out := make(value.List, len(x))
 		for i, e := range x {
-			pe, err := r.paths(thread, kind, e)
+			pe, err := r.paths(thread, f, e)
 			if err != nil {
 				return nil, err
 			}
@@ -301,7 +302,8 @@ func (r *Recorder) paths(thread *starlark.Thread, kind schema.PathKind, v value.
 
 // path resolves p: "//x" from the workspace root, else relative to the
 // calling file's directory. It must stay inside the workspace and exist.
-func (r *Recorder) path(thread *starlark.Thread, kind schema.PathKind, p string) (string, error) {
+func (r *Recorder) path(thread *starlark.Thread, f *schema.Field, p string) (string, error) {
+	kind := f.Path
 	file := callFile(thread)
 	dir, boundary := r.opts.Root, r.opts.Root
 	if r.opts.Resolve != nil {
@@ -320,12 +322,18 @@ func (r *Recorder) path(thread *starlark.Thread, kind schema.PathKind, p string)
 	case strings.HasPrefix(p, "//"):
 		abs = filepath.Join(r.opts.Root, filepath.FromSlash(p[2:]))
 		boundary = r.opts.Root
+	case f.PathAnywhere && strings.HasPrefix(p, "~/"):
+		home, err := os.UserHomeDir()
+		if err != nil {
+			return "", fmt.Errorf("%q: cannot find the home directory: %v", p, err)
+		}
+		abs = filepath.Join(home, p[2:])
 	case filepath.IsAbs(p):
 		abs = filepath.Clean(p)
 	default:
 		abs = filepath.Join(dir, filepath.FromSlash(p))
 	}
-	if rel, err := filepath.Rel(boundary, abs); err != nil || rel == ".." || strings.HasPrefix(rel, ".."+string(filepath.Separator)) {
+	if rel, err := filepath.Rel(boundary, abs); !f.PathAnywhere && (err != nil || rel == ".." || strings.HasPrefix(rel, ".."+string(filepath.Separator))) {
 		return "", fmt.Errorf("%q is outside the workspace %s; descriptions may only read files inside it", p, boundary)
 	}
 	st, err := os.Stat(abs)

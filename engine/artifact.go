@@ -16,7 +16,7 @@ type Artifact struct {
 	Platform string         `json:"platform,omitempty"` // "aws", "vsphere", "local", ...
 	Region   string         `json:"region,omitempty"`
 	Files    []string       `json:"files,omitempty"`
-	Fields   map[string]any `json:"fields,omitempty"` // string, []string or map[string]string
+	Fields   map[string]any `json:"fields,omitempty"` // string, int, bool, []string or map[string]string
 }
 
 // Output returns the value of the named output, for references.

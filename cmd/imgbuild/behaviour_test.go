@@ -3,6 +3,7 @@ package main
 import (
 	"bytes"
 	"encoding/json"
+	"fmt"
 	"io/fs"
 	"os"
 	"os/exec"
@@ -11,6 +12,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/imgbuild/imgbuild/drivers/ssh/sshtest"
 )
 
 func TestExitCodes(t *testing.T) {
@@ -390,6 +393,36 @@ local(name = "copy", provisioners = [file(sources = base.files, destination = "/
 	for _, f := range []string{"a.txt", "b.txt"} {
 		if _, err := os.Stat(filepath.Join(dir, "output/copy/copied", f)); err != nil {
 			t.Errorf("base.files did not reach copy: %v", err)
+		}
+	}
+}
+
+func TestNullBuildProvisionsAnExistingMachineOverSSH(t *testing.T) {
+	srv := sshtest.Start(t)
+	dir := workspace(t, map[string]string{
+		"images.star": `
+host = null(
+    name = "host",
+    ssh_host = "127.0.0.1",
+    ssh_port = ` + fmt.Sprint(srv.Port) + `,
+    ssh_username = "` + srv.User + `",
+    ssh_private_key_file = "` + srv.ClientKeyFile + `",
+    ssh_host_key = "` + srv.HostKeyFingerprint + `",
+    provisioners = [
+        shell(inline = ['echo "hello $WHO" > "$OUT"'], env = {"WHO": "it's $(me)", "OUT": "` + filepath.Join(t.TempDir(), "out") + `"}),
+        file(content = "payload", destination = "` + filepath.Join(t.TempDir(), "payload") + `"),
+    ],
+)
+local(name = "report", files = {"host.txt": "x"}, env = {"HOST": host.id})
+`,
+	})
+	code, out, errOut := imgbuild(t, dir, "run", "images.star", "--no-color")
+	if code != 0 {
+		t.Fatalf("exit %d\n%s\n%s", code, out, errOut)
+	}
+	for _, want := range []string{"host   | build succeeded", srv.User + "@127.0.0.1:" + fmt.Sprint(srv.Port)} {
+		if !strings.Contains(out, want) {
+			t.Errorf("output lacks %q:\n%s", want, out)
 		}
 	}
 }

@@ -1,20 +1,25 @@
-// Package builtin registers the drivers that are always built into
-// imgbuild: the local() builder, the shell(), shell_local() and file()
-// provisioners and the manifest() and checksum() post-processors. The
-// command line tool calls Register to fill the registry the builtins layer
-// and the engine read. It knows nothing of Starlark.
+// Package builtin registers every driver compiled into imgbuild: the
+// local(), null(), vsphere_clone() and vsphere_iso() builders, the shell(),
+// shell_local() and file() provisioners and the manifest() and checksum()
+// post-processors. The command line tool calls Register to fill the
+// registry the builtins layer and the engine read. It knows nothing of
+// Starlark.
 package builtin
 
 import (
 	"github.com/imgbuild/imgbuild/drivers/local"
+	"github.com/imgbuild/imgbuild/drivers/null"
 	"github.com/imgbuild/imgbuild/drivers/post"
 	"github.com/imgbuild/imgbuild/drivers/provision"
+	"github.com/imgbuild/imgbuild/drivers/vsphere"
 	"github.com/imgbuild/imgbuild/engine"
 )
 
 // Register adds every built-in driver to r.
 func Register(r *engine.Registry) {
 	local.Register(r)
+	null.Register(r)
+	vsphere.Register(r)
 	provision.Register(r)
 	post.Register(r)
 }

@@ -20,7 +20,10 @@
 //
 // A path check may depend on another keyword: pathunless:"direction=download"
 // skips it when the call sets direction to "download" (the path then names
-// a file on the machine, not here).
+// a file on the machine, not here). Paths must lie inside the workspace,
+// except with pathscope:"machine": credentials such as SSH keys, which are
+// read when the build runs and usually live in ~/.ssh, may be anywhere on
+// this machine ("~/" is the user's home).
 package schema
 
 import (
@@ -58,7 +61,9 @@ type Field struct {
 	// PathUnless, if set, names a keyword and value under which the path
 	// is not checked: {"direction", "download"}.
 	PathUnless [2]string
-	TypeName   string // as a user would say it: "string", "list of string"
+	// PathAnywhere allows a path outside the workspace (pathscope:"machine").
+	PathAnywhere bool
+	TypeName     string // as a user would say it: "string", "list of string"
 
 	index []int
 	typ   reflect.Type
@@ -148,6 +153,13 @@ func (s *Schema) collect(t reflect.Type, index []int) {
 			TypeName:  typeName(sf.Type),
 			index:     idx,
 			typ:       sf.Type,
+		}
+		switch scope := sf.Tag.Get("pathscope"); scope {
+		case "", "workspace":
+		case "machine":
+			f.PathAnywhere = true
+		default:
+			panic(fmt.Sprintf("schema %s: pathscope of %s must be workspace or machine, not %q", s.Name, name, scope))
 		}
 		if pu := sf.Tag.Get("pathunless"); pu != "" {
 			k, v, ok := strings.Cut(pu, "=")

@@ -452,3 +452,26 @@ vm(name = "b", source = "img-fixed")
 		t.Errorf("error = %v", err)
 	}
 }
+
+func TestMachineScopedPathsMayLieOutsideTheWorkspace(t *testing.T) {
+	reg := testRegistry()
+	reg.AddProvisioner(&engine.ProvisionerDef{Schema: schema.Of("login", "", &struct {
+		Key  string `kw:"key" path:"file" pathscope:"machine" doc:"."`
+		Conf string `kw:"conf" path:"file" doc:"."`
+	}{})})
+	outside := filepath.Join(t.TempDir(), "id_ed25519")
+	os.WriteFile(outside, []byte("key"), 0o600)
+	root := writeWorkspace(t, map[string]string{"images.star": `
+login(key = "` + outside + `")
+login(key = "` + outside + `.missing")
+`})
+	_, err := Load(Options{File: filepath.Join(root, "images.star"), Registry: reg})
+	if err == nil || !strings.Contains(err.Error(), `images.star:3:6: login: for parameter key: "`+outside+`.missing" does not exist`) {
+		t.Errorf("error = %v (a key outside the workspace is fine, a missing one is not)", err)
+	}
+	root = writeWorkspace(t, map[string]string{"images.star": `login(conf = "` + outside + `")`})
+	_, err = Load(Options{File: filepath.Join(root, "images.star"), Registry: reg})
+	if err == nil || !strings.Contains(err.Error(), "is outside the workspace") {
+		t.Errorf("error = %v (workspace-scoped paths stay inside)", err)
+	}
+}

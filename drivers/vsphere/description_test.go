@@ -1,0 +1,137 @@
+package vsphere
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/imgbuild/imgbuild/builtins"
+	"github.com/imgbuild/imgbuild/drivers/vsphere/vcsimtest"
+	"github.com/imgbuild/imgbuild/engine"
+	"github.com/imgbuild/imgbuild/engine/event"
+	"github.com/imgbuild/imgbuild/starlark/description"
+)
+
+// A whole description run as the command line runs it: a vsphere_iso base
+// template, and a linked clone of it that refers to it by base.template (an
+// edge in the graph), with provisioners and post-processors.
+func TestADescriptionBuildsATemplateFromAnISOThenALinkedCloneOfIt(t *testing.T) {
+	e := newEnv(t)
+	e.sim.SetGuest(vcsimtest.Guest{Tools: true, Installer: true, IP: "127.0.0.1", AuthorizedKey: func(line string) { e.ssh.AddAuthorizedKey(t, line) }, PowerOffFile: e.poweroff})
+	before := e.snapshot(t)
+	marker := filepath.Join(t.TempDir(), "provisioned")
+	star := fmt.Sprintf(`
+password = var("vc_password", sensitive = True)
+
+vc = dict(
+    vcenter_server = %q,
+    username = %q,
+    password = password,
+    insecure_connection = True,
+    cluster = "DC0_C0",
+    ssh_port = %d,
+    ssh_username = %q,
+    ssh_host_key = %q,
+    ip_settle_timeout = "0s",
+    shutdown_timeout = "10s",
+)
+
+base = vsphere_iso(
+    name = "base",
+    vm_name = "debian-base",
+    guest_os_type = "debian12_64Guest",
+    storage = [{"disk_size": 8192}],
+    network_adapters = [{"network": "VM Network"}],
+    iso_paths = [%q],
+    http_content = {"/preseed.cfg": "d-i debian-installer/locale string en_US\n"},
+    http_ip = "127.0.0.1",
+    boot_wait = "0s",
+    boot_command = ["<esc><wait0s>", "auto url={http_url}/preseed.cfg<enter>"],
+    create_snapshot = True,
+    convert_to_template = True,
+    provisioners = [shell(inline = ["echo base >> %s"])],
+    **vc
+)
+
+vsphere_clone(
+    name = "web",
+    template = base.template,
+    vm_name = "web-" + "1.0",
+    linked_clone = True,
+    customize = {"network_interface": [{"ipv4_address": "127.0.0.1", "ipv4_netmask": 8}]},
+    shutdown_command = "touch %s",
+    export = {"output_directory": "out/web", "format": "ova"},
+    destroy = True,
+    provisioners = [shell(inline = ["echo web >> %s"])],
+    post = [manifest(output = "out/manifest.json")],
+    **vc
+)
+`, e.sim.URL.String(), vcsimtest.Username, e.ssh.Port, e.ssh.User, e.ssh.HostKeyLine, vcsimtest.ISOPath, marker, e.poweroff, marker)
+	file := filepath.Join(e.ws, "images.star")
+	if err := os.WriteFile(file, []byte(star), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	d, err := description.Load(description.Options{File: file, Registry: e.reg, Vars: map[string]builtins.VarValue{"vc_password": {Raw: vcsimtest.Password, Source: "--var"}}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if deps := d.Graph.Deps(mustNode(t, d.Graph, "web")); len(deps) != 1 || deps[0] != "base" {
+		t.Errorf("web depends on %v, want [base]", deps)
+	}
+	rec := &recorder{}
+	sum := engine.Run(context.Background(), d.Graph, e.reg, event.NewBus(rec), engine.RunOptions{Workspace: d.Root, TempDir: t.TempDir()})
+	if !sum.OK() {
+		for _, r := range sum.Results {
+			t.Errorf("%s: %s %v", r.Build, r.Status, r.Err)
+		}
+		t.Fatalf("events:\n%s", rec.dump())
+	}
+	if data, _ := os.ReadFile(marker); string(data) != "base\nweb\n" {
+		t.Errorf("provisioners ran as %q", data)
+	}
+	base, web := sum.Result("base").Artifact, sum.Result("web").Artifact
+	if base.Fields["template"] != "/DC0/vm/debian-base" {
+		t.Errorf("base artifact %+v", base)
+	}
+	if web.ID != "out/web" || len(web.Files) != 1 || web.Files[0] != "out/web/web-1.0.ova" {
+		t.Errorf("web artifact %+v", web)
+	}
+	var manifest struct {
+		Builds []struct {
+			Name  string `json:"name"`
+			Files []struct {
+				Name   string `json:"name"`
+				SHA256 string `json:"sha256"`
+			} `json:"files"`
+		} `json:"builds"`
+	}
+	data, err := os.ReadFile(filepath.Join(e.ws, "out", "manifest.json"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := json.Unmarshal(data, &manifest); err != nil || len(manifest.Builds) != 1 || manifest.Builds[0].Name != "web" ||
+		len(manifest.Builds[0].Files) != 1 || manifest.Builds[0].Files[0].Name != "out/web/web-1.0.ova" {
+		t.Errorf("manifest %s (%v)", data, err)
+	}
+	// The password never shows.
+	if strings.Contains(rec.dump(), vcsimtest.Password) {
+		t.Errorf("the password shows in the events")
+	}
+	// Left: the base template only (web was destroyed after its export).
+	if n := vcsimtest.New(before, e.sim.VMs(t)); len(n) != 1 || !strings.HasPrefix(n[0], "debian-base ") {
+		t.Errorf("VMs made: %v", n)
+	}
+}
+
+func mustNode(t *testing.T, g *engine.Graph, name string) *engine.Node {
+	t.Helper()
+	n, ok := g.Node(name)
+	if !ok {
+		t.Fatalf("no build %q", name)
+	}
+	return n
+}

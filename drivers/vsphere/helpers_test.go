@@ -1,0 +1,302 @@
+package vsphere
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"net"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/vmware/govmomi/vim25/types"
+
+	"github.com/imgbuild/imgbuild/drivers/local"
+	"github.com/imgbuild/imgbuild/drivers/post"
+	"github.com/imgbuild/imgbuild/drivers/provision"
+	"github.com/imgbuild/imgbuild/drivers/ssh/sshtest"
+	"github.com/imgbuild/imgbuild/drivers/vsphere/vcsimtest"
+	"github.com/imgbuild/imgbuild/engine"
+	"github.com/imgbuild/imgbuild/engine/event"
+	"github.com/imgbuild/imgbuild/engine/schema"
+	"github.com/imgbuild/imgbuild/engine/step"
+	"github.com/imgbuild/imgbuild/engine/value"
+)
+
+func init() {
+	// Builds in tests must not pick up a developer's govc settings.
+	getenv = func(string) string { return "" }
+}
+
+// recorder collects a build's events.
+type recorder struct {
+	mu     sync.Mutex
+	events []event.Event
+	// onStep, if set, is called when a step starts; onCleanup when a
+	// cleanup starts.
+	onStep    func(name string)
+	onCleanup func()
+}
+
+func (r *recorder) Handle(e event.Event) {
+	r.mu.Lock()
+	r.events = append(r.events, e)
+	f, c := r.onStep, r.onCleanup
+	r.mu.Unlock()
+	if f != nil && e.Type == event.StepStarted {
+		f(e.Step)
+	}
+	if c != nil && e.Type == event.CleanupStarted {
+		c()
+	}
+}
+
+// steps lists the steps started, in order.
+func (r *recorder) steps() []string {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	var out []string
+	for _, e := range r.events {
+		if e.Type == event.StepStarted {
+			out = append(out, e.Step)
+		}
+	}
+	return out
+}
+
+// messages lists the Say/Warn messages.
+func (r *recorder) messages() string {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	var b strings.Builder
+	for _, e := range r.events {
+		if e.Message != "" && (e.Type == event.Message || e.Type == event.Warning) {
+			b.WriteString(e.Message + "\n")
+		}
+	}
+	return b.String()
+}
+
+func (r *recorder) of(t event.Type) []event.Event {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	var out []event.Event
+	for _, e := range r.events {
+		if e.Type == t {
+			out = append(out, e)
+		}
+	}
+	return out
+}
+
+// dump is every event as JSON lines, for failure messages.
+func (r *recorder) dump() string {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	var b strings.Builder
+	for _, e := range r.events {
+		data, _ := json.Marshal(e)
+		b.Write(data)
+		b.WriteByte('\n')
+	}
+	return b.String()
+}
+
+// env is a test's counterparts: vcsim, the local sshd its guests are
+// reached at, and a workspace.
+type env struct {
+	t   *testing.T
+	sim *vcsimtest.Sim
+	ssh *sshtest.Server
+	ws  string
+	reg *engine.Registry
+	// poweroff is the file the guests' shutdown_command creates.
+	poweroff string
+}
+
+func newEnv(t *testing.T) *env {
+	t.Helper()
+	e := newVCEnv(t)
+	e.ssh = sshtest.Start(t)
+	e.sim.SetGuest(vcsimtest.Guest{Tools: true, AuthorizedKey: func(line string) { e.ssh.AddAuthorizedKey(t, line) }, PowerOffFile: e.poweroff})
+	return e
+}
+
+// newVCEnv is newEnv without the sshd, for builds that fail before they
+// would reach the guest.
+func newVCEnv(t *testing.T) *env {
+	t.Helper()
+	e := &env{t: t, sim: vcsimtest.Start(t), ws: t.TempDir(), reg: engine.NewRegistry()}
+	local.Register(e.reg)
+	provision.Register(e.reg)
+	post.Register(e.reg)
+	Register(e.reg)
+	e.poweroff = filepath.Join(t.TempDir(), "poweroff")
+	return e
+}
+
+// base returns the keywords every build of the tests needs: vcsim's
+// address and login, the sshd's port, user and host key.
+func (e *env) base() map[string]any {
+	if e.ssh == nil {
+		return map[string]any{
+			"vcenter_server":               e.sim.URL.String(),
+			"username":                     vcsimtest.Username,
+			"password":                     vcsimtest.Password,
+			"insecure_connection":          true,
+			"cluster":                      "DC0_C0",
+			"ssh_insecure_ignore_host_key": true,
+		}
+	}
+	return map[string]any{
+		"vcenter_server":      e.sim.URL.String(),
+		"username":            vcsimtest.Username,
+		"password":            vcsimtest.Password,
+		"insecure_connection": true,
+		"cluster":             "DC0_C0",
+		"ssh_port":            e.ssh.Port,
+		"ssh_username":        e.ssh.User,
+		"ssh_host_key":        e.ssh.HostKeyLine,
+		"ssh_timeout":         "10s",
+		"ip_settle_timeout":   "0s",
+		"ip_wait_timeout":     "10s",
+		"shutdown_timeout":    "10s",
+	}
+}
+
+// cloneKW is base plus the keywords of a clone of the sim's template that
+// gets 127.0.0.1 through guest customization (where the sshd listens).
+func (e *env) cloneKW(extra map[string]any) map[string]any {
+	m := e.base()
+	m["template"] = vcsimtest.Template
+	m["customize"] = map[string]any{
+		"linux_options":     map[string]any{"host_name": "web", "domain": "example.com"},
+		"network_interface": []any{map[string]any{"ipv4_address": "127.0.0.1", "ipv4_netmask": 8}},
+	}
+	for k, v := range extra {
+		if v == nil {
+			delete(m, k)
+			continue
+		}
+		m[k] = v
+	}
+	return m
+}
+
+func settingsOf(m map[string]any) *value.Map { return value.FromGo(m).(*value.Map) }
+
+// decodeConfig decodes keywords with a builder's schema.
+func decodeConfig(def *engine.BuilderDef, kw map[string]any) (any, error) {
+	cfg := def.Schema.New()
+	_, err := def.Schema.Decode(settingsOf(kw), cfg, schema.Options{})
+	return cfg, err
+}
+
+// shell is a shell provisioner object.
+func shell(lines ...string) *value.Object {
+	fields := value.NewMap()
+	fields.Set("inline", value.FromGo(lines))
+	return &value.Object{Kind: "shell", Fields: *fields, Pos: "images.star:9:5"}
+}
+
+// job makes the job of one build, as the engine would.
+func (e *env) job(def *engine.BuilderDef, name string, kw map[string]any, provisioners ...*value.Object) (*engine.Job, *recorder) {
+	e.t.Helper()
+	cfg, err := decodeConfig(def, kw)
+	if err != nil {
+		e.t.Fatalf("decoding the config: %v", err)
+	}
+	rec := &recorder{}
+	ui := event.NewUI(event.NewBus(rec), name, def.Schema.Name)
+	j := &engine.Job{
+		Name: name, Driver: def.Schema.Name, Config: cfg, UI: ui,
+		Steps:     &step.Runner{UI: ui, CleanupTimeout: 30 * time.Second},
+		WorkDir:   e.t.TempDir(),
+		Workspace: e.ws,
+	}
+	if err := j.AddProvisioners(e.reg, provisioners, nil); err != nil {
+		e.t.Fatal(err)
+	}
+	return j, rec
+}
+
+// run runs a build to its end, post-processing included (there is none:
+// postFail says whether to act as if a post-processor failed).
+func run(ctx context.Context, def *engine.BuilderDef, j *engine.Job, postFail bool) (*engine.Artifact, error) {
+	art, err := def.Build(ctx, j)
+	failed := err != nil || postFail
+	if ferr := j.Steps.Finish(ctx, failed); ferr != nil {
+		if err == nil {
+			err = ferr
+		} else {
+			err = fmt.Errorf("%w; %v", err, ferr)
+		}
+	}
+	return art, err
+}
+
+// must fails the test with the build's events when err is set.
+func must(t *testing.T, rec *recorder, err error) {
+	t.Helper()
+	if err != nil {
+		t.Fatalf("build failed: %v\nevents:\n%s", err, rec.dump())
+	}
+}
+
+// snapshot forgets the calls recorded so far and lists the VMs, for
+// noLeftovers after a build.
+func (e *env) snapshot(t *testing.T) map[types.ManagedObjectReference]string {
+	t.Helper()
+	e.sim.ClearRules()
+	return e.sim.VMs(t)
+}
+
+// noLeftovers checks that a build left no VM, touched no VM it did not
+// create and left no export lease or datastore directory.
+func (e *env) noLeftovers(t *testing.T, before map[types.ManagedObjectReference]string, mayRename ...string) {
+	t.Helper()
+	if n := vcsimtest.New(before, e.sim.VMs(t)); len(n) > 0 {
+		t.Errorf("the build left %d VM(s): %v", len(n), n)
+	}
+	var touched []string
+	for _, c := range e.sim.Touched(before) {
+		ok := false
+		for _, n := range mayRename {
+			ok = ok || c == "Rename_Task on "+n
+		}
+		if !ok {
+			touched = append(touched, c)
+		}
+	}
+	if len(touched) > 0 {
+		t.Errorf("the build changed VMs it did not create: %v", touched)
+	}
+	if open := e.sim.OpenLeases(); len(open) > 0 {
+		t.Errorf("export leases left open: %v", open)
+	}
+	for _, f := range e.sim.DatastoreFiles(t) {
+		if strings.HasPrefix(f, "imgbuild-") {
+			t.Errorf("datastore file left: %s", f)
+		}
+	}
+}
+
+func fileExists(p string) bool {
+	_, err := os.Stat(p)
+	return err == nil
+}
+
+// closedPort returns a 127.0.0.1 port nothing listens on.
+func closedPort(t *testing.T) int {
+	t.Helper()
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	port := l.Addr().(*net.TCPAddr).Port
+	l.Close()
+	return port
+}

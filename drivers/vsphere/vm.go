@@ -1,0 +1,157 @@
+package vsphere
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/vmware/govmomi/fault"
+	"github.com/vmware/govmomi/object"
+	"github.com/vmware/govmomi/property"
+	"github.com/vmware/govmomi/vim25/mo"
+	"github.com/vmware/govmomi/vim25/progress"
+	"github.com/vmware/govmomi/vim25/types"
+)
+
+// callTimeout bounds one API call made with detached.
+const callTimeout = 2 * time.Minute
+
+// detached returns a context for an API call that starts something (a
+// clone, a lease, a library item): cancelling the build must not abort the
+// call halfway, or the build would not learn what it started and could not
+// remove it. The caller checks ctx as soon as the call returns.
+func detached(ctx context.Context) (context.Context, context.CancelFunc) {
+	return context.WithTimeout(context.WithoutCancel(ctx), callTimeout)
+}
+
+// waitTask waits for a task with ctx, reporting its progress under label.
+// If ctx ends first, the task goes on; its result is learnt in the cleanup.
+func (b *build) waitTask(ctx context.Context, t *object.Task, label string) (*types.TaskInfo, error) {
+	return t.WaitForResult(ctx, b.percentSink(label))
+}
+
+// percentSink reports a task's progress as percent.
+func (b *build) percentSink(label string) progress.Sinker {
+	ui := b.job.UI
+	return progress.SinkFunc(func() chan<- progress.Report {
+		ch := make(chan progress.Report)
+		go func() {
+			for r := range ch {
+				if r.Error() == nil {
+					ui.Progress(label, int64(r.Percentage()), 100, "%")
+				}
+			}
+		}()
+		return ch
+	})
+}
+
+// bytesSink reports a transfer of total bytes, received as percent.
+func (b *build) bytesSink(label string, total int64) progress.Sinker {
+	ui := b.job.UI
+	return progress.SinkFunc(func() chan<- progress.Report {
+		ch := make(chan progress.Report)
+		go func() {
+			for r := range ch {
+				if r.Error() == nil {
+					ui.Progress(label, int64(float64(total)*float64(r.Percentage())/100), total, "bytes")
+				}
+			}
+		}()
+		return ch
+	})
+}
+
+// vmState is what cleanups read before touching a VM.
+type vmState struct {
+	Marker   string
+	Power    types.VirtualMachinePowerState
+	Template bool
+	Gone     bool
+}
+
+// readState reads a VM's marker and power state; Gone is set when it no
+// longer exists.
+func readState(ctx context.Context, vm *object.VirtualMachine) (vmState, error) {
+	var o mo.VirtualMachine
+	err := vm.Properties(ctx, vm.Reference(), []string{"config.extraConfig", "config.template", "runtime.powerState"}, &o)
+	if err != nil {
+		if fault.Is(err, &types.ManagedObjectNotFound{}) {
+			return vmState{Gone: true}, nil
+		}
+		return vmState{}, err
+	}
+	st := vmState{Power: o.Runtime.PowerState}
+	if o.Config != nil {
+		st.Template = o.Config.Template
+		for _, ov := range o.Config.ExtraConfig {
+			if v := ov.GetOptionValue(); v != nil && v.Key == markerKey {
+				st.Marker, _ = v.Value.(string)
+			}
+		}
+	}
+	return st, nil
+}
+
+// destroyVM powers off and removes a VM this build created. It refuses a VM
+// that does not carry this build's marker, and does nothing when the VM is
+// already gone.
+func (b *build) destroyVM(ctx context.Context, vm *object.VirtualMachine, shown string) error {
+	st, err := readState(ctx, vm)
+	if err != nil {
+		return fmt.Errorf("reading %s before removing it: %s", shown, explain(err))
+	}
+	if st.Gone {
+		return nil
+	}
+	if st.Marker != b.id {
+		return fmt.Errorf("refusing to remove %s: it does not carry this build's mark (%s=%s), so this build did not create it", shown, markerKey, b.id)
+	}
+	if st.Power == types.VirtualMachinePowerStatePoweredOn || st.Power == types.VirtualMachinePowerStateSuspended {
+		if err := powerOff(ctx, vm); err != nil {
+			return fmt.Errorf("powering off %s to remove it: %s", shown, explain(err))
+		}
+	}
+	t, err := vm.Destroy(ctx)
+	if err == nil {
+		err = t.Wait(ctx)
+	}
+	if err != nil && !fault.Is(err, &types.ManagedObjectNotFound{}) {
+		return fmt.Errorf("removing %s: %s", shown, explain(err))
+	}
+	return nil
+}
+
+// powerOff powers a VM off hard; one already off is fine.
+func powerOff(ctx context.Context, vm *object.VirtualMachine) error {
+	t, err := vm.PowerOff(ctx)
+	if err == nil {
+		err = t.Wait(ctx)
+	}
+	if err != nil && !fault.Is(err, &types.InvalidPowerState{}) {
+		return err
+	}
+	return nil
+}
+
+// waitPowerState waits until vm reaches state or ctx ends.
+func waitPowerState(ctx context.Context, vm *object.VirtualMachine, state types.VirtualMachinePowerState) error {
+	pc := property.DefaultCollector(vm.Client())
+	return property.Wait(ctx, pc, vm.Reference(), []string{"runtime.powerState"}, func(pcs []types.PropertyChange) bool {
+		for _, c := range pcs {
+			if c.Name == "runtime.powerState" && c.Val == state {
+				return true
+			}
+		}
+		return false
+	})
+}
+
+// ctxErr returns ctx's cause when ctx ended and err is nil or caused by it.
+func ctxErr(ctx context.Context, err error) error {
+	if ctx.Err() != nil && (err == nil || errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded)) {
+		return context.Cause(ctx)
+	}
+	return err
+}
