@@ -202,6 +202,10 @@ func (s *Shell) runOnce(ctx context.Context, env *engine.ProvisionEnv, sc script
 	if err != nil {
 		return fmt.Errorf("execute_command: %w", err)
 	}
+	// The script removes itself once run, sparing a round trip to the
+	// machine; only a run cut short needs remove. The newlines keep a
+	// trailing comment in execute_command from swallowing the rest.
+	line = "(\n" + line + "\n); imgbuild_status=$?; rm -f " + shellquote.Quote(cmdPath) + "; exit $imgbuild_status"
 	stdout, stderr := env.UI.Lines("stdout"), env.UI.Lines("stderr")
 	last := newTail(tailLines)
 	status, err := env.Comm.Run(ctx, &engine.Command{Command: line, Stdout: stdout, Stderr: io.MultiWriter(stderr, last)})
@@ -214,8 +218,8 @@ func (s *Shell) runOnce(ctx context.Context, env *engine.ProvisionEnv, sc script
 		}
 		return fmt.Errorf("%s: %w; if the script reboots the machine, set expect_disconnect = True", sc.name, err)
 	}
-	s.remove(ctx, env, cmdPath)
 	if err != nil {
+		s.remove(ctx, env, cmdPath)
 		return fmt.Errorf("running %s: %w", sc.name, err)
 	}
 	if !validStatus(s.cfg.ValidExitCodes, status) {

@@ -294,3 +294,15 @@ func TestFilter(t *testing.T) {
 		}
 	}
 }
+
+func TestShellRemovesAFailedScriptAndToleratesATrailingComment(t *testing.T) {
+	m := newMachine(t)
+	p := provisioner(t, ShellDef(), kw("inline", []string{"exit 3"}, "execute_command", "chmod +x {path}; {vars}{path} # run it"))
+	err := m.provision(p)
+	if err == nil || !strings.Contains(err.Error(), "exited with status 3") {
+		t.Fatalf("err = %v", err)
+	}
+	if entries, _ := os.ReadDir(filepath.Join(m.comm.Root(), "tmp")); len(entries) != 0 {
+		t.Errorf("a failed script was left in tmp/: %v", entries)
+	}
+}
