@@ -1,5 +1,6 @@
 // Package builtin registers every driver compiled into imgbuild: the
-// local(), null(), vsphere_clone() and vsphere_iso() builders, the shell(),
+// local(), null(), amazon_ebs(), vsphere_clone() and vsphere_iso() builders
+// and the aws_ami() lookup, the shell(),
 // shell_local() and file() provisioners and the manifest() and checksum()
 // post-processors. The command line tool calls Register to fill the
 // registry the builtins layer and the engine read. It knows nothing of
@@ -7,6 +8,7 @@
 package builtin
 
 import (
+	"github.com/imgbuild/imgbuild/drivers/amazon"
 	"github.com/imgbuild/imgbuild/drivers/local"
 	"github.com/imgbuild/imgbuild/drivers/null"
 	"github.com/imgbuild/imgbuild/drivers/post"
@@ -19,6 +21,7 @@ import (
 func Register(r *engine.Registry) {
 	local.Register(r)
 	null.Register(r)
+	amazon.Register(r)
 	vsphere.Register(r)
 	provision.Register(r)
 	post.Register(r)

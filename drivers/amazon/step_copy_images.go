@@ -1,0 +1,106 @@
+package amazon
+
+import (
+	"context"
+	"fmt"
+	"sync"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/service/ec2"
+	"github.com/aws/aws-sdk-go-v2/service/ec2/types"
+)
+
+// stepCopyImages copies the AMI to ami_regions, all at once, each copy
+// tagged (with its snapshots) as it is made and encrypted with the
+// region's key from region_kms_key_ids (or, with encrypt_boot, the
+// region's default key). It makes part of the artifact: on failure its
+// cleanup removes every copy made, in every region.
+type stepCopyImages struct {
+	b         *build
+	mu        sync.Mutex
+	attempted []string              // regions where CopyImage was called
+	made      map[string]*madeImage // region → the copy, once its id is known
+}
+
+// Name implements step.Step.
+func (st *stepCopyImages) Name() string { return "copy AMI" }
+
+// MakesArtifact implements step.Artifact.
+func (st *stepCopyImages) MakesArtifact() bool { return true }
+
+// Run implements step.Step.
+func (st *stepCopyImages) Run(ctx context.Context) error {
+	b := st.b
+	c := b.cfg
+	src := b.image(b.region)
+	st.made = map[string]*madeImage{}
+	return eachRegion(b.copyRegions(), func(region string) error {
+		in := &ec2.CopyImageInput{
+			SourceImageId: aws.String(src.ID),
+			SourceRegion:  aws.String(b.region),
+			Name:          aws.String(c.AMIName),
+			Description:   optional(c.AMIDescription),
+			TagSpecifications: append(tagSpec(types.ResourceTypeImage, c.Tags),
+				tagSpec(types.ResourceTypeSnapshot, c.SnapshotTags)...),
+		}
+		if key := c.RegionKMSKeyIDs[region]; key != "" {
+			in.Encrypted, in.KmsKeyId = aws.Bool(true), aws.String(key)
+		} else if c.EncryptBoot {
+			in.Encrypted = aws.Bool(true)
+		}
+		st.mu.Lock()
+		st.attempted = append(st.attempted, region)
+		st.mu.Unlock()
+		out, err := b.s.ec2(region).CopyImage(ctx, in)
+		if err != nil {
+			return fmt.Errorf("copying %s to %s: %w", src.ID, region, explain(err))
+		}
+		m := &madeImage{Region: region, ID: aws.ToString(out.ImageId)}
+		st.mu.Lock()
+		st.made[region] = m
+		st.mu.Unlock()
+		b.ui.Say("copying %s to %s as %s", src.ID, region, m.ID)
+		img, err := b.waitImage(ctx, region, m.ID, "copy "+m.ID+" in "+region+" to be available")
+		if err != nil {
+			return err
+		}
+		m.Snapshots = snapshotsOf(*img)
+		b.setImage(m)
+		b.ui.Say("copy %s is available in %s (snapshots %v)", m.ID, region, m.Snapshots)
+		return nil
+	})
+}
+
+// Cleanup removes every copy (found by name where CopyImage's answer was
+// lost) and its snapshots, if the build failed.
+func (st *stepCopyImages) Cleanup(ctx context.Context, failed bool) error {
+	if !failed {
+		return nil
+	}
+	st.mu.Lock()
+	regions := append([]string(nil), st.attempted...)
+	st.mu.Unlock()
+	return eachRegion(regions, func(region string) error {
+		return st.b.tidy(ctx, func(ctx context.Context) error {
+			st.mu.Lock()
+			m := st.made[region]
+			st.mu.Unlock()
+			m, err := st.b.discardImage(ctx, region, m)
+			st.mu.Lock()
+			st.made[region] = m
+			st.mu.Unlock()
+			return err
+		})
+	})
+}
+
+// Leftovers implements step.Leaver: what the cleanup would remove.
+func (st *stepCopyImages) Leftovers() []string {
+	st.mu.Lock()
+	defer st.mu.Unlock()
+	var out []string
+	for _, r := range st.attempted {
+		out = append(out, st.b.imageLeftover(r, st.made[r]))
+	}
+	return out
+}

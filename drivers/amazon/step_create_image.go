@@ -1,0 +1,81 @@
+package amazon
+
+import (
+	"context"
+	"fmt"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/service/ec2"
+	"github.com/aws/aws-sdk-go-v2/service/ec2/types"
+)
+
+// stepCreateImage captures the stopped instance as the AMI (a spot
+// instance, which cannot be stopped, is rebooted by EC2 first), tagged (and
+// its snapshots tagged) as it is made, and waits for it to be available,
+// showing its snapshots' progress. It makes the artifact: its cleanup,
+// after the post-processors, removes the AMI and its snapshots only if the
+// build failed.
+type stepCreateImage struct {
+	b         *build
+	attempted bool // CreateImage was called: the AMI may exist
+	made      *madeImage
+}
+
+// Name implements step.Step.
+func (st *stepCreateImage) Name() string { return "create AMI" }
+
+// MakesArtifact implements step.Artifact.
+func (st *stepCreateImage) MakesArtifact() bool { return true }
+
+// Run implements step.Step.
+func (st *stepCreateImage) Run(ctx context.Context) error {
+	b := st.b
+	c := b.cfg
+	in := &ec2.CreateImageInput{
+		InstanceId:  aws.String(b.instanceID),
+		Name:        aws.String(c.AMIName),
+		Description: optional(c.AMIDescription),
+		TagSpecifications: append(tagSpec(types.ResourceTypeImage, c.Tags),
+			tagSpec(types.ResourceTypeSnapshot, c.SnapshotTags)...),
+	}
+	for _, bd := range c.AMIBlockDeviceMappings {
+		in.BlockDeviceMappings = append(in.BlockDeviceMappings, bd.ec2Mapping())
+	}
+	st.attempted = true
+	out, err := b.s.ec2(b.region).CreateImage(ctx, in)
+	if err != nil {
+		return fmt.Errorf("creating AMI %q from instance %s: %w", c.AMIName, b.instanceID, explain(err))
+	}
+	id := aws.ToString(out.ImageId)
+	st.made = &madeImage{Region: b.region, ID: id}
+	b.ui.Say("creating AMI %s (%s) from instance %s", id, c.AMIName, b.instanceID)
+	img, err := b.waitImage(ctx, b.region, id, "AMI "+id+" to be available")
+	if err != nil {
+		return err
+	}
+	st.made.Snapshots = snapshotsOf(*img)
+	b.setImage(st.made)
+	b.ui.Say("AMI %s is available in %s (snapshots %v)", id, b.region, st.made.Snapshots)
+	return nil
+}
+
+// Cleanup removes the AMI and its snapshots if the build failed.
+func (st *stepCreateImage) Cleanup(ctx context.Context, failed bool) error {
+	if !failed || !st.attempted {
+		return nil
+	}
+	b := st.b
+	return b.tidy(ctx, func(ctx context.Context) error {
+		m, err := b.discardImage(ctx, b.region, st.made)
+		st.made = m
+		return err
+	})
+}
+
+// Leftovers implements step.Leaver: what the cleanup would remove.
+func (st *stepCreateImage) Leftovers() []string {
+	if !st.attempted {
+		return nil
+	}
+	return []string{st.b.imageLeftover(st.b.region, st.made)}
+}
