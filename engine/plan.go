@@ -39,6 +39,7 @@ type Setting struct {
 	Resolved string `json:"resolved,omitempty"`
 
 	lookup *value.Object
+	build  *value.Map // the settings the lookup was given with
 }
 
 // Step is a provisioner or post-processor as the plan shows it.
@@ -108,7 +109,7 @@ func settings(m *value.Map, kind string, reg *Registry, rel func(string) string)
 		v := m.Values[k]
 		s := Setting{Keyword: k, Value: rel(value.Format(v)), JSON: value.ToJSON(v)}
 		if o, ok := v.(*value.Object); ok && reg != nil && reg.Lookups[o.Kind] != nil {
-			s.lookup = o
+			s.lookup, s.build = o, m
 		}
 		if sensitiveKeyword(reg, kind, k) {
 			s.Value, s.JSON = "(sensitive)", "(sensitive)"
@@ -147,7 +148,7 @@ func (p *Plan) Refresh(ctx context.Context, reg *Registry) error {
 			if _, err := def.Schema.Decode(&s.lookup.Fields, cfg, schema.Options{}); err != nil {
 				return fmt.Errorf("%s: %s: %w", s.lookup.Pos, s.lookup.Kind, err)
 			}
-			found, err := def.Resolve(ctx, cfg)
+			found, err := def.Resolve(ctx, cfg, s.build)
 			if err != nil {
 				return fmt.Errorf("build %q: %s: %s at %s: %w", b.Name, s.Keyword, s.lookup.Kind, s.lookup.Pos, err)
 			}

@@ -8,6 +8,7 @@ import (
 	"github.com/imgbuild/imgbuild/engine/event"
 	"github.com/imgbuild/imgbuild/engine/schema"
 	"github.com/imgbuild/imgbuild/engine/step"
+	"github.com/imgbuild/imgbuild/engine/value"
 )
 
 // Output documents one output of a builder that other builds can refer to
@@ -111,8 +112,11 @@ type PostProcessorDef struct {
 type LookupDef struct {
 	Schema *schema.Schema
 	// Resolve finds the value without changing anything, for
-	// imgbuild plan --refresh. config is the decoded lookup.
-	Resolve func(ctx context.Context, config any) (string, error)
+	// imgbuild plan --refresh. config is the decoded lookup; build holds
+	// the settings of the build it is given to (resolved where they refer
+	// to no other build), so that a lookup can default to the build's own
+	// region, say.
+	Resolve func(ctx context.Context, config any, build *value.Map) (string, error)
 }
 
 // Registry holds every builder, provisioner, post-processor and lookup by

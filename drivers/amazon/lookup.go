@@ -12,6 +12,7 @@ import (
 
 	"github.com/imgbuild/imgbuild/engine"
 	"github.com/imgbuild/imgbuild/engine/schema"
+	"github.com/imgbuild/imgbuild/engine/value"
 )
 
 // LookupName is the lookup's name in descriptions.
@@ -82,12 +83,21 @@ func (l *LookupConfig) String() string {
 func (d *Driver) lookupDef() *engine.LookupDef {
 	return &engine.LookupDef{
 		Schema: lookupSchema,
-		Resolve: func(ctx context.Context, cfg any) (string, error) {
+		Resolve: func(ctx context.Context, cfg any, build *value.Map) (string, error) {
 			l, ok := cfg.(*LookupConfig)
 			if !ok {
 				return "", fmt.Errorf("%s: config is %T, not *amazon.LookupConfig", LookupName, cfg)
 			}
-			s, err := d.newSession(ctx, sessionConfig{Region: l.Region, Name: LookupName})
+			region := l.Region
+			if region == "" {
+				// As in a build: the lookup searches the build's region.
+				if r, ok := build.Get("region"); ok {
+					if rs, ok := r.(value.String); ok {
+						region = rs.S
+					}
+				}
+			}
+			s, err := d.newSession(ctx, sessionConfig{Region: region, Name: LookupName})
 			if err != nil {
 				return "", err
 			}

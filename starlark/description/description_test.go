@@ -414,18 +414,23 @@ func TestLookupsAreValuesResolvedByPlanRefresh(t *testing.T) {
 	}
 	reg.AddLookup(&engine.LookupDef{
 		Schema: schema.Of("find_image", "Finds an image.", &findConfig{}),
-		Resolve: func(ctx context.Context, cfg any) (string, error) {
-			return "img-for-" + cfg.(*findConfig).Name, nil
+		Resolve: func(ctx context.Context, cfg any, build *value.Map) (string, error) {
+			zone := "?"
+			if z, ok := build.Get("zone"); ok {
+				zone = z.(value.String).S
+			}
+			return "img-for-" + cfg.(*findConfig).Name + "-in-" + zone, nil
 		},
 	})
 	reg.AddBuilder(&engine.BuilderDef{
 		Schema: schema.Of("vm", "", &struct {
 			Source imageRef `kw:"source,required" doc:"Image."`
+			Zone   string   `kw:"zone" doc:"Where."`
 		}{}),
 		Build: func(context.Context, *engine.Job) (*engine.Artifact, error) { return &engine.Artifact{}, nil },
 	})
 	root := writeWorkspace(t, map[string]string{"images.star": `
-vm(name = "a", source = find_image(name = "debian-*"))
+vm(name = "a", source = find_image(name = "debian-*"), zone = "z1")
 vm(name = "b", source = "img-fixed")
 `})
 	d, err := Load(Options{File: filepath.Join(root, "images.star"), Registry: reg})
@@ -438,7 +443,7 @@ vm(name = "b", source = "img-fixed")
 	}
 	var b strings.Builder
 	plan.WriteText(&b)
-	if !strings.Contains(b.String(), `source = find_image(name = "debian-*") → img-for-debian-*`) {
+	if !strings.Contains(b.String(), `source = find_image(name = "debian-*") → img-for-debian-*-in-z1`) {
 		t.Errorf("plan:\n%s", b.String())
 	}
 	root = writeWorkspace(t, map[string]string{"images.star": `vm(name = "a", source = find_image(nam = "x"))`})
