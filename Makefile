@@ -24,9 +24,11 @@ test: deps
 bench: deps build
 	$(GO) run ./cmd/imgbench -imgbuild $(BIN) -builds 1000 -local 30
 
-## demo: the main job on this machine, no cloud account needed
+## demo: the main job on this machine, no cloud account needed: the
+## quickstart (a Debian image built with debootstrap, booted with QEMU,
+## checked over SSH, exported as qcow2 and a Vagrant box). Needs root.
 demo: deps build
-	$(BIN) run examples/hello.star
+	$(if $(filter 0,$(shell id -u)),,sudo) $(BIN) run examples/quickstart.star
 
 fmt: build
 	gofmt -w cmd starlark builtins engine drivers stdlib
@@ -44,7 +46,8 @@ fuzz:
 	for t in $$($(GO) test ./drivers/ssh -list 'Fuzz.*' | grep ^Fuzz); do $(GO) test ./drivers/ssh -run '^$$' -fuzz "^$$t$$" -fuzztime $(FUZZTIME) || exit 1; done
 	for t in $$($(GO) test ./drivers/amazon -list 'Fuzz.*' | grep ^Fuzz); do $(GO) test ./drivers/amazon -run '^$$' -fuzz "^$$t$$" -fuzztime $(FUZZTIME) || exit 1; done
 	for t in $$($(GO) test ./drivers/vsphere -list 'Fuzz.*' | grep ^Fuzz); do $(GO) test ./drivers/vsphere -run '^$$' -fuzz "^$$t$$" -fuzztime $(FUZZTIME) || exit 1; done
-	for t in $$($(GO) test ./drivers/provision -list 'Fuzz.*' | grep ^Fuzz); do $(GO) test ./drivers/provision -run '^$$' -fuzz "^$$t$$" -fuzztime $(FUZZTIME) || exit 1; done
+	for p in ./drivers/provision ./drivers/shellquote ./drivers/qemu/qemuimg ./drivers/rootfs ./drivers/chroot; do \
+	  for t in $$($(GO) test $$p -list 'Fuzz.*' | grep ^Fuzz); do $(GO) test $$p -run '^$$' -fuzz "^$$t$$" -fuzztime $(FUZZTIME) || exit 1; done; done
 
 clean:
 	rm -rf bin output .imgbuild

@@ -1,7 +1,7 @@
 // Package builtin registers every driver compiled into imgbuild: the
-// local(), null(), amazon_ebs(), vsphere_clone() and vsphere_iso() builders
-// and the aws_ami() lookup, the shell(),
-// shell_local() and file() provisioners and the manifest() and checksum()
+// local(), null(), rootfs(), qemu(), amazon_ebs(), vsphere_clone() and
+// vsphere_iso() builders, the aws_ami() lookup, the shell(), shell_local()
+// and file() provisioners and the manifest(), checksum() and vagrant_box()
 // post-processors. The command line tool calls Register to fill the
 // registry the builtins layer and the engine read. It knows nothing of
 // Starlark.
@@ -13,6 +13,9 @@ import (
 	"github.com/imgbuild/imgbuild/drivers/null"
 	"github.com/imgbuild/imgbuild/drivers/post"
 	"github.com/imgbuild/imgbuild/drivers/provision"
+	"github.com/imgbuild/imgbuild/drivers/qemu"
+	"github.com/imgbuild/imgbuild/drivers/rootfs"
+	"github.com/imgbuild/imgbuild/drivers/vagrant"
 	"github.com/imgbuild/imgbuild/drivers/vsphere"
 	"github.com/imgbuild/imgbuild/engine"
 )
@@ -22,6 +25,9 @@ func Register(r *engine.Registry) {
 	local.Register(r)
 	null.Register(r)
 	amazon.Register(r)
+	rootfs.Register(r)
+	qemu.Register(r)
+	vagrant.Register(r)
 	vsphere.Register(r)
 	provision.Register(r)
 	post.Register(r)

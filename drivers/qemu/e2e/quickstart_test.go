@@ -1,0 +1,333 @@
+package e2e
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"io/fs"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"runtime"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/imgbuild/imgbuild/drivers/builtin"
+	"github.com/imgbuild/imgbuild/drivers/chroot/chroottest"
+	"github.com/imgbuild/imgbuild/drivers/qemu/qemuimg"
+	"github.com/imgbuild/imgbuild/drivers/qemu/qemutest"
+	"github.com/imgbuild/imgbuild/drivers/rootfs"
+	"github.com/imgbuild/imgbuild/engine"
+	"github.com/imgbuild/imgbuild/engine/event"
+	"github.com/imgbuild/imgbuild/engine/step"
+	"github.com/imgbuild/imgbuild/starlark/description"
+)
+
+func registry() *engine.Registry {
+	r := engine.NewRegistry()
+	builtin.Register(r)
+	return r
+}
+
+// recorder keeps a run's events.
+type recorder struct {
+	mu  sync.Mutex
+	all []event.Event
+}
+
+func (r *recorder) Handle(e event.Event) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	r.all = append(r.all, e)
+}
+
+func (r *recorder) text() string {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	var b strings.Builder
+	for _, e := range r.all {
+		switch e.Type {
+		case event.Message, event.Warning, event.Output, event.StepFinished, event.CleanupFailed, event.Leftover:
+			fmt.Fprintf(&b, "%s %s [%s] %s%s %s\n", e.Build, e.Type, e.Step, e.Message, e.Error, strings.Join(e.Items, ","))
+		}
+	}
+	return b.String()
+}
+
+// phases returns each build's steps (and post-processors) with their
+// wall time, in the order they finished.
+func (r *recorder) phases() []string {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	var out []string
+	for _, e := range r.all {
+		if e.Type == event.StepFinished {
+			out = append(out, fmt.Sprintf("%-16s %-32s %7.1fs", e.Build, e.Step, e.Elapsed.Seconds()))
+		}
+	}
+	return out
+}
+
+func repoRoot(t *testing.T) string {
+	_, file, _, _ := runtime.Caller(0)
+	return filepath.Join(filepath.Dir(file), "../../..")
+}
+
+// copyExamples copies examples/quickstart.star and examples/quickstart/
+// into dir.
+func copyExamples(t *testing.T, dir string) {
+	t.Helper()
+	src := filepath.Join(repoRoot(t), "examples")
+	err := filepath.WalkDir(src, func(p string, d fs.DirEntry, err error) error {
+		if err != nil {
+			return err
+		}
+		rel, _ := filepath.Rel(src, p)
+		if rel != "." && rel != "quickstart.star" && rel != "quickstart" && !strings.HasPrefix(rel, "quickstart/") {
+			if d.IsDir() {
+				return filepath.SkipDir
+			}
+			return nil
+		}
+		target := filepath.Join(dir, rel)
+		if d.IsDir() {
+			return os.MkdirAll(target, 0o755)
+		}
+		data, err := os.ReadFile(p)
+		if err != nil {
+			return err
+		}
+		fi, _ := d.Info()
+		return os.WriteFile(target, data, fi.Mode().Perm())
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+}
+
+func requireAll(t *testing.T) {
+	t.Helper()
+	if testing.Short() {
+		t.Skip("the quickstart takes minutes; not in -short")
+	}
+	chroottest.RequireRoot(t)
+	for prog, pkg := range map[string]string{"debootstrap": "debootstrap", "mkfs.ext4": "e2fsprogs", "qemu-img": "qemu-utils", "qemu-system-x86_64": "qemu-system-x86"} {
+		_, err := exec.LookPath(prog)
+		chroottest.Require(t, err == nil, prog+" is not installed: apt-get install "+pkg)
+	}
+	m := rootfs.HostMirror()
+	resp, err := (&http.Client{Timeout: 10 * time.Second}).Get(m + "/dists/bookworm/Release")
+	if err == nil {
+		resp.Body.Close()
+	}
+	chroottest.Require(t, err == nil && resp.StatusCode == 200, "the Debian mirror "+m+" cannot be reached")
+}
+
+// quickstart is the one run of the quickstart the tests share.
+var quickstart struct {
+	once    sync.Once
+	dir     string // the workspace, kept until the package's tests end
+	temp    string
+	sum     *engine.Summary
+	rec     *recorder
+	elapsed time.Duration
+}
+
+func TestMain(m *testing.M) {
+	code := m.Run()
+	if quickstart.dir != "" && os.Getenv("IMGBUILD_KEEP_QUICKSTART") == "" {
+		os.RemoveAll(quickstart.dir)
+	}
+	os.Exit(code)
+}
+
+// runQuickstart runs examples/quickstart.star once per test binary, in a
+// copy of the examples.
+func runQuickstart(t *testing.T) {
+	t.Helper()
+	requireAll(t)
+	quickstart.once.Do(func() {
+		dir, err := os.MkdirTemp("", "imgbuild-quickstart-")
+		if err != nil {
+			t.Fatal(err)
+		}
+		quickstart.dir = dir
+		quickstart.temp = filepath.Join(dir, ".tmp")
+		os.MkdirAll(quickstart.temp, 0o755)
+		copyExamples(t, dir)
+		d, err := description.Load(description.Options{File: filepath.Join(dir, "quickstart.star"), Registry: registry()})
+		if err != nil {
+			t.Fatal(err)
+		}
+		quickstart.rec = &recorder{}
+		start := time.Now()
+		quickstart.sum = engine.Run(context.Background(), d.Graph, registry(), event.NewBus(quickstart.rec), engine.RunOptions{
+			Workspace: d.Root, TempDir: quickstart.temp, Tracker: step.NewTracker(), CleanupTimeout: 2 * time.Minute,
+		})
+		quickstart.elapsed = time.Since(start)
+	})
+	if quickstart.sum == nil {
+		t.Fatal("the quickstart did not run")
+	}
+}
+
+func TestQuickstart(t *testing.T) {
+	runQuickstart(t)
+	sum, rec, dir := quickstart.sum, quickstart.rec, quickstart.dir
+	t.Logf("the quickstart took %s:\n%s", quickstart.elapsed.Round(time.Second), strings.Join(rec.phases(), "\n"))
+	for _, r := range sum.Results {
+		if r.Err != nil {
+			t.Fatalf("build %s failed: %v\n%s", r.Build, r.Err, rec.text())
+		}
+	}
+	text := rec.text()
+	for _, want := range []string{"active", "nginx serves the page", "the machine powered off in", "removed the build's SSH key from root's authorized_keys", "generalized: machine-id emptied"} {
+		if !strings.Contains(text, want) {
+			t.Errorf("the log lacks %q", want)
+		}
+	}
+	art := sum.Result("quickstart").Artifact
+	for k, want := range map[string]string{
+		"disk": "output/quickstart/quickstart.qcow2", "format": "qcow2", "kernel": "output/quickstart/vmlinuz",
+		"initrd": "output/quickstart/initrd.img", "box": "output/quickstart/quickstart.box", "provider": "libvirt",
+	} {
+		if art.Fields[k] != want {
+			t.Errorf("field %s = %v, want %s", k, art.Fields[k], want)
+		}
+	}
+	if !strings.Contains(text, "kernel and initrd for direct boot: read back from the machine (/vmlinuz and /initrd.img)") {
+		t.Error("the kernel was not read back from the machine")
+	}
+	// The compressed qcow2 is smaller than the base's.
+	final, err := qemuimg.Inspect(context.Background(), filepath.Join(dir, "output/quickstart/quickstart.qcow2"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	baseDisk := filepath.Join(dir, "output/quickstart-base/quickstart-base.qcow2")
+	bfi, _ := os.Stat(baseDisk)
+	ffi, _ := os.Stat(filepath.Join(dir, "output/quickstart/quickstart.qcow2"))
+	t.Logf("base qcow2 %s, final compressed qcow2 %s (virtual %s)", qemuimg.HumanSize(bfi.Size()), qemuimg.HumanSize(ffi.Size()), qemuimg.HumanSize(final.VirtualSize))
+	if final.Backing != "" || ffi.Size() >= bfi.Size() {
+		t.Errorf("final disk: %+v, %d bytes vs the base's %d", final, ffi.Size(), bfi.Size())
+	}
+	// The manifest has both builds, with sums that match.
+	data, err := os.ReadFile(filepath.Join(dir, "output/manifest.json"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var m struct {
+		Builds []struct {
+			Name  string `json:"name"`
+			Files []struct {
+				Name   string `json:"name"`
+				SHA256 string `json:"sha256"`
+			} `json:"files"`
+		} `json:"builds"`
+	}
+	if err := json.Unmarshal(data, &m); err != nil {
+		t.Fatal(err)
+	}
+	sums := map[string]string{}
+	for _, b := range m.Builds {
+		for _, f := range b.Files {
+			sums[f.Name] = f.SHA256
+		}
+	}
+	for _, f := range []string{"output/quickstart/quickstart.qcow2", "output/quickstart/quickstart.box", "output/quickstart/vmlinuz", "output/quickstart/initrd.img"} {
+		got, err := qemuimg.SHA256(context.Background(), filepath.Join(dir, f))
+		if err != nil || sums[f] != got {
+			t.Errorf("manifest sha256 of %s = %q, file's %q (%v)", f, sums[f], got, err)
+		}
+	}
+	// What the run leaves: outputs, nothing else.
+	var left []string
+	entries, _ := os.ReadDir(quickstart.temp)
+	for _, e := range entries {
+		left = append(left, "temp "+e.Name())
+	}
+	left = append(left, chroottest.ProcessesNamed("process=imgbuild-quickstart")...)
+	left = append(left, chroottest.ProcessesIn(quickstart.temp)...)
+	for _, mnt := range chroottest.MountsUnder(dir) {
+		left = append(left, "mount "+mnt)
+	}
+	partials, _ := filepath.Glob(filepath.Join(dir, "output/*/*.partial"))
+	left = append(left, partials...)
+	t.Logf("left behind: %d %v", len(left), left)
+	if len(left) > 0 {
+		t.Errorf("left behind: %v", left)
+	}
+	var listing []string
+	filepath.WalkDir(filepath.Join(dir, "output"), func(p string, d fs.DirEntry, err error) error {
+		if err == nil && !d.IsDir() {
+			fi, _ := d.Info()
+			rel, _ := filepath.Rel(dir, p)
+			listing = append(listing, fmt.Sprintf("%-48s %s", rel, qemuimg.HumanSize(fi.Size())))
+		}
+		return nil
+	})
+	t.Logf("output/:\n%s", strings.Join(listing, "\n"))
+}
+
+// TestTheQuickstartImageBootsAgain boots the image the quickstart made
+// with qemu() again, and reads back a file its provisioner wrote.
+func TestTheQuickstartImageBootsAgain(t *testing.T) {
+	runQuickstart(t)
+	qemutest.RequireQEMU(t)
+	res := quickstart.sum.Result("quickstart")
+	if res == nil || res.Artifact == nil {
+		t.Fatal("the quickstart made no image")
+	}
+	art := res.Artifact
+	src := fmt.Sprintf(`
+qemu(
+    name = "again",
+    disk = %q,
+    kernel = %q,
+    initrd = %q,
+    append = %q,
+    ssh_timeout = "10m",
+    output_directory = "output/again",
+    format = "raw",
+    provisioners = [shell(inline = [
+        "cat /etc/quickstart-release",
+        "systemctl is-active nginx",
+        "ls /etc/ssh/ssh_host_ed25519_key",
+        "test -s /etc/machine-id && echo machine-id made",
+    ])],
+)
+`, art.Fields["disk"], art.Fields["kernel"], art.Fields["initrd"], art.Fields["append"])
+	if err := os.WriteFile(filepath.Join(quickstart.dir, "again.star"), []byte(src), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	d, err := description.Load(description.Options{File: filepath.Join(quickstart.dir, "again.star"), Registry: registry()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	rec := &recorder{}
+	temp := t.TempDir()
+	start := time.Now()
+	sum := engine.Run(context.Background(), d.Graph, registry(), event.NewBus(rec), engine.RunOptions{Workspace: d.Root, TempDir: temp, Tracker: step.NewTracker()})
+	r := sum.Result("again")
+	if r.Err != nil {
+		t.Fatalf("booting the quickstart image again: %v\n%s", r.Err, rec.text())
+	}
+	t.Logf("booted again in %s:\n%s", time.Since(start).Round(time.Second), strings.Join(rec.phases(), "\n"))
+	var out []string
+	for _, e := range rec.all {
+		if e.Type == event.Output && e.Stream == "stdout" {
+			out = append(out, e.Message)
+		}
+	}
+	got := strings.Join(out, "\n")
+	for _, want := range []string{"quickstart image, built by imgbuild", "active", "/etc/ssh/ssh_host_ed25519_key", "machine-id made"} {
+		if !strings.Contains(got, want) {
+			t.Errorf("the second boot's output lacks %q:\n%s", want, got)
+		}
+	}
+	if p := chroottest.ProcessesNamed("process=imgbuild-again"); len(p) > 0 {
+		t.Errorf("qemu left running: %v", p)
+	}
+}

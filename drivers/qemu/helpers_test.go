@@ -1,0 +1,221 @@
+package qemu_test
+
+import (
+	"context"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"sort"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/imgbuild/imgbuild/drivers/builtin"
+	"github.com/imgbuild/imgbuild/drivers/chroot/chroottest"
+	"github.com/imgbuild/imgbuild/drivers/qemu/qemutest"
+	"github.com/imgbuild/imgbuild/engine"
+	"github.com/imgbuild/imgbuild/engine/event"
+	"github.com/imgbuild/imgbuild/engine/step"
+	"github.com/imgbuild/imgbuild/starlark/description"
+)
+
+// events collects a run's events; on, if set, sees each as it comes.
+type events struct {
+	mu  sync.Mutex
+	all []event.Event
+	on  func(event.Event)
+}
+
+func (e *events) Handle(ev event.Event) {
+	e.mu.Lock()
+	e.all = append(e.all, ev)
+	on := e.on
+	e.mu.Unlock()
+	if on != nil {
+		on(ev)
+	}
+}
+
+func (e *events) text() string {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	var b strings.Builder
+	for _, ev := range e.all {
+		switch ev.Type {
+		case event.Message, event.Warning, event.Output, event.StepStarted, event.StepFinished, event.Leftover, event.CleanupFailed:
+			b.WriteString(string(ev.Type) + " " + ev.Step + ": " + ev.Message + ev.Error + " " + strings.Join(ev.Items, ",") + "\n")
+		}
+	}
+	return b.String()
+}
+
+func (e *events) messages(t event.Type) []string {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	var out []string
+	for _, ev := range e.all {
+		if ev.Type == t {
+			out = append(out, ev.Message)
+		}
+	}
+	return out
+}
+
+// stepTimes returns how long each step took, in order.
+func (e *events) stepTimes() string {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	var out []string
+	for _, ev := range e.all {
+		if ev.Type == event.StepFinished {
+			out = append(out, ev.Step+" "+ev.Elapsed.Round(100*time.Millisecond).String())
+		}
+	}
+	return strings.Join(out, ", ")
+}
+
+func registry() *engine.Registry {
+	r := engine.NewRegistry()
+	builtin.Register(r)
+	return r
+}
+
+// tinyWorkspace makes a workspace holding the tiny guest (linked into
+// tiny/) and the description src.
+func tinyWorkspace(t *testing.T, src string) string {
+	t.Helper()
+	g := qemutest.TinyGuest(t)
+	dir := t.TempDir()
+	os.MkdirAll(filepath.Join(dir, "tiny"), 0o755)
+	for name, target := range map[string]string{"disk.raw": g.Disk, "vmlinuz": g.Kernel, "initramfs.cpio.gz": g.Initrd} {
+		if err := os.Symlink(target, filepath.Join(dir, "tiny", name)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := os.WriteFile(filepath.Join(dir, "images.star"), []byte(src), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	return dir
+}
+
+// tinyQemu is a qemu() call booting the tiny guest; settings (keyword →
+// Starlark expression) replace or add keywords.
+func tinyQemu(settings map[string]string) string {
+	kw := map[string]string{
+		"name":             `"tiny"`,
+		"disk":             `"tiny/disk.raw"`,
+		"kernel":           `"tiny/vmlinuz"`,
+		"initrd":           `"tiny/initramfs.cpio.gz"`,
+		"append":           `"console=ttyS0,115200n8 quiet loglevel=4 panic=-1"`,
+		"memory":           `256`,
+		"ssh_timeout":      `"3m"`,
+		"shutdown_timeout": `"1m"`,
+	}
+	for k, v := range settings {
+		kw[k] = v
+	}
+	keys := make([]string, 0, len(kw))
+	for k := range kw {
+		keys = append(keys, k)
+	}
+	sort.Strings(keys)
+	var b strings.Builder
+	b.WriteString("qemu(\n")
+	for _, k := range keys {
+		b.WriteString("    " + k + " = " + kw[k] + ",\n")
+	}
+	b.WriteString(")\n")
+	return b.String()
+}
+
+type result struct {
+	sum    *engine.Summary
+	events *events
+	temp   string
+	dir    string
+}
+
+func runIn(t *testing.T, ctx context.Context, dir string, on func(event.Event)) *result {
+	t.Helper()
+	return runLoaded(t, ctx, load(t, dir), on)
+}
+
+func load(t *testing.T, dir string) *description.Description {
+	t.Helper()
+	d, err := description.Load(description.Options{File: filepath.Join(dir, "images.star"), Registry: registry()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return d
+}
+
+// runLoaded runs an evaluated description with a TempDir of its own.
+func runLoaded(t *testing.T, ctx context.Context, d *description.Description, on func(event.Event)) *result {
+	t.Helper()
+	dir := d.Root
+	ev := &events{on: on}
+	temp := t.TempDir()
+	sum := engine.Run(ctx, d.Graph, registry(), event.NewBus(ev), engine.RunOptions{
+		Workspace: d.Root, TempDir: temp, Tracker: step.NewTracker(), CleanupTimeout: time.Minute,
+	})
+	return &result{sum: sum, events: ev, temp: temp, dir: dir}
+}
+
+func (r *result) ok(t *testing.T, name string) *engine.Artifact {
+	t.Helper()
+	res := r.sum.Result(name)
+	if res.Err != nil {
+		t.Fatalf("build %s failed: %v\n%s", name, res.Err, r.events.text())
+	}
+	return res.Artifact
+}
+
+func (r *result) failed(t *testing.T, name string) string {
+	t.Helper()
+	res := r.sum.Result(name)
+	if res.Err == nil {
+		t.Fatalf("build %s succeeded; want an error\n%s", name, r.events.text())
+	}
+	return res.Err.Error()
+}
+
+// leftovers counts what a run left: its scratch directories, QEMU
+// processes of its builds, partial outputs.
+func (r *result) leftovers() []string {
+	var out []string
+	entries, _ := os.ReadDir(r.temp)
+	for _, e := range entries {
+		out = append(out, "temp "+e.Name())
+	}
+	deadline := time.Now().Add(5 * time.Second)
+	for {
+		procs := chroottest.ProcessesNamed("process=imgbuild-tiny")
+		if len(procs) == 0 || time.Now().After(deadline) {
+			for _, p := range procs {
+				out = append(out, "process "+p)
+			}
+			break
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	partials, _ := filepath.Glob(filepath.Join(r.dir, "output/*/*.partial"))
+	for _, p := range partials {
+		out = append(out, "partial "+p)
+	}
+	return out
+}
+
+// guestFile reads a file of an output disk image's ext4 file system.
+func guestFile(t *testing.T, disk, path string) string {
+	t.Helper()
+	raw := filepath.Join(t.TempDir(), "disk.raw")
+	if out, err := exec.Command("qemu-img", "convert", "-O", "raw", disk, raw).CombinedOutput(); err != nil {
+		t.Fatalf("qemu-img convert %s: %v: %s", disk, err, out)
+	}
+	out, err := exec.Command("debugfs", "-R", "cat "+path, raw).Output()
+	if err != nil {
+		t.Fatalf("debugfs cat %s: %v", path, err)
+	}
+	return string(out)
+}

@@ -1,0 +1,211 @@
+package qemu_test
+
+import (
+	"context"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/imgbuild/imgbuild/drivers/qemu"
+	"github.com/imgbuild/imgbuild/drivers/qemu/qemutest"
+	"github.com/imgbuild/imgbuild/starlark/description"
+)
+
+// plainWorkspace writes files into a fresh workspace.
+func plainWorkspace(t *testing.T, files map[string]string) string {
+	t.Helper()
+	dir := t.TempDir()
+	for name, content := range files {
+		p := filepath.Join(dir, name)
+		os.MkdirAll(filepath.Dir(p), 0o755)
+		if err := os.WriteFile(p, []byte(content), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	return dir
+}
+
+func loadErr(t *testing.T, dir string) string {
+	t.Helper()
+	_, err := description.Load(description.Options{File: filepath.Join(dir, "images.star"), Registry: registry()})
+	if err == nil {
+		t.Fatal("no error")
+	}
+	return err.Error()
+}
+
+func TestKeywordsAreCheckedWhenTheFileIsEvaluated(t *testing.T) {
+	for _, tc := range []struct{ call, want string }{
+		{`qemu(name = "a", disk = "missing.qcow2")`, `for parameter disk: "missing.qcow2" does not exist (looked for `},
+		{`qemu(name = "a")`, `missing required keyword argument "disk"`},
+		{`qemu(name = "a", disk = "d.img", initrd = "d.img")`, `for parameter initrd: is set but kernel is not: an initrd is booted with a kernel (kernel = base.kernel)`},
+		{`qemu(name = "a", disk = "d.img", append = "quiet")`, `for parameter append: is set but kernel is not`},
+		{`qemu(name = "a", disk = "d.img", memory = 16)`, `for parameter memory: 16 MiB is too little to boot (at least 64; Debian wants 512 or more)`},
+		{`qemu(name = "a", disk = "d.img", cpus = 0)`, `for parameter cpus: 0 is not between 1 and 64`},
+		{`qemu(name = "a", disk = "d.img", accelerator = "hvf")`, `for parameter accelerator: "hvf" is not one of "auto", "kvm", "tcg"`},
+		{`qemu(name = "a", disk = "d.img", format = "vdi")`, `for parameter format: "vdi" is not one of "qcow2", "raw", "vmdk"`},
+		{`qemu(name = "a", disk = "d.img", format = "raw", compress = True)`, `for parameter compress: compresses qcow2 output, but format is "raw"`},
+		{`qemu(name = "a", disk = "d.img", disk_size = "big")`, `for parameter disk_size: "big" is not a size`},
+		{`qemu(name = "a", disk = "d.img", ssh_host = "10.0.0.1")`, `for parameter ssh_host: cannot be set: qemu() reaches its machine through a port of 127.0.0.1 forwarded to the machine's ssh_port`},
+		{`qemu(name = "a", disk = "d.img", ssh_timout = "1m")`, `unexpected keyword argument "ssh_timout" (did you mean "ssh_timeout"?)`},
+	} {
+		dir := plainWorkspace(t, map[string]string{"images.star": tc.call, "d.img": "x"})
+		if got := loadErr(t, dir); !strings.Contains(got, tc.want) {
+			t.Errorf("%s:\n got %s\nwant %s", tc.call, got, tc.want)
+		}
+	}
+}
+
+// TestBadDisksAreNamedWithWhatIsWrong runs builds whose disk exists when
+// the description is evaluated but is not a usable image, or is gone by
+// the time the build runs.
+func TestBadDisksAreNamedWithWhatIsWrong(t *testing.T) {
+	qemutest.RequireQEMU(t)
+	// A qcow2 whose header says its clusters are 2^(2^32-1) bytes.
+	tmp := filepath.Join(t.TempDir(), "c.qcow2")
+	if out, err := exec.Command("qemu-img", "create", "-q", "-f", "qcow2", tmp, "1G").CombinedOutput(); err != nil {
+		t.Fatalf("%v: %s", err, out)
+	}
+	data, _ := os.ReadFile(tmp)
+	copy(data[20:24], "\xff\xff\xff\xff")
+	corrupt := string(data)
+	for _, tc := range []struct {
+		name, file, content, want string
+		remove                    bool
+	}{
+		{"text file", "notes.txt", "not a disk\n", "is not a disk image qemu-img understands: qemu-img reads it only as raw data, and its 11 bytes are not a whole number of 512-byte sectors (a text file, an archive or a truncated download?)", false},
+		{"sectors of zeros", "zeros.img", strings.Repeat("\x00", 4096), "is not a disk image qemu-img understands: qemu-img reads it only as raw data, and it has no partition table or file system that a machine could boot from", false},
+		{"empty", "empty.img", "", "is not a disk image qemu-img understands: it is empty", false},
+		{"corrupt qcow2", "broken.qcow2", corrupt, "is not a disk image qemu-img understands: Unsupported cluster size: 2^4294967295", false},
+		{"gone", "gone.qcow2", "x", "does not exist: check the path, or that the build making it ran", true},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			dir := plainWorkspace(t, map[string]string{
+				"images.star": `qemu(name = "tiny", disk = "` + tc.file + `", provisioners = [shell(inline = ["true"])])`,
+				tc.file:       tc.content,
+			})
+			d := load(t, dir)
+			if tc.remove {
+				// Evaluated while it exists; gone when the build runs.
+				os.Remove(filepath.Join(dir, tc.file))
+			}
+			r := runLoaded(t, context.Background(), d, nil)
+			msg := r.failed(t, "tiny")
+			want := "inspect disk: disk " + filepath.Join(dir, tc.file) + " " + tc.want
+			if !strings.Contains(msg, want) {
+				t.Errorf("got  %s\nwant %s", msg, want)
+			}
+			if left := r.leftovers(); len(left) > 0 {
+				t.Errorf("left behind: %v", left)
+			}
+		})
+	}
+}
+
+func TestAMissingKernelIsNamed(t *testing.T) {
+	qemutest.RequireQEMU(t)
+	g := qemutest.TinyGuest(t)
+	dir := plainWorkspace(t, map[string]string{"images.star": `
+base = local(name = "base", provisioners = [shell(inline = ["echo no kernel here"])])
+qemu(name = "tiny", disk = "disk.raw", kernel = base.id + "/vmlinuz", provisioners = [shell(inline = ["true"])])
+`})
+	os.Symlink(g.Disk, filepath.Join(dir, "disk.raw"))
+	r := runIn(t, context.Background(), dir, nil)
+	msg := r.failed(t, "tiny")
+	want := "inspect disk: kernel " + filepath.Join(dir, "output/base/vmlinuz") + " does not exist: check the path, or that the build making it ran"
+	if !strings.Contains(msg, want) {
+		t.Errorf("got  %s\nwant %s", msg, want)
+	}
+}
+
+func TestAcceleratorAutoIsKVMOnlyWhenItCanWork(t *testing.T) {
+	for cpuinfo, want := range map[string]string{
+		"processor: 0\nflags\t\t: fpu vme de pse vmx sse\nprocessor: 1\nflags\t\t: fpu vmx\n": "vmx",
+		"processor: 0\nflags\t\t: fpu svm\n":                                                  "svm",
+		"processor: 0\nflags\t\t: fpu hypervisor sse\n":                                       "",
+		"processor: 0\nflags\t\t: vmx\nprocessor: 1\nflags\t\t: sse\n":                        "",
+		"": "",
+	} {
+		if got := qemu.VirtFlag(cpuinfo); got != want {
+			t.Errorf("VirtFlag(%q) = %q, want %q", cpuinfo, got, want)
+		}
+	}
+	// On this machine.
+	a, err := qemu.ChooseAccel("auto")
+	if err != nil {
+		t.Fatal(err)
+	}
+	data, _ := os.ReadFile("/proc/cpuinfo")
+	if qemu.VirtFlag(string(data)) == "" && a.Name != "tcg" {
+		t.Errorf("no vmx/svm here, yet auto chose %s (%s)", a.Name, a.Reason)
+	}
+	t.Logf("auto: %s (%s)", a.Name, a.Reason)
+	if a.Name == "tcg" {
+		_, err := qemu.ChooseAccel("kvm")
+		if err == nil || !strings.Contains(err.Error(), `accelerator = "kvm", but KVM cannot work here: `) || !strings.Contains(err.Error(), `use accelerator = "auto" or "tcg"`) {
+			t.Errorf("kvm where it cannot work: %v", err)
+		}
+	}
+}
+
+func TestTheCommandLine(t *testing.T) {
+	spec := &qemu.MachineSpec{
+		Name: "web", Disk: "/w/overlay,1.qcow2", Format: "qcow2", Kernel: "/k", Initrd: "/i", Append: "root=/dev/vda console=ttyS0",
+		Memory: 512, CPUs: 2, Accel: "tcg", Machine: "q35", HostPort: 40000, GuestPort: 22,
+		Credentials:  map[string]string{"ssh.authorized_keys.root": "ssh-ed25519 AAAA imgbuild-web,x"},
+		SMBIOSSerial: "ds=nocloud;s=http://10.0.2.2:4000/", Console: "/w/console.log", Extra: []string{"-device", "x"},
+	}
+	args, err := spec.Args()
+	if err != nil {
+		t.Fatal(err)
+	}
+	got := strings.Join(args, " ")
+	for _, want := range []string{
+		"-name imgbuild-web,process=imgbuild-web",
+		"-machine q35,accel=tcg -m 512 -smp 2",
+		"-serial file:/w/console.log",
+		"-drive if=virtio,file=/w/overlay,,1.qcow2,format=qcow2",
+		"-netdev user,id=net0,hostfwd=tcp:127.0.0.1:40000-:22",
+		"-smbios type=11,value=io.systemd.credential:ssh.authorized_keys.root=ssh-ed25519 AAAA imgbuild-web,,x",
+		"-smbios type=1,serial=ds=nocloud;s=http://10.0.2.2:4000/",
+		"-kernel /k -append root=/dev/vda console=ttyS0 -initrd /i",
+		"-accel tcg,thread=multi",
+		"-device x",
+	} {
+		if !strings.Contains(got, want) {
+			t.Errorf("command line lacks %q:\n%s", want, got)
+		}
+	}
+	if !strings.HasSuffix(got, "-device x") {
+		t.Errorf("qemu_args are not last: %s", got)
+	}
+	spec.Credentials = map[string]string{"a=b": "x"}
+	if _, err := spec.Args(); err == nil {
+		t.Error("a credential name with = was accepted")
+	}
+}
+
+func TestTheQEMUProgramIsThere(t *testing.T) {
+	qemutest.RequireQEMU(t)
+	out, err := exec.Command(qemu.Program, "--version").Output()
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Logf("%s", strings.SplitN(string(out), "\n", 2)[0])
+}
+
+func TestMissingQEMUIsNamedWithItsPackages(t *testing.T) {
+	dir := plainWorkspace(t, map[string]string{"images.star": `qemu(name = "tiny", disk = "d.img")`, "d.img": "x"})
+	d := load(t, dir)
+	t.Setenv("PATH", t.TempDir())
+	r := runLoaded(t, context.Background(), d, nil)
+	want := "qemu() needs qemu-system-x86_64 and qemu-img, which are not installed: apt-get install qemu-system-x86 qemu-utils"
+	if msg := r.failed(t, "tiny"); msg != want {
+		t.Errorf("got  %s\nwant %s", msg, want)
+	}
+	if steps := r.events.stepTimes(); steps != "" {
+		t.Errorf("steps ran: %s", steps)
+	}
+}

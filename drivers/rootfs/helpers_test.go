@@ -1,0 +1,205 @@
+package rootfs_test
+
+import (
+	"context"
+	"net"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/imgbuild/imgbuild/drivers/builtin"
+	"github.com/imgbuild/imgbuild/drivers/chroot/chroottest"
+	"github.com/imgbuild/imgbuild/drivers/rootfs"
+	"github.com/imgbuild/imgbuild/engine"
+	"github.com/imgbuild/imgbuild/engine/event"
+	"github.com/imgbuild/imgbuild/engine/step"
+	"github.com/imgbuild/imgbuild/starlark/description"
+)
+
+// events collects a run's events.
+type events struct {
+	mu  sync.Mutex
+	all []event.Event
+	on  func(event.Event)
+}
+
+func (e *events) Handle(ev event.Event) {
+	e.mu.Lock()
+	e.all = append(e.all, ev)
+	on := e.on
+	e.mu.Unlock()
+	if on != nil {
+		on(ev)
+	}
+}
+
+func (e *events) text() string {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	var b strings.Builder
+	for _, ev := range e.all {
+		switch ev.Type {
+		case event.Message, event.Warning, event.Output, event.StepStarted, event.StepFinished, event.Leftover, event.CleanupFailed:
+			b.WriteString(string(ev.Type) + " " + ev.Step + ": " + ev.Message + ev.Error + " " + strings.Join(ev.Items, ",") + "\n")
+		}
+	}
+	return b.String()
+}
+
+// stepTimes returns how long each step took, in order.
+func (e *events) stepTimes() []string {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	var out []string
+	for _, ev := range e.all {
+		if ev.Type == event.StepFinished {
+			out = append(out, ev.Build+": "+ev.Step+" "+ev.Elapsed.Round(100*time.Millisecond).String())
+		}
+	}
+	return out
+}
+
+// registry has the built-in drivers and rootfs().
+func registry() *engine.Registry {
+	r := engine.NewRegistry()
+	builtin.Register(r)
+	return r
+}
+
+// workspace writes files (name → content) into a fresh directory.
+func workspace(t *testing.T, files map[string]string) string {
+	t.Helper()
+	dir := t.TempDir()
+	for name, content := range files {
+		p := filepath.Join(dir, name)
+		os.MkdirAll(filepath.Dir(p), 0o755)
+		if err := os.WriteFile(p, []byte(content), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	return dir
+}
+
+// result is a run of a description.
+type result struct {
+	sum    *engine.Summary
+	events *events
+	temp   string // the run's TempDir
+}
+
+// runDescription evaluates and runs file in its workspace, with a TempDir
+// of its own so that leftovers can be counted.
+func runDescription(t *testing.T, ctx context.Context, dir, file string, on func(event.Event)) *result {
+	t.Helper()
+	d, err := description.Load(description.Options{File: filepath.Join(dir, file), Registry: registry()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ev := &events{on: on}
+	temp := t.TempDir()
+	sum := engine.Run(ctx, d.Graph, registry(), event.NewBus(ev), engine.RunOptions{
+		Workspace: d.Root, TempDir: temp, Tracker: step.NewTracker(), CleanupTimeout: 2 * time.Minute,
+	})
+	return &result{sum: sum, events: ev, temp: temp}
+}
+
+// buildErr returns the error of the named build, failing when it
+// succeeded.
+func (r *result) buildErr(t *testing.T, name string) string {
+	t.Helper()
+	res := r.sum.Result(name)
+	if res == nil {
+		t.Fatalf("no build %q", name)
+	}
+	if res.Err == nil {
+		t.Fatalf("build %q succeeded; want an error\n%s", name, r.events.text())
+	}
+	return res.Err.Error()
+}
+
+// leftovers lists what a run left in its TempDir, processes in trees and
+// mounts.
+func (r *result) leftovers() []string {
+	var out []string
+	entries, _ := os.ReadDir(r.temp)
+	for _, e := range entries {
+		out = append(out, "temp "+e.Name())
+	}
+	out = append(out, chroottest.ProcessesIn(r.temp)...)
+	for _, m := range chroottest.MountsUnder(r.temp) {
+		out = append(out, "mount "+m)
+	}
+	return out
+}
+
+// requireDebootstrap skips the test (fails it under IMGBUILD_INTEGRATION=1)
+// without root, debootstrap or the mirror.
+func requireDebootstrap(t *testing.T) string {
+	t.Helper()
+	chroottest.RequireRoot(t)
+	_, err := exec.LookPath("debootstrap")
+	chroottest.Require(t, err == nil, "debootstrap is not installed: apt-get install debootstrap")
+	_, err = exec.LookPath("mkfs.ext4")
+	chroottest.Require(t, err == nil, "mkfs.ext4 is not installed: apt-get install e2fsprogs")
+	_, err = exec.LookPath("qemu-img")
+	chroottest.Require(t, err == nil, "qemu-img is not installed: apt-get install qemu-utils")
+	return requireMirror(t)
+}
+
+// requireMirror returns this machine's mirror, skipping the test when it
+// cannot be reached.
+func requireMirror(t *testing.T) string {
+	t.Helper()
+	m := rootfs.HostMirror()
+	client := &http.Client{Timeout: 10 * time.Second}
+	resp, err := client.Get(m + "/dists/bookworm/Release")
+	if err == nil {
+		resp.Body.Close()
+	}
+	chroottest.Require(t, err == nil && resp.StatusCode == 200, "the Debian mirror "+m+" cannot be reached")
+	return m
+}
+
+// closedPort returns a 127.0.0.1 port nothing listens on.
+func closedPort(t *testing.T) string {
+	t.Helper()
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	addr := l.Addr().String()
+	l.Close()
+	return addr
+}
+
+// runAsNobody runs this test binary's test named by pattern as uid 65534
+// from a copy nobody can run, and returns its output.
+func runAsNobody(t *testing.T, pattern string, env ...string) string {
+	t.Helper()
+	dir, err := os.MkdirTemp("", "rootfs-nobody-")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { os.RemoveAll(dir) })
+	os.Chmod(dir, 0o755)
+	exe := filepath.Join(dir, "test.bin")
+	data, err := os.ReadFile(os.Args[0])
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(exe, data, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	cmd := exec.Command(exe, "-test.run="+pattern, "-test.v")
+	cmd.Dir = dir
+	cmd.Env = append([]string{"PATH=/usr/sbin:/usr/bin:/sbin:/bin", "HOME=" + dir}, env...)
+	cmd.SysProcAttr = &syscall.SysProcAttr{Credential: &syscall.Credential{Uid: 65534, Gid: 65534}}
+	out, _ := cmd.CombinedOutput()
+	return string(out)
+}

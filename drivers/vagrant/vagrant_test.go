@@ -1,0 +1,255 @@
+package vagrant_test
+
+import (
+	"archive/tar"
+	"bytes"
+	"compress/gzip"
+	"context"
+	"crypto/sha256"
+	"encoding/json"
+	"io"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/imgbuild/imgbuild/drivers/builtin"
+	"github.com/imgbuild/imgbuild/drivers/vagrant"
+	"github.com/imgbuild/imgbuild/engine"
+	"github.com/imgbuild/imgbuild/engine/event"
+	"github.com/imgbuild/imgbuild/engine/schema"
+	"github.com/imgbuild/imgbuild/engine/value"
+	"github.com/imgbuild/imgbuild/starlark/description"
+)
+
+func requireQemuImg(t *testing.T) {
+	t.Helper()
+	if _, err := exec.LookPath("qemu-img"); err != nil {
+		if os.Getenv("IMGBUILD_INTEGRATION") == "1" {
+			t.Fatal("qemu-img is not installed: apt-get install qemu-utils")
+		}
+		t.Skip("qemu-img is not installed: apt-get install qemu-utils (IMGBUILD_INTEGRATION=1 makes this a failure)")
+	}
+}
+
+// newBox decodes settings into a vagrant_box() post-processor.
+func newBox(t *testing.T, settings map[string]any) engine.PostProcessor {
+	t.Helper()
+	def := vagrant.Def()
+	cfg := def.Schema.New()
+	m := value.NewMap()
+	for k, v := range settings {
+		m.Set(k, value.FromGo(v))
+	}
+	if _, err := def.Schema.Decode(m, cfg, schema.Options{}); err != nil {
+		t.Fatal(err)
+	}
+	p, err := def.New(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return p
+}
+
+// qcow2 makes a 3 GiB qcow2 in ws with some data in it.
+func qcow2(t *testing.T, ws, name string) string {
+	t.Helper()
+	p := filepath.Join(ws, name)
+	os.MkdirAll(filepath.Dir(p), 0o755)
+	if out, err := exec.Command("qemu-img", "create", "-q", "-f", "qcow2", p, "3G").CombinedOutput(); err != nil {
+		t.Fatalf("%v: %s", err, out)
+	}
+	return p
+}
+
+// boxMembers reads a box (tar.gz or tar): member name → content.
+func boxMembers(t *testing.T, p string) (map[string][]byte, []string) {
+	t.Helper()
+	f, err := os.Open(p)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	var r io.Reader = f
+	if zr, err := gzip.NewReader(f); err == nil {
+		r = zr
+	} else {
+		f.Seek(0, 0)
+	}
+	tr := tar.NewReader(r)
+	out := map[string][]byte{}
+	var order []string
+	for {
+		h, err := tr.Next()
+		if err == io.EOF {
+			return out, order
+		}
+		if err != nil {
+			t.Fatal(err)
+		}
+		data, _ := io.ReadAll(tr)
+		out[h.Name] = data
+		order = append(order, h.Name)
+	}
+}
+
+func env(ws string) (*engine.PostEnv, *[]event.Event) {
+	var got []event.Event
+	bus := event.NewBus(event.SinkFunc(func(e event.Event) { got = append(got, e) }))
+	return &engine.PostEnv{UI: event.NewUI(bus, "web", "qemu"), Build: "web", Driver: "qemu", Workspace: ws}, &got
+}
+
+func TestABoxHoldsTheDiskMetadataAndAVagrantfileThatBootsTheKernel(t *testing.T) {
+	requireQemuImg(t)
+	ws := t.TempDir()
+	disk := qcow2(t, ws, "output/web/web.qcow2")
+	os.WriteFile(filepath.Join(ws, "output/web/vmlinuz"), []byte("kernel"), 0o644)
+	os.WriteFile(filepath.Join(ws, "output/web/initrd.img"), []byte("initrd"), 0o644)
+	in := &engine.Artifact{Build: "web", ID: "output/web/web.qcow2", Files: []string{"output/web/initrd.img", "output/web/vmlinuz", "output/web/web.qcow2"},
+		Fields: map[string]any{"disk": "output/web/web.qcow2", "format": "qcow2", "kernel": "output/web/vmlinuz", "initrd": "output/web/initrd.img",
+			"append": `root=UUID=1234 ro console=ttyS0,115200n8 "quoted" #{not_ruby}`}}
+	e, events := env(ws)
+	out, err := newBox(t, nil).PostProcess(context.Background(), e, in)
+	if err != nil {
+		t.Fatal(err)
+	}
+	box := filepath.Join(ws, "output/web/web.box")
+	if out.ID != "output/web/web.box" || out.Fields["box"] != "output/web/web.box" || out.Fields["provider"] != "libvirt" || out.Fields["disk"] != "output/web/web.qcow2" {
+		t.Errorf("artifact: %+v", out)
+	}
+	if got := strings.Join(out.Files, " "); got != "output/web/initrd.img output/web/vmlinuz output/web/web.qcow2 output/web/web.box" {
+		t.Errorf("files: %s", got)
+	}
+	members, order := boxMembers(t, box)
+	if got := strings.Join(order, " "); got != "box.img vmlinuz initrd.img metadata.json Vagrantfile" {
+		t.Errorf("members: %s", got)
+	}
+	want, _ := os.ReadFile(disk)
+	if sha256.Sum256(members["box.img"]) != sha256.Sum256(want) {
+		t.Error("box.img is not the disk")
+	}
+	var meta vagrant.Metadata
+	if err := json.Unmarshal(members["metadata.json"], &meta); err != nil {
+		t.Fatal(err)
+	}
+	if meta != (vagrant.Metadata{Provider: "libvirt", Format: "qcow2", VirtualSize: 3}) {
+		t.Errorf("metadata: %+v", meta)
+	}
+	vf := string(members["Vagrantfile"])
+	for _, line := range []string{
+		`config.vm.provider :libvirt do |libvirt|`,
+		`libvirt.memory = 1024`,
+		`libvirt.kernel = File.join(File.dirname(__FILE__), "vmlinuz")`,
+		`libvirt.initrd = File.join(File.dirname(__FILE__), "initrd.img")`,
+		`libvirt.cmd_line = "root=UUID=1234 ro console=ttyS0,115200n8 \"quoted\" \#{not_ruby}"`,
+	} {
+		if !strings.Contains(vf, line) {
+			t.Errorf("Vagrantfile lacks %s:\n%s", line, vf)
+		}
+	}
+	if string(members["vmlinuz"]) != "kernel" || string(members["initrd.img"]) != "initrd" {
+		t.Error("kernel or initrd not in the box")
+	}
+	if ruby, err := exec.LookPath("ruby"); err == nil {
+		// The Vagrantfile is valid Ruby.
+		if out, err := exec.Command(ruby, "-c", "-e", vf).CombinedOutput(); err != nil {
+			t.Errorf("ruby -c: %v: %s", err, out)
+		}
+	}
+	made := false
+	for _, ev := range *events {
+		if ev.Type == event.Message && strings.HasPrefix(ev.Message, "Vagrant box output/web/web.box made in") {
+			made = true
+		}
+	}
+	if !made {
+		t.Errorf("no message: %v", *events)
+	}
+	if _, err := os.Stat(box + ".partial"); err == nil {
+		t.Error("partial box left")
+	}
+
+	// Again: the box exists.
+	_, err = newBox(t, nil).PostProcess(context.Background(), e, in)
+	if err == nil || err.Error() != "output/web/web.box already exists: remove it, choose another output, or set force = True to replace it" {
+		t.Errorf("existing box: %v", err)
+	}
+	// Without the input's files, uncompressed, elsewhere.
+	out, err = newBox(t, map[string]any{"keep_input_artifact": false, "compression": "none", "output": "boxes/web.box", "force": true}).PostProcess(context.Background(), e, in)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if strings.Join(out.Files, " ") != "boxes/web.box" {
+		t.Errorf("files without the input's: %v", out.Files)
+	}
+	if data, _ := os.ReadFile(filepath.Join(ws, "boxes/web.box")); !bytes.Contains(data[:512], []byte("box.img")) {
+		t.Error("compression = \"none\" did not write a plain tar")
+	}
+}
+
+func TestABoxWithoutKernelBootsThroughItsFirmware(t *testing.T) {
+	requireQemuImg(t)
+	ws := t.TempDir()
+	qcow2(t, ws, "d.qcow2")
+	in := &engine.Artifact{Build: "web", Fields: map[string]any{"disk": "d.qcow2", "format": "qcow2", "kernel": "", "initrd": ""}}
+	e, _ := env(ws)
+	if _, err := newBox(t, map[string]any{"memory": 2048, "cpus": 2}).PostProcess(context.Background(), e, in); err != nil {
+		t.Fatal(err)
+	}
+	members, order := boxMembers(t, filepath.Join(ws, "output/web/web.box"))
+	if got := strings.Join(order, " "); got != "box.img metadata.json Vagrantfile" {
+		t.Errorf("members: %s", got)
+	}
+	vf := string(members["Vagrantfile"])
+	if strings.Contains(vf, "kernel") || !strings.Contains(vf, "libvirt.memory = 2048") || !strings.Contains(vf, "libvirt.cpus = 2") {
+		t.Errorf("Vagrantfile:\n%s", vf)
+	}
+}
+
+func TestWhatIsNotABoxableDiskIsNamed(t *testing.T) {
+	requireQemuImg(t)
+	ws := t.TempDir()
+	qcow2(t, ws, "base.qcow2")
+	overlay := filepath.Join(ws, "overlay.qcow2")
+	exec.Command("qemu-img", "create", "-q", "-f", "qcow2", "-F", "qcow2", "-b", filepath.Join(ws, "base.qcow2"), overlay).Run()
+	os.WriteFile(filepath.Join(ws, "fake.qcow2"), []byte("not a disk\n"), 0o644)
+	e, _ := env(ws)
+	for _, tc := range []struct {
+		fields map[string]any
+		want   string
+	}{
+		{map[string]any{"directory": "output/x"}, `the artifact of "web" has no disk field: vagrant_box() packs the disk of a qemu() or rootfs() build`},
+		{map[string]any{"disk": "d.raw", "format": "raw"}, `the disk d.raw is raw, but a libvirt box holds a qcow2: set format = "qcow2" on the build`},
+		{map[string]any{"disk": "overlay.qcow2", "format": "qcow2"}, "the disk overlay.qcow2 has a backing file (" + filepath.Join(ws, "base.qcow2") + "): a box must hold the whole disk"},
+		{map[string]any{"disk": "fake.qcow2", "format": "qcow2"}, "disk " + filepath.Join(ws, "fake.qcow2") + " is not a disk image qemu-img understands"},
+		{map[string]any{"disk": "gone.qcow2", "format": "qcow2"}, "disk " + filepath.Join(ws, "gone.qcow2") + " does not exist"},
+	} {
+		_, err := newBox(t, nil).PostProcess(context.Background(), e, &engine.Artifact{Build: "web", Fields: tc.fields})
+		if err == nil || !strings.Contains(err.Error(), tc.want) {
+			t.Errorf("%v:\n got %v\nwant %s", tc.fields, err, tc.want)
+		}
+	}
+	if entries, _ := filepath.Glob(filepath.Join(ws, "output/*/*")); len(entries) > 0 {
+		t.Errorf("left: %v", entries)
+	}
+}
+
+func TestKeywordsAreChecked(t *testing.T) {
+	r := engine.NewRegistry()
+	builtin.Register(r)
+	for call, want := range map[string]string{
+		`vagrant_box(compression_level = 0)`:   "for parameter compression_level: 0 is not between 1 (fast) and 9 (small)",
+		`vagrant_box(output = "web.tar.gz")`:   `for parameter output: "web.tar.gz" should end in .box, the name Vagrant expects`,
+		`vagrant_box(compression = "xz")`:      `for parameter compression: "xz" is not one of "gzip", "none"`,
+		`vagrant_box(vagrantfile = "nope")`:    `for parameter vagrantfile: "nope" does not exist`,
+		`vagrant_box(provider = "virtualbox")`: `unexpected keyword argument "provider"`,
+	} {
+		dir := t.TempDir()
+		os.WriteFile(filepath.Join(dir, "images.star"), []byte(`local(name = "a", post = [`+call+`])`), 0o644)
+		_, err := description.Load(description.Options{File: filepath.Join(dir, "images.star"), Registry: r})
+		if err == nil || !strings.Contains(err.Error(), want) {
+			t.Errorf("%s:\n got %v\nwant %s", call, err, want)
+		}
+	}
+}
