@@ -6,6 +6,8 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
+	"maps"
+	"slices"
 	"sort"
 	"sync"
 
@@ -224,7 +226,7 @@ func tagSpec(rt types.ResourceType, maps ...map[string]string) []types.TagSpecif
 }
 
 func ec2Tags(m map[string]string) []types.Tag {
-	keys := sortedKeys(m)
+	keys := slices.Sorted(maps.Keys(m))
 	out := make([]types.Tag, len(keys))
 	for i, k := range keys {
 		out[i] = types.Tag{Key: aws.String(k), Value: aws.String(m[k])}

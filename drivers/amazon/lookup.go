@@ -3,6 +3,8 @@ package amazon
 import (
 	"context"
 	"fmt"
+	"maps"
+	"slices"
 	"sort"
 	"strings"
 
@@ -53,7 +55,7 @@ func (l *LookupConfig) validate() error {
 	if l.Name == "" && len(l.Filters) == 0 {
 		return schema.Errorf("name", "is needed (or filters): without either, any AMI of the owners would do")
 	}
-	for _, k := range sortedKeys(l.Filters) {
+	for _, k := range slices.Sorted(maps.Keys(l.Filters)) {
 		if k == "" || l.Filters[k] == "" {
 			return schema.Errorf("filters", "filter %q has an empty name or value", k)
 		}
@@ -73,7 +75,7 @@ func (l *LookupConfig) String() string {
 	if l.Name != "" {
 		parts = append(parts, fmt.Sprintf("name = %q", l.Name))
 	}
-	for _, k := range sortedKeys(l.Filters) {
+	for _, k := range slices.Sorted(maps.Keys(l.Filters)) {
 		parts = append(parts, fmt.Sprintf("%s = %q", k, l.Filters[k]))
 	}
 	return LookupName + "(" + strings.Join(parts, ", ") + ")"
@@ -127,7 +129,7 @@ func (s *session) findImage(ctx context.Context, region string, l *LookupConfig)
 	if l.Name != "" {
 		in.Filters = append(in.Filters, types.Filter{Name: aws.String("name"), Values: []string{l.Name}})
 	}
-	for _, k := range sortedKeys(l.Filters) {
+	for _, k := range slices.Sorted(maps.Keys(l.Filters)) {
 		in.Filters = append(in.Filters, types.Filter{Name: aws.String(k), Values: []string{l.Filters[k]}})
 	}
 	var found []types.Image

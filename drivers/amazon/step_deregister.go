@@ -3,6 +3,8 @@ package amazon
 import (
 	"context"
 	"fmt"
+	"maps"
+	"slices"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 )
@@ -23,7 +25,7 @@ func (st *stepDeregister) Run(ctx context.Context) error {
 	if len(b.existing) == 0 {
 		return nil
 	}
-	return eachRegion(sortedKeys(b.existing), func(region string) error {
+	return eachRegion(slices.Sorted(maps.Keys(b.existing)), func(region string) error {
 		for _, img := range b.existing[region] {
 			m := &madeImage{Region: region, ID: aws.ToString(img.ImageId)}
 			if b.cfg.ForceDeleteSnapshot {

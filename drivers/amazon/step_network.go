@@ -3,6 +3,8 @@ package amazon
 import (
 	"context"
 	"fmt"
+	"maps"
+	"slices"
 	"sort"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
@@ -104,7 +106,7 @@ func (b *build) useSubnet(s types.Subnet) error {
 
 func filters(m map[string]string) []types.Filter {
 	var out []types.Filter
-	for _, k := range sortedKeys(m) {
+	for _, k := range slices.Sorted(maps.Keys(m)) {
 		out = append(out, types.Filter{Name: aws.String(k), Values: []string{m[k]}})
 	}
 	return out

@@ -2,9 +2,10 @@ package amazon
 
 import (
 	"fmt"
+	"maps"
 	"net"
 	"regexp"
-	"sort"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -295,7 +296,7 @@ func (c *Config) Validate(deferred schema.Deferred) error {
 		}
 	}
 	if known("region_kms_key_ids") {
-		for _, r := range sortedKeys(c.RegionKMSKeyIDs) {
+		for _, r := range slices.Sorted(maps.Keys(c.RegionKMSKeyIDs)) {
 			if err := checkRegion(r, c.SkipRegionValidation); err != nil {
 				return schema.Errorf("region_kms_key_ids", "key %q: %v", r, err)
 			}
@@ -313,17 +314,22 @@ func (c *Config) Validate(deferred schema.Deferred) error {
 	if c.KMSKeyID != "" && !c.EncryptBoot {
 		return schema.Errorf("kms_key_id", "is set but encrypt_boot is not: set encrypt_boot = True to encrypt the AMI with this key")
 	}
-	if known("ami_users") {
-		for i, u := range c.AMIUsers {
-			if !accountID.MatchString(u) {
-				return schema.Errorf("ami_users", "element %d: %q is not an AWS account id (12 digits)", i, u)
-			}
+	for _, l := range []struct {
+		kw, what string
+		list     []string
+		pattern  *regexp.Regexp
+	}{
+		{"ami_users", "an AWS account id (12 digits)", c.AMIUsers, accountID},
+		{"snapshot_users", "an AWS account id (12 digits)", c.SnapshotUsers, accountID},
+		{"ami_org_arns", `an organization's ARN ("arn:aws:organizations::123456789012:organization/o-abcde12345")`, c.AMIOrgARNs, orgARN},
+		{"ami_ou_arns", `an organizational unit's ARN ("arn:aws:organizations::123456789012:ou/o-abcde12345/ou-ab12-cdef3456")`, c.AMIOUARNs, ouARN},
+	} {
+		if !known(l.kw) {
+			continue
 		}
-	}
-	if known("snapshot_users") {
-		for i, u := range c.SnapshotUsers {
-			if !accountID.MatchString(u) {
-				return schema.Errorf("snapshot_users", "element %d: %q is not an AWS account id (12 digits)", i, u)
+		for i, v := range l.list {
+			if !l.pattern.MatchString(v) {
+				return schema.Errorf(l.kw, "element %d: %q is not %s", i, v, l.what)
 			}
 		}
 	}
@@ -334,20 +340,6 @@ func (c *Config) Validate(deferred schema.Deferred) error {
 		for i, v := range g.list {
 			if known(g.kw) && v != "all" {
 				return schema.Errorf(g.kw, "element %d: %q is not a group: the only group is \"all\" (everyone)", i, v)
-			}
-		}
-	}
-	if known("ami_org_arns") {
-		for i, a := range c.AMIOrgARNs {
-			if !orgARN.MatchString(a) {
-				return schema.Errorf("ami_org_arns", "element %d: %q is not an organization's ARN (\"arn:aws:organizations::123456789012:organization/o-abcde12345\")", i, a)
-			}
-		}
-	}
-	if known("ami_ou_arns") {
-		for i, a := range c.AMIOUARNs {
-			if !ouARN.MatchString(a) {
-				return schema.Errorf("ami_ou_arns", "element %d: %q is not an organizational unit's ARN (\"arn:aws:organizations::123456789012:ou/o-abcde12345/ou-ab12-cdef3456\")", i, a)
 			}
 		}
 	}
@@ -511,7 +503,7 @@ func (bd *BlockDevice) check() error {
 
 // checkTags checks tags against AWS's limits.
 func checkTags(tags map[string]string) error {
-	for _, k := range sortedKeys(tags) {
+	for _, k := range slices.Sorted(maps.Keys(tags)) {
 		switch {
 		case k == "":
 			return fmt.Errorf("a tag key is empty")
@@ -551,13 +543,4 @@ func contains(list []string, s string) bool {
 		}
 	}
 	return false
-}
-
-func sortedKeys[V any](m map[string]V) []string {
-	keys := make([]string, 0, len(m))
-	for k := range m {
-		keys = append(keys, k)
-	}
-	sort.Strings(keys)
-	return keys
 }

@@ -16,9 +16,11 @@ import (
 	"errors"
 	"fmt"
 	"io/fs"
+	"maps"
 	"os"
 	"path"
 	"path/filepath"
+	"slices"
 	"sort"
 	"strings"
 	"syscall"
@@ -39,12 +41,12 @@ type Config struct {
 
 // Validate implements schema.Validator.
 func (c *Config) Validate(deferred schema.Deferred) error {
-	for _, name := range sortedKeys(c.Files) {
+	for _, name := range slices.Sorted(maps.Keys(c.Files)) {
 		if _, err := seedPath(name); err != nil {
 			return schema.Errorf("files", "%v", err)
 		}
 	}
-	for _, name := range sortedKeys(c.Env) {
+	for _, name := range slices.Sorted(maps.Keys(c.Env)) {
 		if !shellquote.ValidName(name) {
 			return schema.Errorf("env", "%q is not a valid environment variable name (letters, digits and _, not starting with a digit)", name)
 		}
@@ -208,7 +210,7 @@ func (b *build) createScratch(ctx context.Context) error {
 		return err
 	}
 	defer root.Close()
-	for _, name := range sortedKeys(b.cfg.Files) {
+	for _, name := range slices.Sorted(maps.Keys(b.cfg.Files)) {
 		rel, err := seedPath(name)
 		if err != nil {
 			return err
@@ -372,13 +374,4 @@ func (b *build) listFiles() ([]string, error) {
 	})
 	sort.Strings(files)
 	return files, err
-}
-
-func sortedKeys(m map[string]string) []string {
-	keys := make([]string, 0, len(m))
-	for k := range m {
-		keys = append(keys, k)
-	}
-	sort.Strings(keys)
-	return keys
 }

@@ -223,7 +223,7 @@ func (b *build) start(ctx context.Context) error {
 			return err
 		}
 		spec.UEFIVars = filepath.Join(b.job.WorkDir, "OVMF_VARS.fd")
-		if err := copyFile(vars, spec.UEFIVars); err != nil {
+		if err := output.CopyFile(vars, spec.UEFIVars); err != nil {
 			return err
 		}
 	}
@@ -542,7 +542,7 @@ func (b *build) readKernel(ctx context.Context) error {
 	if failed != nil {
 		from = "the ones it was booted with (the machine has no " + files[0].guest + ")"
 		for _, f := range files {
-			if err := copyFile(f.input, f.tmp); err != nil {
+			if err := output.CopyFile(f.input, f.tmp); err != nil {
 				return fmt.Errorf("copying %s: %w", f.input, err)
 			}
 		}
@@ -572,23 +572,6 @@ func download(ctx context.Context, comm engine.Communicator, src, dst string) er
 		err = cerr
 	}
 	return err
-}
-
-func copyFile(from, to string) error {
-	in, err := os.Open(from)
-	if err != nil {
-		return err
-	}
-	defer in.Close()
-	out, err := os.OpenFile(to, os.O_WRONLY|os.O_CREATE|os.O_TRUNC, 0o644)
-	if err != nil {
-		return err
-	}
-	if _, err := io.Copy(out, in); err != nil {
-		out.Close()
-		return err
-	}
-	return out.Close()
 }
 
 // shutdown powers the machine off with shutdown_command, and stops it by

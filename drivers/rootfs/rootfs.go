@@ -595,7 +595,7 @@ func linkOrCopy(from, to string) error {
 		return nil
 	}
 	tmp := to + ".imgbuild-tmp"
-	if err := copyFile(from, tmp); err != nil {
+	if err := output.CopyFile(from, tmp); err != nil {
 		os.Remove(tmp)
 		return err
 	}
@@ -870,7 +870,7 @@ func (b *build) images(ctx context.Context) error {
 			if err != nil {
 				return err
 			}
-			if err := copyFile(filepath.Join(b.tree, c.from), tmp); err != nil {
+			if err := output.CopyFile(filepath.Join(b.tree, c.from), tmp); err != nil {
 				return fmt.Errorf("copying /%s out of the tree: %w", c.from, err)
 			}
 			if *c.into, err = b.done(c.kind); err != nil {
@@ -964,24 +964,6 @@ func (b *build) writeTar(ctx context.Context, p string) error {
 		return fmt.Errorf("making %s: %w", b.display(p), err)
 	}
 	return nil
-}
-
-func copyFile(from, to string) error {
-	in, err := os.Open(from)
-	if err != nil {
-		return err
-	}
-	defer in.Close()
-	out, err := os.OpenFile(to, os.O_WRONLY|os.O_CREATE|os.O_TRUNC, 0o644)
-	if err != nil {
-		return err
-	}
-	if _, err := io.Copy(out, in); err != nil {
-		out.Close()
-		os.Remove(to)
-		return err
-	}
-	return out.Close()
 }
 
 // removeOutputs removes what the build wrote, when it failed.

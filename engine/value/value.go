@@ -9,7 +9,8 @@ package value
 
 import (
 	"fmt"
-	"sort"
+	"maps"
+	"slices"
 	"strconv"
 	"strings"
 )
@@ -466,25 +467,16 @@ func FromGo(x any) Value {
 		return out
 	case map[string]string:
 		m := NewMap()
-		for _, k := range sortedKeys(x) {
+		for _, k := range slices.Sorted(maps.Keys(x)) {
 			m.Set(k, String{S: x[k]})
 		}
 		return m
 	case map[string]any:
 		m := NewMap()
-		for _, k := range sortedKeys(x) {
+		for _, k := range slices.Sorted(maps.Keys(x)) {
 			m.Set(k, FromGo(x[k]))
 		}
 		return m
 	}
 	return String{S: fmt.Sprint(x)}
-}
-
-func sortedKeys[V any](m map[string]V) []string {
-	keys := make([]string, 0, len(m))
-	for k := range m {
-		keys = append(keys, k)
-	}
-	sort.Strings(keys)
-	return keys
 }
