@@ -7,7 +7,7 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/imgbuild/imgbuild/drivers/builtin"
+	"github.com/imgbuild/imgbuild/drivers/all"
 	"github.com/imgbuild/imgbuild/engine"
 	"github.com/imgbuild/imgbuild/engine/event"
 	"github.com/imgbuild/imgbuild/starlark/description"
@@ -15,7 +15,7 @@ import (
 
 func registry() *engine.Registry {
 	r := engine.NewRegistry()
-	builtin.Register(r)
+	all.Register(r)
 	return r
 }
 

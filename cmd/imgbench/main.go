@@ -23,7 +23,7 @@ import (
 	"syscall"
 	"time"
 
-	"github.com/imgbuild/imgbuild/drivers/builtin"
+	"github.com/imgbuild/imgbuild/drivers/all"
 	"github.com/imgbuild/imgbuild/engine"
 	"github.com/imgbuild/imgbuild/engine/event"
 	"github.com/imgbuild/imgbuild/engine/render"
@@ -114,7 +114,7 @@ func planBench(bin string, n, runs int) error {
 
 func overheadBench(n, runs int) error {
 	reg := engine.NewRegistry()
-	builtin.Register(reg)
+	all.Register(reg)
 	var engineTimes, directTimes []time.Duration
 	for i := 0; i < runs; i++ {
 		e, d, err := overheadOnce(reg, n)

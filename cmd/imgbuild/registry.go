@@ -3,7 +3,7 @@ package main
 import (
 	"sync"
 
-	"github.com/imgbuild/imgbuild/drivers/builtin"
+	"github.com/imgbuild/imgbuild/drivers/all"
 	"github.com/imgbuild/imgbuild/engine"
 )
 
@@ -12,6 +12,6 @@ import (
 // per-region cap on concurrent API calls, shared by all builds).
 var registry = sync.OnceValue(func() *engine.Registry {
 	r := engine.NewRegistry()
-	builtin.Register(r)
+	all.Register(r)
 	return r
 })

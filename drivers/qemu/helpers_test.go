@@ -11,7 +11,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/imgbuild/imgbuild/drivers/builtin"
+	"github.com/imgbuild/imgbuild/drivers/all"
 	"github.com/imgbuild/imgbuild/drivers/chroot/chroottest"
 	"github.com/imgbuild/imgbuild/drivers/qemu/qemutest"
 	"github.com/imgbuild/imgbuild/engine"
@@ -77,7 +77,7 @@ func (e *events) stepTimes() string {
 
 func registry() *engine.Registry {
 	r := engine.NewRegistry()
-	builtin.Register(r)
+	all.Register(r)
 	return r
 }
 

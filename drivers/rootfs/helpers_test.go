@@ -13,7 +13,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/imgbuild/imgbuild/drivers/builtin"
+	"github.com/imgbuild/imgbuild/drivers/all"
 	"github.com/imgbuild/imgbuild/drivers/chroot/chroottest"
 	"github.com/imgbuild/imgbuild/drivers/rootfs"
 	"github.com/imgbuild/imgbuild/engine"
@@ -68,7 +68,7 @@ func (e *events) stepTimes() []string {
 // registry has the built-in drivers and rootfs().
 func registry() *engine.Registry {
 	r := engine.NewRegistry()
-	builtin.Register(r)
+	all.Register(r)
 	return r
 }
 

@@ -14,7 +14,7 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/imgbuild/imgbuild/drivers/builtin"
+	"github.com/imgbuild/imgbuild/drivers/all"
 	"github.com/imgbuild/imgbuild/drivers/vagrant"
 	"github.com/imgbuild/imgbuild/engine"
 	"github.com/imgbuild/imgbuild/engine/event"
@@ -237,7 +237,7 @@ func TestWhatIsNotABoxableDiskIsNamed(t *testing.T) {
 
 func TestKeywordsAreChecked(t *testing.T) {
 	r := engine.NewRegistry()
-	builtin.Register(r)
+	all.Register(r)
 	for call, want := range map[string]string{
 		`vagrant_box(compression_level = 0)`:   "for parameter compression_level: 0 is not between 1 (fast) and 9 (small)",
 		`vagrant_box(output = "web.tar.gz")`:   `for parameter output: "web.tar.gz" should end in .box, the name Vagrant expects`,

@@ -15,7 +15,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/imgbuild/imgbuild/drivers/builtin"
+	"github.com/imgbuild/imgbuild/drivers/all"
 	"github.com/imgbuild/imgbuild/drivers/chroot/chroottest"
 	"github.com/imgbuild/imgbuild/drivers/qemu/qemuimg"
 	"github.com/imgbuild/imgbuild/drivers/qemu/qemutest"
@@ -28,7 +28,7 @@ import (
 
 func registry() *engine.Registry {
 	r := engine.NewRegistry()
-	builtin.Register(r)
+	all.Register(r)
 	return r
 }
 

@@ -17,7 +17,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/imgbuild/imgbuild/drivers/builtin"
+	"github.com/imgbuild/imgbuild/drivers/all"
 	"github.com/imgbuild/imgbuild/drivers/ssh"
 	"github.com/imgbuild/imgbuild/drivers/ssh/sshtest"
 	"github.com/imgbuild/imgbuild/engine"
@@ -408,7 +408,7 @@ func nullBuilds(t *testing.T, srv *sshtest.Server, dir, payload string, n int) f
 		t.Fatal(err)
 	}
 	reg := engine.NewRegistry()
-	builtin.Register(reg)
+	all.Register(reg)
 	d, err := description.Load(description.Options{File: file, Registry: reg})
 	if err != nil {
 		t.Fatal(err)

@@ -1,4 +1,4 @@
-package builtin
+package all
 
 import (
 	"context"

@@ -1,11 +1,11 @@
-// Package builtin registers every driver compiled into imgbuild: the
+// Package all registers every driver compiled into imgbuild: the
 // local(), null(), rootfs(), qemu(), amazon_ebs(), vsphere_clone() and
 // vsphere_iso() builders, the aws_ami() lookup, the shell(), shell_local()
 // and file() provisioners and the manifest(), checksum() and vagrant_box()
 // post-processors. The command line tool calls Register to fill the
 // registry the builtins layer and the engine read. It knows nothing of
 // Starlark.
-package builtin
+package all
 
 import (
 	"github.com/imgbuild/imgbuild/drivers/amazon"
