@@ -34,6 +34,9 @@ type RunOptions struct {
 	Tracker *step.Tracker
 	// CleanupTimeout bounds each step's cleanup; 0 means 10 minutes.
 	CleanupTimeout time.Duration
+	// Hooks, if set, are called around every build's steps (--debug,
+	// --on-error ask).
+	Hooks *step.Hooks
 }
 
 // Result is how one build ended.
@@ -261,7 +264,7 @@ func buildOne(ctx context.Context, n *Node, reg *Registry, ui *event.UI, opts Ru
 
 	job := &Job{
 		Name: n.Name, Driver: n.Driver, Config: cfg, UI: ui,
-		Steps:     &step.Runner{UI: ui, OnError: opts.OnError, Tracker: opts.Tracker, CleanupTimeout: opts.CleanupTimeout},
+		Steps:     &step.Runner{UI: ui, OnError: opts.OnError, Tracker: opts.Tracker, CleanupTimeout: opts.CleanupTimeout, Hooks: opts.Hooks},
 		WorkDir:   workDir,
 		Workspace: opts.Workspace,
 		Inputs:    inputs,

@@ -4,6 +4,7 @@ import (
 	"crypto/ed25519"
 	"crypto/rand"
 	"crypto/x509"
+	"encoding/pem"
 	"errors"
 	"fmt"
 	"net"
@@ -19,6 +20,7 @@ import (
 // offers its private half, which is never written anywhere.
 type Key struct {
 	signer gossh.Signer
+	priv   ed25519.PrivateKey
 	public string
 }
 
@@ -37,7 +39,17 @@ func NewKey(comment string) (*Key, error) {
 	if comment = strings.TrimSpace(strings.ReplaceAll(comment, "\n", " ")); comment != "" {
 		line += " " + comment
 	}
-	return &Key{signer: signer, public: line}, nil
+	return &Key{signer: signer, priv: priv, public: line}, nil
+}
+
+// PEM is the private half in OpenSSH's PEM form, for --debug, which writes
+// it to a 0600 file so that a person can log in as the build does.
+func (k *Key) PEM() []byte {
+	block, err := gossh.MarshalPrivateKey(k.priv, "imgbuild build key")
+	if err != nil {
+		return nil
+	}
+	return pem.EncodeToMemory(block)
 }
 
 // AuthorizedKey is the public half as one authorized_keys line, without a

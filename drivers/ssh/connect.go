@@ -56,7 +56,21 @@ func Connect(ctx context.Context, cfg Config) (*Communicator, error) {
 		return nil, err
 	}
 	cfg.UI.Say("connected to %s (%s) in %s", d.opts.String(), cn.client.ServerVersion(), time.Since(start).Round(time.Millisecond))
+	cfg.UI.SetAccess(access(cfg))
 	return &Communicator{d: d, cur: cn, sessions: make(chan struct{}, maxCommands)}, nil
+}
+
+// access says how a person logs in as the build does (--debug).
+func access(cfg Config) *event.Access {
+	o := cfg.Options
+	a := &event.Access{User: o.Username, Host: o.Host, Port: o.Port, KeyFile: o.PrivateKeyFile}
+	if cfg.Key != nil {
+		a.Key = cfg.Key.PEM()
+	}
+	if o.BastionHost != "" {
+		a.Jump = o.bastionUser() + "@" + net.JoinHostPort(o.BastionHost, strconv.Itoa(o.BastionPort))
+	}
+	return a
 }
 
 // dialer makes connections to one machine; it is set up once per Connect.

@@ -589,3 +589,28 @@ func TestAConnectionDroppedDuringAnUploadIsErrDisconnected(t *testing.T) {
 	t.Log(err)
 	output(t, c, "true") // and it reconnects
 }
+
+// TestAccessLetsAPersonLogInAsTheBuildDoes: after Connect, the UI holds how
+// to reach the machine, and its key, written to a file, logs the real ssh
+// client in (what --debug prints).
+func TestAccessLetsAPersonLogInAsTheBuildDoes(t *testing.T) {
+	srv := sshtest.Start(t)
+	key, err := ssh.NewKey("imgbuild-web")
+	must(t, err)
+	srv.AddAuthorizedKey(t, key.AuthorizedKey())
+	ui, _ := newUI()
+	o := srv.Options()
+	o.PrivateKeyFile = ""
+	connect(t, ssh.Config{Options: o, Key: key, UI: ui})
+	a := ui.Access()
+	if a == nil || a.User != srv.User || a.Host != srv.Host || a.Port != srv.Port || len(a.Key) == 0 {
+		t.Fatalf("access %+v", a)
+	}
+	keyFile := filepath.Join(t.TempDir(), "key")
+	must(t, os.WriteFile(keyFile, a.Key, 0o600))
+	out, err := exec.Command("ssh", "-i", keyFile, "-p", strconv.Itoa(a.Port), "-o", "StrictHostKeyChecking=no", "-o", "UserKnownHostsFile=/dev/null",
+		"-o", "IdentitiesOnly=yes", "-o", "BatchMode=yes", a.User+"@"+a.Host, "echo logged in").CombinedOutput()
+	if err != nil || !strings.Contains(string(out), "logged in") {
+		t.Fatalf("ssh with the build key: %v\n%s", err, out)
+	}
+}

@@ -170,6 +170,49 @@ type UI struct {
 	driver string
 	mu     sync.Mutex
 	step   string
+	access *Access
+}
+
+// Access says how a person reaches a build's machine, for --debug and
+// --on-error: an SSH login, or a command (a chroot, a directory). It is
+// kept on the build's UI and never sent as an event, since it may hold the
+// build's private key.
+type Access struct {
+	// User, Host and Port are the SSH login; Host is empty for machines
+	// not reached over SSH.
+	User, Host string
+	Port       int
+	// Key is the private key to log in with, in OpenSSH PEM form, when the
+	// build made its own; KeyFile names the user's key file otherwise.
+	Key     []byte
+	KeyFile string
+	// Jump is the bastion, "user@host:port", if any.
+	Jump string
+	// Command is how to reach a machine that is not reached over SSH
+	// ("sudo chroot /tmp/x /bin/sh"), or "" to build the ssh command line.
+	Command string
+}
+
+// SetAccess records how to reach the build's machine; nil forgets it (the
+// machine is gone).
+func (u *UI) SetAccess(a *Access) {
+	if u == nil {
+		return
+	}
+	u.mu.Lock()
+	u.access = a
+	u.mu.Unlock()
+}
+
+// Access returns how to reach the build's machine, or nil when no step has
+// said.
+func (u *UI) Access() *Access {
+	if u == nil {
+		return nil
+	}
+	u.mu.Lock()
+	defer u.mu.Unlock()
+	return u.access
 }
 
 // NewUI returns the UI of one build.

@@ -101,12 +101,44 @@ const (
 	Abort
 )
 
+// Decision is what a Hooks.Failed hook chose after a failed step.
+type Decision int
+
+const (
+	// FollowPolicy applies the runner's OnError policy.
+	FollowPolicy Decision = iota
+	// Retry undoes the failed attempt (the step's cleanup, as after a
+	// failure) and runs the step again.
+	Retry
+	// CleanUpAll removes everything the build made, whatever the policy.
+	CleanUpAll
+	// KeepAll keeps everything the build made and lists it, whatever the
+	// policy.
+	KeepAll
+)
+
+// Hooks let the caller step into a build between its steps: the command
+// line pauses before each step for --debug, and asks what to do after a
+// failed step for --on-error ask. Nil functions do nothing. Both are called
+// from the build's goroutine: a hook that waits (for a person) holds up only
+// its own build.
+type Hooks struct {
+	// Before is called before each step runs (again before a retry). An
+	// error stops the build as a failure of that step would, with that
+	// error.
+	Before func(ctx context.Context, ui *event.UI, s Step) error
+	// Failed is called when a step fails, unless the build was cancelled,
+	// and decides what happens next.
+	Failed func(ctx context.Context, ui *event.UI, s Step, err error) Decision
+}
+
 // Runner runs steps for one build.
 type Runner struct {
 	UI             *event.UI
 	OnError        Policy
 	CleanupTimeout time.Duration // per step; 0 means 10 minutes
 	Tracker        *Tracker      // optional: records pending cleanups
+	Hooks          *Hooks        // optional: see Hooks
 
 	pending []Step // artifact steps of successful runs, cleaned up by Finish
 }
@@ -132,6 +164,7 @@ func (e *CleanupError) Error() string {
 func (r *Runner) Run(ctx context.Context, steps ...Step) error {
 	var ran []Step
 	var runErr error
+	policy := r.OnError
 	for _, s := range steps {
 		if err := ctx.Err(); err != nil {
 			runErr = context.Cause(ctx)
@@ -141,16 +174,15 @@ func (r *Runner) Run(ctx context.Context, steps ...Step) error {
 		// moment lists what it may have made.
 		ran = append(ran, s)
 		r.Tracker.add(r.UI.Build(), s)
-		r.UI.SetStep(s.Name())
-		r.UI.Emit(event.Event{Type: event.StepStarted, Step: s.Name()})
-		start := time.Now()
-		err := s.Run(ctx)
-		r.UI.Emit(event.Event{Type: event.StepFinished, Step: s.Name(), Elapsed: time.Since(start), Error: errString(err)})
-		if err != nil {
-			if ctx.Err() != nil && errors.Is(err, ctx.Err()) {
-				err = context.Cause(ctx)
-			}
-			runErr = fmt.Errorf("%s: %w", s.Name(), err)
+		var decided Decision
+		runErr, decided = r.runStep(ctx, s)
+		switch decided {
+		case CleanUpAll:
+			policy = Cleanup
+		case KeepAll:
+			policy = Abort
+		}
+		if runErr != nil {
 			break
 		}
 	}
@@ -167,7 +199,7 @@ func (r *Runner) Run(ctx context.Context, steps ...Step) error {
 		}
 		ran = now
 	}
-	if failed && r.OnError == Abort {
+	if failed && policy == Abort {
 		r.keep(ran)
 		return runErr
 	}
@@ -176,6 +208,47 @@ func (r *Runner) Run(ctx context.Context, steps ...Step) error {
 		return errors.Join(runErr, cerr)
 	}
 	return runErr
+}
+
+// runStep runs one step, with the hooks: Before first, and after a failure
+// Failed, retrying for as long as it says so. It returns the step's error
+// (wrapped with its name) and what Failed decided.
+func (r *Runner) runStep(ctx context.Context, s Step) (error, Decision) {
+	for {
+		if h := r.Hooks; h != nil && h.Before != nil {
+			if err := h.Before(ctx, r.UI, s); err != nil {
+				return fmt.Errorf("%s: %w", s.Name(), err), FollowPolicy
+			}
+		}
+		r.UI.SetStep(s.Name())
+		r.UI.Emit(event.Event{Type: event.StepStarted, Step: s.Name()})
+		start := time.Now()
+		err := s.Run(ctx)
+		r.UI.Emit(event.Event{Type: event.StepFinished, Step: s.Name(), Elapsed: time.Since(start), Error: errString(err)})
+		if err == nil {
+			return nil, FollowPolicy
+		}
+		if ctx.Err() != nil {
+			if errors.Is(err, ctx.Err()) {
+				err = context.Cause(ctx)
+			}
+			return fmt.Errorf("%s: %w", s.Name(), err), FollowPolicy
+		}
+		err = fmt.Errorf("%s: %w", s.Name(), err)
+		d := FollowPolicy
+		if h := r.Hooks; h != nil && h.Failed != nil {
+			d = h.Failed(ctx, r.UI, s, err)
+		}
+		if d != Retry {
+			return err, d
+		}
+		// Undo the failed attempt before the next one.
+		if cerr := r.cleanup(ctx, []Step{s}, true); cerr != nil {
+			return errors.Join(err, cerr), FollowPolicy
+		}
+		r.Tracker.add(r.UI.Build(), s)
+		r.UI.Say("retrying %s", s.Name())
+	}
 }
 
 // Finish runs the cleanups Run left pending for the steps that made the

@@ -102,3 +102,78 @@ func TestArtifactStepsCleanUpAfterPostProcessing(t *testing.T) {
 		t.Errorf("after Finish: %v", calls)
 	}
 }
+
+func TestBeforeHookRunsBeforeEveryStepAndItsErrorStopsTheBuild(t *testing.T) {
+	var seen []string
+	r := &Runner{Hooks: &Hooks{Before: func(_ context.Context, _ *event.UI, s Step) error {
+		seen = append(seen, s.Name())
+		if s.Name() == "capture" {
+			return errors.New("aborted by the user")
+		}
+		return nil
+	}}}
+	cleaned := false
+	err := r.Run(context.Background(),
+		&Func{StepName: "launch", CleanFunc: func(context.Context, bool) error { cleaned = true; return nil }},
+		&Func{StepName: "capture", RunFunc: func(context.Context) error { t.Error("capture ran"); return nil }},
+	)
+	if err == nil || err.Error() != "capture: aborted by the user" {
+		t.Errorf("err = %v", err)
+	}
+	if strings.Join(seen, ",") != "launch,capture" || !cleaned {
+		t.Errorf("hook saw %v, launch cleaned up: %v", seen, cleaned)
+	}
+}
+
+func TestFailedHookRetryUndoesTheAttemptAndRunsTheStepAgain(t *testing.T) {
+	attempts, cleanups := 0, 0
+	r := &Runner{Hooks: &Hooks{Failed: func(_ context.Context, _ *event.UI, s Step, err error) Decision {
+		if err.Error() != "provision: exit status 1" {
+			t.Errorf("hook got %v", err)
+		}
+		return Retry
+	}}}
+	err := r.Run(context.Background(), &Func{StepName: "provision",
+		RunFunc: func(context.Context) error {
+			if attempts++; attempts < 3 {
+				return errors.New("exit status 1")
+			}
+			return nil
+		},
+		CleanFunc: func(_ context.Context, failed bool) error {
+			if failed {
+				cleanups++
+			}
+			return nil
+		},
+	})
+	if err != nil || attempts != 3 || cleanups != 2 {
+		t.Errorf("err %v, %d attempts, %d cleanups of failed attempts (want nil, 3, 2)", err, attempts, cleanups)
+	}
+}
+
+func TestFailedHookDecidesKeepOrCleanUpWhateverThePolicy(t *testing.T) {
+	for _, c := range []struct {
+		policy  Policy
+		decide  Decision
+		cleaned bool
+	}{{Cleanup, KeepAll, false}, {Abort, CleanUpAll, true}, {Cleanup, FollowPolicy, true}, {Abort, FollowPolicy, false}} {
+		var events []event.Event
+		ui := event.NewUI(event.NewBus(event.SinkFunc(func(e event.Event) { events = append(events, e) })), "web", "x")
+		cleaned := false
+		r := &Runner{UI: ui, OnError: c.policy, Hooks: &Hooks{Failed: func(context.Context, *event.UI, Step, error) Decision { return c.decide }}}
+		r.Run(context.Background(),
+			&Func{StepName: "launch", CleanFunc: func(context.Context, bool) error { cleaned = true; return nil }, LeftFunc: func() []string { return []string{"vm 1"} }},
+			&Func{StepName: "provision", RunFunc: func(context.Context) error { return errors.New("boom") }},
+		)
+		if cleaned != c.cleaned {
+			t.Errorf("policy %v, decision %v: cleaned %v, want %v", c.policy, c.decide, cleaned, c.cleaned)
+		}
+	}
+}
+
+func TestFailedHookIsNotAskedWhenTheBuildWasCancelled(t *testing.T) {
+	ctx, cancel := context.WithCancel(context.Background())
+	r := &Runner{Hooks: &Hooks{Failed: func(context.Context, *event.UI, Step, error) Decision { t.Error("asked"); return Retry }}}
+	r.Run(ctx, &Func{StepName: "wait", RunFunc: func(ctx context.Context) error { cancel(); return ctx.Err() }})
+}
