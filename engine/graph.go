@@ -3,7 +3,9 @@ package engine
 import (
 	"fmt"
 	"path"
+	"slices"
 	"sort"
+	"strconv"
 	"strings"
 
 	"github.com/imgbuild/imgbuild/engine/value"
@@ -308,6 +310,26 @@ func (g *Graph) Select(only, except []string) (*Graph, error) {
 			want(n.Name)
 		}
 	}
+	// An excepted build that a selected one needs cannot be left out:
+	// say who needs it rather than build it anyway.
+	for _, n := range g.Nodes {
+		if !keep[n.Name] || !match(except, n.Name) {
+			continue
+		}
+		var needers []string
+		for _, m := range g.Nodes {
+			if keep[m.Name] && !match(except, m.Name) && slices.Contains(g.Deps(m), n.Name) {
+				needers = append(needers, strconv.Quote(m.Name))
+			}
+		}
+		if len(needers) == 0 {
+			continue // needed only by other excepted builds: one of those is reported
+		}
+		return nil, fmt.Errorf("--except %q: %s %s it; leave it in, or skip %s too", n.Name, strings.Join(needers, " and "), pluralVerb(len(needers), "needs", "need"), pluralVerb(len(needers), "that build", "those builds"))
+	}
+	if len(keep) == 0 && len(g.Nodes) > 0 {
+		return nil, fmt.Errorf("nothing to build: the selection leaves out every build (builds: %s)", strings.Join(g.Names(), ", "))
+	}
 	out := NewGraph()
 	for _, n := range g.Nodes {
 		if keep[n.Name] {
@@ -315,6 +337,13 @@ func (g *Graph) Select(only, except []string) (*Graph, error) {
 		}
 	}
 	return out, nil
+}
+
+func pluralVerb(n int, one, many string) string {
+	if n == 1 {
+		return one
+	}
+	return many
 }
 
 // Waves groups builds into the order they can run: every build in a wave

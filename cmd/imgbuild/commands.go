@@ -2,49 +2,17 @@ package main
 
 import (
 	"fmt"
-	"runtime/debug"
 
 	"github.com/imgbuild/imgbuild/builtins"
 	"github.com/imgbuild/imgbuild/engine"
 	"github.com/urfave/cli/v2"
 )
 
-// Version is set at link time (-ldflags "-X main.Version=v1.2.3"); else the
-// module's version from the build info is shown.
-var Version = ""
-
-func version() string {
-	if Version != "" {
-		return Version
-	}
-	if bi, ok := debug.ReadBuildInfo(); ok {
-		v := bi.Main.Version
-		for _, s := range bi.Settings {
-			if s.Key == "vcs.revision" && len(s.Value) >= 12 {
-				v += " (" + s.Value[:12] + ")"
-			}
-		}
-		return v
-	}
-	return "(devel)"
-}
-
-func versionCommand() *cli.Command {
-	return &cli.Command{
-		Name:  "version",
-		Usage: "print imgbuild's version",
-		Action: func(c *cli.Context) error {
-			fmt.Fprintf(c.App.Writer, "imgbuild %s\n", version())
-			return nil
-		},
-	}
-}
-
 func validateCommand() *cli.Command {
 	return &cli.Command{
 		Name:      "validate",
 		Usage:     "check a description: keywords, types, files, variables, the graph",
-		ArgsUsage: "FILE",
+		ArgsUsage: "FILE|DIR",
 		Flags:     descriptionFlags(),
 		Action: func(c *cli.Context) error {
 			d, err := loadDescription(c)
@@ -62,7 +30,7 @@ func planCommand() *cli.Command {
 	return &cli.Command{
 		Name:      "plan",
 		Usage:     "show what would be built, in which order, and why (a dry run)",
-		ArgsUsage: "FILE",
+		ArgsUsage: "FILE|DIR",
 		Flags: append(descriptionFlags(),
 			&cli.BoolFlag{Name: "json", Usage: "print the plan as JSON"},
 			&cli.BoolFlag{Name: "dot", Usage: "print the plan as a Graphviz digraph"},

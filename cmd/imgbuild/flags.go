@@ -2,8 +2,11 @@ package main
 
 import (
 	"fmt"
+	"log/slog"
 	"os"
+	"path/filepath"
 	"strings"
+	"time"
 
 	"github.com/imgbuild/imgbuild/builtins"
 	"github.com/imgbuild/imgbuild/starlark/description"
@@ -48,16 +51,18 @@ func readVars(c *cli.Context) (map[string]builtins.VarValue, error) {
 // description or usage.
 func loadDescription(c *cli.Context) (*description.Description, error) {
 	if c.NArg() != 1 {
-		return nil, invalid(fmt.Errorf("%s takes one description file, like imgbuild %s images.star", c.Command.Name, c.Command.Name))
+		return nil, invalid(fmt.Errorf("%s takes one description file or directory, like imgbuild %s images.star", c.Command.Name, c.Command.Name))
 	}
-	file := c.Args().First()
-	if _, err := os.Stat(file); err != nil {
-		return nil, invalid(fmt.Errorf("cannot read the description: %v", err))
+	file, err := descriptionFile(c.Args().First())
+	if err != nil {
+		return nil, invalid(err)
 	}
 	vars, err := readVars(c)
 	if err != nil {
 		return nil, invalid(err)
 	}
+	slog.Debug("loading the description", "file", file, "vars", len(vars))
+	start := time.Now()
 	d, err := description.Load(description.Options{
 		File:     file,
 		Registry: registry(),
@@ -70,12 +75,43 @@ func loadDescription(c *cli.Context) (*description.Description, error) {
 	if err != nil {
 		return nil, invalid(err)
 	}
+	slog.Debug("description loaded", "root", d.Root, "file", d.File, "builds", len(d.Graph.Nodes), "modules", d.Modules, "took", time.Since(start))
 	g, err := d.Graph.Select(splitList(c.StringSlice("only")), splitList(c.StringSlice("except")))
 	if err != nil {
 		return nil, invalid(err)
 	}
 	d.Graph = g
 	return d, nil
+}
+
+// DefaultFile is the description imgbuild run DIR reads, as packer build .
+// reads the directory's templates.
+const DefaultFile = "images.star"
+
+// descriptionFile is the description an argument names: the file itself,
+// or DIR/images.star for a directory. When that is absent, the error lists
+// the directory's .star files.
+func descriptionFile(arg string) (string, error) {
+	st, err := os.Stat(arg)
+	if err != nil {
+		return "", fmt.Errorf("cannot read the description: %v", err)
+	}
+	if !st.IsDir() {
+		return arg, nil
+	}
+	file := filepath.Join(arg, DefaultFile)
+	if _, err := os.Stat(file); err == nil {
+		return file, nil
+	}
+	stars, _ := filepath.Glob(filepath.Join(arg, "*.star"))
+	msg := fmt.Sprintf("%s is a directory without %s", arg, DefaultFile)
+	if len(stars) == 0 {
+		return "", fmt.Errorf("%s, and it holds no .star file", msg)
+	}
+	for i, s := range stars {
+		stars[i] = filepath.Base(s)
+	}
+	return "", fmt.Errorf("%s; name one of its descriptions: %s", msg, strings.Join(stars, ", "))
 }
 
 // splitList splits comma-separated values of a repeatable flag.

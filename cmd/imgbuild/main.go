@@ -32,7 +32,11 @@ func main() {
 
 // run runs the command line and returns the exit code.
 func run(args []string, stdout, stderr io.Writer) int {
+	defer setUpDebugLog(stderr)()
 	app := newApp(stdout, stderr)
+	if complete(app, args, stdout) {
+		return exitOK
+	}
 	err := app.Run(interspersed(app, args))
 	return exitCode(err, stderr)
 }
@@ -76,14 +80,15 @@ func exitCode(err error, stderr io.Writer) int {
 }
 
 func newApp(stdout, stderr io.Writer) *cli.App {
-	return &cli.App{
+	app := &cli.App{
 		Name:                 "imgbuild",
 		Usage:                "build machine images for several platforms at once from Starlark descriptions",
 		Version:              version(),
 		Writer:               stdout,
 		ErrWriter:            stderr,
 		EnableBashCompletion: true,
-		HideVersion:          true,
+		Flags:                []cli.Flag{noColorFlag()},
+		Action:               unknownCommand,
 		ExitErrHandler:       func(*cli.Context, error) {}, // exit codes are ours
 		OnUsageError: func(c *cli.Context, err error, isSubcommand bool) error {
 			return invalid(fmt.Errorf("%v (run imgbuild help %s)", err, c.Command.Name))
@@ -98,4 +103,6 @@ func newApp(stdout, stderr io.Writer) *cli.App {
 			completionCommand(),
 		},
 	}
+	addCommonFlags(app.Commands)
+	return app
 }

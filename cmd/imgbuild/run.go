@@ -24,13 +24,13 @@ func runCommand() *cli.Command {
 		Name:      "run",
 		Aliases:   []string{"build"},
 		Usage:     "build the images a description asks for",
-		ArgsUsage: "FILE",
+		ArgsUsage: "FILE|DIR",
 		Flags: append(descriptionFlags(),
 			&cli.IntFlag{Name: "parallel", Value: 8, Usage: "how many builds may run at once"},
 			&cli.BoolFlag{Name: "fail-fast", Usage: "cancel the other builds on the first failure (default: builds that do not depend on it go on)"},
 			&cli.StringFlag{Name: "on-error", Value: "cleanup", Usage: "what to do with a failed build's resources: cleanup, or abort (keep them for debugging and list them)"},
 			&cli.BoolFlag{Name: "json", Usage: "print one JSON event per line"},
-			&cli.BoolFlag{Name: "no-color", Usage: "plain lines without colour, even on a terminal", EnvVars: []string{"NO_COLOR"}},
+			&cli.BoolFlag{Name: "no-color", Usage: "plain lines without colour, even on a terminal (the NO_COLOR environment variable does the same)"},
 			&cli.BoolFlag{Name: "timestamps", Usage: "start each output line with the time"},
 		),
 		Action: runAction,
@@ -69,11 +69,12 @@ func runAction(c *cli.Context) error {
 	for _, s := range d.Secrets {
 		bus.AddSecret(s)
 	}
-	rend := render.New(render.Options{Out: c.App.Writer, JSON: c.Bool("json"), NoColor: c.Bool("no-color"), Timestamps: c.Bool("timestamps")})
+	rend := render.New(render.Options{Out: c.App.Writer, JSON: c.Bool("json"), NoColor: noColor(c), Timestamps: c.Bool("timestamps")})
 	logDir := render.LogDir(d.Root, runID)
 	logs := render.NewLogs(logDir)
 	bus.Subscribe(rend)
 	bus.Subscribe(logs)
+	bus.Subscribe(debugLog())
 
 	tracker := step.NewTracker()
 	ctx, cancel := context.WithCancel(c.Context)
@@ -101,7 +102,7 @@ func runAction(c *cli.Context) error {
 		fmt.Fprintf(c.App.ErrWriter, "warning: could not record state: %v\n", err)
 	}
 	if !c.Bool("json") {
-		color := !c.Bool("no-color") && render.IsTerminal(c.App.Writer)
+		color := !noColor(c) && render.IsTerminal(c.App.Writer)
 		fmt.Fprintln(c.App.Writer)
 		if err := render.WriteSummary(c.App.Writer, sum.Results, color); err != nil {
 			return err
