@@ -89,7 +89,11 @@ func newApp(stdout, stderr io.Writer) *cli.App {
 		EnableBashCompletion: true,
 		Flags:                []cli.Flag{noColorFlag()},
 		Action:               unknownCommand,
-		ExitErrHandler:       func(*cli.Context, error) {}, // exit codes are ours
+		// --var name=value takes the value whole: a list written as JSON
+		// or a password holding a comma is one value, never split (--only
+		// and --except split their own lists).
+		DisableSliceFlagSeparator: true,
+		ExitErrHandler:            func(*cli.Context, error) {}, // exit codes are ours
 		OnUsageError: func(c *cli.Context, err error, isSubcommand bool) error {
 			return invalid(fmt.Errorf("%v (run imgbuild help %s)", err, c.Command.Name))
 		},
