@@ -6,9 +6,11 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"sync"
 	"time"
 
 	"github.com/imgbuild/imgbuild/engine/event"
+	"github.com/imgbuild/imgbuild/engine/panics"
 	"github.com/imgbuild/imgbuild/engine/schema"
 	"github.com/imgbuild/imgbuild/engine/step"
 	"github.com/imgbuild/imgbuild/engine/value"
@@ -203,25 +205,75 @@ func statusVerb(s event.Status) string {
 	return string(s)
 }
 
-// runBuild runs one build to its end and reports how it ended.
-func runBuild(ctx context.Context, n *Node, reg *Registry, bus *event.Bus, opts RunOptions, inputs map[string]*Artifact) *Result {
+// runBuild runs one build to its end and reports how it ended. It never
+// panics: a panic in the build (its driver, a provisioner, a
+// post-processor, a goroutine the driver started with panics.Go) is the
+// build's failure, with the stack in its log, after the cleanups of the
+// steps that ran.
+func runBuild(ctx context.Context, n *Node, reg *Registry, bus *event.Bus, opts RunOptions, inputs map[string]*Artifact) (r *Result) {
 	start := time.Now()
 	ui := event.NewUI(bus, n.Name, n.Driver)
+	r = &Result{Build: n.Name, Driver: n.Driver}
+	defer func() {
+		if v := recover(); v != nil {
+			pe := panics.New(v)
+			ui.Panicked(pe)
+			r.Err, r.Artifact = errors.Join(r.Err, pe), nil
+		}
+		r.Elapsed = time.Since(start)
+		switch {
+		case r.Err == nil:
+			r.Status = event.Succeeded
+			ui.Emit(event.Event{Type: event.ArtifactMade, Artifact: r.Artifact, Message: r.Artifact.ID})
+		case ctx.Err() != nil:
+			r.Status = event.Cancelled
+		default:
+			r.Status = event.Failed
+		}
+		ui.Emit(event.Event{Type: event.BuildFinished, Status: r.Status, Error: errString(r.Err), Elapsed: r.Elapsed})
+	}()
 	ui.Emit(event.Event{Type: event.BuildStarted})
-	art, err := buildOne(ctx, n, reg, ui, opts, inputs)
-	r := &Result{Build: n.Name, Driver: n.Driver, Err: err, Artifact: art, Elapsed: time.Since(start)}
-	switch {
-	case err == nil:
-		r.Status = event.Succeeded
-		ui.Emit(event.Event{Type: event.ArtifactMade, Artifact: art, Message: art.ID})
-	case ctx.Err() != nil:
-		r.Status = event.Cancelled
-	default:
-		r.Status = event.Failed
-	}
-	ui.Emit(event.Event{Type: event.BuildFinished, Status: r.Status, Error: errString(err), Elapsed: r.Elapsed})
+	bctx, catcher := catchPanics(ctx, ui)
+	defer catcher.stop()
+	r.Artifact, r.Err = buildOne(bctx, n, reg, ui, opts, inputs, catcher)
 	return r
 }
+
+// panicCatcher receives the panics of a build's goroutines (panics.Go):
+// the first cancels the build, with the panic as the cause, and fails it.
+type panicCatcher struct {
+	mu     sync.Mutex
+	first  *panics.Error
+	cancel context.CancelCauseFunc
+}
+
+// catchPanics returns the build's context, carrying its panic handler.
+func catchPanics(ctx context.Context, ui *event.UI) (context.Context, *panicCatcher) {
+	bctx, cancel := context.WithCancelCause(ctx)
+	c := &panicCatcher{cancel: cancel}
+	return panics.WithHandler(bctx, func(pe *panics.Error) {
+		ui.Panicked(pe)
+		c.mu.Lock()
+		if c.first == nil {
+			c.first = pe
+		}
+		c.mu.Unlock()
+		cancel(pe)
+	}), c
+}
+
+// fail joins the first goroutine panic, if any, to err.
+func (c *panicCatcher) fail(err error) error {
+	c.mu.Lock()
+	pe := c.first
+	c.mu.Unlock()
+	if pe == nil || errors.Is(err, pe) {
+		return err
+	}
+	return errors.Join(err, pe)
+}
+
+func (c *panicCatcher) stop() { c.cancel(nil) }
 
 func errString(err error) string {
 	if err == nil {
@@ -230,7 +282,7 @@ func errString(err error) string {
 	return err.Error()
 }
 
-func buildOne(ctx context.Context, n *Node, reg *Registry, ui *event.UI, opts RunOptions, inputs map[string]*Artifact) (art *Artifact, err error) {
+func buildOne(ctx context.Context, n *Node, reg *Registry, ui *event.UI, opts RunOptions, inputs map[string]*Artifact, catcher *panicCatcher) (art *Artifact, err error) {
 	def, ok := reg.Builders[n.Driver]
 	if !ok {
 		return nil, fmt.Errorf("no builder named %q is registered", n.Driver)
@@ -292,7 +344,12 @@ func buildOne(ctx context.Context, n *Node, reg *Registry, ui *event.UI, opts Ru
 		postObjs = append(postObjs, o)
 	}
 
-	art, err = def.Build(ctx, job)
+	err = panics.Call(func() error {
+		var err error
+		art, err = def.Build(ctx, job)
+		return err
+	})
+	ui.Panicked(err)
 	if err == nil && art == nil {
 		err = fmt.Errorf("builder %s returned no artifact", n.Driver)
 	}
@@ -300,6 +357,9 @@ func buildOne(ctx context.Context, n *Node, reg *Registry, ui *event.UI, opts Ru
 		art.Build, art.Driver = n.Name, n.Driver
 		art, err = postProcess(ctx, n, ui, posts, postObjs, art, &PostEnv{UI: ui, Build: n.Name, Driver: n.Driver, WorkDir: workDir, Workspace: opts.Workspace, Redact: job.redact})
 	}
+	// A goroutine's panic fails the build even if the steps ended well:
+	// what it was doing is lost.
+	err = catcher.fail(err)
 	// The steps that made the artifact are cleaned up now that
 	// post-processing is over: removed if it failed.
 	if ferr := job.Steps.Finish(ctx, err != nil); ferr != nil {
@@ -318,7 +378,13 @@ func postProcess(ctx context.Context, n *Node, ui *event.UI, posts []PostProcess
 		ui.SetStep("post-processor: " + o.Kind)
 		ui.Emit(event.Event{Type: event.StepStarted, Step: "post-processor: " + o.Kind})
 		t := time.Now()
-		next, err := p.PostProcess(ctx, env, art)
+		var next *Artifact
+		err := panics.Call(func() error {
+			var err error
+			next, err = p.PostProcess(ctx, env, art)
+			return err
+		})
+		ui.Panicked(err)
 		ui.Emit(event.Event{Type: event.StepFinished, Step: "post-processor: " + o.Kind, Elapsed: time.Since(t), Error: errString(err)})
 		if err != nil {
 			return nil, fmt.Errorf("post-processor %s at %s: %w", o.Kind, o.Pos, err)

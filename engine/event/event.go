@@ -13,6 +13,8 @@ import (
 	"strings"
 	"sync"
 	"time"
+
+	"github.com/imgbuild/imgbuild/engine/panics"
 )
 
 // Type says what happened.
@@ -32,9 +34,12 @@ const (
 	CleanupStarted Type = "cleanup_started"
 	CleanupFailed  Type = "cleanup_failed"
 	Leftover       Type = "leftover"
-	ArtifactMade   Type = "artifact"
-	BuildFinished  Type = "build_finished"
-	RunFinished    Type = "run_finished"
+	// Detail is text for the log files and --json only, not for the
+	// terminal: the stack of a panic.
+	Detail        Type = "detail"
+	ArtifactMade  Type = "artifact"
+	BuildFinished Type = "build_finished"
+	RunFinished   Type = "run_finished"
 )
 
 // Status is how a build ended.
@@ -78,12 +83,15 @@ type SinkFunc func(Event)
 // Handle implements Sink.
 func (f SinkFunc) Handle(e Event) { f(e) }
 
-// Bus fans events out to sinks, in order, after redacting secrets.
+// Bus fans events out to sinks, in order, after redacting secrets. A sink
+// that panics is dropped, and the others get a warning saying so, with the
+// stack as a Detail: a renderer's bug never stops a run.
 type Bus struct {
 	mu      sync.Mutex
 	sinks   []Sink
 	secrets []string
 	now     func() time.Time
+	broken  []error
 }
 
 // NewBus returns a Bus delivering to sinks.
@@ -148,9 +156,42 @@ func (b *Bus) Emit(e Event) {
 	if e.Artifact != nil && len(b.secrets) > 0 {
 		e.Artifact = redactAny(e.Artifact, b.redact)
 	}
+	b.deliver(e)
+}
+
+// deliver gives e to every sink, dropping those that panic.
+func (b *Bus) deliver(e Event) {
+	var failed []*panics.Error
+	var names []string
+	kept := b.sinks[:0:0]
 	for _, s := range b.sinks {
-		s.Handle(e)
+		err := panics.Call(func() error { s.Handle(e); return nil })
+		if pe, ok := err.(*panics.Error); ok {
+			failed = append(failed, pe)
+			names = append(names, fmt.Sprintf("%T", s))
+			continue
+		}
+		kept = append(kept, s)
 	}
+	if len(failed) == 0 {
+		return
+	}
+	b.sinks = kept
+	for i, pe := range failed {
+		err := fmt.Errorf("the %s output stopped at a %s event: %w", names[i], e.Type, pe)
+		b.broken = append(b.broken, err)
+		b.deliver(Event{Time: e.Time, Type: Warning, Message: b.redact(err.Error())})
+		b.deliver(Event{Time: e.Time, Type: Detail, Message: b.redact(pe.Stack)})
+	}
+}
+
+// Broken returns why sinks were dropped (they panicked), for the command
+// to say so once the run is over: the sink that stopped may have been the
+// terminal.
+func (b *Bus) Broken() []error {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return append([]error(nil), b.broken...)
 }
 
 // redactAny redacts strings inside an artifact by a round trip through its
@@ -261,6 +302,20 @@ func (u *UI) SetStep(name string) {
 // Say reports a message.
 func (u *UI) Say(format string, args ...any) {
 	u.Emit(Event{Type: Message, Message: fmt.Sprintf(format, args...)})
+}
+
+// Detail reports text for the log files only (see Detail).
+func (u *UI) Detail(text string) {
+	u.Emit(Event{Type: Detail, Message: text})
+}
+
+// Panicked puts the stack of err in the build's log (a Detail event) when
+// err is a recovered panic (*panics.Error) not logged yet; other errors are
+// left to the caller to report.
+func (u *UI) Panicked(err error) {
+	if pe, ok := err.(*panics.Error); ok && pe.FirstLog() {
+		u.Detail("stack of the panic:\n" + pe.Stack)
+	}
 }
 
 // Warn reports a warning.

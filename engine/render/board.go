@@ -1,6 +1,7 @@
 package render
 
 import (
+	"errors"
 	"fmt"
 	"io"
 	"strings"
@@ -10,6 +11,7 @@ import (
 	"github.com/charmbracelet/x/ansi"
 
 	"github.com/imgbuild/imgbuild/engine/event"
+	"github.com/imgbuild/imgbuild/engine/panics"
 )
 
 // redrawEvery is how often the board is redrawn at most.
@@ -46,7 +48,8 @@ type Board struct {
 	pending strings.Builder // lines waiting to scroll above the board
 	drawn   int             // rows of the board on the screen
 	last    string          // the board on the screen
-	err     error
+	err     error           // the first error writing
+	broken  error           // a panic while drawing
 
 	runStart   time.Time
 	runElapsed time.Duration
@@ -178,10 +181,20 @@ func (b *Board) update(e event.Event) {
 
 // flush draws the board again if it changed or lines are waiting, or
 // always with force. The caller holds b.mu.
+//
+// A panic while drawing (a bug) stops the board: later events print as
+// plain lines, and Close reports it.
 func (b *Board) flush(force bool) {
 	if b.closed {
 		return
 	}
+	if err := panics.Call(func() error { b.draw(force); return nil }); err != nil {
+		b.closed, b.drawn = true, 0
+		b.broken = fmt.Errorf("the live board stopped: %w", err)
+	}
+}
+
+func (b *Board) draw(force bool) {
 	lines := b.frame(b.now())
 	board := strings.Join(lines, "\n")
 	if !force && b.pending.Len() == 0 && board == b.last {
@@ -233,7 +246,7 @@ func (b *Board) Close() error {
 	})
 	b.mu.Lock()
 	defer b.mu.Unlock()
-	return b.err
+	return errors.Join(b.err, b.broken)
 }
 
 // frame returns the board's rows at time now, each cut to the terminal's

@@ -93,6 +93,10 @@ func (d *describer) describe(e event.Event) []line {
 		add(kInfo, e.Message)
 	case event.Warning:
 		add(kWarning, "warning: "+e.Message)
+	case event.Detail:
+		if d.verbose {
+			add(kInfo, e.Message)
+		}
 	case event.Output:
 		k := kStdout
 		if e.Stream == "stderr" {

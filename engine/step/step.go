@@ -3,6 +3,8 @@
 // cleanups of the steps that ran are run in reverse order, each with its own
 // time limit and a context that the build's cancellation does not cancel.
 // A failed cleanup is reported with what it may have left, never swallowed.
+// A panic in a step or a cleanup is its error (see Runner.Run): the other
+// cleanups still run.
 //
 // Steps share typed state through the struct they are methods of, not a
 // map: a driver declares its own state type and its steps point at it.
@@ -18,6 +20,7 @@ import (
 	"time"
 
 	"github.com/imgbuild/imgbuild/engine/event"
+	"github.com/imgbuild/imgbuild/engine/panics"
 )
 
 // Step is one stage of a build.
@@ -161,34 +164,50 @@ func (e *CleanupError) Error() string {
 // cleanups of every step that ran, in reverse order. It returns the first
 // step's error (wrapped with the step's name), joined with a *CleanupError
 // if any cleanup failed.
-func (r *Runner) Run(ctx context.Context, steps ...Step) error {
+//
+// A panic in a step (or in its Before hook) is that step's error, a
+// *panics.Error whose stack goes to the build's log as a Detail event. The
+// cleanups run in a deferred call: they run whatever panics, in the steps
+// or in the runner itself.
+func (r *Runner) Run(ctx context.Context, steps ...Step) (err error) {
 	var ran []Step
-	var runErr error
 	policy := r.OnError
+	defer func() {
+		if v := recover(); v != nil {
+			pe := panics.New(v)
+			r.UI.Panicked(pe)
+			err = pe
+		}
+		err = r.end(ctx, ran, err, policy)
+	}()
 	for _, s := range steps {
 		if err := ctx.Err(); err != nil {
-			runErr = context.Cause(ctx)
-			break
+			return context.Cause(ctx)
 		}
 		// Track the step before announcing it, so that a hard stop at any
 		// moment lists what it may have made.
 		ran = append(ran, s)
 		r.Tracker.add(r.UI.Build(), s)
-		var decided Decision
-		runErr, decided = r.runStep(ctx, s)
+		err, decided := r.runStep(ctx, s)
 		switch decided {
 		case CleanUpAll:
 			policy = Cleanup
 		case KeepAll:
 			policy = Abort
 		}
-		if runErr != nil {
-			break
+		if err != nil {
+			return err
 		}
 	}
+	return nil
+}
+
+// end runs the cleanups once the steps are over (runErr is why they
+// stopped, nil when they all ran): the artifact steps of a successful run
+// wait for Finish.
+func (r *Runner) end(ctx context.Context, ran []Step, runErr error, policy Policy) error {
 	failed := runErr != nil
 	if !failed {
-		// Artifact steps wait for Finish; the others clean up now.
 		var now []Step
 		for _, s := range ran {
 			if a, ok := s.(Artifact); ok && a.MakesArtifact() {
@@ -203,8 +222,7 @@ func (r *Runner) Run(ctx context.Context, steps ...Step) error {
 		r.keep(ran)
 		return runErr
 	}
-	cerr := r.cleanup(ctx, ran, failed)
-	if cerr != nil {
+	if cerr := r.cleanup(ctx, ran, failed); cerr != nil {
 		return errors.Join(runErr, cerr)
 	}
 	return runErr
@@ -215,16 +233,7 @@ func (r *Runner) Run(ctx context.Context, steps ...Step) error {
 // (wrapped with its name) and what Failed decided.
 func (r *Runner) runStep(ctx context.Context, s Step) (error, Decision) {
 	for {
-		if h := r.Hooks; h != nil && h.Before != nil {
-			if err := h.Before(ctx, r.UI, s); err != nil {
-				return fmt.Errorf("%s: %w", s.Name(), err), FollowPolicy
-			}
-		}
-		r.UI.SetStep(s.Name())
-		r.UI.Emit(event.Event{Type: event.StepStarted, Step: s.Name()})
-		start := time.Now()
-		err := s.Run(ctx)
-		r.UI.Emit(event.Event{Type: event.StepFinished, Step: s.Name(), Elapsed: time.Since(start), Error: errString(err)})
+		err := r.attempt(ctx, s)
 		if err == nil {
 			return nil, FollowPolicy
 		}
@@ -249,6 +258,30 @@ func (r *Runner) runStep(ctx context.Context, s Step) (error, Decision) {
 		r.Tracker.add(r.UI.Build(), s)
 		r.UI.Say("retrying %s", s.Name())
 	}
+}
+
+// attempt runs the Before hook and the step once; a panic in either is
+// the attempt's error. An error of the hook is returned before the step is
+// announced.
+func (r *Runner) attempt(ctx context.Context, s Step) error {
+	announced := false
+	var start time.Time
+	err := panics.Call(func() error {
+		if h := r.Hooks; h != nil && h.Before != nil {
+			if err := h.Before(ctx, r.UI, s); err != nil {
+				return err
+			}
+		}
+		r.UI.SetStep(s.Name())
+		r.UI.Emit(event.Event{Type: event.StepStarted, Step: s.Name()})
+		announced, start = true, time.Now()
+		return s.Run(ctx)
+	})
+	r.UI.Panicked(err)
+	if announced {
+		r.UI.Emit(event.Event{Type: event.StepFinished, Step: s.Name(), Elapsed: time.Since(start), Error: errString(err)})
+	}
+	return err
 }
 
 // Finish runs the cleanups Run left pending for the steps that made the
@@ -292,7 +325,8 @@ func (r *Runner) cleanup(ctx context.Context, ran []Step, failed bool) error {
 		r.UI.SetStep("cleanup: " + s.Name())
 		r.UI.Emit(event.Event{Type: event.CleanupStarted, Step: s.Name()})
 		cctx, cancel := context.WithTimeout(base, timeout)
-		err := c.Cleanup(cctx, failed)
+		err := panics.Call(func() error { return c.Cleanup(cctx, failed) })
+		r.UI.Panicked(err)
 		if err == nil && cctx.Err() != nil {
 			err = fmt.Errorf("timed out after %s", timeout)
 		}
