@@ -20,6 +20,7 @@ import (
 type buggyConfig struct {
 	PanicIn string `kw:"panic_in" doc:"Where to panic: before-steps, launch, capture, goroutine, post, or nothing."`
 	Wait    bool   `kw:"wait" doc:"Wait in launch until the build is cancelled."`
+	After   string `kw:"after" doc:"Panic only once this build's launch has started."`
 }
 
 type nothingConfig struct{}
@@ -45,6 +46,14 @@ func buggyRegistry(rec *recorder) *engine.Registry {
 				return &step.Func{StepName: name, Artifact: artifact,
 					RunFunc: func(ctx context.Context) error {
 						rec.add(job.Name + " run " + name)
+						if name == "launch" {
+							ch, _ := rec.working.LoadOrStore(job.Name, make(chan struct{}))
+							close(ch.(chan struct{}))
+						}
+						if cfg.After != "" {
+							other, _ := rec.working.LoadOrStore(cfg.After, make(chan struct{}))
+							<-other.(chan struct{})
+						}
 						switch {
 						case cfg.PanicIn == name:
 							var m map[string]int
@@ -170,7 +179,9 @@ func TestAPanicAnywhereInABuildFailsOnlyThatBuild(t *testing.T) {
 func TestAPanicUnderFailFastCancelsTheOtherBuilds(t *testing.T) {
 	rec := &recorder{}
 	reg := buggyRegistry(rec)
-	g := graph(t, reg, buggyNode("bad", "goroutine", false), buggyNode("waiting", "", true))
+	bad := buggyNode("bad", "goroutine", false)
+	bad.Settings.Set("after", value.String{S: "waiting"})
+	g := graph(t, reg, bad, buggyNode("waiting", "", true))
 	sum := engine.Run(context.Background(), g, reg, event.NewBus(), engine.RunOptions{FailFast: true})
 	if s := sum.Result("bad").Status; s != event.Failed {
 		t.Errorf("bad: %s", s)
