@@ -9,7 +9,9 @@ import (
 	"time"
 
 	"github.com/imgbuild/imgbuild/builtins"
+	"github.com/imgbuild/imgbuild/drivers/qemu/qemuimg"
 	"github.com/imgbuild/imgbuild/starlark/description"
+	"github.com/imgbuild/imgbuild/starlark/host"
 	"github.com/urfave/cli/v2"
 )
 
@@ -20,7 +22,24 @@ func descriptionFlags() []cli.Flag {
 		&cli.StringSliceFlag{Name: "var-file", Usage: "read variables from a JSON file or a .star file of plain assignments (repeatable)"},
 		&cli.StringSliceFlag{Name: "only", Usage: "build only these builds (names or globs, comma-separated or repeated); the builds they depend on come along"},
 		&cli.StringSliceFlag{Name: "except", Usage: "skip these builds (names or globs)"},
+		&cli.StringFlag{Name: "max-memory", Value: "2GiB", EnvVars: []string{"IMGBUILD_MAX_MEMORY"}, Usage: "the memory evaluating the description may hold (\"512MiB\", \"4G\")"},
+		&cli.Uint64Flag{Name: "max-steps", Value: host.DefaultMaxSteps, EnvVars: []string{"IMGBUILD_MAX_STEPS"}, Usage: "the Starlark steps evaluating the description may take, all its modules together"},
 	}
+}
+
+// evalLimits reads --max-memory and --max-steps.
+func evalLimits(c *cli.Context) (memory, steps uint64, err error) {
+	n, err := qemuimg.ParseSize(c.String("max-memory"))
+	if err != nil {
+		return 0, 0, fmt.Errorf("--max-memory: %v", err)
+	}
+	if n < 1<<20 {
+		return 0, 0, fmt.Errorf("--max-memory %s: want at least 1MiB", c.String("max-memory"))
+	}
+	if c.Uint64("max-steps") == 0 {
+		return 0, 0, fmt.Errorf("--max-steps 0: want at least 1")
+	}
+	return uint64(n), c.Uint64("max-steps"), nil
 }
 
 // readVars gathers --var-file and --var values; --var wins over files, and
@@ -61,13 +80,19 @@ func loadDescription(c *cli.Context) (*description.Description, error) {
 	if err != nil {
 		return nil, invalid(err)
 	}
+	maxMemory, maxSteps, err := evalLimits(c)
+	if err != nil {
+		return nil, invalid(err)
+	}
 	slog.Debug("loading the description", "file", file, "vars", len(vars))
 	start := time.Now()
 	d, err := description.Load(description.Options{
-		File:     file,
-		Registry: registry(),
-		Vars:     vars,
-		Getenv:   os.LookupEnv,
+		File:      file,
+		Registry:  registry(),
+		Vars:      vars,
+		Getenv:    os.LookupEnv,
+		MaxMemory: maxMemory,
+		MaxSteps:  maxSteps,
 		Print: func(pos, msg string) {
 			fmt.Fprintf(c.App.ErrWriter, "%s: %s\n", pos, msg)
 		},

@@ -30,8 +30,12 @@ type Options struct {
 	Print func(pos, msg string)
 	// Stdlib overrides the embedded standard library (tests).
 	Stdlib fs.FS
-	// MaxSteps bounds computation; 0 means the host's default.
+	// MaxSteps bounds computation, the description and its modules
+	// together; 0 means the host's default.
 	MaxSteps uint64
+	// MaxMemory bounds the memory evaluation holds, in bytes; 0 means the
+	// host's default (2 GiB).
+	MaxMemory uint64
 }
 
 // Description is an evaluated description.
@@ -65,7 +69,7 @@ func Load(opts Options) (*Description, error) {
 	if lib == nil {
 		lib = stdlib.FS
 	}
-	h := &host.Host{Root: root, Stdlib: lib, Modules: mods, Print: opts.Print, MaxSteps: opts.MaxSteps}
+	h := &host.Host{Root: root, Stdlib: lib, Modules: mods, Print: opts.Print, MaxSteps: opts.MaxSteps, MaxMemory: opts.MaxMemory}
 	rec := builtins.New(builtins.Options{
 		Registry: opts.Registry,
 		Vars:     opts.Vars,

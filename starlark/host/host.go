@@ -30,8 +30,9 @@ import (
 // external modules.
 const ModFile = "imgbuild.mod"
 
-// DefaultMaxSteps bounds the Starlark computation steps of one evaluation,
-// so that a runaway loop fails instead of hanging.
+// DefaultMaxSteps bounds the Starlark computation steps of one evaluation
+// (the description and every module it loads, together), so that a runaway
+// loop fails instead of hanging.
 const DefaultMaxSteps = 100_000_000
 
 // Host evaluates one description and the modules it loads.
@@ -44,8 +45,12 @@ type Host struct {
 	Stdlib fs.FS
 	// Modules maps an external module's name to its directory (absolute).
 	Modules map[string]string
-	// MaxSteps bounds computation; 0 means DefaultMaxSteps.
+	// MaxSteps bounds the steps of one evaluation, all modules together;
+	// 0 means DefaultMaxSteps.
 	MaxSteps uint64
+	// MaxMemory bounds the memory one evaluation holds, in bytes; 0 means
+	// DefaultMaxMemory.
+	MaxMemory uint64
 	// Print receives print() output; nil discards it.
 	Print func(pos, msg string)
 	// SetupThread, if set, is called on every thread before it runs, so the
@@ -54,8 +59,9 @@ type Host struct {
 	// ReadFile reads workspace and module files; nil means os.ReadFile.
 	ReadFile func(path string) ([]byte, error)
 
-	cache map[string]*entry
-	order []string
+	cache  map[string]*entry
+	order  []string
+	budget *budget
 }
 
 type entry struct {
@@ -99,7 +105,9 @@ func (h *Host) Exec(file string) (starlark.StringDict, error) {
 		return nil, fmt.Errorf("%s is outside the workspace %s", file, h.Root)
 	}
 	h.cache = map[string]*entry{}
-	return h.load(nil, "//"+filepath.ToSlash(rel))
+	h.budget = newBudget(h.MaxSteps, h.MaxMemory)
+	defer h.budget.close()
+	return h.load(nil, nil, "//"+filepath.ToSlash(rel))
 }
 
 // Loaded returns the labels of every module evaluated, in the order they
@@ -269,8 +277,8 @@ func (h *Host) readFile(p, label string) ([]byte, error) {
 }
 
 // load evaluates the module with the label written in `from` once, and
-// returns its globals.
-func (h *Host) load(chain []string, label string) (starlark.StringDict, error) {
+// returns its globals; parent is the thread whose load() asked for it.
+func (h *Host) load(parent *starlark.Thread, chain []string, label string) (starlark.StringDict, error) {
 	from := ""
 	if len(chain) > 0 {
 		from = chain[len(chain)-1]
@@ -294,7 +302,7 @@ func (h *Host) load(chain []string, label string) (starlark.StringDict, error) {
 	h.cache[canon] = e
 	src, err := h.read(canon)
 	if err == nil {
-		e.globals, err = h.exec(append(chain, canon), canon, src)
+		e.globals, err = h.exec(parent, append(chain, canon), canon, src)
 	}
 	e.err, e.loading = err, false
 	h.order = append(h.order, canon)
@@ -310,11 +318,11 @@ func indexOf(list []string, s string) int {
 	return 0
 }
 
-func (h *Host) exec(chain []string, label string, src []byte) (starlark.StringDict, error) {
+func (h *Host) exec(parent *starlark.Thread, chain []string, label string, src []byte) (starlark.StringDict, error) {
 	thread := &starlark.Thread{
 		Name: label,
 		Load: func(t *starlark.Thread, module string) (starlark.StringDict, error) {
-			return h.load(chain, module)
+			return h.load(t, chain, module)
 		},
 		Print: func(t *starlark.Thread, msg string) {
 			if h.Print != nil {
@@ -322,15 +330,12 @@ func (h *Host) exec(chain []string, label string, src []byte) (starlark.StringDi
 			}
 		},
 	}
-	max := h.MaxSteps
-	if max == 0 {
-		max = DefaultMaxSteps
-	}
-	thread.SetMaxExecutionSteps(max)
 	if h.SetupThread != nil {
 		h.SetupThread(thread)
 	}
+	h.budget.begin(thread)
 	globals, err := starlark.ExecFileOptions(FileOptions, thread, DisplayName(label), src, h.Predeclared)
+	h.budget.end(thread, parent)
 	if err != nil {
 		return nil, Describe(err)
 	}
