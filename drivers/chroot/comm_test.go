@@ -17,6 +17,7 @@ import (
 	"github.com/imgbuild/imgbuild/drivers/chroot/chroottest"
 	"github.com/imgbuild/imgbuild/drivers/shellquote"
 	"github.com/imgbuild/imgbuild/engine"
+	"github.com/imgbuild/imgbuild/engine/testkit"
 )
 
 // newComm makes a busybox tree and a communicator for it, closed at the
@@ -24,7 +25,7 @@ import (
 // mounted.
 func newComm(t *testing.T, opts chroot.Options) (*chroot.Comm, string) {
 	t.Helper()
-	chroottest.RequireRoot(t)
+	testkit.RequireRoot(t)
 	root := chroottest.BusyboxTree(t)
 	c, err := chroot.New(root, opts)
 	if err != nil {
@@ -317,11 +318,9 @@ func TestUploadAndDownloadFollowLinksAsTheChrootWould(t *testing.T) {
 }
 
 func TestPolicyRCDAndResolvConfLastOnlyTheSession(t *testing.T) {
-	chroottest.RequireRoot(t)
+	testkit.RequireRoot(t)
 	host, err := os.ReadFile("/etc/resolv.conf")
-	if err != nil {
-		t.Skip("this machine has no /etc/resolv.conf")
-	}
+	testkit.Require(t, err == nil, "this machine has no /etc/resolv.conf to copy into the tree")
 	for _, tc := range []struct {
 		name  string
 		setup func(root string)
@@ -397,7 +396,7 @@ func TestPolicyRCDAndResolvConfLastOnlyTheSession(t *testing.T) {
 }
 
 func TestNewRefusesWhatIsNotARootFileSystem(t *testing.T) {
-	chroottest.RequireRoot(t)
+	testkit.RequireRoot(t)
 	_, err := chroot.New(t.TempDir(), chroot.Options{})
 	if err == nil || !strings.Contains(err.Error(), "has no /bin/sh: is it a root file system?") {
 		t.Errorf("an empty directory: %v", err)
@@ -409,7 +408,7 @@ func TestNewRefusesWhatIsNotARootFileSystem(t *testing.T) {
 }
 
 func TestRunIsolatedLeavesNoMountAndNoProcess(t *testing.T) {
-	chroottest.RequireRoot(t)
+	testkit.RequireRoot(t)
 	dir := t.TempDir()
 	var stdout bytes.Buffer
 	// A mount left behind on purpose, and a process in the background.
@@ -452,7 +451,7 @@ func TestKillingImgbuildKillsTheNamespace(t *testing.T) {
 		c.Run(context.Background(), &engine.Command{Command: "sleep 1007 & echo ready; sleep 1008", Stdout: os.Stdout})
 		return
 	}
-	chroottest.RequireRoot(t)
+	testkit.RequireRoot(t)
 	root := chroottest.BusyboxTree(t)
 	cmd := exec.Command(os.Args[0], "-test.run=^TestKillingImgbuildKillsTheNamespace$")
 	cmd.Env = append(os.Environ(), "CHROOT_TEST_KILLED_ROOT="+root)
@@ -477,36 +476,10 @@ func TestNotRootIsAClearErrorBeforeAnythingStarts(t *testing.T) {
 		os.Stdout.WriteString("ERR: " + err.Error() + "\n")
 		return
 	}
-	chroottest.RequireRoot(t)
-	out := runAsNobody(t, "^TestNotRootIsAClearErrorBeforeAnythingStarts$", "CHROOT_TEST_AS_NOBODY=1")
+	testkit.RequireRoot(t)
+	out := testkit.RunAsNobody(t, "^TestNotRootIsAClearErrorBeforeAnythingStarts$", "CHROOT_TEST_AS_NOBODY=1")
 	want := "ERR: the chroot communicator needs root (it mounts file systems and changes root in private namespaces), but imgbuild runs as uid 65534: run it as root, for example with sudo"
 	if !strings.Contains(out, want) {
 		t.Errorf("as nobody:\n%s\nwant %q", out, want)
 	}
-}
-
-// runAsNobody runs this test binary's test named by pattern as uid 65534,
-// from a copy nobody can read, and returns its output.
-func runAsNobody(t *testing.T, pattern string, env ...string) string {
-	t.Helper()
-	dir, err := os.MkdirTemp("", "chroot-nobody-")
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { os.RemoveAll(dir) })
-	os.Chmod(dir, 0o755)
-	exe := filepath.Join(dir, "test.bin")
-	data, err := os.ReadFile(os.Args[0])
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := os.WriteFile(exe, data, 0o755); err != nil {
-		t.Fatal(err)
-	}
-	cmd := exec.Command(exe, "-test.run="+pattern, "-test.v")
-	cmd.Dir = dir
-	cmd.Env = append([]string{"PATH=/usr/bin:/bin", "HOME=" + dir}, env...)
-	cmd.SysProcAttr = &syscall.SysProcAttr{Credential: &syscall.Credential{Uid: 65534, Gid: 65534}}
-	out, _ := cmd.CombinedOutput()
-	return string(out)
 }

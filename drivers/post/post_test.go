@@ -16,6 +16,7 @@ import (
 	"github.com/imgbuild/imgbuild/engine"
 	"github.com/imgbuild/imgbuild/engine/event"
 	"github.com/imgbuild/imgbuild/engine/schema"
+	"github.com/imgbuild/imgbuild/engine/testkit"
 	"github.com/imgbuild/imgbuild/engine/value"
 )
 
@@ -224,11 +225,7 @@ func TestChecksumWritesFilesSha256sumChecks(t *testing.T) {
 		t.Errorf("web.sha256sum:\n%s\nwant:\n%s", data, want)
 	}
 	for _, tool := range []string{"sha256sum", "md5sum"} {
-		path, err := exec.LookPath(tool)
-		if err != nil {
-			t.Logf("%s not installed: not checking with it", tool)
-			continue
-		}
+		path := testkit.RequireProgram(t, tool, "coreutils")
 		kind := strings.TrimSuffix(tool, "sum")
 		if b, err := exec.Command(path, "-c", "web."+kind+"sum").CombinedOutput(); err != nil {
 			t.Errorf("%s -c: %v\n%s", tool, err, b)

@@ -13,6 +13,7 @@ import (
 
 	"github.com/imgbuild/imgbuild/drivers/chroot/chroottest"
 	"github.com/imgbuild/imgbuild/engine/event"
+	"github.com/imgbuild/imgbuild/engine/testkit"
 )
 
 // The end-to-end build: debootstrap minbase, provisioners in the chroot
@@ -51,9 +52,7 @@ func sharedCache(t *testing.T) string {
 }
 
 func TestBuildEndToEnd(t *testing.T) {
-	if testing.Short() {
-		t.Skip("debootstrap takes a minute; not in -short")
-	}
+	testkit.SkipIfShort(t, "debootstrap takes a minute")
 	requireDebootstrap(t)
 	dir := workspace(t, map[string]string{"images.star": strings.ReplaceAll(e2eDescription, "%CACHE%", sharedCache(t))})
 	start := time.Now()
@@ -203,9 +202,7 @@ func tarFiles(t *testing.T, p string) map[string]string {
 // runs and while a provisioner runs, and counts what is left: scratch
 // files, processes, mounts, outputs.
 func TestCancellingTheBuildLeavesNothing(t *testing.T) {
-	if testing.Short() {
-		t.Skip("debootstrap takes a minute; not in -short")
-	}
+	testkit.SkipIfShort(t, "debootstrap takes a minute")
 	requireDebootstrap(t)
 	for _, tc := range []struct{ step, marker string }{
 		{"debootstrap", "I: Configuring"}, // its /proc is mounted by then

@@ -5,11 +5,9 @@ import (
 	"net"
 	"net/http"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"strings"
 	"sync"
-	"syscall"
 	"testing"
 	"time"
 
@@ -19,6 +17,7 @@ import (
 	"github.com/imgbuild/imgbuild/engine"
 	"github.com/imgbuild/imgbuild/engine/event"
 	"github.com/imgbuild/imgbuild/engine/step"
+	"github.com/imgbuild/imgbuild/engine/testkit"
 	"github.com/imgbuild/imgbuild/starlark/description"
 )
 
@@ -142,13 +141,10 @@ func (r *result) leftovers() []string {
 // without root, debootstrap or the mirror.
 func requireDebootstrap(t *testing.T) string {
 	t.Helper()
-	chroottest.RequireRoot(t)
-	_, err := exec.LookPath("debootstrap")
-	chroottest.Require(t, err == nil, "debootstrap is not installed: apt-get install debootstrap")
-	_, err = exec.LookPath("mkfs.ext4")
-	chroottest.Require(t, err == nil, "mkfs.ext4 is not installed: apt-get install e2fsprogs")
-	_, err = exec.LookPath("qemu-img")
-	chroottest.Require(t, err == nil, "qemu-img is not installed: apt-get install qemu-utils")
+	testkit.RequireRoot(t)
+	testkit.RequireProgram(t, "debootstrap", "debootstrap")
+	testkit.RequireProgram(t, "mkfs.ext4", "e2fsprogs")
+	testkit.RequireProgram(t, "qemu-img", "qemu-utils")
 	return requireMirror(t)
 }
 
@@ -162,7 +158,7 @@ func requireMirror(t *testing.T) string {
 	if err == nil {
 		resp.Body.Close()
 	}
-	chroottest.Require(t, err == nil && resp.StatusCode == 200, "the Debian mirror "+m+" cannot be reached")
+	testkit.Require(t, err == nil && resp.StatusCode == 200, "the Debian mirror "+m+" cannot be reached")
 	return m
 }
 
@@ -176,30 +172,4 @@ func closedPort(t *testing.T) string {
 	addr := l.Addr().String()
 	l.Close()
 	return addr
-}
-
-// runAsNobody runs this test binary's test named by pattern as uid 65534
-// from a copy nobody can run, and returns its output.
-func runAsNobody(t *testing.T, pattern string, env ...string) string {
-	t.Helper()
-	dir, err := os.MkdirTemp("", "rootfs-nobody-")
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { os.RemoveAll(dir) })
-	os.Chmod(dir, 0o755)
-	exe := filepath.Join(dir, "test.bin")
-	data, err := os.ReadFile(os.Args[0])
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := os.WriteFile(exe, data, 0o755); err != nil {
-		t.Fatal(err)
-	}
-	cmd := exec.Command(exe, "-test.run="+pattern, "-test.v")
-	cmd.Dir = dir
-	cmd.Env = append([]string{"PATH=/usr/sbin:/usr/bin:/sbin:/bin", "HOME=" + dir}, env...)
-	cmd.SysProcAttr = &syscall.SysProcAttr{Credential: &syscall.Credential{Uid: 65534, Gid: 65534}}
-	out, _ := cmd.CombinedOutput()
-	return string(out)
 }

@@ -22,6 +22,7 @@ import (
 	"github.com/imgbuild/imgbuild/drivers/chroot/chroottest"
 	"github.com/imgbuild/imgbuild/drivers/qemu/qemuimg"
 	"github.com/imgbuild/imgbuild/drivers/rootfs"
+	"github.com/imgbuild/imgbuild/engine/testkit"
 )
 
 // makeTree builds a tree with every kind of entry an image has: files,
@@ -85,7 +86,7 @@ func tarOf(t *testing.T, root string, epoch time.Time) []byte {
 }
 
 func TestTarIsReproducible(t *testing.T) {
-	chroottest.RequireRoot(t) // device nodes, owners, capabilities
+	testkit.RequireRoot(t) // device nodes, owners, capabilities
 	epoch := time.Unix(1700000000, 0)
 	// Two trees made in a different order, at different times after the
 	// epoch: the same archive.
@@ -192,14 +193,12 @@ func TestClampMtimes(t *testing.T) {
 
 func requireMkfs(t *testing.T) {
 	t.Helper()
-	_, err := exec.LookPath("mkfs.ext4")
-	chroottest.Require(t, err == nil, "mkfs.ext4 is not installed: apt-get install e2fsprogs")
-	_, err = exec.LookPath("debugfs")
-	chroottest.Require(t, err == nil, "debugfs is not installed: apt-get install e2fsprogs")
+	testkit.RequireProgram(t, "mkfs.ext4", "e2fsprogs")
+	testkit.RequireProgram(t, "debugfs", "e2fsprogs")
 }
 
 func TestExt4HoldsTheTreeWithoutAMount(t *testing.T) {
-	chroottest.RequireRoot(t)
+	testkit.RequireRoot(t)
 	requireMkfs(t)
 	root := makeTree(t, false, time.Unix(1600000000, 0))
 	out := filepath.Join(t.TempDir(), "disk.raw")
@@ -243,7 +242,7 @@ func TestExt4HoldsTheTreeWithoutAMount(t *testing.T) {
 }
 
 func TestASizeTooSmallSaysHowMuchIsNeeded(t *testing.T) {
-	chroottest.RequireRoot(t)
+	testkit.RequireRoot(t)
 	requireMkfs(t)
 	root := makeTree(t, false, time.Time{})
 	// 40 MiB of data that does not compress or dedupe.

@@ -7,11 +7,11 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/imgbuild/imgbuild/drivers/chroot/chroottest"
 	"github.com/imgbuild/imgbuild/drivers/rootfs"
 	"github.com/imgbuild/imgbuild/engine"
 	"github.com/imgbuild/imgbuild/engine/event"
 	"github.com/imgbuild/imgbuild/engine/step"
+	"github.com/imgbuild/imgbuild/engine/testkit"
 	"github.com/imgbuild/imgbuild/starlark/description"
 )
 
@@ -57,7 +57,7 @@ func runBuild(t *testing.T, src string) *result {
 }
 
 func TestAnUnknownSuiteIsNamedWithASuggestion(t *testing.T) {
-	chroottest.RequireRoot(t)
+	testkit.RequireRoot(t)
 	mirror := requireMirror(t)
 	r := runBuild(t, `rootfs(name = "base", suite = "bookwrom", formats = ["tar"], package_cache = "none")`)
 	got := r.buildErr(t, "base")
@@ -71,7 +71,7 @@ func TestAnUnknownSuiteIsNamedWithASuggestion(t *testing.T) {
 }
 
 func TestAnUnreachableMirrorIsNamedWithTheURLThatFailed(t *testing.T) {
-	chroottest.RequireRoot(t)
+	testkit.RequireRoot(t)
 	addr := closedPort(t)
 	r := runBuild(t, `rootfs(name = "base", mirror = "http://`+addr+`/debian", formats = ["tar"], package_cache = "none")`)
 	got := r.buildErr(t, "base")
@@ -85,7 +85,7 @@ func TestAnUnreachableMirrorIsNamedWithTheURLThatFailed(t *testing.T) {
 }
 
 func TestMissingToolsAreNamedWithTheirPackage(t *testing.T) {
-	chroottest.RequireRoot(t)
+	testkit.RequireRoot(t)
 	t.Setenv("PATH", t.TempDir())
 	r := runBuild(t, `rootfs(name = "base", formats = ["tar", "qcow2"])`)
 	got := r.buildErr(t, "base")
@@ -114,8 +114,8 @@ func TestNotRootIsAClearErrorBeforeAnythingStarts(t *testing.T) {
 		}
 		return
 	}
-	chroottest.RequireRoot(t)
-	out := runAsNobody(t, "^TestNotRootIsAClearErrorBeforeAnythingStarts$", "ROOTFS_TEST_AS_NOBODY=1")
+	testkit.RequireRoot(t)
+	out := testkit.RunAsNobody(t, "^TestNotRootIsAClearErrorBeforeAnythingStarts$", "ROOTFS_TEST_AS_NOBODY=1")
 	want := "ERR: rootfs() needs root (it mounts file systems and changes root in private namespaces), but imgbuild runs as uid 65534: run it as root, for example with sudo"
 	if !strings.Contains(out, want) {
 		t.Errorf("as nobody:\n%s\nwant %q", out, want)

@@ -26,6 +26,7 @@ import (
 	"github.com/imgbuild/imgbuild/drivers/ssh/sshtest"
 	"github.com/imgbuild/imgbuild/engine"
 	"github.com/imgbuild/imgbuild/engine/event"
+	"github.com/imgbuild/imgbuild/engine/testkit"
 )
 
 func otherHostKey(t *testing.T) gossh.PublicKey {
@@ -444,10 +445,7 @@ func TestKeyFileProblemsAreReportedAtOnce(t *testing.T) {
 }
 
 func TestSSHAgentKeysLogIn(t *testing.T) {
-	agentBin, err := exec.LookPath("ssh-agent")
-	if err != nil {
-		t.Skip("ssh-agent not installed")
-	}
+	agentBin := testkit.RequireProgram(t, "ssh-agent", "openssh-client")
 	srv := sshtest.Start(t)
 	sock := filepath.Join(t.TempDir(), "agent.sock")
 	cmd := exec.Command(agentBin, "-D", "-a", sock)
@@ -478,10 +476,7 @@ func TestSSHAgentKeysLogIn(t *testing.T) {
 }
 
 func TestAnOpenSSHCertificateLogsIn(t *testing.T) {
-	keygen, err := exec.LookPath("ssh-keygen")
-	if err != nil {
-		t.Skip("ssh-keygen not installed")
-	}
+	keygen := testkit.RequireProgram(t, "ssh-keygen", "openssh-client")
 	dir := t.TempDir()
 	ca := filepath.Join(dir, "ca")
 	caPub := writeNewKey(t, ca, "")
@@ -498,7 +493,7 @@ func TestAnOpenSSHCertificateLogsIn(t *testing.T) {
 	o := srv.Options()
 	o.PrivateKeyFile = key
 	o.HandshakeAttempts = 1
-	err, _ = connectErr(t, ssh.Config{Options: o})
+	err, _ := connectErr(t, ssh.Config{Options: o})
 	mustContain(t, err.Error(), "refused to let")
 
 	o.CertificateFile = key + "-cert.pub"

@@ -19,19 +19,10 @@ import (
 	"github.com/imgbuild/imgbuild/engine"
 	"github.com/imgbuild/imgbuild/engine/event"
 	"github.com/imgbuild/imgbuild/engine/schema"
+	"github.com/imgbuild/imgbuild/engine/testkit"
 	"github.com/imgbuild/imgbuild/engine/value"
 	"github.com/imgbuild/imgbuild/starlark/description"
 )
-
-func requireQemuImg(t *testing.T) {
-	t.Helper()
-	if _, err := exec.LookPath("qemu-img"); err != nil {
-		if os.Getenv("IMGBUILD_INTEGRATION") == "1" {
-			t.Fatal("qemu-img is not installed: apt-get install qemu-utils")
-		}
-		t.Skip("qemu-img is not installed: apt-get install qemu-utils (IMGBUILD_INTEGRATION=1 makes this a failure)")
-	}
-}
 
 // newBox decodes settings into a vagrant_box() post-processor.
 func newBox(t *testing.T, settings map[string]any) engine.PostProcessor {
@@ -101,7 +92,7 @@ func env(ws string) (*engine.PostEnv, *[]event.Event) {
 }
 
 func TestABoxHoldsTheDiskMetadataAndAVagrantfileThatBootsTheKernel(t *testing.T) {
-	requireQemuImg(t)
+	testkit.RequireProgram(t, "qemu-img", "qemu-utils")
 	ws := t.TempDir()
 	disk := qcow2(t, ws, "output/web/web.qcow2")
 	os.WriteFile(filepath.Join(ws, "output/web/vmlinuz"), []byte("kernel"), 0o644)
@@ -151,12 +142,12 @@ func TestABoxHoldsTheDiskMetadataAndAVagrantfileThatBootsTheKernel(t *testing.T)
 	if string(members["vmlinuz"]) != "kernel" || string(members["initrd.img"]) != "initrd" {
 		t.Error("kernel or initrd not in the box")
 	}
-	if ruby, err := exec.LookPath("ruby"); err == nil {
-		// The Vagrantfile is valid Ruby.
+	t.Run("the Vagrantfile is valid Ruby", func(t *testing.T) {
+		ruby := testkit.RequireProgram(t, "ruby", "ruby")
 		if out, err := exec.Command(ruby, "-c", "-e", vf).CombinedOutput(); err != nil {
 			t.Errorf("ruby -c: %v: %s", err, out)
 		}
-	}
+	})
 	made := false
 	for _, ev := range *events {
 		if ev.Type == event.Message && strings.HasPrefix(ev.Message, "Vagrant box output/web/web.box made in") {
@@ -189,7 +180,7 @@ func TestABoxHoldsTheDiskMetadataAndAVagrantfileThatBootsTheKernel(t *testing.T)
 }
 
 func TestABoxWithoutKernelBootsThroughItsFirmware(t *testing.T) {
-	requireQemuImg(t)
+	testkit.RequireProgram(t, "qemu-img", "qemu-utils")
 	ws := t.TempDir()
 	qcow2(t, ws, "d.qcow2")
 	in := &engine.Artifact{Build: "web", Fields: map[string]any{"disk": "d.qcow2", "format": "qcow2", "kernel": "", "initrd": ""}}
@@ -208,7 +199,7 @@ func TestABoxWithoutKernelBootsThroughItsFirmware(t *testing.T) {
 }
 
 func TestWhatIsNotABoxableDiskIsNamed(t *testing.T) {
-	requireQemuImg(t)
+	testkit.RequireProgram(t, "qemu-img", "qemu-utils")
 	ws := t.TempDir()
 	qcow2(t, ws, "base.qcow2")
 	overlay := filepath.Join(ws, "overlay.qcow2")

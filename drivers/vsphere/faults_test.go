@@ -15,6 +15,7 @@ import (
 
 	"github.com/imgbuild/imgbuild/drivers/vsphere/vcsimtest"
 	"github.com/imgbuild/imgbuild/engine"
+	"github.com/imgbuild/imgbuild/engine/testkit"
 	"github.com/imgbuild/imgbuild/engine/value"
 )
 
@@ -254,9 +255,7 @@ func runMatrix(t *testing.T, e *env, sc scenario) {
 }
 
 func TestFaultsAndCancelsAtEveryStepOfACloneLeaveNothing(t *testing.T) {
-	if testing.Short() {
-		t.Skip("the matrix runs the build about a hundred times")
-	}
+	testkit.SkipIfShort(t, "the matrix runs the build about a hundred times")
 	e := newEnv(t)
 	// An existing VM the builds replace (force): a failed build must leave
 	// it as it was.
@@ -315,9 +314,7 @@ func TestFaultsAndCancelsAtEveryStepOfACloneLeaveNothing(t *testing.T) {
 }
 
 func TestFaultsAndCancelsAtEveryStepOfAnISOBuildLeaveNothing(t *testing.T) {
-	if testing.Short() {
-		t.Skip("the matrix runs the build about a hundred times")
-	}
+	testkit.SkipIfShort(t, "the matrix runs the build about a hundred times")
 	e := newEnv(t)
 	iso := filepath.Join(e.ws, "installer.iso")
 	data := []byte(strings.Repeat("an installer image ", 4096))

@@ -15,8 +15,9 @@
 // connect to; StartPrivate and the IAM helpers give a test a server of its
 // own with IAM enforcement.
 //
-// When moto_server is not installed, Start skips the test, unless
-// IMGBUILD_INTEGRATION=1 is set, where it fails it: CI must not skip.
+// When moto_server is not installed, Start skips the test through
+// testkit.Skip: a failure under IMGBUILD_INTEGRATION=1, where CI must not
+// skip.
 //
 // The package knows nothing of builds, drivers or Starlark.
 package awstest
@@ -44,6 +45,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/ec2"
 	"github.com/aws/smithy-go/middleware"
 	smithyhttp "github.com/aws/smithy-go/transport/http"
+	"github.com/imgbuild/imgbuild/engine/testkit"
 )
 
 //go:embed imgbuild_moto.py
@@ -136,15 +138,9 @@ func StartPrivate(t testing.TB, env ...string) *Server {
 // installed.
 func Python(t testing.TB) string {
 	t.Helper()
-	skip := func(msg string) {
-		if os.Getenv("IMGBUILD_INTEGRATION") == "1" {
-			t.Fatal(msg)
-		}
-		t.Skip(msg + " (IMGBUILD_INTEGRATION=1 makes this a failure)")
-	}
 	server, err := exec.LookPath("moto_server")
 	if err != nil {
-		skip("moto_server not found: install it with pip install 'moto[server]' to run the AWS tests")
+		testkit.Skip(t, "moto_server not found: install it with pip install 'moto[server]' to run the AWS tests")
 		return ""
 	}
 	candidates := []string{"python3"}
@@ -162,7 +158,7 @@ func Python(t testing.TB) string {
 			return py
 		}
 	}
-	skip(fmt.Sprintf("moto_server is at %s, but no Python interpreter (%s) imports moto.server", server, strings.Join(candidates, ", ")))
+	testkit.Skipf(t, "moto_server is at %s, but no Python interpreter (%s) imports moto.server", server, strings.Join(candidates, ", "))
 	return ""
 }
 

@@ -4,9 +4,9 @@
 // and finds what a test may have left behind: processes whose root is in a
 // tree, mounts under a directory.
 //
-// When root or busybox-static is missing, its functions skip the test,
-// unless IMGBUILD_INTEGRATION=1 is set, where they fail it: CI must not
-// skip.
+// When root or busybox-static is missing, its functions skip the test
+// through testkit.Skip: a failure under IMGBUILD_INTEGRATION=1, where CI
+// must not skip.
 package chroottest
 
 import (
@@ -16,26 +16,9 @@ import (
 	"strconv"
 	"strings"
 	"testing"
+
+	"github.com/imgbuild/imgbuild/engine/testkit"
 )
-
-// Require skips the test (fails it under IMGBUILD_INTEGRATION=1) with why
-// when ok is false.
-func Require(t testing.TB, ok bool, why string) {
-	t.Helper()
-	if ok {
-		return
-	}
-	if os.Getenv("IMGBUILD_INTEGRATION") == "1" {
-		t.Fatal(why)
-	}
-	t.Skip(why + " (IMGBUILD_INTEGRATION=1 makes this a failure)")
-}
-
-// RequireRoot skips the test unless it runs as root.
-func RequireRoot(t testing.TB) {
-	t.Helper()
-	Require(t, os.Geteuid() == 0, "this test needs root (namespaces, mounts, chroot)")
-}
 
 // busyboxPaths are where busybox-static puts its binary.
 var busyboxPaths = []string{"/bin/busybox", "/usr/bin/busybox"}
@@ -54,7 +37,7 @@ func Busybox(t testing.TB) string {
 			return p
 		}
 	}
-	Require(t, false, "busybox-static is not installed: apt-get install busybox-static")
+	testkit.Skip(t, "busybox-static is not installed: apt-get install busybox-static")
 	return ""
 }
 

@@ -7,7 +7,6 @@ import (
 	"io/fs"
 	"net/http"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"runtime"
 	"strings"
@@ -23,6 +22,7 @@ import (
 	"github.com/imgbuild/imgbuild/engine"
 	"github.com/imgbuild/imgbuild/engine/event"
 	"github.com/imgbuild/imgbuild/engine/step"
+	"github.com/imgbuild/imgbuild/engine/testkit"
 	"github.com/imgbuild/imgbuild/starlark/description"
 )
 
@@ -110,20 +110,17 @@ func copyExamples(t *testing.T, dir string) {
 
 func requireAll(t *testing.T) {
 	t.Helper()
-	if testing.Short() {
-		t.Skip("the quickstart takes minutes; not in -short")
-	}
-	chroottest.RequireRoot(t)
+	testkit.SkipIfShort(t, "the quickstart takes minutes")
+	testkit.RequireRoot(t)
 	for prog, pkg := range map[string]string{"debootstrap": "debootstrap", "mkfs.ext4": "e2fsprogs", "qemu-img": "qemu-utils", "qemu-system-x86_64": "qemu-system-x86"} {
-		_, err := exec.LookPath(prog)
-		chroottest.Require(t, err == nil, prog+" is not installed: apt-get install "+pkg)
+		testkit.RequireProgram(t, prog, pkg)
 	}
 	m := rootfs.HostMirror()
 	resp, err := (&http.Client{Timeout: 10 * time.Second}).Get(m + "/dists/bookworm/Release")
 	if err == nil {
 		resp.Body.Close()
 	}
-	chroottest.Require(t, err == nil && resp.StatusCode == 200, "the Debian mirror "+m+" cannot be reached")
+	testkit.Require(t, err == nil && resp.StatusCode == 200, "the Debian mirror "+m+" cannot be reached")
 }
 
 // quickstart is the one run of the quickstart the tests share.

@@ -8,6 +8,8 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+
+	"github.com/imgbuild/imgbuild/engine/testkit"
 )
 
 func TestParseInfo(t *testing.T) {
@@ -134,18 +136,8 @@ func TestDiskKind(t *testing.T) {
 	}
 }
 
-func requireQemuImg(t *testing.T) {
-	t.Helper()
-	if _, err := exec.LookPath(Program); err != nil {
-		if os.Getenv("IMGBUILD_INTEGRATION") == "1" {
-			t.Fatal("qemu-img is not installed: apt-get install qemu-utils")
-		}
-		t.Skip("qemu-img is not installed: apt-get install qemu-utils (IMGBUILD_INTEGRATION=1 makes this a failure)")
-	}
-}
-
 func TestOverlayLeavesItsBackingImageAlone(t *testing.T) {
-	requireQemuImg(t)
+	testkit.RequireProgram(t, Program, "qemu-utils")
 	dir := t.TempDir()
 	base := filepath.Join(dir, "base.raw")
 	data := make([]byte, 1<<20)
@@ -170,11 +162,10 @@ func TestOverlayLeavesItsBackingImageAlone(t *testing.T) {
 	if oi.Format != "qcow2" || oi.VirtualSize != 4<<20 || oi.Backing != base {
 		t.Errorf("overlay: %+v", oi)
 	}
-	// Write through the overlay with qemu-io if present; the base stays.
-	if _, err := exec.LookPath("qemu-io"); err == nil {
-		if out, err := exec.Command("qemu-io", "-f", "qcow2", "-c", "write -P 0x41 0 4096", overlay).CombinedOutput(); err != nil {
-			t.Fatalf("qemu-io: %v %s", err, out)
-		}
+	// Write through the overlay with qemu-io; the base stays.
+	qemuIO := testkit.RequireProgram(t, "qemu-io", "qemu-utils")
+	if out, err := exec.Command(qemuIO, "-f", "qcow2", "-c", "write -P 0x41 0 4096", overlay).CombinedOutput(); err != nil {
+		t.Fatalf("qemu-io: %v %s", err, out)
 	}
 	after, _ := os.ReadFile(base)
 	if !bytes.Equal(after, data) {

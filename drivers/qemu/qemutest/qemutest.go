@@ -31,6 +31,8 @@ import (
 	"strings"
 	"sync"
 	"testing"
+
+	"github.com/imgbuild/imgbuild/engine/testkit"
 )
 
 // Guest is the tiny machine: boot Kernel with Initrd and Append, attach
@@ -63,27 +65,12 @@ func CacheDir() string {
 	return "/var/cache/imgbuild/test"
 }
 
-// Require skips the test (fails it under IMGBUILD_INTEGRATION=1) with why
-// when ok is false.
-func Require(t testing.TB, ok bool, why string) {
-	t.Helper()
-	if ok {
-		return
-	}
-	if os.Getenv("IMGBUILD_INTEGRATION") == "1" {
-		t.Fatal(why)
-	}
-	t.Skip(why + " (IMGBUILD_INTEGRATION=1 makes this a failure)")
-}
-
 // RequireQEMU skips the test unless qemu-system-x86_64 and qemu-img are
 // installed.
 func RequireQEMU(t testing.TB) {
 	t.Helper()
-	for prog, pkg := range map[string]string{"qemu-system-x86_64": "qemu-system-x86", "qemu-img": "qemu-utils"} {
-		_, err := exec.LookPath(prog)
-		Require(t, err == nil, prog+" is not installed: apt-get install "+pkg)
-	}
+	testkit.RequireProgram(t, "qemu-system-x86_64", "qemu-system-x86")
+	testkit.RequireProgram(t, "qemu-img", "qemu-utils")
 }
 
 // TinyGuest returns the tiny machine, building it on first use.
@@ -94,7 +81,7 @@ func TinyGuest(t testing.TB) *Guest {
 	if failErr != nil {
 		t.Fatalf("building the tiny guest: %v", failErr)
 	}
-	Require(t, skipWhy == "", skipWhy)
+	testkit.Require(t, skipWhy == "", skipWhy)
 	return guest
 }
 

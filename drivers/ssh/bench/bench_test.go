@@ -22,6 +22,7 @@ import (
 	"github.com/imgbuild/imgbuild/drivers/ssh/sshtest"
 	"github.com/imgbuild/imgbuild/engine"
 	"github.com/imgbuild/imgbuild/engine/event"
+	"github.com/imgbuild/imgbuild/engine/testkit"
 	"github.com/imgbuild/imgbuild/starlark/description"
 )
 
@@ -151,9 +152,7 @@ func (tb *table) print() {
 // null() builds with the shell and file provisioners run by the engine and
 // as the communicator alone (vs ssh + scp).
 func TestCompareWithOpenSSH(t *testing.T) {
-	if os.Getenv("IMGBUILD_BENCH") != "1" {
-		t.Skip("a benchmark: set IMGBUILD_BENCH=1 or run drivers/ssh/bench/run.sh")
-	}
+	testkit.OptIn(t, "IMGBUILD_BENCH", "a benchmark (drivers/ssh/bench/run.sh runs it)")
 	for _, tool := range []string{"ssh", "sftp", "scp"} {
 		if _, err := exec.LookPath(tool); err != nil {
 			t.Fatalf("%s not found: install openssh-client", tool)

@@ -8,13 +8,11 @@ import (
 	"time"
 
 	"github.com/imgbuild/imgbuild/drivers/ssh/sshtest"
+	"github.com/imgbuild/imgbuild/engine/testkit"
 )
 
 func TestOpenSSHClientTrustsTheServerAndLogsInWithTheClientKey(t *testing.T) {
-	ssh, err := exec.LookPath("ssh")
-	if err != nil {
-		t.Skip("ssh (openssh-client) not installed")
-	}
+	ssh := testkit.RequireProgram(t, "ssh", "openssh-client")
 	srv := sshtest.Start(t)
 	out, err := exec.Command(ssh, "-F", "/dev/null", "-o", "BatchMode=yes", "-o", "StrictHostKeyChecking=yes",
 		"-o", "UserKnownHostsFile="+srv.KnownHostsFile, "-o", "IdentitiesOnly=yes", "-o", "IdentityAgent=none",
@@ -28,10 +26,7 @@ func TestOpenSSHClientTrustsTheServerAndLogsInWithTheClientKey(t *testing.T) {
 }
 
 func TestDropConnectionsCutsAClientOff(t *testing.T) {
-	ssh, err := exec.LookPath("ssh")
-	if err != nil {
-		t.Skip("ssh (openssh-client) not installed")
-	}
+	ssh := testkit.RequireProgram(t, "ssh", "openssh-client")
 	srv := sshtest.Start(t)
 	cmd := exec.Command(ssh, "-F", "/dev/null", "-o", "BatchMode=yes", "-o", "UserKnownHostsFile="+srv.KnownHostsFile,
 		"-o", "IdentitiesOnly=yes", "-o", "IdentityAgent=none", "-i", srv.ClientKeyFile, "-p", strconv.Itoa(srv.Port),

@@ -1,0 +1,28 @@
+// Package testkit is the one place for what imgbuild's tests share: the
+// integration-skip rule, an event recorder, workspace writers, a way to
+// run a test as an unprivileged user, and waiting on a condition.
+//
+// The rule for a test whose tool or counterpart is missing: on a
+// developer's machine it skips with a message saying what to install; when
+// IMGBUILD_INTEGRATION=1 is set (CI sets it) it fails, so CI never passes
+// by skipping. Every skip in the tree goes through [Skip] (or the helpers
+// built on it: [Require], [RequireProgram], [RequireRoot]); the only other
+// ways out are [SkipIfShort] for slow tests and [OptIn] for benchmarks
+// kept out of the suite.
+//
+// Tests never wait with time.Sleep: they wait on what they expect, with
+// [Eventually] (a condition polled until it holds) or [Receive] (a value
+// on a channel), both bounded by a deadline that only a failing test
+// reaches.
+//
+// The API, in one line for grep: Integration, Skip, Skipf, Require,
+// RequireProgram, RequireRoot, SkipIfShort, OptIn, Recorder (NewUI,
+// Recorder.UI, Recorder.Bus, Recorder.OnEvent, Events, Of, Steps,
+// Messages, Lines, Log, JSON), Workspace, WriteFile, RunAsNobody,
+// Eventually, EventuallyWithin, Receive, WaitTimeout.
+//
+// testkit belongs to the engine layer: it knows no Starlark and no
+// platform. Harnesses of one driver's counterpart stay with that driver
+// (drivers/ssh/sshtest, drivers/amazon/awstest, drivers/vsphere/vcsimtest,
+// drivers/qemu/qemutest, drivers/chroot/chroottest) and use this package.
+package testkit
