@@ -6,6 +6,7 @@ import (
 	"sort"
 
 	"github.com/imgbuild/imgbuild/engine/event"
+	"github.com/imgbuild/imgbuild/engine/journal"
 	"github.com/imgbuild/imgbuild/engine/schema"
 	"github.com/imgbuild/imgbuild/engine/step"
 	"github.com/imgbuild/imgbuild/engine/value"
@@ -126,6 +127,9 @@ type Registry struct {
 	Provisioners   map[string]*ProvisionerDef
 	PostProcessors map[string]*PostProcessorDef
 	Lookups        map[string]*LookupDef
+	// Reapers remove what a killed run left, per kind of journal entry
+	// (see Job.Record); this machine's own kinds are always there.
+	Reapers map[string]journal.Reaper
 }
 
 // NewRegistry returns an empty registry.
@@ -135,7 +139,17 @@ func NewRegistry() *Registry {
 		Provisioners:   map[string]*ProvisionerDef{},
 		PostProcessors: map[string]*PostProcessorDef{},
 		Lookups:        map[string]*LookupDef{},
+		Reapers:        journal.Local(),
 	}
+}
+
+// AddReaper registers the reaper of a kind of journal entry, which the
+// driver's builds record through Job.Record.
+func (r *Registry) AddReaper(kind string, rp journal.Reaper) {
+	if _, ok := r.Reapers[kind]; ok {
+		panic(fmt.Sprintf("engine: reaper %q registered twice", kind))
+	}
+	r.Reapers[kind] = rp
 }
 
 // AddLookup registers a lookup under its schema's name.
@@ -230,7 +244,27 @@ type Job struct {
 
 	provisioners []namedProvisioner
 	redact       func(string) string
+	journal      *journal.Journal
 }
+
+// Record writes to the run's journal, before the build creates something,
+// what it is about to create, so that if imgbuild is killed the next run
+// or imgbuild cleanup finds it and removes it, through the reaper
+// registered for kind. what is for people ("AWS resources tagged
+// imgbuild:token=1a2b in eu-west-1"); where is what the reaper needs, and
+// never a secret. It returns the entry's id, for Done. An error means the
+// entry may not be written: do not create the thing. Without a journal (a
+// test calling a driver directly) it records nothing.
+//
+// What the build records is marked done when the build ends with every
+// cleanup done, or kept with --on-error=abort; Done marks one entry
+// earlier, once the build removed it itself.
+func (j *Job) Record(kind, what string, where map[string]string) (int, error) {
+	return j.journal.Record(journal.Entry{Build: j.Name, Kind: kind, What: what, Where: where})
+}
+
+// Done marks an entry Record returned as removed by the build itself.
+func (j *Job) Done(id int) error { return j.journal.Done(id) }
 
 type namedProvisioner struct {
 	kind string

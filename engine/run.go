@@ -2,14 +2,19 @@ package engine
 
 import (
 	"context"
+	"crypto/rand"
+	"encoding/hex"
 	"errors"
 	"fmt"
+	"io/fs"
 	"os"
 	"path/filepath"
+	"strings"
 	"sync"
 	"time"
 
 	"github.com/imgbuild/imgbuild/engine/event"
+	"github.com/imgbuild/imgbuild/engine/journal"
 	"github.com/imgbuild/imgbuild/engine/panics"
 	"github.com/imgbuild/imgbuild/engine/schema"
 	"github.com/imgbuild/imgbuild/engine/step"
@@ -39,6 +44,9 @@ type RunOptions struct {
 	// Hooks, if set, are called around every build's steps (--debug,
 	// --on-error ask).
 	Hooks *step.Hooks
+	// Journal, if set, records what builds create before they create it
+	// (Job.Record), so that a killed run leaves nothing lost.
+	Journal *journal.Journal
 }
 
 // Result is how one build ended.
@@ -302,18 +310,10 @@ func buildOne(ctx context.Context, n *Node, reg *Registry, ui *event.UI, opts Ru
 	if _, err := def.Schema.Decode(settings.(*value.Map), cfg, schema.Options{}); err != nil {
 		return nil, fmt.Errorf("%s: %s: %w", n.Pos, n.Driver, err)
 	}
-	workDir, err := os.MkdirTemp(opts.TempDir, "imgbuild-"+safeName(n.Name)+"-")
+	workDir, dirID, err := makeScratchDir(opts, n.Name)
 	if err != nil {
-		return nil, fmt.Errorf("creating a scratch directory: %w", err)
+		return nil, err
 	}
-	defer func() {
-		if err != nil && opts.OnError == step.Abort {
-			ui.Emit(event.Event{Type: event.Leftover, Message: "kept for debugging (--on-error=abort)", Items: []string{"scratch directory " + workDir}})
-			return
-		}
-		os.RemoveAll(workDir)
-	}()
-
 	job := &Job{
 		Name: n.Name, Driver: n.Driver, Config: cfg, UI: ui,
 		Steps:     &step.Runner{UI: ui, OnError: opts.OnError, Tracker: opts.Tracker, CleanupTimeout: opts.CleanupTimeout, Hooks: opts.Hooks},
@@ -321,7 +321,25 @@ func buildOne(ctx context.Context, n *Node, reg *Registry, ui *event.UI, opts Ru
 		Workspace: opts.Workspace,
 		Inputs:    inputs,
 		redact:    ui.Bus().Redact,
+		journal:   opts.Journal,
 	}
+	defer func() {
+		if err != nil && (opts.OnError == step.Abort || job.Steps.Kept()) {
+			ui.Emit(event.Event{Type: event.Leftover, Message: "kept for debugging (--on-error=abort)", Items: []string{"scratch directory " + workDir}})
+			warnJournal(ui, opts.Journal.KeepBuild(n.Name))
+			return
+		}
+		if rerr := os.RemoveAll(workDir); rerr == nil {
+			warnJournal(ui, opts.Journal.Done(dirID))
+		}
+		// What the build recorded is gone unless a cleanup failed: the
+		// next run or imgbuild cleanup then looks for it.
+		var ce *step.CleanupError
+		if !errors.As(err, &ce) {
+			warnJournal(ui, opts.Journal.DoneBuild(n.Name))
+		}
+	}()
+
 	if err := job.AddProvisioners(reg, n.Provisioners, resolve); err != nil {
 		return nil, err
 	}
@@ -407,6 +425,61 @@ func decodeObject(o *value.Object, s *schema.Schema, resolve value.Resolver) (an
 		return nil, fmt.Errorf("%s: %s: %w", o.Pos, o.Kind, err)
 	}
 	return cfg, nil
+}
+
+// warnJournal reports a failure to mark journal entries: they stay open,
+// and a later cleanup will look for what is already gone.
+func warnJournal(ui *event.UI, err error) {
+	if err != nil {
+		ui.Warn("could not update the run's journal: %v", err)
+	}
+}
+
+// makeScratchDir makes a build's scratch directory in opts.TempDir,
+// recorded in the journal first, and returns it with its entry's id.
+func makeScratchDir(opts RunOptions, build string) (string, int, error) {
+	parent := opts.TempDir
+	if parent == "" {
+		parent = os.TempDir()
+	}
+	parent, err := filepath.Abs(parent)
+	if err != nil {
+		return "", 0, err
+	}
+	for range 100 {
+		var b [4]byte
+		if _, err := rand.Read(b[:]); err != nil {
+			return "", 0, err
+		}
+		dir := filepath.Join(parent, "imgbuild-"+safeName(build)+"-"+hex.EncodeToString(b[:]))
+		id, err := opts.Journal.Record(journal.Entry{Build: build, Kind: journal.KindDir, What: "scratch directory " + relTo(opts.Workspace, dir), Where: map[string]string{"path": dir}})
+		if err != nil {
+			return "", 0, err
+		}
+		err = os.Mkdir(dir, 0o700)
+		if errors.Is(err, fs.ErrExist) {
+			opts.Journal.Done(id)
+			continue
+		}
+		if err != nil {
+			opts.Journal.Done(id)
+			return "", 0, fmt.Errorf("creating a scratch directory: %w", err)
+		}
+		return dir, id, nil
+	}
+	return "", 0, fmt.Errorf("creating a scratch directory in %s: every name tried was taken", parent)
+}
+
+// relTo is p relative to root when inside it, else p.
+func relTo(root, p string) string {
+	if root != "" {
+		if abs, err := filepath.Abs(root); err == nil {
+			if r, err := filepath.Rel(abs, p); err == nil && !strings.HasPrefix(r, "..") {
+				return r
+			}
+		}
+	}
+	return p
 }
 
 func safeName(s string) string {

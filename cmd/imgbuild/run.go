@@ -7,10 +7,10 @@ import (
 	"os/signal"
 	"path/filepath"
 	"syscall"
-	"time"
 
 	"github.com/imgbuild/imgbuild/engine"
 	"github.com/imgbuild/imgbuild/engine/event"
+	"github.com/imgbuild/imgbuild/engine/journal"
 	"github.com/imgbuild/imgbuild/engine/render"
 	"github.com/imgbuild/imgbuild/engine/step"
 	"github.com/urfave/cli/v2"
@@ -64,15 +64,30 @@ func runAction(c *cli.Context) error {
 		return fmt.Errorf("creating %s: %w", tmp, err)
 	}
 
-	runID := render.RunID(time.Now())
 	bus := event.NewBus()
 	for _, s := range d.Secrets {
 		bus.AddSecret(s)
 	}
 	rend := render.New(render.Options{Out: c.App.Writer, JSON: c.Bool("json"), NoColor: noColor(c), Timestamps: c.Bool("timestamps")})
+	bus.Subscribe(rend)
+	say := func(warn bool, text string) {
+		typ := event.Message
+		if warn {
+			typ = event.Warning
+		}
+		bus.Emit(event.Event{Type: typ, Message: text})
+	}
+	// The journal names the run, and records what it creates before it
+	// creates it; what runs that died left is removed first.
+	jr, restoreEnv, err := startJournal(c, d.Root, say)
+	if err != nil {
+		rend.Close()
+		return fmt.Errorf("starting the run's journal in %s: %w", journal.Dir(d.Root), err)
+	}
+	defer restoreEnv()
+	runID := jr.ID()
 	logDir := render.LogDir(d.Root, runID)
 	logs := render.NewLogs(logDir)
-	bus.Subscribe(rend)
 	bus.Subscribe(logs)
 	bus.Subscribe(debugLog())
 
@@ -89,7 +104,9 @@ func runAction(c *cli.Context) error {
 		Workspace: d.Root,
 		TempDir:   tmp,
 		Tracker:   tracker,
+		Journal:   jr,
 	})
+	jerr := jr.Close(true)
 	rendErr := rend.Close()
 	logErr := logs.Close()
 
@@ -109,7 +126,7 @@ func runAction(c *cli.Context) error {
 		}
 		fmt.Fprintf(c.App.Writer, "logs: %s\n", relTo(d.Root, logDir))
 	}
-	for _, e := range []error{rendErr, logErr} {
+	for _, e := range append([]error{rendErr, logErr, jerr}, bus.Broken()...) {
 		if e != nil {
 			fmt.Fprintf(c.App.ErrWriter, "warning: %v\n", e)
 		}
@@ -150,6 +167,7 @@ func watchSignals(ctx context.Context, cancel context.CancelFunc, tracker *step.
 		} else {
 			fmt.Fprintf(c.App.ErrWriter, "nothing is known to be left behind\n")
 		}
+		fmt.Fprintf(c.App.ErrWriter, "the run's journal lists what it made: the next run, or imgbuild cleanup, removes it\n")
 		osExit(exitInterrupted)
 	}()
 	return func() bool {

@@ -17,6 +17,7 @@ import (
 	"github.com/imgbuild/imgbuild/drivers/local"
 	"github.com/imgbuild/imgbuild/drivers/shellquote"
 	"github.com/imgbuild/imgbuild/engine"
+	"github.com/imgbuild/imgbuild/engine/journal"
 )
 
 // Options configure a Comm.
@@ -439,53 +440,4 @@ func bareErr(err error) error {
 
 // MountsUnder lists the mount points of this process's mount namespace at
 // or below dir: what must be unmounted before dir can be removed safely.
-func MountsUnder(dir string) ([]string, error) {
-	abs, err := filepath.Abs(dir)
-	if err != nil {
-		return nil, err
-	}
-	data, err := os.ReadFile("/proc/self/mountinfo")
-	if err != nil {
-		return nil, err
-	}
-	var out []string
-	for _, line := range strings.Split(string(data), "\n") {
-		f := strings.Fields(line)
-		if len(f) < 5 {
-			continue
-		}
-		mp := unescapeMountinfo(f[4])
-		if mp == abs || strings.HasPrefix(mp, abs+"/") {
-			out = append(out, mp)
-		}
-	}
-	return out, nil
-}
-
-// unescapeMountinfo undoes mountinfo's octal escapes (\040 for a space).
-func unescapeMountinfo(s string) string {
-	if !strings.Contains(s, `\`) {
-		return s
-	}
-	var b strings.Builder
-	for i := 0; i < len(s); i++ {
-		if s[i] == '\\' && i+3 < len(s) {
-			n := 0
-			ok := true
-			for _, d := range s[i+1 : i+4] {
-				if d < '0' || d > '7' {
-					ok = false
-					break
-				}
-				n = n*8 + int(d-'0')
-			}
-			if ok {
-				b.WriteByte(byte(n))
-				i += 3
-				continue
-			}
-		}
-		b.WriteByte(s[i])
-	}
-	return b.String()
-}
+func MountsUnder(dir string) ([]string, error) { return journal.MountsUnder(dir) }

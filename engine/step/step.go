@@ -144,6 +144,7 @@ type Runner struct {
 	Hooks          *Hooks        // optional: see Hooks
 
 	pending []Step // artifact steps of successful runs, cleaned up by Finish
+	kept    bool   // a failed build's resources were kept (Abort, KeepAll)
 }
 
 // CleanupError reports cleanups that failed and what they may have left.
@@ -297,8 +298,13 @@ func (r *Runner) Finish(ctx context.Context, failed bool) error {
 	return r.cleanup(ctx, pending, failed)
 }
 
+// Kept reports whether the runner kept what a failed build made, for
+// debugging, instead of cleaning it up.
+func (r *Runner) Kept() bool { return r.kept }
+
 // keep reports what the steps made, kept for debugging.
 func (r *Runner) keep(steps []Step) {
+	r.kept = true
 	var left []string
 	for _, s := range steps {
 		left = append(left, leftovers(s)...)
