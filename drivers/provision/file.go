@@ -59,7 +59,7 @@ func (c *FileConfig) Validate(deferred schema.Deferred) error {
 	if c.Destination == "" && !deferred.Has("destination") {
 		return schema.Errorf("destination", "is empty: say where to copy to")
 	}
-	return c.BuildFilter.validate()
+	return c.BuildFilter.Validate()
 }
 
 // FileDef returns file()'s declaration.
@@ -75,7 +75,7 @@ func FileDef() *engine.ProvisionerDef {
 			}
 			return &File{cfg: cfg}, nil
 		},
-		Filter: filter,
+		Filter: Filter,
 	}
 }
 

@@ -31,7 +31,9 @@ func matchAny(patterns []string, name string) bool {
 	return false
 }
 
-func (f *BuildFilter) validate() error {
+// Validate checks the patterns, and that only and except are not both
+// set. A provisioner's config calls it from its own Validate.
+func (f *BuildFilter) Validate() error {
 	if len(f.Only) > 0 && len(f.Except) > 0 {
 		return fmt.Errorf("only and except cannot both be set: use one of them")
 	}
@@ -51,7 +53,9 @@ func (f *BuildFilter) validate() error {
 // applier is a config with a BuildFilter.
 type applier interface{ Applies(build string) bool }
 
-func filter(config any, build string) bool {
+// Filter is an engine.ProvisionerDef's Filter for configs that embed a
+// BuildFilter: whether the provisioner applies to the named build.
+func Filter(config any, build string) bool {
 	if a, ok := config.(applier); ok {
 		return a.Applies(build)
 	}

@@ -9,13 +9,13 @@ import (
 
 var goTemplate = regexp.MustCompile(`\{\{-?\s*\.`)
 
-// expandPlaceholders replaces each {name} in tmpl by vals[name], in one
+// ExpandPlaceholders replaces each {name} in tmpl by vals[name], in one
 // pass: a replacement is never scanned again. A placeholder is a "{", one
 // or more lower-case letters or "_", and a "}", not preceded by "$". Any
 // other text is kept as written, so the shell's ${VAR} and {a,b} and
 // { list; } pass through. A placeholder not in vals is an error naming the
 // known ones; so is Packer's {{.Path}} syntax, with the way to write it.
-func expandPlaceholders(tmpl string, vals map[string]string) (string, error) {
+func ExpandPlaceholders(tmpl string, vals map[string]string) (string, error) {
 	if goTemplate.MatchString(tmpl) {
 		return "", fmt.Errorf("%q uses Go template syntax ({{.Path}}, {{.Vars}}); write the placeholders as %s", tmpl, knownList(vals))
 	}

@@ -13,7 +13,7 @@ func TestExpandPlaceholders(t *testing.T) {
 		{"{path}{path}", "'/tmp/a b.sh''/tmp/a b.sh'"},
 		{"", ""},
 	} {
-		got, err := expandPlaceholders(tc.in, vals)
+		got, err := ExpandPlaceholders(tc.in, vals)
 		if err != nil || got != tc.want {
 			t.Errorf("expand(%q) = %q, %v; want %q", tc.in, got, err, tc.want)
 		}
@@ -32,7 +32,7 @@ func FuzzExpandPlaceholders(f *testing.F) {
 		if strings.ContainsAny(tmpl, "\x00\x01") {
 			return
 		}
-		got, err := expandPlaceholders(tmpl, map[string]string{"path": "\x00{vars}\x00", "vars": "\x01{path}\x01"})
+		got, err := ExpandPlaceholders(tmpl, map[string]string{"path": "\x00{vars}\x00", "vars": "\x01{path}\x01"})
 		if err != nil {
 			if !strings.Contains(tmpl, "{") {
 				t.Fatalf("error without a brace: %v", err)

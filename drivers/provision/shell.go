@@ -55,7 +55,7 @@ func (c *ShellConfig) Validate(deferred schema.Deferred) error {
 		return err
 	}
 	if !deferred.Has("execute_command") {
-		if _, err := expandPlaceholders(c.ExecuteCommand, map[string]string{"path": "", "vars": ""}); err != nil {
+		if _, err := ExpandPlaceholders(c.ExecuteCommand, map[string]string{"path": "", "vars": ""}); err != nil {
 			return schema.Errorf("execute_command", "%v", err)
 		}
 		if !containsPlaceholder(c.ExecuteCommand, "path") {
@@ -71,12 +71,12 @@ func (c *ShellConfig) Validate(deferred schema.Deferred) error {
 	if c.RemoteFolder == "" && !deferred.Has("remote_folder") {
 		return schema.Errorf("remote_folder", "is empty: name a writable directory on the machine, such as \"/tmp\"")
 	}
-	return c.BuildFilter.validate()
+	return c.BuildFilter.Validate()
 }
 
 // containsPlaceholder reports whether tmpl uses {name}.
 func containsPlaceholder(tmpl, name string) bool {
-	marked, err := expandPlaceholders(tmpl, map[string]string{"path": "\x00path\x00", "vars": "\x00vars\x00"})
+	marked, err := ExpandPlaceholders(tmpl, map[string]string{"path": "\x00path\x00", "vars": "\x00vars\x00"})
 	return err == nil && strings.Contains(marked, "\x00"+name+"\x00")
 }
 
@@ -93,7 +93,7 @@ func ShellDef() *engine.ProvisionerDef {
 			}
 			return &Shell{cfg: cfg}, nil
 		},
-		Filter: filter,
+		Filter: Filter,
 	}
 }
 
@@ -198,7 +198,7 @@ func (s *Shell) runOnce(ctx context.Context, env *engine.ProvisionEnv, sc script
 			return err
 		}
 	}
-	line, err := expandPlaceholders(s.cfg.ExecuteCommand, map[string]string{"path": shellquote.Quote(cmdPath), "vars": vars})
+	line, err := ExpandPlaceholders(s.cfg.ExecuteCommand, map[string]string{"path": shellquote.Quote(cmdPath), "vars": vars})
 	if err != nil {
 		return fmt.Errorf("execute_command: %w", err)
 	}

@@ -42,7 +42,7 @@ func (c *ShellLocalConfig) Validate(deferred schema.Deferred) error {
 	if err := checkExitCodes(c.ValidExitCodes); err != nil {
 		return err
 	}
-	return c.BuildFilter.validate()
+	return c.BuildFilter.Validate()
 }
 
 // ShellLocalDef returns shell_local()'s declaration.
@@ -58,7 +58,7 @@ func ShellLocalDef() *engine.ProvisionerDef {
 			}
 			return &ShellLocal{cfg: cfg}, nil
 		},
-		Filter: filter,
+		Filter: Filter,
 	}
 }
 
