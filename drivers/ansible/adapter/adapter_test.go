@@ -23,6 +23,7 @@ import (
 	"github.com/imgbuild/imgbuild/drivers/ssh"
 	"github.com/imgbuild/imgbuild/drivers/ssh/sshtest"
 	"github.com/imgbuild/imgbuild/engine"
+	"github.com/imgbuild/imgbuild/engine/testkit"
 )
 
 // client runs OpenSSH's ssh, sftp and scp against an adapter, verifying
@@ -38,8 +39,7 @@ type client struct {
 func start(t *testing.T, comm engine.Communicator) *client {
 	t.Helper()
 	for _, prog := range []string{"ssh", "sftp", "scp"} {
-		_, err := exec.LookPath(prog)
-		chroottest.Require(t, err == nil, prog+" is not installed: apt-get install openssh-client")
+		testkit.RequireProgram(t, prog, "openssh-client")
 	}
 	ctx, cancel := context.WithCancel(context.Background())
 	a, err := adapter.Start(ctx, adapter.Options{Comm: comm, TempDir: t.TempDir()})
@@ -112,7 +112,7 @@ func (c *client) scp(args ...string) (string, error) {
 // commands the adapter's file operations use.
 func busyboxMachine(t *testing.T) (engine.Communicator, string) {
 	t.Helper()
-	chroottest.RequireRoot(t)
+	testkit.RequireRoot(t)
 	root := chroottest.BusyboxTree(t)
 	for _, a := range []string{"mv", "ln", "rmdir", "chown", "truncate", "tr"} {
 		must(t, os.Symlink("busybox", filepath.Join(root, "bin", a)))
