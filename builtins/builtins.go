@@ -12,10 +12,11 @@ package builtins
 
 import (
 	"fmt"
+	"maps"
 	"os"
 	"path/filepath"
 	"regexp"
-	"sort"
+	"slices"
 	"strings"
 
 	"github.com/imgbuild/imgbuild/engine"
@@ -43,6 +44,11 @@ type Options struct {
 	Boundary func(display string) string
 	// Root is the workspace root.
 	Root string
+	// Warn receives warnings (a var-file setting an undeclared variable);
+	// nil discards them.
+	Warn func(msg string)
+	// StrictVars makes a var-file's undeclared variable an error.
+	StrictVars bool
 }
 
 // VarValue is a variable's value from outside the description.
@@ -54,6 +60,10 @@ type VarValue struct {
 	JSON any
 	// Source names where it came from: "--var", "vars.json".
 	Source string
+	// Pos is where a var-file sets it ("prod.pkrvars.hcl:3:1"). Values
+	// with a Pos come from files: an undeclared one is only warned about
+	// (as Packer does), unless StrictVars is set.
+	Pos string
 }
 
 // Recorder is one evaluation's state: the graph being recorded and the
@@ -69,6 +79,13 @@ type declaredVar struct {
 	name, description, pos string
 	value                  starlark.Value
 	sensitive              bool
+	// env is the environment variable var(env = ...) names; fromEnv says
+	// the value came from it.
+	env     string
+	fromEnv bool
+	// source says where the value came from: "--var", a var-file,
+	// "$AWS_REGION", "its default".
+	source string
 }
 
 // New returns a Recorder for one evaluation.
@@ -388,21 +405,28 @@ func (r *Recorder) objectBuiltin(s *schema.Schema, wrap func(*value.Object) star
 }
 
 // Finish runs the checks that need the whole description: every variable
-// given from outside was declared, and the graph's edges and cycles.
+// given from outside was declared, and the graph's edges and cycles. A
+// var-file's undeclared variable is a warning, as in Packer (shared var
+// files set more than one description uses), unless StrictVars is set.
 func (r *Recorder) Finish() error {
-	var names []string
-	for name := range r.opts.Vars {
-		names = append(names, name)
-	}
-	sort.Strings(names)
-	for _, name := range names {
+	for _, name := range slices.Sorted(maps.Keys(r.opts.Vars)) {
 		if _, ok := r.vars[name]; ok {
 			continue
 		}
-		src := r.opts.Vars[name].Source
-		msg := fmt.Sprintf("%s: variable %q is not declared in the description", src, name)
+		given := r.opts.Vars[name]
+		where := given.Source
+		if given.Pos != "" {
+			where = given.Pos
+		}
+		msg := fmt.Sprintf("%s: variable %q is not declared in the description", where, name)
 		if near := schema.Nearest(name, r.order); near != "" {
 			msg += fmt.Sprintf(" (did you mean %q?)", near)
+		}
+		if given.Pos != "" && !r.opts.StrictVars {
+			if r.opts.Warn != nil {
+				r.opts.Warn(msg + "; it is ignored (--strict-vars makes this an error)")
+			}
+			continue
 		}
 		if len(r.order) > 0 {
 			msg += "; declared: " + strings.Join(r.order, ", ")
@@ -436,7 +460,7 @@ func (r *Recorder) Variables() []Variable {
 		if v.sensitive {
 			shown = "(sensitive)"
 		}
-		out = append(out, Variable{Name: name, Description: v.description, Value: shown, Pos: v.pos, Sensitive: v.sensitive})
+		out = append(out, Variable{Name: name, Description: v.description, Value: shown, Pos: v.pos, Sensitive: v.sensitive, Source: v.source, Env: v.env, FromEnv: v.fromEnv})
 	}
 	return out
 }
@@ -448,4 +472,24 @@ type Variable struct {
 	Value       string `json:"value"`
 	Pos         string `json:"position"`
 	Sensitive   bool   `json:"sensitive,omitempty"`
+	// Source says where the value came from: "--var", a var-file,
+	// "$AWS_REGION", "its default".
+	Source string `json:"source"`
+	// Env is the environment input var(env = ...) declares; FromEnv says
+	// the value came from it.
+	Env     string `json:"env,omitempty"`
+	FromEnv bool   `json:"from_env,omitempty"`
+}
+
+// Shown is how the plan shows where a variable's value came from, for an
+// environment input: "($AWS_REGION)", or "($AWS_REGION not set: the
+// default)"; "" for the others.
+func (v Variable) Shown() string {
+	switch {
+	case v.Env == "":
+		return ""
+	case v.FromEnv:
+		return "($" + v.Env + ")"
+	}
+	return "($" + v.Env + " not set: from " + v.Source + ")"
 }

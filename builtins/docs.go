@@ -10,18 +10,30 @@ import (
 )
 
 // varDoc documents var(), the one builtin not made from a driver schema.
-const varDoc = `var(name, default = ?, description = "", sensitive = False, validation = None)
+const varDoc = `var(name, default = ?, type = None, description = "", sensitive = False, validation = None, env = None)
   Declares a variable and returns its value: from --var name=value, a
-  --var-file, the environment variable IMGBUILD_VAR_<name>, or the default,
-  in that order. Values from the command line are converted to the type of
-  the default (int, bool, float; lists and dicts as JSON). Without a default
-  the variable is required.
+  --var-file, the environment variable IMGBUILD_VAR_<name>, the environment
+  variable env names (when set and not empty), or the default, in that
+  order. Without a default the variable is required.
+
+  Values from outside are converted to the variable's type as Packer
+  converts them: "false" is False for a bool, "2" is 2 for a number, 2 is
+  "2" for a string; lists and dicts on the command line are written as
+  JSON. A value that cannot be converted is an error naming the file and
+  line that set it. Var-files are Packer's .pkrvars.hcl (name = value),
+  JSON objects (.json, .pkrvars.json) or .star files of plain assignments;
+  a var-file's variable the description does not declare is a warning
+  (--strict-vars makes it an error).
 
   name (string, required)         The variable's name; the only positional argument.
   default (any)                   The value when none is given.
+  type (string)                   string, int, float, number (int or float), bool, list, dict or any;
+                                  list(T) and dict(T) convert their elements. Unset: the default's type.
   description (string)            Shown by imgbuild plan.
   sensitive (bool, default False) Never shown: the plan, output, logs and manifests show (sensitive).
   validation (callable)           Called with the value; return True, or False or an error message.
+  env (string)                    An environment variable the value may come from ("AWS_REGION"),
+                                  like Packer's default = env("AWS_REGION"); the plan shows it.
 `
 
 // Docs returns the reference of one builtin, from its schema.

@@ -9,12 +9,12 @@ import (
 // FuzzReadVarFile reads arbitrary var-files, as JSON and as .star: an
 // error or values, never a panic.
 func FuzzReadVarFile(f *testing.F) {
-	for _, s := range []string{`{"a": 1, "b": [true, null], "c": {"d": "e"}}`, `a = 1` + "\n" + `b = [1, "x"]`, `{`, `[]`, `a = f()`, `{"a": 1e400}`} {
+	for _, s := range []string{`{"a": 1, "b": [true, null], "c": {"d": "e"}}`, `a = 1` + "\n" + `b = [1, "x"]`, `{`, `[]`, `a = f()`, `{"a": 1e400}`, "a = \"x\"\nb = [1, { c = true }]\n", "a = var.b", `{"a": 1, "a": 2}`} {
 		f.Add(s)
 	}
 	dir := f.TempDir()
 	f.Fuzz(func(t *testing.T, src string) {
-		for _, name := range []string{"v.json", "v.star"} {
+		for _, name := range []string{"v.json", "v.star", "v.pkrvars.hcl"} {
 			p := filepath.Join(dir, name)
 			if err := os.WriteFile(p, []byte(src), 0o644); err != nil {
 				t.Fatal(err)
@@ -24,7 +24,7 @@ func FuzzReadVarFile(f *testing.F) {
 				continue
 			}
 			for k, v := range vars {
-				if !varName.MatchString(k) && name == "v.json" {
+				if !varName.MatchString(k) && name != "v.star" && name != "v.pkrvars.hcl" {
 					t.Fatalf("accepted bad name %q", k)
 				}
 				if v.JSON != nil {

@@ -4,50 +4,238 @@ import (
 	"bytes"
 	stdjson "encoding/json"
 	"fmt"
+	"io"
+	"math"
+	"math/big"
 	"os"
 	"path/filepath"
 	"sort"
+	"strconv"
 	"strings"
 
+	"github.com/hashicorp/hcl/v2"
+	"github.com/hashicorp/hcl/v2/hclsyntax"
+	"github.com/zclconf/go-cty/cty"
 	"go.starlark.net/starlark"
 	"go.starlark.net/syntax"
 )
 
-// ReadVarFile reads variable values from a JSON object ({"version": "1.2"})
-// or, for a .star file, from plain assignments (version = "1.2"). Values
-// keep their types. Errors say where the file does not parse.
+// ReadVarFile reads variable values from a var-file:
+//   - Packer's HCL form (.pkrvars.hcl, any .hcl): name = value lines;
+//   - a JSON object ({"version": "1.2"}), Packer's .pkrvars.json included;
+//   - a .star file of plain assignments (version = "1.2").
+//
+// Values keep the types the file gives them; var() converts them to the
+// variable's type as Packer does ("false" becomes False for a bool). Each
+// value records the file, line and column that set it. Errors say where
+// the file does not parse.
 func ReadVarFile(path string) (map[string]VarValue, error) {
 	src, err := os.ReadFile(path)
 	if err != nil {
 		return nil, fmt.Errorf("--var-file: %v", err)
 	}
-	name := filepath.Base(path)
-	out := map[string]VarValue{}
-	if strings.HasSuffix(path, ".star") {
+	switch {
+	case strings.HasSuffix(path, ".star"):
 		return readStarVars(path, src)
+	case strings.HasSuffix(path, ".hcl"):
+		return readHCLVars(path, src)
+	}
+	return readJSONVars(path, src)
+}
+
+// readJSONVars reads one JSON object, noting the position of each key.
+func readJSONVars(path string, src []byte) (map[string]VarValue, error) {
+	name := filepath.Base(path)
+	fail := func(err error) (map[string]VarValue, error) {
+		// A whole-document decode places syntax errors exactly; the
+		// token stream's offsets are relative to its buffer.
+		var doc any
+		if whole := stdjson.Unmarshal(src, &doc); whole != nil {
+			err = whole
+		}
+		return nil, fmt.Errorf("--var-file %s does not parse as JSON: %s", path, jsonError(src, err))
 	}
 	dec := stdjson.NewDecoder(bytes.NewReader(src))
 	dec.UseNumber()
-	var doc map[string]any
-	if err := dec.Decode(&doc); err != nil {
-		return nil, fmt.Errorf("--var-file %s does not parse as JSON: %s", path, jsonError(src, err))
+	tok, err := dec.Token()
+	if err != nil {
+		return fail(err)
 	}
-	if dec.More() {
-		return nil, fmt.Errorf("--var-file %s does not parse as JSON: more than one value in the file", path)
+	if d, ok := tok.(stdjson.Delim); !ok || d != '{' {
+		kind := "value"
+		switch tok.(type) {
+		case stdjson.Delim:
+			kind = "array"
+		case string:
+			kind = "string"
+		case stdjson.Number:
+			kind = "number"
+		case bool:
+			kind = "bool"
+		}
+		return nil, fmt.Errorf("--var-file %s does not parse as JSON: the file must hold one JSON object of variable names to values, not a %s", path, kind)
 	}
-	for k, v := range doc {
+	out := map[string]VarValue{}
+	for dec.More() {
+		keyAt := dec.InputOffset()
+		tok, err := dec.Token()
+		if err != nil {
+			return fail(err)
+		}
+		k, _ := tok.(string)
+		var v any
+		if err := dec.Decode(&v); err != nil {
+			return fail(err)
+		}
+		line, col := lineCol(src, skipSpace(src, keyAt))
+		pos := fmt.Sprintf("%s:%d:%d", path, line, col)
 		if !varName.MatchString(k) {
-			return nil, fmt.Errorf("--var-file %s: %q is not a valid variable name", path, k)
+			return nil, fmt.Errorf("--var-file %s: %q is not a valid variable name", pos, k)
 		}
 		if _, err := fromJSON(v); err != nil {
-			return nil, fmt.Errorf("--var-file %s: variable %q: %v", path, k, err)
+			return nil, fmt.Errorf("--var-file %s: variable %q: %v", pos, k, err)
 		}
 		if v == nil {
 			v = stdjson.RawMessage("null")
 		}
-		out[k] = VarValue{JSON: v, Source: name}
+		out[k] = VarValue{JSON: v, Source: name, Pos: pos}
+	}
+	if _, err := dec.Token(); err != nil {
+		return fail(err)
+	}
+	if _, err := dec.Token(); err != io.EOF {
+		return nil, fmt.Errorf("--var-file %s does not parse as JSON: more than one value in the file", path)
 	}
 	return out, nil
+}
+
+// skipSpace returns the offset of the first byte at or after off that is
+// not white space or a comma: where a key starts.
+func skipSpace(src []byte, off int64) int64 {
+	for off < int64(len(src)) && strings.IndexByte(" \t\r\n,", src[off]) >= 0 {
+		off++
+	}
+	return off
+}
+
+// lineCol turns a byte offset into a 1-based line and column.
+func lineCol(src []byte, off int64) (int, int) {
+	line, col := 1, 1
+	for _, c := range src[:min(int(off), len(src))] {
+		if c == '\n' {
+			line, col = line+1, 1
+		} else {
+			col++
+		}
+	}
+	return line, col
+}
+
+// readHCLVars reads Packer's .pkrvars.hcl form: name = value lines whose
+// values are literals (no variables, no functions), as in Packer.
+func readHCLVars(path string, src []byte) (map[string]VarValue, error) {
+	f, diags := hclsyntax.ParseConfig(src, path, hcl.InitialPos)
+	if diags.HasErrors() {
+		return nil, fmt.Errorf("--var-file %s", hclDiag(diags))
+	}
+	body := f.Body.(*hclsyntax.Body)
+	if len(body.Blocks) > 0 {
+		b := body.Blocks[0]
+		return nil, fmt.Errorf("--var-file %s: %q is a block; a var-file holds only name = value lines", hclPos(b.TypeRange.Start, path), b.Type)
+	}
+	out := map[string]VarValue{}
+	for name, attr := range body.Attributes {
+		pos := hclPos(attr.NameRange.Start, path)
+		v, diags := attr.Expr.Value(nil)
+		if diags.HasErrors() {
+			return nil, fmt.Errorf("--var-file %s: variable %q: a var-file value must be a literal (no variables or functions): %s", pos, name, diags[0].Summary)
+		}
+		x, err := ctyToData(v)
+		if err != nil {
+			return nil, fmt.Errorf("--var-file %s: variable %q: %v", pos, name, err)
+		}
+		if x == nil {
+			x = stdjson.RawMessage("null")
+		}
+		out[name] = VarValue{JSON: x, Source: filepath.Base(path), Pos: pos}
+	}
+	return out, nil
+}
+
+func hclPos(p hcl.Pos, file string) string {
+	return fmt.Sprintf("%s:%d:%d", file, p.Line, p.Column)
+}
+
+// hclDiag formats the first error of diags as "file:line:col: summary;
+// detail".
+func hclDiag(diags hcl.Diagnostics) string {
+	for _, d := range diags {
+		if d.Severity != hcl.DiagError {
+			continue
+		}
+		msg := d.Summary
+		if d.Detail != "" {
+			msg += "; " + d.Detail
+		}
+		if d.Subject != nil {
+			return hclPos(d.Subject.Start, d.Subject.Filename) + ": " + msg
+		}
+		return msg
+	}
+	return diags.Error()
+}
+
+// ctyToData converts an HCL value into the plain data var() converts:
+// string, bool, json.Number, []any, map[string]any or nil.
+func ctyToData(v cty.Value) (any, error) {
+	if v.IsNull() {
+		return nil, nil
+	}
+	if !v.IsKnown() {
+		return nil, fmt.Errorf("the value is not known")
+	}
+	t := v.Type()
+	switch {
+	case t == cty.String:
+		return v.AsString(), nil
+	case t == cty.Bool:
+		return v.True(), nil
+	case t == cty.Number:
+		// Formatting a big.Float with a huge exponent takes minutes:
+		// go through int64 or float64, which is what var() can hold.
+		bf := v.AsBigFloat()
+		if n, acc := bf.Int64(); acc == big.Exact {
+			return stdjson.Number(strconv.FormatInt(n, 10)), nil
+		}
+		f, _ := bf.Float64()
+		if math.IsInf(f, 0) {
+			return nil, fmt.Errorf("the number is too large")
+		}
+		return stdjson.Number(strconv.FormatFloat(f, 'g', -1, 64)), nil
+	case t.IsListType() || t.IsTupleType() || t.IsSetType():
+		out := []any{}
+		for it := v.ElementIterator(); it.Next(); {
+			_, e := it.Element()
+			x, err := ctyToData(e)
+			if err != nil {
+				return nil, err
+			}
+			out = append(out, x)
+		}
+		return out, nil
+	case t.IsMapType() || t.IsObjectType():
+		out := map[string]any{}
+		for it := v.ElementIterator(); it.Next(); {
+			k, e := it.Element()
+			x, err := ctyToData(e)
+			if err != nil {
+				return nil, err
+			}
+			out[k.AsString()] = x
+		}
+		return out, nil
+	}
+	return nil, fmt.Errorf("a %s value cannot be a variable", t.FriendlyName())
 }
 
 // jsonError adds the line and column to a JSON syntax error.
@@ -64,14 +252,7 @@ func jsonError(src []byte, err error) string {
 	if off < 0 {
 		return err.Error()
 	}
-	line, col := 1, 1
-	for _, c := range src[:min(int(off), len(src))] {
-		if c == '\n' {
-			line, col = line+1, 1
-		} else {
-			col++
-		}
-	}
+	line, col := lineCol(src, off)
 	return fmt.Sprintf("line %d, column %d: %v", line, col, err)
 }
 

@@ -5,7 +5,6 @@ import (
 	"fmt"
 	"regexp"
 	"sort"
-	"strconv"
 	"strings"
 
 	"go.starlark.net/starlark"
@@ -17,24 +16,28 @@ var varName = regexp.MustCompile(`^[A-Za-z_][A-Za-z0-9_]*$`)
 // variables: IMGBUILD_VAR_version sets var("version").
 const EnvPrefix = "IMGBUILD_VAR_"
 
-// var(name, default = ?, description = "", sensitive = False, validation = None)
+// var(name, default = ?, type = None, description = "", sensitive = False,
+// validation = None, env = None)
 func (r *Recorder) varBuiltin(thread *starlark.Thread, b *starlark.Builtin, args starlark.Tuple, kwargs []starlark.Tuple) (starlark.Value, error) {
 	var (
-		name, description string
-		def               starlark.Value
-		sensitive         bool
-		validation        starlark.Callable
+		name, description, typeName, env string
+		def                              starlark.Value
+		sensitive                        bool
+		validation                       starlark.Callable
 	)
 	if len(args) > 1 {
 		return nil, fmt.Errorf("var: only the name may be positional, like var(\"version\", default = \"dev\")")
 	}
 	if err := starlark.UnpackArgs("var", args, kwargs,
-		"name", &name, "default?", &def, "description?", &description,
-		"sensitive?", &sensitive, "validation??", &validation); err != nil {
-		return nil, withSuggestion(err, []string{"name", "default", "description", "sensitive", "validation"})
+		"name", &name, "default?", &def, "type??", &typeName, "description?", &description,
+		"sensitive?", &sensitive, "validation??", &validation, "env??", &env); err != nil {
+		return nil, withSuggestion(err, []string{"name", "default", "type", "description", "sensitive", "validation", "env"})
 	}
 	if !varName.MatchString(name) {
 		return nil, fmt.Errorf("var: %q is not a valid variable name (letters, digits and _, not starting with a digit)", name)
+	}
+	if env != "" && !envName.MatchString(env) {
+		return nil, fmt.Errorf("var: for parameter env: %q is not an environment variable's name (letters, digits and _)", env)
 	}
 	pos := callPos(thread)
 	if prev, ok := r.vars[name]; ok {
@@ -43,7 +46,25 @@ func (r *Recorder) varBuiltin(thread *starlark.Thread, b *starlark.Builtin, args
 		}
 		return prev.value, nil
 	}
-	v, source, err := r.varValue(name, def)
+	typ := typeOfDefault(def)
+	if typeName != "" {
+		var err error
+		if typ, err = parseVarType(typeName); err != nil {
+			return nil, fmt.Errorf("var: for parameter type: %v", err)
+		}
+		if def != nil {
+			// The default is converted too, as Packer does ("2" for a number is 2).
+			data, err := toJSON(def)
+			if err == nil {
+				def, err = typ.convert(data)
+			}
+			if err != nil {
+				return nil, fmt.Errorf("var: the default of %q: %v", name, err)
+			}
+		}
+	}
+	decl := &declaredVar{name: name, description: description, pos: pos, sensitive: sensitive, env: env}
+	v, err := r.varValue(decl, def, typ)
 	if err != nil {
 		return nil, err
 	}
@@ -59,11 +80,11 @@ func (r *Recorder) varBuiltin(thread *starlark.Thread, b *starlark.Builtin, args
 		switch res := res.(type) {
 		case starlark.Bool:
 			if !res {
-				return nil, fmt.Errorf("var: variable %q: value %s (from %s) is not valid", name, shown, source)
+				return nil, fmt.Errorf("var: variable %q: value %s (from %s) is not valid", name, shown, decl.source)
 			}
 		case starlark.String:
 			if res != "" {
-				return nil, fmt.Errorf("var: variable %q: value %s (from %s) is not valid: %s", name, shown, source, string(res))
+				return nil, fmt.Errorf("var: variable %q: value %s (from %s) is not valid: %s", name, shown, decl.source, string(res))
 			}
 		case starlark.NoneType:
 		default:
@@ -77,10 +98,13 @@ func (r *Recorder) varBuiltin(thread *starlark.Thread, b *starlark.Builtin, args
 		}
 		v = &Secret{s: string(s)}
 	}
-	r.vars[name] = &declaredVar{name: name, description: description, pos: pos, value: v, sensitive: sensitive}
+	decl.value = v
+	r.vars[name] = decl
 	r.order = append(r.order, name)
 	return v, nil
 }
+
+var envName = regexp.MustCompile(`^[A-Za-z_][A-Za-z0-9_]*$`)
 
 func withSuggestion(err error, valid []string) error {
 	msg := err.Error()
@@ -95,67 +119,56 @@ func withSuggestion(err error, valid []string) error {
 	return fmt.Errorf("%s", msg)
 }
 
-// varValue finds the value of a variable: given from outside, then the
-// environment, then the default.
-func (r *Recorder) varValue(name string, def starlark.Value) (starlark.Value, string, error) {
+// varValue finds the value of a variable, converted to its type: given on
+// the command line or in a var-file, then IMGBUILD_VAR_<name>, then the
+// environment variable env = names (when set and not empty), then the
+// default. It records in d where the value came from.
+func (r *Recorder) varValue(d *declaredVar, def starlark.Value, typ *varType) (starlark.Value, error) {
+	name := d.name
 	if given, ok := r.opts.Vars[name]; ok {
+		d.source = given.Source
+		var v starlark.Value
+		var err error
 		if given.JSON != nil {
-			v, err := fromJSON(given.JSON)
-			if err != nil {
-				return nil, "", fmt.Errorf("var: %s: variable %q: %v", given.Source, name, err)
-			}
-			return v, given.Source, nil
+			v, err = typ.convert(given.JSON)
+		} else {
+			v, err = typ.fromRaw(given.Raw)
 		}
-		v, err := parseAs(given.Raw, def)
 		if err != nil {
-			return nil, "", fmt.Errorf("var: %s: variable %q: %v", given.Source, name, err)
+			where := given.Source
+			if given.Pos != "" {
+				where = given.Pos
+			}
+			return nil, fmt.Errorf("var: %s: variable %q: %v", where, name, err)
 		}
-		return v, given.Source, nil
+		return v, nil
 	}
 	if r.opts.Getenv != nil {
-		if raw, ok := r.opts.Getenv(EnvPrefix + name); ok {
-			v, err := parseAs(raw, def)
-			if err != nil {
-				return nil, "", fmt.Errorf("var: %s%s: variable %q: %v", EnvPrefix, name, name, err)
+		for _, env := range []string{EnvPrefix + name, d.env} {
+			if env == "" {
+				continue
 			}
-			return v, EnvPrefix + name, nil
+			raw, ok := r.opts.Getenv(env)
+			if !ok || (raw == "" && env == d.env) {
+				continue
+			}
+			v, err := typ.fromRaw(raw)
+			if err != nil {
+				return nil, fmt.Errorf("var: $%s: variable %q: %v", env, name, err)
+			}
+			d.source, d.fromEnv = "$"+env, env == d.env
+			return v, nil
 		}
 	}
 	if def == nil {
-		return nil, "", fmt.Errorf("var: variable %q is required but not set: pass --var %s=..., put it in a --var-file, set %s%s, or give it a default", name, name, EnvPrefix, name)
-	}
-	return def, "its default", nil
-}
-
-// parseAs converts a command-line string to the type of the default.
-func parseAs(raw string, def starlark.Value) (starlark.Value, error) {
-	switch def.(type) {
-	case nil, starlark.String, starlark.NoneType:
-		return starlark.String(raw), nil
-	case starlark.Bool:
-		b, err := strconv.ParseBool(raw)
-		if err != nil {
-			return nil, fmt.Errorf("%q is not a bool (the default is a bool): write true or false", raw)
+		hint := ""
+		if d.env != "" {
+			hint = " or $" + d.env
 		}
-		return starlark.Bool(b), nil
-	case starlark.Int:
-		n, err := strconv.ParseInt(raw, 10, 64)
-		if err != nil {
-			return nil, fmt.Errorf("%q is not an int (the default is an int)", raw)
-		}
-		return starlark.MakeInt64(n), nil
-	case starlark.Float:
-		f, err := strconv.ParseFloat(raw, 64)
-		if err != nil {
-			return nil, fmt.Errorf("%q is not a float (the default is a float)", raw)
-		}
-		return starlark.Float(f), nil
+		return nil, fmt.Errorf("var: variable %q is required but not set: pass --var %s=..., put it in a --var-file, set %s%s%s, or give it a default", name, name, EnvPrefix, name, hint)
 	}
-	var x any
-	if err := stdjson.Unmarshal([]byte(raw), &x); err != nil {
-		return nil, fmt.Errorf("%q is not JSON (the default is a %s, so write it as JSON): %v", raw, def.Type(), err)
-	}
-	return fromJSON(x)
+	d.source = "its default"
+	return def, nil
 }
 
 // fromJSON converts decoded JSON into Starlark values.

@@ -64,6 +64,9 @@ func planCommand() *cli.Command {
 				fmt.Fprintf(c.App.Writer, "\nVariables:\n")
 				for _, v := range d.Variables {
 					line := fmt.Sprintf("  %s = %s", v.Name, v.Value)
+					if shown := v.Shown(); shown != "" {
+						line += "  " + shown
+					}
 					if v.Description != "" {
 						line += "  # " + v.Description
 					}

@@ -19,7 +19,8 @@ import (
 func descriptionFlags() []cli.Flag {
 	return []cli.Flag{
 		&cli.StringSliceFlag{Name: "var", Usage: "set a variable: --var name=value (repeatable)"},
-		&cli.StringSliceFlag{Name: "var-file", Usage: "read variables from a JSON file or a .star file of plain assignments (repeatable)"},
+		&cli.StringSliceFlag{Name: "var-file", Usage: "read variables from a Packer-style .pkrvars.hcl, a JSON file or a .star file of plain assignments (repeatable)"},
+		&cli.BoolFlag{Name: "strict-vars", Usage: "make a var-file's variable that the description does not declare an error (default: a warning)"},
 		&cli.StringSliceFlag{Name: "only", Usage: "build only these builds (names or globs, comma-separated or repeated); the builds they depend on come along"},
 		&cli.StringSliceFlag{Name: "except", Usage: "skip these builds (names or globs)"},
 		&cli.StringFlag{Name: "max-memory", Value: "2GiB", EnvVars: []string{"IMGBUILD_MAX_MEMORY"}, Usage: "the memory evaluating the description may hold (\"512MiB\", \"4G\")"},
@@ -96,6 +97,10 @@ func loadDescription(c *cli.Context) (*description.Description, error) {
 		Print: func(pos, msg string) {
 			fmt.Fprintf(c.App.ErrWriter, "%s: %s\n", pos, msg)
 		},
+		Warn: func(msg string) {
+			fmt.Fprintf(c.App.ErrWriter, "warning: %s\n", msg)
+		},
+		StrictVars: c.Bool("strict-vars"),
 	})
 	if err != nil {
 		return nil, invalid(err)

@@ -31,3 +31,36 @@ local(name = "a", env = {"R": ",".join(regions), "G": greeting, "T": token})
 		t.Errorf("the plan shows part of the secret:\n%s%s", out, errOut)
 	}
 }
+
+func TestPackerVarFileOnTheCommandLine(t *testing.T) {
+	dir := workspace(t, map[string]string{
+		"images.star": `
+region = var("region", env = "IMGBUILD_TEST_REGION", default = "us-east-1")
+debug = var("debug", type = "bool", default = True)
+local(name = "web", env = {"REGION": region, "DEBUG": str(debug)})
+`,
+		"prod.pkrvars.hcl": "debug = \"false\"\nvpc_id = \"vpc-1\"\n",
+		"bad.pkrvars.hcl":  "debug = \"maybe\"\n",
+	})
+	t.Setenv("IMGBUILD_TEST_REGION", "eu-central-1")
+	code, out, errOut := imgbuild(t, dir, "plan", "images.star", "--var-file", "prod.pkrvars.hcl")
+	if code != 0 {
+		t.Fatalf("exit %d: %s", code, errOut)
+	}
+	for _, want := range []string{`env = {"REGION": "eu-central-1", "DEBUG": "False"}`, `region = "eu-central-1"  ($IMGBUILD_TEST_REGION)`, `debug = False`} {
+		if !strings.Contains(out, want) {
+			t.Errorf("plan lacks %q:\n%s", want, out)
+		}
+	}
+	if want := `warning: prod.pkrvars.hcl:2:1: variable "vpc_id" is not declared in the description; it is ignored (--strict-vars makes this an error)`; !strings.Contains(errOut, want) {
+		t.Errorf("stderr lacks %q:\n%s", want, errOut)
+	}
+	code, _, errOut = imgbuild(t, dir, "validate", "--strict-vars", "--var-file", "prod.pkrvars.hcl", "images.star")
+	if want := `error: prod.pkrvars.hcl:2:1: variable "vpc_id" is not declared in the description; declared: region, debug`; code != exitInvalid || !strings.Contains(errOut, want) {
+		t.Errorf("--strict-vars: exit %d, stderr %q; want exit 2 and %q", code, errOut, want)
+	}
+	code, _, errOut = imgbuild(t, dir, "validate", "--var-file", "bad.pkrvars.hcl", "images.star")
+	if want := `var: bad.pkrvars.hcl:1:1: variable "debug": "maybe" is not a bool (the variable is declared bool): write true or false`; code != exitInvalid || !strings.Contains(errOut, want) {
+		t.Errorf("bad value: exit %d, stderr %q; want exit 2 and %q", code, errOut, want)
+	}
+}

@@ -28,6 +28,11 @@ type Options struct {
 	Getenv func(string) (string, bool)
 	// Print receives print() output; nil discards it.
 	Print func(pos, msg string)
+	// Warn receives warnings, such as a var-file setting a variable the
+	// description does not declare; nil discards them.
+	Warn func(msg string)
+	// StrictVars makes such a variable an error.
+	StrictVars bool
 	// Stdlib overrides the embedded standard library (tests).
 	Stdlib fs.FS
 	// MaxSteps bounds computation, the description and its modules
@@ -71,12 +76,14 @@ func Load(opts Options) (*Description, error) {
 	}
 	h := &host.Host{Root: root, Stdlib: lib, Modules: mods, Print: opts.Print, MaxSteps: opts.MaxSteps, MaxMemory: opts.MaxMemory}
 	rec := builtins.New(builtins.Options{
-		Registry: opts.Registry,
-		Vars:     opts.Vars,
-		Getenv:   opts.Getenv,
-		Resolve:  h.Resolve,
-		Boundary: h.Boundary,
-		Root:     root,
+		Registry:   opts.Registry,
+		Vars:       opts.Vars,
+		Getenv:     opts.Getenv,
+		Resolve:    h.Resolve,
+		Boundary:   h.Boundary,
+		Root:       root,
+		Warn:       opts.Warn,
+		StrictVars: opts.StrictVars,
 	})
 	h.Predeclared = rec.Predeclared()
 	if _, err := h.Exec(opts.File); err != nil {
