@@ -82,6 +82,26 @@ type dialer struct {
 	bastion *hop // nil without a bastion
 	ui      *event.UI
 	warned  sync.Once
+
+	keysMu sync.Mutex
+	keys   map[string]gossh.PublicKey // host keys accepted, by address
+}
+
+// accepted records the host key addr presented and the verifier accepted.
+func (d *dialer) accepted(addr string, key gossh.PublicKey) {
+	d.keysMu.Lock()
+	defer d.keysMu.Unlock()
+	if d.keys == nil {
+		d.keys = map[string]gossh.PublicKey{}
+	}
+	d.keys[addr] = key
+}
+
+// acceptedKey returns the host key addr last presented and had accepted.
+func (d *dialer) acceptedKey(addr string) gossh.PublicKey {
+	d.keysMu.Lock()
+	defer d.keysMu.Unlock()
+	return d.keys[addr]
 }
 
 // hop is the bastion: where it is and how to log in to it.
@@ -342,6 +362,7 @@ func (d *dialer) handshakeOnce(ctx context.Context, addr string, v *verifier, cr
 			if err := v.callback(hostname, remote, key); err != nil {
 				return err
 			}
+			d.accepted(addr, key)
 			if v.insecure {
 				d.warned.Do(func() {
 					d.ui.Warn("ssh_insecure_ignore_host_key = True: not verifying the host key of %s (it presented %s); anyone on the network path could impersonate it", hostname, describeKey(key))

@@ -609,3 +609,30 @@ func TestAccessLetsAPersonLogInAsTheBuildDoes(t *testing.T) {
 		t.Fatalf("ssh with the build key: %v\n%s", err, out)
 	}
 }
+
+// TestEndpointHoldsTheVerifiedHostKeyAndTheKeysThatLoggedIn: what another
+// client needs to log in as the communicator did, verifying the same key.
+func TestEndpointHoldsTheVerifiedHostKeyAndTheKeysThatLoggedIn(t *testing.T) {
+	srv := sshtest.Start(t)
+	key, err := ssh.NewKey("imgbuild-web")
+	must(t, err)
+	srv.AddAuthorizedKey(t, key.AuthorizedKey())
+	o := srv.Options()
+	c := connect(t, ssh.Config{Options: o, Key: key})
+	e := c.Endpoint()
+	if e.HostKey == nil || gossh.FingerprintSHA256(e.HostKey) != srv.HostKeyFingerprint || !e.Verified {
+		t.Errorf("host key %v (verified %v), want %s", e.HostKey, e.Verified, srv.HostKeyFingerprint)
+	}
+	if len(e.Signers) != 2 || gossh.FingerprintSHA256(e.Signers[0].PublicKey()) != key.Fingerprint() ||
+		gossh.FingerprintSHA256(e.Signers[1].PublicKey()) != gossh.FingerprintSHA256(srv.ClientSigner.PublicKey()) {
+		t.Errorf("signers %v", e.Signers)
+	}
+	if e.Options.Addr() != srv.Addr() || e.BastionHostKey != nil {
+		t.Errorf("endpoint %+v", e)
+	}
+	o.HostKey, o.KnownHosts, o.InsecureIgnoreHostKey = "", "", true
+	ui, _ := newUI()
+	if e := connect(t, ssh.Config{Options: o, UI: ui}).Endpoint(); e.Verified || e.HostKey == nil {
+		t.Errorf("insecure endpoint: verified %v, key %v", e.Verified, e.HostKey)
+	}
+}
