@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/imgbuild/imgbuild/engine/event"
+	"github.com/imgbuild/imgbuild/engine/output"
 )
 
 // State records, per build, the last run's outcome and artifact, with the
@@ -95,27 +96,11 @@ func (s *State) Record(plan *Plan, sum *Summary, redact func(string) string) {
 
 // Save writes the state atomically.
 func (s *State) Save(path string) error {
-	if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
-		return err
-	}
 	data, err := json.MarshalIndent(s, "", "  ")
 	if err != nil {
 		return err
 	}
-	tmp, err := os.CreateTemp(filepath.Dir(path), ".state-*")
-	if err != nil {
-		return err
-	}
-	if _, err := tmp.Write(append(data, '\n')); err != nil {
-		tmp.Close()
-		os.Remove(tmp.Name())
-		return err
-	}
-	if err := tmp.Close(); err != nil {
-		os.Remove(tmp.Name())
-		return err
-	}
-	return os.Rename(tmp.Name(), path)
+	return output.WriteFile(path, append(data, '\n'), 0o644)
 }
 
 // Changed reports, for the plan, whether a build's fingerprint differs from

@@ -16,6 +16,7 @@ import (
 	"strings"
 
 	"github.com/imgbuild/imgbuild/engine"
+	"github.com/imgbuild/imgbuild/engine/output"
 	"github.com/imgbuild/imgbuild/engine/schema"
 )
 
@@ -142,7 +143,7 @@ func (c *Checksum) PostProcess(ctx context.Context, env *engine.PostEnv, in *eng
 		for _, f := range summed {
 			b.WriteString(redact(sumLine(sums[i][f], f)))
 		}
-		if err := writeAtomic(inWorkspace(env, name), []byte(b.String())); err != nil {
+		if err := output.WriteFile(inWorkspace(env, name), []byte(b.String()), 0o644); err != nil {
 			return nil, fmt.Errorf("writing %s: %w", name, err)
 		}
 		env.UI.Say("checksum: wrote %s sums of %d file(s) to %s", t, len(summed), name)

@@ -17,6 +17,7 @@ import (
 	"time"
 
 	"github.com/imgbuild/imgbuild/engine"
+	"github.com/imgbuild/imgbuild/engine/output"
 	"github.com/imgbuild/imgbuild/engine/schema"
 )
 
@@ -180,7 +181,7 @@ func (m *Manifest) PostProcess(ctx context.Context, env *engine.PostEnv, in *eng
 	if err != nil {
 		return nil, fmt.Errorf("encoding the manifest: %w", err)
 	}
-	if err := writeAtomic(abs, append(data, '\n')); err != nil {
+	if err := output.WriteFile(abs, append(data, '\n'), 0o644); err != nil {
 		return nil, fmt.Errorf("writing the manifest %s: %w", m.cfg.Output, err)
 	}
 	env.UI.Say("manifest: recorded %s in %s", env.Build, m.cfg.Output)
@@ -286,30 +287,4 @@ func (c ctxReader) Read(p []byte) (int, error) {
 		return 0, context.Cause(c.ctx)
 	}
 	return c.r.Read(p)
-}
-
-// writeAtomic replaces the file p with data: readers see the old file or
-// the new one, never a part.
-func writeAtomic(p string, data []byte) error {
-	if err := os.MkdirAll(filepath.Dir(p), 0o755); err != nil {
-		return err
-	}
-	tmp, err := os.CreateTemp(filepath.Dir(p), "."+filepath.Base(p)+".tmp-*")
-	if err != nil {
-		return err
-	}
-	_, err = tmp.Write(data)
-	if cerr := tmp.Close(); err == nil {
-		err = cerr
-	}
-	if err == nil {
-		err = os.Chmod(tmp.Name(), 0o644)
-	}
-	if err == nil {
-		err = os.Rename(tmp.Name(), p)
-	}
-	if err != nil {
-		os.Remove(tmp.Name())
-	}
-	return err
 }

@@ -16,10 +16,10 @@ import (
 
 	gossh "golang.org/x/crypto/ssh"
 
-	"github.com/imgbuild/imgbuild/drivers/qemu/output"
 	"github.com/imgbuild/imgbuild/drivers/qemu/qemuimg"
 	"github.com/imgbuild/imgbuild/drivers/ssh"
 	"github.com/imgbuild/imgbuild/engine"
+	"github.com/imgbuild/imgbuild/engine/output"
 	"github.com/imgbuild/imgbuild/engine/step"
 )
 

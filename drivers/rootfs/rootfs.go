@@ -34,10 +34,10 @@ import (
 	"time"
 
 	"github.com/imgbuild/imgbuild/drivers/chroot"
-	"github.com/imgbuild/imgbuild/drivers/qemu/output"
 	"github.com/imgbuild/imgbuild/drivers/qemu/qemuimg"
 	"github.com/imgbuild/imgbuild/drivers/shellquote"
 	"github.com/imgbuild/imgbuild/engine"
+	"github.com/imgbuild/imgbuild/engine/output"
 	"github.com/imgbuild/imgbuild/engine/schema"
 	"github.com/imgbuild/imgbuild/engine/step"
 )

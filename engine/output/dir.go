@@ -1,9 +1,3 @@
-// Package output manages the files an image builder (qemu(), rootfs())
-// leaves in its output directory: it checks the directory before the build
-// (refusing to replace a previous run's files unless forced), writes each
-// file under a temporary name and moves it into place once complete, and
-// removes what the build made if it fails. It knows nothing of Starlark or
-// of any platform.
 package output
 
 import (
