@@ -4,7 +4,7 @@ BIN     ?= bin/imgbuild
 PKGS    ?= ./...
 TIMEOUT ?= 25m
 
-.PHONY: all build deps test bench demo fmt lint fuzz clean
+.PHONY: all build deps test bench scale demo fmt lint fuzz clean
 
 all: build
 
@@ -23,6 +23,14 @@ test: deps
 ## bench: the performance figures (Go benchmarks and side-by-side scripts)
 bench: deps build
 	$(GO) run ./cmd/imgbench -imgbuild $(BIN) -builds 1000 -local 30
+
+## scale: 100,000 local() builds under ulimit -n 1024 (log files are open
+## only while their build runs); SCALE_BUILDS changes the count
+SCALE_BUILDS ?= 100000
+scale: build
+	@d=$$(mktemp -d) && printf 'for i in range(%d):\n    local(name = "b%%d" %% i)\n' $(SCALE_BUILDS) > $$d/images.star && \
+	  (ulimit -n 1024 && cd $$d && /usr/bin/time -f '%es %MKB' $(abspath $(BIN)) run images.star --no-color --parallel 8 > out.txt); \
+	  code=$$?; tail -2 $$d/out.txt; rm -rf $$d; exit $$code
 
 ## demo: the main job on this machine, no cloud account needed: the
 ## quickstart (a Debian image built with debootstrap, booted with QEMU,

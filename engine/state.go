@@ -1,6 +1,7 @@
 package engine
 
 import (
+	"context"
 	"crypto/sha256"
 	"encoding/hex"
 	"encoding/json"
@@ -12,6 +13,7 @@ import (
 	"time"
 
 	"github.com/imgbuild/imgbuild/engine/event"
+	"github.com/imgbuild/imgbuild/engine/filelock"
 	"github.com/imgbuild/imgbuild/engine/output"
 )
 
@@ -101,6 +103,21 @@ func (s *State) Save(path string) error {
 		return err
 	}
 	return output.WriteFile(path, append(data, '\n'), 0o644)
+}
+
+// UpdateState loads the state file at path, lets update change it and
+// saves it, holding the file's lock from the read to the write, so that
+// runs sharing a workspace at the same time never lose each other's
+// records.
+func UpdateState(ctx context.Context, path string, update func(*State)) error {
+	return filelock.With(ctx, path+".lock", func() error {
+		s, err := LoadState(path)
+		if err != nil {
+			return err
+		}
+		update(s)
+		return s.Save(path)
+	})
 }
 
 // Changed reports, for the plan, whether a build's fingerprint differs from

@@ -110,11 +110,10 @@ func runAction(c *cli.Context) error {
 	rendErr := rend.Close()
 	logErr := logs.Close()
 
-	state, err := engine.LoadState(engine.StatePath(d.Root))
-	if err == nil {
-		state.Record(engine.MakePlan(d.Graph, reg, d.Root), sum, bus.Redact)
-		err = state.Save(engine.StatePath(d.Root))
-	}
+	plan := engine.MakePlan(d.Graph, reg, d.Root)
+	err = engine.UpdateState(context.WithoutCancel(ctx), engine.StatePath(d.Root), func(s *engine.State) {
+		s.Record(plan, sum, bus.Redact)
+	})
 	if err != nil {
 		fmt.Fprintf(c.App.ErrWriter, "warning: could not record state: %v\n", err)
 	}

@@ -17,6 +17,7 @@ import (
 	"time"
 
 	"github.com/imgbuild/imgbuild/engine"
+	"github.com/imgbuild/imgbuild/engine/filelock"
 	"github.com/imgbuild/imgbuild/engine/output"
 	"github.com/imgbuild/imgbuild/engine/schema"
 )
@@ -100,16 +101,6 @@ func RunUUID() string {
 	return runUUID
 }
 
-// fileLocks serializes the builds of this process writing one manifest.
-var fileLocks sync.Map // absolute path → *sync.Mutex
-
-func lockFile(p string) func() {
-	m, _ := fileLocks.LoadOrStore(p, &sync.Mutex{})
-	mu := m.(*sync.Mutex)
-	mu.Lock()
-	return mu.Unlock
-}
-
 // now is the clock of build_time.
 var now = time.Now
 
@@ -157,7 +148,13 @@ func (m *Manifest) PostProcess(ctx context.Context, env *engine.PostEnv, in *eng
 	if err != nil {
 		return nil, err
 	}
-	defer lockFile(abs)()
+	// Builds of this run and of runs beside it may write the manifest at
+	// once: each replaces its entry holding the manifest's lock.
+	unlock, err := filelock.Lock(ctx, filelock.For(env.Workspace, abs))
+	if err != nil {
+		return nil, err
+	}
+	defer unlock()
 	man, err := readManifest(abs)
 	if err != nil {
 		return nil, fmt.Errorf("%s: %w", m.cfg.Output, err)

@@ -6,7 +6,6 @@ import (
 	"path/filepath"
 	"strings"
 	"sync"
-	"time"
 
 	"github.com/imgbuild/imgbuild/engine/event"
 )
@@ -23,12 +22,6 @@ func LogDir(workspace, runID string) string {
 	return filepath.Join(workspace, ".imgbuild", "logs", runID)
 }
 
-// RunID names a run started at t, for LogDir: "20060102-150405.000" in UTC,
-// sorting in time order.
-func RunID(t time.Time) string {
-	return t.UTC().Format("20060102-150405.000")
-}
-
 // Logs writes every event of each build to dir/<build>.log and the run's
 // own events to dir/run.log, one line each:
 //
@@ -42,30 +35,38 @@ func RunID(t time.Time) string {
 // files and full errors. run.log also gets each build's start and end, with
 // the build's name, as an index.
 //
-// The directory and the files are created when first needed, the files
-// closed at RunFinished (and reopened, appending, if more events come) or
-// Close. A build name is made safe for a file name: characters other than
+// The directory and the files are created when first needed. A build's
+// file is opened when the build starts and closed when it finishes, so
+// that a run of many builds holds as many files open as builds run at once
+// (plus run.log): what is said of a build while it is queued waits in
+// memory until it starts, and what comes after it finished is appended
+// with the file opened and closed again. Close (or RunFinished) closes
+// what is still open. A build name is made safe for a file name: characters other than
 // ASCII letters, digits, '.', '-' and '_' become '_', a leading '.' is
 // replaced, and names that then collide (or a build called "run") get a
 // suffix, "-2", "-3"...; Path says which file a build got.
 type Logs struct {
-	mu    sync.Mutex
-	dir   string
-	d     *describer
-	files map[string]*os.File // build ("" for the run) → open file
-	paths map[string]string   // build ("" for the run) → file name in dir
-	taken map[string]bool     // file names given out
-	err   error
+	mu       sync.Mutex
+	dir      string
+	d        *describer
+	files    map[string]*os.File // build ("" for the run) → open file
+	paths    map[string]string   // build ("" for the run) → file name in dir
+	taken    map[string]bool     // file names given out
+	waiting  map[string]string   // build → its lines while it is queued
+	finished map[string]bool     // builds that finished
+	err      error
 }
 
 // NewLogs returns a Logs writing into dir, which it creates when needed.
 func NewLogs(dir string) *Logs {
 	return &Logs{
-		dir:   dir,
-		d:     newDescriber(true),
-		files: map[string]*os.File{},
-		paths: map[string]string{"": RunLog},
-		taken: map[string]bool{RunLog: true},
+		dir:      dir,
+		d:        newDescriber(true),
+		files:    map[string]*os.File{},
+		paths:    map[string]string{"": RunLog},
+		taken:    map[string]bool{RunLog: true},
+		waiting:  map[string]string{},
+		finished: map[string]bool{},
 	}
 }
 
@@ -90,7 +91,16 @@ func (l *Logs) Handle(e event.Event) {
 		b.WriteString(clean(ln.text))
 		b.WriteByte('\n')
 	}
-	l.write(e.Build, b.String())
+	switch {
+	case e.Type == event.BuildQueued && e.Build != "" && l.files[e.Build] == nil:
+		l.waiting[e.Build] += b.String()
+	case e.Build != "" && (e.Type == event.BuildFinished || l.finished[e.Build]):
+		l.write(e.Build, b.String())
+		l.finished[e.Build] = true
+		l.closeFile(e.Build)
+	default:
+		l.write(e.Build, b.String())
+	}
 	if e.Build != "" && (e.Type == event.BuildStarted || e.Type == event.BuildFinished) {
 		// The run's index: "<time> web | build succeeded in 1.2s: id".
 		var r strings.Builder
@@ -115,13 +125,14 @@ func logSep(k kind) string {
 	return " "
 }
 
-// write appends text to the build's file, opening it if needed.
+// write appends text to the build's file, opening it if needed (with the
+// lines that waited while the build was queued).
 func (l *Logs) write(build, text string) {
-	if text == "" {
-		return
-	}
 	f, ok := l.files[build]
 	if !ok {
+		if text == "" && l.waiting[build] == "" {
+			return
+		}
 		var err error
 		if err = os.MkdirAll(l.dir, 0o755); err == nil {
 			f, err = os.OpenFile(filepath.Join(l.dir, l.fileName(build)), os.O_WRONLY|os.O_CREATE|os.O_APPEND, 0o644)
@@ -131,9 +142,24 @@ func (l *Logs) write(build, text string) {
 			return
 		}
 		l.files[build] = f
+		text = l.waiting[build] + text
+		delete(l.waiting, build)
+	}
+	if text == "" {
+		return
 	}
 	if _, err := f.WriteString(text); err != nil {
 		l.fail(err)
+	}
+}
+
+// closeFile closes a build's file, if open.
+func (l *Logs) closeFile(build string) {
+	if f, ok := l.files[build]; ok {
+		if err := f.Close(); err != nil {
+			l.fail(err)
+		}
+		delete(l.files, build)
 	}
 }
 
@@ -177,13 +203,14 @@ func (l *Logs) fail(err error) {
 	}
 }
 
-// closeAll closes every open file; later events reopen them, appending.
+// closeAll closes every open file, writing first the lines of builds
+// still waiting (never started); later events reopen them, appending.
 func (l *Logs) closeAll() {
-	for k, f := range l.files {
-		if err := f.Close(); err != nil {
-			l.fail(err)
-		}
-		delete(l.files, k)
+	for build := range l.waiting {
+		l.write(build, "")
+	}
+	for k := range l.files {
+		l.closeFile(k)
 	}
 }
 

@@ -267,7 +267,7 @@ func TestLogsGiveUnsafeAndCollidingNamesTheirOwnFiles(t *testing.T) {
 	if got := l.Path("a_b"); got != filepath.Join(dir, "a_b-2.log") {
 		t.Errorf("Path(a_b) = %s", got)
 	}
-	if got := LogDir("/ws", RunID(t0)); got != "/ws/.imgbuild/logs/20260301-140509.000" {
+	if got := LogDir("/ws", "20260301-140509.000-1a2b3c"); got != "/ws/.imgbuild/logs/20260301-140509.000-1a2b3c" {
 		t.Errorf("LogDir = %s", got)
 	}
 }
