@@ -99,10 +99,13 @@ func New(opts Options) *Recorder {
 // Predeclared returns every builtin by name.
 func (r *Recorder) Predeclared() starlark.StringDict {
 	d := starlark.StringDict{
-		"var":    starlark.NewBuiltin("var", r.varBuiltin),
-		"struct": starlark.NewBuiltin("struct", starlarkstruct.Make),
-		"json":   json.Module,
-		"math":   math.Module,
+		"var":        starlark.NewBuiltin("var", r.varBuiltin),
+		"timestamp":  runValueBuiltin(value.RunTimestamp),
+		"run_id":     runValueBuiltin(value.RunID),
+		"formatdate": starlark.NewBuiltin("formatdate", formatdate),
+		"struct":     starlark.NewBuiltin("struct", starlarkstruct.Make),
+		"json":       json.Module,
+		"math":       math.Module,
 	}
 	reg := r.opts.Registry
 	for name, def := range reg.Builders {

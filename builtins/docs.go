@@ -2,6 +2,7 @@ package builtins
 
 import (
 	"fmt"
+	"slices"
 	"sort"
 	"strings"
 
@@ -36,10 +37,36 @@ const varDoc = `var(name, default = ?, type = None, description = "", sensitive 
                                   like Packer's default = env("AWS_REGION"); the plan shows it.
 `
 
+// runDoc documents the run values.
+const runDoc = `timestamp(), run_id(), formatdate(layout, time)
+  Values known only when the run starts, the same for every build of the
+  run: timestamp() is the run's start time, run_id() the run's id (its logs
+  are under .imgbuild/logs/<run_id>). Evaluation stays deterministic: the
+  plan shows them as (at run: timestamp), and the fingerprints that decide
+  whether a build is up to date ignore them.
+
+  They join strings with +: ami_name = "base-" + timestamp(). Formatted into
+  a string ("%s" % timestamp(), str()) they read back as the same value.
+
+  timestamp()                     RFC 3339 in UTC: "2026-01-02T15:04:05Z" (Packer's timestamp()).
+  timestamp().format(layout)      The time in a formatdate layout: "YYYYMMDD-hhmmss" → "20260102-150405".
+  timestamp().unix()              Seconds since 1970, as Packer's legacy {{timestamp}}.
+  formatdate(layout, time)        Packer's formatdate: time is timestamp(), or an RFC 3339 string
+                                  (formatted at once).
+  run_id()                        The run's id: "20260102-150405.000".
+
+  Layouts are Packer's and Terraform's formatdate: YYYY and YY (year), MM, M, MMM, MMMM
+  (month), DD, D (day), EEE, EEEE (weekday), hh, h (hour, 24h), HH, H (12h), AA, aa
+  (AM/PM), mm, m, ss, s, ZZZ (UTC), Z, ZZZZ, ZZZZZ (offset); 'quoted' text is literal.
+`
+
 // Docs returns the reference of one builtin, from its schema.
 func Docs(reg *engine.Registry, name string) (string, error) {
-	if name == "var" {
+	switch name {
+	case "var":
 		return varDoc, nil
+	case "timestamp", "run_id", "formatdate":
+		return runDoc, nil
 	}
 	if def, ok := reg.Builders[name]; ok {
 		var b strings.Builder
@@ -58,7 +85,7 @@ func Docs(reg *engine.Registry, name string) (string, error) {
 	if s, ok := reg.Schema(name); ok {
 		return s.Docs(), nil
 	}
-	all := append(reg.Names(), "var")
+	all := append(reg.Names(), OtherBuiltins...)
 	msg := fmt.Sprintf("no builtin named %q", name)
 	if near := schema.Nearest(name, all); near != "" {
 		msg += fmt.Sprintf(" (did you mean %q?)", near)
@@ -97,9 +124,19 @@ func Index(reg *engine.Registry) string {
 	if len(lookups) > 0 {
 		section("Lookups", lookups, schemaDoc)
 	}
-	section("Other", []string{"var"}, func(string) string { return "Declares a variable and returns its value." })
+	section("Other", slices.Clone(OtherBuiltins), func(n string) string { return otherDocs[n] })
 	b.WriteString("Run imgbuild docs NAME for a builtin's keywords.\n")
 	return b.String()
+}
+
+// OtherBuiltins are the builtins not made from a driver's schema.
+var OtherBuiltins = []string{"var", "timestamp", "run_id", "formatdate"}
+
+var otherDocs = map[string]string{
+	"var":        "Declares a variable and returns its value.",
+	"timestamp":  "The run's start time, known when the run starts (the plan shows (at run: timestamp)).",
+	"run_id":     "The run's id, known when the run starts.",
+	"formatdate": "Formats timestamp() (when the run starts) or an RFC 3339 time with a formatdate layout.",
 }
 
 func firstSentence(s string) string {

@@ -81,8 +81,23 @@ func (r *Ref) Binary(op syntax.Token, y starlark.Value, side starlark.Side) (sta
 // Template is a string built from literals and outputs of other builds.
 type Template struct{ parts []value.Part }
 
+// String writes references as "${build.output}" and run values as
+// "${run:timestamp}", which read back as the same template.
 func (t *Template) String() string {
-	return value.ToJSON(&value.Template{Parts: t.parts}).(string)
+	var b strings.Builder
+	for _, p := range t.parts {
+		switch {
+		case p.Ref != nil:
+			b.WriteString("${" + p.Ref.String() + "}")
+		case p.Run != nil:
+			b.WriteString((&RunTime{v: *p.Run}).String())
+		case p.Sensitive:
+			b.WriteString("(sensitive)")
+		default:
+			b.WriteString(p.Lit)
+		}
+	}
+	return b.String()
 }
 func (t *Template) Type() string          { return "output string" }
 func (t *Template) Freeze()               {}
@@ -123,6 +138,9 @@ func parts(x starlark.Value) ([]value.Part, bool) {
 		return []value.Part{{Ref: &r}}, true
 	case *Template:
 		return x.parts, true
+	case *RunTime:
+		rv := x.v
+		return []value.Part{{Run: &rv}}, true
 	}
 	return nil, false
 }
@@ -142,7 +160,7 @@ func concat(op syntax.Token, x, y starlark.Value, side starlark.Side) (starlark.
 	all := mergeParts(append(append([]value.Part(nil), xp...), yp...))
 	hasRef, sensitive := false, false
 	for _, p := range all {
-		hasRef = hasRef || p.Ref != nil
+		hasRef = hasRef || p.Ref != nil || p.Run != nil
 		sensitive = sensitive || p.Sensitive
 	}
 	if !hasRef {
@@ -161,10 +179,11 @@ func concat(op syntax.Token, x, y starlark.Value, side starlark.Side) (starlark.
 func mergeParts(ps []value.Part) []value.Part {
 	var out []value.Part
 	for _, p := range ps {
-		if p.Ref == nil && p.Lit == "" {
+		lit := p.Ref == nil && p.Run == nil
+		if lit && p.Lit == "" {
 			continue
 		}
-		if n := len(out); n > 0 && p.Ref == nil && out[n-1].Ref == nil && out[n-1].Sensitive == p.Sensitive {
+		if n := len(out); n > 0 && lit && out[n-1].Ref == nil && out[n-1].Run == nil && out[n-1].Sensitive == p.Sensitive {
 			out[n-1].Lit += p.Lit
 			continue
 		}
@@ -220,6 +239,9 @@ func convert(v starlark.Value, known func(build string) bool) (value.Value, erro
 		return &value.Template{Parts: []value.Part{{Ref: &r}}}, nil
 	case *Template:
 		return &value.Template{Parts: v.parts}, nil
+	case *RunTime:
+		rv := v.v
+		return &value.Template{Parts: []value.Part{{Run: &rv}}}, nil
 	case starlark.Bool:
 		return value.Bool(v), nil
 	case starlark.Int:
@@ -270,16 +292,38 @@ func convertSeq(seq starlark.Indexable, known func(string) bool) (value.Value, e
 	return out, nil
 }
 
-// stringValue reads "${build.output}" references back out of a string
-// made by formatting, when the build is known.
+// stringValue reads "${build.output}" references (of known builds) and
+// "${run:timestamp}" run values back out of a string made by formatting.
 func stringValue(s string, known func(string) bool) value.Value {
-	if !strings.Contains(s, "${") || known == nil {
+	if !strings.Contains(s, "${") {
 		return value.String{S: s}
 	}
-	locs := refPattern.FindAllStringSubmatchIndex(s, -1)
+	var ps []value.Part
+	for _, p := range runParts(s) {
+		if p.Run != nil {
+			ps = append(ps, p)
+			continue
+		}
+		ps = append(ps, refParts(p.Lit, known)...)
+	}
+	ps = mergeParts(ps)
+	if len(ps) == 1 && ps[0].Ref == nil && ps[0].Run == nil {
+		return value.String{S: ps[0].Lit}
+	}
+	if len(ps) == 0 {
+		return value.String{}
+	}
+	return &value.Template{Parts: ps}
+}
+
+// refParts splits s into literals and references to known builds' outputs.
+func refParts(s string, known func(string) bool) []value.Part {
+	if known == nil {
+		return []value.Part{{Lit: s}}
+	}
 	var ps []value.Part
 	last := 0
-	for _, l := range locs {
+	for _, l := range refPattern.FindAllStringSubmatchIndex(s, -1) {
 		build, out := s[l[2]:l[3]], s[l[4]:l[5]]
 		if !known(build) {
 			continue
@@ -287,11 +331,7 @@ func stringValue(s string, known func(string) bool) value.Value {
 		ps = append(ps, value.Part{Lit: s[last:l[0]]}, value.Part{Ref: &value.Ref{Build: build, Output: out}})
 		last = l[1]
 	}
-	if len(ps) == 0 {
-		return value.String{S: s}
-	}
-	ps = append(ps, value.Part{Lit: s[last:]})
-	return &value.Template{Parts: mergeParts(ps)}
+	return append(ps, value.Part{Lit: s[last:]})
 }
 
 func nearest(name string, candidates []string) string { return schema.Nearest(name, candidates) }

@@ -41,6 +41,11 @@ type RunOptions struct {
 	Tracker *step.Tracker
 	// CleanupTimeout bounds each step's cleanup; 0 means 10 minutes.
 	CleanupTimeout time.Duration
+	// Start and RunID are what run values (timestamp(), run_id()) resolve
+	// to, the same for every build of the run; zero means the time Run
+	// starts, and an id made from it.
+	Start time.Time
+	RunID string
 	// Hooks, if set, are called around every build's steps (--debug,
 	// --on-error ask).
 	Hooks *step.Hooks
@@ -95,6 +100,12 @@ func Run(ctx context.Context, g *Graph, reg *Registry, bus *event.Bus, opts RunO
 	parallel := opts.Parallel
 	if parallel <= 0 {
 		parallel = 4
+	}
+	if opts.Start.IsZero() {
+		opts.Start = start
+	}
+	if opts.RunID == "" {
+		opts.RunID = opts.Start.UTC().Format("20060102-150405.000")
 	}
 	for _, s := range g.Secrets() {
 		bus.AddSecret(s)
@@ -243,8 +254,42 @@ func runBuild(ctx context.Context, n *Node, reg *Registry, bus *event.Bus, opts 
 	ui.Emit(event.Event{Type: event.BuildStarted})
 	bctx, catcher := catchPanics(ctx, ui)
 	defer catcher.stop()
+	if n, r.Err = atRun(n, value.RunInfo{Start: opts.Start, ID: opts.RunID}); r.Err != nil {
+		return r
+	}
 	r.Artifact, r.Err = buildOne(bctx, n, reg, ui, opts, inputs, catcher)
 	return r
+}
+
+// atRun returns n with its run values (timestamp(), run_id()) replaced by
+// their text for this run. The graph itself keeps them, so the plan and
+// the fingerprints recorded in state show "(at run: timestamp)".
+func atRun(n *Node, info value.RunInfo) (*Node, error) {
+	out := *n
+	fail := func(err error) (*Node, error) { return nil, fmt.Errorf("%s: %w", n.Pos, err) }
+	settings, err := value.ResolveRun(n.Settings, info)
+	if err != nil {
+		return fail(err)
+	}
+	out.Settings = settings.(*value.Map)
+	objects := func(objs []*value.Object) ([]*value.Object, error) {
+		res := make([]*value.Object, len(objs))
+		for i, o := range objs {
+			r, err := value.ResolveRun(o, info)
+			if err != nil {
+				return nil, err
+			}
+			res[i] = r.(*value.Object)
+		}
+		return res, nil
+	}
+	if out.Provisioners, err = objects(n.Provisioners); err != nil {
+		return fail(err)
+	}
+	if out.PostProcessors, err = objects(n.PostProcessors); err != nil {
+		return fail(err)
+	}
+	return &out, nil
 }
 
 // panicCatcher receives the panics of a build's goroutines (panics.Go):

@@ -102,7 +102,7 @@ func docsCommand() *cli.Command {
 			return nil
 		},
 		BashComplete: func(c *cli.Context) {
-			for _, n := range append(registry().Names(), "var") {
+			for _, n := range append(registry().Names(), builtins.OtherBuiltins...) {
 				fmt.Fprintln(c.App.Writer, n)
 			}
 		},

@@ -7,6 +7,7 @@ import (
 	"os/signal"
 	"path/filepath"
 	"syscall"
+	"time"
 
 	"github.com/imgbuild/imgbuild/engine"
 	"github.com/imgbuild/imgbuild/engine/event"
@@ -105,6 +106,9 @@ func runAction(c *cli.Context) error {
 		TempDir:   tmp,
 		Tracker:   tracker,
 		Journal:   jr,
+		// run_id() is the run's journal and log name; timestamp() is now.
+		RunID: runID,
+		Start: time.Now(),
 	})
 	jerr := jr.Close(true)
 	rendErr := rend.Close()

@@ -1,6 +1,10 @@
 package main
 
 import (
+	"encoding/json"
+	"os"
+	"path/filepath"
+	"regexp"
 	"strings"
 	"testing"
 )
@@ -62,5 +66,56 @@ local(name = "web", env = {"REGION": region, "DEBUG": str(debug)})
 	code, _, errOut = imgbuild(t, dir, "validate", "--var-file", "bad.pkrvars.hcl", "images.star")
 	if want := `var: bad.pkrvars.hcl:1:1: variable "debug": "maybe" is not a bool (the variable is declared bool): write true or false`; code != exitInvalid || !strings.Contains(errOut, want) {
 		t.Errorf("bad value: exit %d, stderr %q; want exit 2 and %q", code, errOut, want)
+	}
+}
+
+func TestRunValuesAreTheSameForEveryBuildAndLeaveTheFingerprintAlone(t *testing.T) {
+	dir := workspace(t, map[string]string{"images.star": `
+stamp = "base-" + timestamp().format("YYYYMMDDhhmmss")
+local(name = "a", files = {"stamp": stamp, "run": run_id()})
+local(name = "b", files = {"stamp": stamp}, provisioners = [shell(inline = ["echo " + timestamp() + " > when"])])
+`})
+	code, out, errOut := imgbuild(t, dir, "plan", "images.star")
+	if want := `files = {"stamp": "base-" + (at run: timestamp.format("YYYYMMDDhhmmss")), "run": (at run: run_id)}`; code != 0 || !strings.Contains(out, want) {
+		t.Fatalf("plan: exit %d, lacks %s:\n%s%s", code, want, out, errOut)
+	}
+	fingerprints := func() string {
+		state, err := os.ReadFile(filepath.Join(dir, ".imgbuild", "state.json"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		var s struct {
+			Builds map[string]struct{ Fingerprint string }
+		}
+		if err := json.Unmarshal(state, &s); err != nil {
+			t.Fatal(err)
+		}
+		return s.Builds["a"].Fingerprint + " " + s.Builds["b"].Fingerprint
+	}
+	read := func(p string) string {
+		b, err := os.ReadFile(filepath.Join(dir, p))
+		if err != nil {
+			t.Fatal(err)
+		}
+		return strings.TrimSpace(string(b))
+	}
+	var first string
+	for i := 0; i < 2; i++ {
+		if code, out, errOut := imgbuild(t, dir, "run", "--no-color", "images.star"); code != 0 && i == 0 {
+			t.Fatalf("run: exit %d\n%s%s", code, out, errOut)
+		}
+		a, b := read("output/a/stamp"), read("output/b/stamp")
+		if a != b || !regexp.MustCompile(`^base-\d{14}$`).MatchString(a) {
+			t.Errorf("stamps %q and %q, want one base-YYYYMMDDhhmmss for both builds", a, b)
+		}
+		if _, err := os.Stat(filepath.Join(dir, ".imgbuild", "logs", read("output/a/run"))); err != nil {
+			t.Errorf("run_id() %q does not name the run's logs: %v", read("output/a/run"), err)
+		}
+		if i == 0 {
+			first = fingerprints()
+			os.RemoveAll(filepath.Join(dir, "output"))
+		} else if fp := fingerprints(); fp != first {
+			t.Errorf("fingerprints changed from one run to the next: %s, then %s", first, fp)
+		}
 	}
 }

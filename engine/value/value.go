@@ -60,17 +60,20 @@ type Ref struct {
 // String renders the reference the way a user writes it: base.image_id.
 func (r Ref) String() string { return r.Build + "." + r.Output }
 
-// Part is one piece of a Template: a literal string or a reference.
+// Part is one piece of a Template: a literal string, a reference, or a
+// value known when the run starts.
 type Part struct {
 	Lit       string
 	Ref       *Ref
+	Run       *RunValue
 	Sensitive bool // the literal came from a sensitive value
 }
 
-// Template is a string not known until the builds it refers to have run:
-// "web-" + base.image_id is the parts "web-" and base.image_id. A Template
-// holding one Ref and nothing else may resolve to a non-string output (a
-// list of files, say).
+// Template is a string not known until the builds it refers to have run,
+// or until the run starts: "web-" + base.image_id is the parts "web-" and
+// base.image_id; "base-" + timestamp() the parts "base-" and a RunValue. A
+// Template holding one Ref and nothing else may resolve to a non-string
+// output (a list of files, say).
 type Template struct {
 	Parts []Part
 }
@@ -119,6 +122,9 @@ func (*Map) Type() string { return "dict" }
 func (t *Template) Type() string {
 	if r := t.SoleRef(); r != nil {
 		return "output " + r.String()
+	}
+	if len(t.Refs()) == 0 {
+		return "string known at run time"
 	}
 	return "string built from outputs"
 }
@@ -252,14 +258,16 @@ type Resolver func(Ref) (Value, error)
 
 // Resolve returns v with every reference replaced by its value.
 func Resolve(v Value, get Resolver) (Value, error) {
-	switch v := v.(type) {
-	case *Template:
+	return MapTemplates(v, func(v *Template) (Value, error) {
 		if r := v.SoleRef(); r != nil {
 			return get(*r)
 		}
 		var b strings.Builder
 		sensitive := false
 		for _, p := range v.Parts {
+			if p.Run != nil {
+				return nil, fmt.Errorf("%s is not resolved: the engine resolves run values when the run starts (ResolveRun)", p.Run)
+			}
 			if p.Ref == nil {
 				b.WriteString(p.Lit)
 				sensitive = sensitive || p.Sensitive
@@ -277,10 +285,19 @@ func Resolve(v Value, get Resolver) (Value, error) {
 			sensitive = sensitive || s.Sensitive
 		}
 		return String{S: b.String(), Sensitive: sensitive}, nil
+	})
+}
+
+// MapTemplates returns a copy of v with every template replaced by what fn
+// makes of it.
+func MapTemplates(v Value, fn func(*Template) (Value, error)) (Value, error) {
+	switch v := v.(type) {
+	case *Template:
+		return fn(v)
 	case List:
 		out := make(List, len(v))
 		for i, e := range v {
-			r, err := Resolve(e, get)
+			r, err := MapTemplates(e, fn)
 			if err != nil {
 				return nil, err
 			}
@@ -290,7 +307,7 @@ func Resolve(v Value, get Resolver) (Value, error) {
 	case *Map:
 		out := NewMap()
 		for _, k := range v.Keys {
-			r, err := Resolve(v.Values[k], get)
+			r, err := MapTemplates(v.Values[k], fn)
 			if err != nil {
 				return nil, err
 			}
@@ -298,7 +315,7 @@ func Resolve(v Value, get Resolver) (Value, error) {
 		}
 		return out, nil
 	case *Object:
-		m, err := Resolve(&v.Fields, get)
+		m, err := MapTemplates(&v.Fields, fn)
 		if err != nil {
 			return nil, err
 		}
@@ -363,6 +380,8 @@ func format(b *strings.Builder, v Value) {
 			switch {
 			case p.Ref != nil:
 				b.WriteString(p.Ref.String())
+			case p.Run != nil:
+				b.WriteString(p.Run.Shown())
 			case p.Sensitive:
 				b.WriteString("(sensitive)")
 			default:
@@ -385,7 +404,8 @@ func format(b *strings.Builder, v Value) {
 }
 
 // ToJSON converts v into plain Go data for encoding/json: sensitive strings
-// become "(sensitive)", references "${build.output}".
+// become "(sensitive)", references "${build.output}", run values "(at run:
+// timestamp)".
 func ToJSON(v Value) any {
 	switch v := v.(type) {
 	case String:
@@ -419,6 +439,8 @@ func ToJSON(v Value) any {
 			switch {
 			case p.Ref != nil:
 				b.WriteString("${" + p.Ref.String() + "}")
+			case p.Run != nil:
+				b.WriteString(p.Run.Shown())
 			case p.Sensitive:
 				b.WriteString("(sensitive)")
 			default:
