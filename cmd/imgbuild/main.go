@@ -27,18 +27,24 @@ const (
 )
 
 func main() {
+	ignoreSIGPIPE()
 	os.Exit(run(os.Args, os.Stdout, os.Stderr))
 }
 
-// run runs the command line and returns the exit code.
+// run runs the command line and returns the exit code. Writing to stdout
+// or stderr never fails a command (see outputErrors).
 func run(args []string, stdout, stderr io.Writer) int {
+	stdout, stdoutErr := keepWriting(stdout)
+	stderr, _ = keepWriting(stderr) // nowhere to say it failed
 	defer setUpDebugLog(stderr)()
 	app := newApp(stdout, stderr)
 	if complete(app, args, stdout) {
 		return exitOK
 	}
 	err := app.Run(interspersed(app, args))
-	return exitCode(err, stderr)
+	code := exitCode(err, stderr)
+	warnOutput(stderr, "standard output", stdoutErr())
+	return code
 }
 
 // exitError carries an exit code and an optional message.
