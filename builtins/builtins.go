@@ -22,7 +22,6 @@ import (
 	"github.com/imgbuild/imgbuild/engine"
 	"github.com/imgbuild/imgbuild/engine/schema"
 	"github.com/imgbuild/imgbuild/engine/value"
-	"go.starlark.net/lib/json"
 	"go.starlark.net/lib/math"
 	"go.starlark.net/starlark"
 	"go.starlark.net/starlarkstruct"
@@ -73,6 +72,7 @@ type Recorder struct {
 	Graph *engine.Graph
 	vars  map[string]*declaredVar
 	order []string
+	sens  *sensitive
 }
 
 type declaredVar struct {
@@ -93,7 +93,9 @@ func New(opts Options) *Recorder {
 	if opts.Registry == nil {
 		opts.Registry = engine.NewRegistry()
 	}
-	return &Recorder{opts: opts, Graph: engine.NewGraph(), vars: map[string]*declaredVar{}}
+	r := &Recorder{opts: opts, Graph: engine.NewGraph(), vars: map[string]*declaredVar{}}
+	r.sens = newSensitive(r.known)
+	return r
 }
 
 // Predeclared returns every builtin by name.
@@ -104,8 +106,10 @@ func (r *Recorder) Predeclared() starlark.StringDict {
 		"run_id":     runValueBuiltin(value.RunID),
 		"formatdate": starlark.NewBuiltin("formatdate", formatdate),
 		"struct":     starlark.NewBuiltin("struct", starlarkstruct.Make),
-		"json":       json.Module,
 		"math":       math.Module,
+	}
+	for name, v := range r.formatting() {
+		d[name] = v
 	}
 	reg := r.opts.Registry
 	for name, def := range reg.Builders {
@@ -278,7 +282,7 @@ func dependsOn(v starlark.Value, pos string) ([]engine.Dependency, error) {
 // fields declared with a path tag (unless the call's other keywords say the
 // path is not a local one).
 func (r *Recorder) setting(thread *starlark.Thread, f *schema.Field, v starlark.Value, kwargs []starlark.Tuple) (value.Value, error) {
-	sv, err := convert(v, r.known)
+	sv, err := convert(v, r.sens)
 	if err != nil {
 		return nil, err
 	}
@@ -440,6 +444,10 @@ func (r *Recorder) Finish() error {
 	}
 	return r.Graph.Check(r.opts.Registry)
 }
+
+// Redact hides, in text the evaluation shows (errors, print output), every
+// sensitive string it made and the markers that stand for them.
+func (r *Recorder) Redact(text string) string { return r.sens.Redact(text) }
 
 // Secrets returns the values of every sensitive variable.
 func (r *Recorder) Secrets() []string {

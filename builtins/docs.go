@@ -31,10 +31,26 @@ const varDoc = `var(name, default = ?, type = None, description = "", sensitive 
   type (string)                   string, int, float, number (int or float), bool, list, dict or any;
                                   list(T) and dict(T) convert their elements. Unset: the default's type.
   description (string)            Shown by imgbuild plan.
-  sensitive (bool, default False) Never shown: the plan, output, logs and manifests show (sensitive).
-  validation (callable)           Called with the value; return True, or False or an error message.
+  sensitive (bool, default False) Never shown: the plan, output, logs, state, manifests, summary and errors show (sensitive).
+  validation (callable)           Called with the value (sensitive, if the variable is); return True, or False or an error message.
   env (string)                    An environment variable the value may come from ("AWS_REGION"),
                                   like Packer's default = env("AWS_REGION"); the plan shows it.
+
+  A sensitive variable is a string (a non-string default is an error), and
+  every string made from it stays sensitive and reaches the machine with its
+  real value:
+    + and *      "Bearer " + tok, tok * 2
+    %            "Bearer %s" % tok
+    format()     "{}".format(tok)
+    join()       " ".join(["Bearer", tok])
+    str, repr    str(tok), repr(tok)
+    json         json.encode({"t": tok})
+    slices       tok[4:]
+    methods      tok.strip(), tok.split(":"), ...
+  len(tok), tok.startswith("ghp_") and "x" in tok work as for strings;
+  tok == "plain string" is always False. Formatting a sensitive value and
+  then changing the text as a plain string (f = "{}".format; f(tok).upper())
+  is an error, never a wrong value.
 `
 
 // runDoc documents the run values.

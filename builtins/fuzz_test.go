@@ -3,7 +3,11 @@ package builtins
 import (
 	"os"
 	"path/filepath"
+	"strings"
 	"testing"
+
+	"github.com/imgbuild/imgbuild/engine/redact"
+	"github.com/imgbuild/imgbuild/engine/value"
 )
 
 // FuzzReadVarFile reads arbitrary var-files, as JSON and as .star: an
@@ -33,6 +37,33 @@ func FuzzReadVarFile(f *testing.F) {
 					}
 				}
 			}
+		}
+	})
+}
+
+// FuzzSensitiveReadBack formats a secret into arbitrary text and reads it
+// back: the setting holds the real value, marked sensitive, or the text is
+// refused (when it forges a marker); what the evaluation shows never holds
+// the secret.
+func FuzzSensitiveReadBack(f *testing.F) {
+	f.Add("token = ", "!", "Zq7-secret")
+	f.Add("⟦imgbuild-sensitive-", "⟧", "ZQ")
+	f.Add("${base.id}/", "", "p@ss w0rd")
+	f.Fuzz(func(t *testing.T, before, after, secret string) {
+		if secret == "" || strings.ContainsAny(secret, redact.Mask+markOpen+markClose) {
+			return // the mask itself would show it
+		}
+		tab := newSensitive(func(b string) bool { return b == "base" })
+		s := tab.declare(secret)
+		text := before + s.String() + after
+		v, err := tab.setting(text)
+		if err == nil {
+			if str, ok := v.(value.String); ok && (!str.Sensitive || str.S != before+secret+after) {
+				t.Fatalf("setting(%q) = %#v", text, v)
+			}
+		}
+		if shown := tab.Redact(text); strings.Contains(shown, secret) {
+			t.Fatalf("Redact(%q) = %q shows the secret", text, shown)
 		}
 	})
 }

@@ -24,7 +24,6 @@ var (
 	_ starlark.HasAttrs  = (*Handle)(nil)
 	_ starlark.HasBinary = (*Ref)(nil)
 	_ starlark.HasBinary = (*Template)(nil)
-	_ starlark.HasBinary = (*Secret)(nil)
 )
 
 // Name is the build's name.
@@ -78,11 +77,16 @@ func (r *Ref) Binary(op syntax.Token, y starlark.Value, side starlark.Side) (sta
 	return concat(op, r, y, side)
 }
 
-// Template is a string built from literals and outputs of other builds.
-type Template struct{ parts []value.Part }
+// Template is a string built from literals and outputs of other builds;
+// some literals may be sensitive.
+type Template struct {
+	parts []value.Part
+	tab   *sensitive
+}
 
-// String writes references as "${build.output}" and run values as
-// "${run:timestamp}", which read back as the same template.
+// String writes references as "${build.output}", run values as
+// "${run:timestamp}" and sensitive parts as their markers, which read back
+// as the same template.
 func (t *Template) String() string {
 	var b strings.Builder
 	for _, p := range t.parts {
@@ -91,6 +95,8 @@ func (t *Template) String() string {
 			b.WriteString("${" + p.Ref.String() + "}")
 		case p.Run != nil:
 			b.WriteString((&RunTime{v: *p.Run}).String())
+		case p.Sensitive && t.tab != nil:
+			b.WriteString(t.tab.marker(p.Lit))
 		case p.Sensitive:
 			b.WriteString("(sensitive)")
 		default:
@@ -109,69 +115,47 @@ func (t *Template) Binary(op syntax.Token, y starlark.Value, side starlark.Side)
 	return concat(op, t, y, side)
 }
 
-// Secret is a sensitive string: it prints as "(sensitive)" and is never
-// shown in the plan, the output, the logs or a manifest. It can be joined
-// with strings by +; other string operations are not available on it, so
-// that no derived copy escapes redaction.
-type Secret struct{ s string }
-
-func (s *Secret) String() string        { return "(sensitive)" }
-func (s *Secret) Type() string          { return "sensitive string" }
-func (s *Secret) Freeze()               {}
-func (s *Secret) Truth() starlark.Bool  { return s.s != "" }
-func (s *Secret) Hash() (uint32, error) { return starlark.String(s.s).Hash() }
-
-// Binary joins the secret with strings, references and other secrets.
-func (s *Secret) Binary(op syntax.Token, y starlark.Value, side starlark.Side) (starlark.Value, error) {
-	return concat(op, s, y, side)
-}
-
-// parts returns x as template parts, if it is a string-like value.
-func parts(x starlark.Value) ([]value.Part, bool) {
+// parts returns x as template parts, if it is a string-like value, and
+// the sensitive table it carries.
+func parts(x starlark.Value) ([]value.Part, *sensitive, bool) {
 	switch x := x.(type) {
 	case starlark.String:
-		return []value.Part{{Lit: string(x)}}, true
+		return []value.Part{{Lit: string(x)}}, nil, true
 	case *Secret:
-		return []value.Part{{Lit: x.s, Sensitive: true}}, true
+		return []value.Part{{Lit: x.s, Sensitive: true}}, x.tab, true
 	case *Ref:
 		r := x.ref
-		return []value.Part{{Ref: &r}}, true
+		return []value.Part{{Ref: &r}}, nil, true
 	case *Template:
-		return x.parts, true
+		return x.parts, x.tab, true
 	case *RunTime:
 		rv := x.v
-		return []value.Part{{Run: &rv}}, true
+		return []value.Part{{Run: &rv}}, nil, true
 	}
-	return nil, false
+	return nil, nil, false
 }
 
 func concat(op syntax.Token, x, y starlark.Value, side starlark.Side) (starlark.Value, error) {
 	if op != syntax.PLUS {
 		return nil, nil
 	}
-	yp, ok := parts(y)
+	yp, ytab, ok := parts(y)
 	if !ok {
 		return nil, nil
 	}
-	xp, _ := parts(x)
+	xp, tab, _ := parts(x)
+	if tab == nil {
+		tab = ytab
+	}
 	if side == starlark.Right {
 		xp, yp = yp, xp
 	}
 	all := mergeParts(append(append([]value.Part(nil), xp...), yp...))
-	hasRef, sensitive := false, false
-	for _, p := range all {
-		hasRef = hasRef || p.Ref != nil || p.Run != nil
-		sensitive = sensitive || p.Sensitive
+	if tab == nil {
+		// Only strings and references.
+		return &Template{parts: all}, nil
 	}
-	if !hasRef {
-		// Only strings and secrets: the result is a secret.
-		var b strings.Builder
-		for _, p := range all {
-			b.WriteString(p.Lit)
-		}
-		return &Secret{s: b.String()}, nil
-	}
-	return &Template{parts: all}, nil
+	return tab.fromParts(all), nil
 }
 
 // mergeParts joins adjacent literals of the same sensitivity and drops
@@ -224,14 +208,15 @@ func (l *LookupValue) Hash() (uint32, error) { return starlark.String(l.String()
 // (the way a Ref prints itself).
 var refPattern = regexp.MustCompile(`\$\{([A-Za-z0-9][A-Za-z0-9_.-]*)\.([a-z_][a-z0-9_]*)\}`)
 
-// convert turns a Starlark value into a setting value. known reports
-// whether a build exists, for reading "${build.output}" back from strings.
-func convert(v starlark.Value, known func(build string) bool) (value.Value, error) {
+// convert turns a Starlark value into a setting value. Strings are read
+// back through tab: "${build.output}" of known builds and the markers of
+// sensitive values.
+func convert(v starlark.Value, tab *sensitive) (value.Value, error) {
 	switch v := v.(type) {
 	case starlark.NoneType:
 		return value.Null{}, nil
 	case starlark.String:
-		return stringValue(string(v), known), nil
+		return tab.setting(string(v))
 	case *Secret:
 		return value.String{S: v.s, Sensitive: true}, nil
 	case *Ref:
@@ -253,9 +238,9 @@ func convert(v starlark.Value, known func(build string) bool) (value.Value, erro
 	case starlark.Float:
 		return value.Float(v), nil
 	case *starlark.List:
-		return convertSeq(v, known)
+		return convertSeq(v, tab)
 	case starlark.Tuple:
-		return convertSeq(v, known)
+		return convertSeq(v, tab)
 	case *starlark.Dict:
 		m := value.NewMap()
 		for _, item := range v.Items() {
@@ -263,7 +248,7 @@ func convert(v starlark.Value, known func(build string) bool) (value.Value, erro
 			if !ok {
 				return nil, fmt.Errorf("dict keys must be strings, got %s", item[0].Type())
 			}
-			ev, err := convert(item[1], known)
+			ev, err := convert(item[1], tab)
 			if err != nil {
 				return nil, fmt.Errorf("key %q: %v", string(k), err)
 			}
@@ -280,58 +265,16 @@ func convert(v starlark.Value, known func(build string) bool) (value.Value, erro
 	return nil, fmt.Errorf("a %s cannot be a setting", v.Type())
 }
 
-func convertSeq(seq starlark.Indexable, known func(string) bool) (value.Value, error) {
+func convertSeq(seq starlark.Indexable, tab *sensitive) (value.Value, error) {
 	out := make(value.List, seq.Len())
 	for i := range out {
-		ev, err := convert(seq.Index(i), known)
+		ev, err := convert(seq.Index(i), tab)
 		if err != nil {
 			return nil, fmt.Errorf("element %d: %v", i, err)
 		}
 		out[i] = ev
 	}
 	return out, nil
-}
-
-// stringValue reads "${build.output}" references (of known builds) and
-// "${run:timestamp}" run values back out of a string made by formatting.
-func stringValue(s string, known func(string) bool) value.Value {
-	if !strings.Contains(s, "${") {
-		return value.String{S: s}
-	}
-	var ps []value.Part
-	for _, p := range runParts(s) {
-		if p.Run != nil {
-			ps = append(ps, p)
-			continue
-		}
-		ps = append(ps, refParts(p.Lit, known)...)
-	}
-	ps = mergeParts(ps)
-	if len(ps) == 1 && ps[0].Ref == nil && ps[0].Run == nil {
-		return value.String{S: ps[0].Lit}
-	}
-	if len(ps) == 0 {
-		return value.String{}
-	}
-	return &value.Template{Parts: ps}
-}
-
-// refParts splits s into literals and references to known builds' outputs.
-func refParts(s string, known func(string) bool) []value.Part {
-	if known == nil {
-		return []value.Part{{Lit: s}}
-	}
-	var ps []value.Part
-	last := 0
-	for _, l := range refPattern.FindAllStringSubmatchIndex(s, -1) {
-		build, out := s[l[2]:l[3]], s[l[4]:l[5]]
-		if !known(build) {
-			continue
-		}
-		ps = append(ps, value.Part{Lit: s[last:l[0]]}, value.Part{Ref: &value.Ref{Build: build, Output: out}})
-		last = l[1]
-	}
-	return append(ps, value.Part{Lit: s[last:]})
 }
 
 func nearest(name string, candidates []string) string { return schema.Nearest(name, candidates) }

@@ -63,19 +63,38 @@ func (r *Recorder) varBuiltin(thread *starlark.Thread, b *starlark.Builtin, args
 			}
 		}
 	}
+	if sensitive {
+		// A sensitive value is a string (a Secret); one of another type
+		// could not stay hidden.
+		if typ.kind != "string" && typ.kind != "any" {
+			from := "its type"
+			if typ.fromDefault {
+				from = "its default"
+			}
+			return nil, fmt.Errorf("var: sensitive variable %q must be a string, not %s (%s)", name, typ.String(), from)
+		}
+		typ = &varType{kind: "string", fromDefault: typ.fromDefault}
+	}
 	decl := &declaredVar{name: name, description: description, pos: pos, sensitive: sensitive, env: env}
 	v, err := r.varValue(decl, def, typ)
 	if err != nil {
 		return nil, err
 	}
+	shown := v.String()
+	if sensitive {
+		// From here on the value is a Secret: the validation, and whatever
+		// it keeps, sees a sensitive string, never a plain copy.
+		s, ok := v.(starlark.String)
+		if !ok {
+			return nil, fmt.Errorf("var: sensitive variable %q must be a string, got %s (from %s)", name, v.Type(), decl.source)
+		}
+		v = r.sens.declare(string(s))
+		shown = "(sensitive)"
+	}
 	if validation != nil {
 		res, err := starlark.Call(thread, validation, starlark.Tuple{v}, nil)
 		if err != nil {
 			return nil, fmt.Errorf("var: validation of %q failed: %v", name, err)
-		}
-		shown := v.String()
-		if sensitive {
-			shown = "(sensitive)"
 		}
 		switch res := res.(type) {
 		case starlark.Bool:
@@ -86,17 +105,15 @@ func (r *Recorder) varBuiltin(thread *starlark.Thread, b *starlark.Builtin, args
 			if res != "" {
 				return nil, fmt.Errorf("var: variable %q: value %s (from %s) is not valid: %s", name, shown, decl.source, string(res))
 			}
+		case *Secret:
+			// A message made from the value: shown, but as (sensitive).
+			if res.s != "" {
+				return nil, fmt.Errorf("var: variable %q: value %s (from %s) is not valid: %s", name, shown, decl.source, res)
+			}
 		case starlark.NoneType:
 		default:
 			return nil, fmt.Errorf("var: validation of %q returned %s; it should return True, False or an error message", name, res.Type())
 		}
-	}
-	if sensitive {
-		s, ok := v.(starlark.String)
-		if !ok {
-			return nil, fmt.Errorf("var: sensitive variable %q must be a string, got %s", name, v.Type())
-		}
-		v = &Secret{s: string(s)}
 	}
 	decl.value = v
 	r.vars[name] = decl
@@ -127,6 +144,14 @@ func (r *Recorder) varValue(d *declaredVar, def starlark.Value, typ *varType) (s
 	name := d.name
 	if given, ok := r.opts.Vars[name]; ok {
 		d.source = given.Source
+		if d.sensitive {
+			// Hidden from here on, also in the messages of a failed
+			// conversion.
+			r.sens.set.Add(given.Raw)
+			if s, ok := given.JSON.(string); ok {
+				r.sens.set.Add(s)
+			}
+		}
 		var v starlark.Value
 		var err error
 		if given.JSON != nil {
@@ -151,6 +176,9 @@ func (r *Recorder) varValue(d *declaredVar, def starlark.Value, typ *varType) (s
 			raw, ok := r.opts.Getenv(env)
 			if !ok || (raw == "" && env == d.env) {
 				continue
+			}
+			if d.sensitive {
+				r.sens.set.Add(raw)
 			}
 			v, err := typ.fromRaw(raw)
 			if err != nil {

@@ -124,7 +124,7 @@ func runAction(c *cli.Context) error {
 	if !c.Bool("json") {
 		color := !noColor(c) && render.IsTerminal(c.App.Writer)
 		fmt.Fprintln(c.App.Writer)
-		if err := render.WriteSummary(c.App.Writer, sum.Results, color); err != nil {
+		if err := render.WriteSummary(c.App.Writer, sum.Results, color, bus.Redact); err != nil {
 			return err
 		}
 		fmt.Fprintf(c.App.Writer, "logs: %s\n", relTo(d.Root, logDir))

@@ -9,12 +9,12 @@ import (
 	"bytes"
 	"fmt"
 	"io"
-	"sort"
 	"strings"
 	"sync"
 	"time"
 
 	"github.com/imgbuild/imgbuild/engine/panics"
+	"github.com/imgbuild/imgbuild/engine/redact"
 )
 
 // Type says what happened.
@@ -89,7 +89,7 @@ func (f SinkFunc) Handle(e Event) { f(e) }
 type Bus struct {
 	mu      sync.Mutex
 	sinks   []Sink
-	secrets []string
+	secrets redact.Set
 	now     func() time.Time
 	broken  []error
 }
@@ -105,33 +105,19 @@ func (b *Bus) Subscribe(s Sink) {
 }
 
 // AddSecret registers a value that must never be shown; every later event
-// has it replaced by "(sensitive)". Empty strings are ignored.
-func (b *Bus) AddSecret(s string) {
-	if s == "" {
-		return
-	}
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	b.secrets = append(b.secrets, s)
-	// Longest first, so a secret containing another is replaced whole.
-	sort.Slice(b.secrets, func(i, j int) bool { return len(b.secrets[i]) > len(b.secrets[j]) })
-}
+// has it replaced by "(sensitive)", also where it is quoted or cut short
+// (package redact). Empty strings are ignored.
+func (b *Bus) AddSecret(s string) { b.secrets.Add(s) }
 
 // Redact replaces every registered secret in s.
 func (b *Bus) Redact(s string) string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.redact(s)
+	if b == nil {
+		return s
+	}
+	return b.secrets.Redact(s)
 }
 
-func (b *Bus) redact(s string) string {
-	for _, sec := range b.secrets {
-		if strings.Contains(s, sec) {
-			s = strings.ReplaceAll(s, sec, "(sensitive)")
-		}
-	}
-	return s
-}
+func (b *Bus) redact(s string) string { return b.secrets.Redact(s) }
 
 // Emit stamps e with the time if unset, redacts it and delivers it.
 func (b *Bus) Emit(e Event) {
@@ -153,7 +139,7 @@ func (b *Bus) Emit(e Event) {
 		}
 		e.Items = items
 	}
-	if e.Artifact != nil && len(b.secrets) > 0 {
+	if e.Artifact != nil && b.secrets.Len() > 0 {
 		e.Artifact = redactAny(e.Artifact, b.redact)
 	}
 	b.deliver(e)
@@ -351,10 +337,7 @@ func (w *lineWriter) Write(p []byte) (int, error) {
 		if i < 0 {
 			w.buf = append(w.buf, p...)
 			for len(w.buf) >= maxLine {
-				rest := append([]byte(nil), w.buf[maxLine:]...)
-				w.buf = w.buf[:maxLine]
-				w.flush()
-				w.buf = append(w.buf, rest...)
+				w.split()
 			}
 			break
 		}
@@ -363,6 +346,23 @@ func (w *lineWriter) Write(p []byte) (int, error) {
 		p = p[i+1:]
 	}
 	return n, nil
+}
+
+// split emits the first maxLine bytes or so of an over-long line and keeps
+// the rest. Secrets are hidden in the whole line first, and the cut is moved
+// back before the start of any secret the first part would end with, so
+// that no secret is ever shown in two halves that each escape redaction.
+func (w *lineWriter) split() {
+	var set *redact.Set
+	if w.ui != nil && w.ui.bus != nil {
+		set = &w.ui.bus.secrets
+		w.buf = append(w.buf[:0], set.Redact(string(w.buf))...)
+	}
+	cut := set.SafeCut(w.buf, maxLine)
+	rest := append([]byte(nil), w.buf[cut:]...)
+	w.buf = w.buf[:cut]
+	w.flush()
+	w.buf = append(w.buf, rest...)
 }
 
 func (w *lineWriter) flush() {

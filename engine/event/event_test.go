@@ -43,3 +43,33 @@ func TestVeryLongLinesAreSplitNotHeld(t *testing.T) {
 		t.Errorf("a line of %d bytes without newline was held whole (%d events)", 3*maxLine, n)
 	}
 }
+
+// TestSecretsStayHiddenAcrossTheLineBound writes a secret that straddles
+// the 64 KiB bound at which long lines are split, in one write and split
+// across two writes: no event may show any part of it.
+func TestSecretsStayHiddenAcrossTheLineBound(t *testing.T) {
+	const secret = "Zq7-s3cr3t-t0ken"
+	line := strings.Repeat("x", maxLine-5) + secret + strings.Repeat("y", 10)
+	want := strings.Repeat("x", maxLine-5) + "(sensitive)" + strings.Repeat("y", 10)
+	// The first write holds the whole line, then the line up to just past
+	// the bound (both split), then up to just before it (one event).
+	for _, at := range []int{len(line), maxLine + 3, maxLine - 2} {
+		var msgs []string
+		bus := NewBus(SinkFunc(func(e Event) { msgs = append(msgs, e.Message) }))
+		bus.AddSecret(secret)
+		w := NewUI(bus, "web", "local").Lines("stdout")
+		w.Write([]byte(line[:at]))
+		w.Write([]byte(line[at:] + "\n"))
+		w.Close()
+		for i, m := range msgs {
+			for n := 3; n <= len(secret); n++ {
+				if strings.HasSuffix(m, secret[:n]) || strings.HasPrefix(m, secret[len(secret)-n:]) {
+					t.Errorf("write split at %d: event %d shows part of the secret: ...%q", at, i, m[max(0, len(m)-20):])
+				}
+			}
+		}
+		if got := strings.Join(msgs, ""); got != want {
+			t.Errorf("write split at %d: the events do not add up to the redacted line (len %d, want %d)", at, len(got), len(want))
+		}
+	}
+}

@@ -414,7 +414,7 @@ func TestBoardRedrawsFromItsTicker(t *testing.T) {
 
 func TestSummaryTableListsEachBuildAndStatus(t *testing.T) {
 	var b bytes.Buffer
-	if err := WriteSummary(&b, scriptResults(), false); err != nil {
+	if err := WriteSummary(&b, scriptResults(), false, nil); err != nil {
 		t.Fatal(err)
 	}
 	noEscapes(t, "summary", b.String())
@@ -423,7 +423,7 @@ func TestSummaryTableListsEachBuildAndStatus(t *testing.T) {
 	b.Reset()
 	res := append(scriptResults(), nil, &engine.Result{Build: "long", Driver: "local", Status: event.Cancelled,
 		Err: fmt.Errorf("cancelled: %s", strings.Repeat("very long reason ", 10))})
-	WriteSummary(&b, res, true)
+	WriteSummary(&b, res, true, nil)
 	text := ansi.Strip(b.String())
 	if text == b.String() {
 		t.Error("summary in colour has no colour")
@@ -539,5 +539,28 @@ func TestDurationsAndSizesReadWell(t *testing.T) {
 		if got := byteSize(n); got != want {
 			t.Errorf("byteSize(%d) = %s, want %s", n, got, want)
 		}
+	}
+}
+
+// TestSummaryHidesSecrets puts a secret in an artifact's id (an
+// output_directory made from one) and, past the 60 characters the error
+// column keeps, across the cut of an error: the table shows neither.
+func TestSummaryHidesSecrets(t *testing.T) {
+	const secret = "Zq7-s3cr3t-v4lue"
+	bus := event.NewBus()
+	bus.AddSecret(secret)
+	res := []*engine.Result{
+		{Build: "a", Driver: "local", Status: event.Succeeded, Artifact: &engine.Artifact{ID: "out-" + secret}},
+		{Build: "b", Driver: "local", Status: event.Failed, Err: fmt.Errorf("provision: %s%s failed", strings.Repeat("x", 40), secret)},
+	}
+	var b bytes.Buffer
+	WriteSummary(&b, res, false, bus.Redact)
+	for n := 3; n <= len(secret); n++ {
+		if strings.Contains(b.String(), secret[:n]) {
+			t.Fatalf("the summary shows %q of the secret:\n%s", secret[:n], b.String())
+		}
+	}
+	if !strings.Contains(b.String(), "| out-(sensitive) ") || !strings.Contains(b.String(), "xxxx(sensi...") {
+		t.Errorf("summary:\n%s", b.String())
 	}
 }

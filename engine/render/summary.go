@@ -32,13 +32,18 @@ const summaryErrWidth = 60
 // was skipped or cancelled, without that word), cut to 60 characters; the
 // full text is in the build's log. With color, borders are rounded and faint
 // and statuses coloured; without, borders are ASCII and no escape sequence
-// is written. Nil results are left out.
-func WriteSummary(w io.Writer, results []*engine.Result, color bool) error {
-	_, err := io.WriteString(w, summary(w, results, color))
+// is written. Nil results are left out. Every cell is passed through redact
+// (the bus's Redact, so that no secret shows; nil for none) before it is
+// cut, so that no cut leaves the start of a secret.
+func WriteSummary(w io.Writer, results []*engine.Result, color bool, redact func(string) string) error {
+	_, err := io.WriteString(w, summary(w, results, color, redact))
 	return err
 }
 
-func summary(w io.Writer, results []*engine.Result, color bool) string {
+func summary(w io.Writer, results []*engine.Result, color bool, redact func(string) string) string {
+	if redact == nil {
+		redact = func(s string) string { return s }
+	}
 	pal := newPalette(w, color)
 	r := pal.r
 	if r == nil {
@@ -61,16 +66,16 @@ func summary(w io.Writer, results []*engine.Result, color bool) string {
 			el = human(res.Elapsed)
 		}
 		if a := res.Artifact; a != nil && res.Status == event.Succeeded {
-			art = clean(a.ID)
+			art = clean(redact(a.ID))
 			if len(a.Files) > 0 {
 				art += fmt.Sprintf(" (%d %s)", len(a.Files), plural(len(a.Files), "file", "files"))
 			}
 		}
 		if res.Err != nil {
-			msg = strings.TrimPrefix(res.Err.Error(), string(res.Status)+": ")
+			msg = strings.TrimPrefix(redact(res.Err.Error()), string(res.Status)+": ")
 			msg = shorten(clean(strings.SplitN(msg, "\n", 2)[0]), summaryErrWidth)
 		}
-		t.Row(clean(res.Build), clean(res.Driver), string(res.Status), el, shorten(art, 60), msg)
+		t.Row(clean(redact(res.Build)), clean(res.Driver), string(res.Status), el, shorten(art, 60), msg)
 	}
 	cell := r.NewStyle().Padding(0, 1)
 	t.StyleFunc(func(row, col int) lipgloss.Style {

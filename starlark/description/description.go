@@ -6,6 +6,7 @@
 package description
 
 import (
+	"errors"
 	"fmt"
 	"io/fs"
 	"path/filepath"
@@ -86,11 +87,13 @@ func Load(opts Options) (*Description, error) {
 		StrictVars: opts.StrictVars,
 	})
 	h.Predeclared = rec.Predeclared()
+	h.Transform = builtins.RewriteFormatting
+	h.Redact = rec.Redact
 	if _, err := h.Exec(opts.File); err != nil {
 		return nil, err
 	}
 	if err := rec.Finish(); err != nil {
-		return nil, err
+		return nil, errors.New(rec.Redact(err.Error()))
 	}
 	abs, _ := filepath.Abs(opts.File)
 	rel, _ := filepath.Rel(root, abs)

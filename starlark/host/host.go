@@ -58,6 +58,12 @@ type Host struct {
 	SetupThread func(*starlark.Thread)
 	// ReadFile reads workspace and module files; nil means os.ReadFile.
 	ReadFile func(path string) ([]byte, error)
+	// Transform, if set, may rewrite each file's syntax tree after it is
+	// parsed and before it is resolved and compiled.
+	Transform func(*syntax.File)
+	// Redact, if set, is applied to the text of every error and print()
+	// message, so that what the caller hides is never shown.
+	Redact func(string) string
 
 	cache  map[string]*entry
 	order  []string
@@ -326,7 +332,7 @@ func (h *Host) exec(parent *starlark.Thread, chain []string, label string, src [
 		},
 		Print: func(t *starlark.Thread, msg string) {
 			if h.Print != nil {
-				h.Print(t.CallFrame(1).Pos.String(), msg)
+				h.Print(t.CallFrame(1).Pos.String(), h.redact(msg))
 			}
 		},
 	}
@@ -334,12 +340,55 @@ func (h *Host) exec(parent *starlark.Thread, chain []string, label string, src [
 		h.SetupThread(thread)
 	}
 	h.budget.begin(thread)
-	globals, err := starlark.ExecFileOptions(FileOptions, thread, DisplayName(label), src, h.Predeclared)
+	globals, err := h.execFile(thread, DisplayName(label), src)
 	h.budget.end(thread, parent)
 	if err != nil {
-		return nil, Describe(err)
+		return nil, h.describe(err)
 	}
 	return globals, nil
+}
+
+// execFile is starlark.ExecFileOptions with the Transform applied.
+func (h *Host) execFile(thread *starlark.Thread, name string, src []byte) (starlark.StringDict, error) {
+	if h.Transform == nil {
+		return starlark.ExecFileOptions(FileOptions, thread, name, src, h.Predeclared)
+	}
+	f, err := FileOptions.Parse(name, src, 0)
+	if err != nil {
+		return nil, err
+	}
+	h.Transform(f)
+	prog, err := starlark.FileProgram(f, h.Predeclared.Has)
+	if err != nil {
+		return nil, err
+	}
+	g, err := prog.Init(thread, h.Predeclared)
+	g.Freeze()
+	return g, err
+}
+
+func (h *Host) redact(s string) string {
+	if h.Redact == nil {
+		return s
+	}
+	return h.Redact(s)
+}
+
+// describe is Describe, with the error's text redacted.
+func (h *Host) describe(err error) error {
+	err = Describe(err)
+	if h.Redact == nil {
+		return err
+	}
+	var e *Error
+	if errors.As(err, &e) {
+		out := &Error{Pos: e.Pos, Msg: h.Redact(e.Msg)}
+		for _, b := range e.Backtrace {
+			out.Backtrace = append(out.Backtrace, h.Redact(b))
+		}
+		return out
+	}
+	return errors.New(h.Redact(err.Error()))
 }
 
 // Error is an evaluation error with where it happened.
