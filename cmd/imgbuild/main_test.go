@@ -14,6 +14,9 @@ import (
 
 var update = flag.Bool("update", false, "rewrite golden files")
 
+// testVersion is the version the tests' binary is stamped with.
+const testVersion = "v0.0.0-test"
+
 // binary is imgbuild built once for the tests that need a real process
 // (signals).
 var binary string
@@ -24,10 +27,15 @@ func TestMain(m *testing.M) {
 	if err != nil {
 		panic(err)
 	}
-	binary = filepath.Join(dir, "imgbuild")
-	out, err := exec.Command("go", "build", "-o", binary, ".").CombinedOutput()
+	// Built as make release builds it (static, stripped, the version from
+	// -ldflags), for this platform only: TestReleaseBinary checks it.
+	binary = filepath.Join(dir, "imgbuild-"+testVersion+"-"+runtime.GOOS+"-"+runtime.GOARCH)
+	_, here, _, _ := runtime.Caller(0)
+	make := exec.Command("make", "-C", filepath.Join(filepath.Dir(here), "..", ".."), "release",
+		"PLATFORMS="+runtime.GOOS+"/"+runtime.GOARCH, "RELEASE_DIR="+dir, "VERSION="+testVersion)
+	out, err := make.CombinedOutput()
 	if err != nil {
-		panic("building imgbuild: " + err.Error() + "\n" + string(out))
+		panic("building imgbuild with make release: " + err.Error() + "\n" + string(out))
 	}
 	code := m.Run()
 	os.RemoveAll(dir)

@@ -63,6 +63,9 @@ func run(ctx context.Context, sp *spec, stdin io.Reader, stdout, stderr io.Write
 	if err := ctx.Err(); err != nil {
 		return -1, fmt.Errorf("not running %s: %w", describe(sp), context.Cause(ctx))
 	}
+	if err := supported(); err != nil {
+		return -1, err
+	}
 	if err := NeedRoot("the chroot communicator"); err != nil {
 		return -1, err
 	}
@@ -78,18 +81,14 @@ func run(ctx context.Context, sp *spec, stdin io.Reader, stdout, stderr io.Write
 	}
 	defer outR.Close()
 	cmd := &exec.Cmd{
-		Path:       "/proc/self/exe",
-		Args:       []string{helperArg0},
-		Env:        os.Environ(),
-		Stdin:      stdin,
-		Stdout:     stdout,
-		Stderr:     stderr,
-		ExtraFiles: []*os.File{specR, outW},
-		SysProcAttr: &syscall.SysProcAttr{
-			Cloneflags: syscall.CLONE_NEWNS | syscall.CLONE_NEWPID,
-			// If imgbuild dies, so does the namespace.
-			Pdeathsig: syscall.SIGKILL,
-		},
+		Path:        "/proc/self/exe",
+		Args:        []string{helperArg0},
+		Env:         os.Environ(),
+		Stdin:       stdin,
+		Stdout:      stdout,
+		Stderr:      stderr,
+		ExtraFiles:  []*os.File{specR, outW},
+		SysProcAttr: namespaces(),
 	}
 	var cancelled atomic.Bool
 	stopped := make(chan struct{})

@@ -144,7 +144,7 @@ func Start(spec *MachineSpec) (*Machine, error) {
 	cmd := exec.Command(Program, args...)
 	cmd.Stdout = &lockedWriter{m: m}
 	cmd.Stderr = &lockedWriter{m: m}
-	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL, Setpgid: true}
+	cmd.SysProcAttr = processGroup()
 	if err := cmd.Start(); err != nil {
 		if errors.Is(err, exec.ErrNotFound) {
 			return nil, fmt.Errorf("%s is not installed: apt-get install qemu-system-x86", Program)

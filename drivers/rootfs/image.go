@@ -161,7 +161,7 @@ func WriteTar(ctx context.Context, root string, w io.Writer, epoch time.Time, pr
 			if mode&fs.ModeCharDevice != 0 {
 				hdr.Typeflag = tar.TypeChar
 			}
-			hdr.Devmajor, hdr.Devminor = int64(unix.Major(st.Rdev)), int64(unix.Minor(st.Rdev))
+			hdr.Devmajor, hdr.Devminor = int64(unix.Major(uint64(st.Rdev))), int64(unix.Minor(uint64(st.Rdev))) // Rdev is int32 on darwin
 		case mode.IsRegular():
 			hdr.Typeflag = tar.TypeReg
 			hdr.Size = fi.Size()
