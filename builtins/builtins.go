@@ -101,12 +101,14 @@ func New(opts Options) *Recorder {
 // Predeclared returns every builtin by name.
 func (r *Recorder) Predeclared() starlark.StringDict {
 	d := starlark.StringDict{
-		"var":        starlark.NewBuiltin("var", r.varBuiltin),
-		"timestamp":  runValueBuiltin(value.RunTimestamp),
-		"run_id":     runValueBuiltin(value.RunID),
-		"formatdate": starlark.NewBuiltin("formatdate", formatdate),
-		"struct":     starlark.NewBuiltin("struct", starlarkstruct.Make),
-		"math":       math.Module,
+		"var":           starlark.NewBuiltin("var", r.varBuiltin),
+		"timestamp":     runValueBuiltin(value.RunTimestamp),
+		"run_id":        runValueBuiltin(value.RunID),
+		"formatdate":    starlark.NewBuiltin("formatdate", formatdate),
+		"read_file":     starlark.NewBuiltin("read_file", r.readFile),
+		"template_file": starlark.NewBuiltin("template_file", r.templateFile),
+		"struct":        starlark.NewBuiltin("struct", starlarkstruct.Make),
+		"math":          math.Module,
 	}
 	for name, v := range r.formatting() {
 		d[name] = v

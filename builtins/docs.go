@@ -76,6 +76,28 @@ const runDoc = `timestamp(), run_id(), formatdate(layout, time)
   (AM/PM), mm, m, ss, s, ZZZ (UTC), Z, ZZZZ, ZZZZZ (offset); 'quoted' text is literal.
 `
 
+// fileDoc documents read_file and template_file.
+const fileDoc = `read_file(path), template_file(path, vars = {})
+  The text of a file inside the workspace: "//path" from the workspace root,
+  else relative to the calling file. A file outside the workspace is an
+  error. Given to a keyword, the file is an input of that build: the plan
+  shows read_file("//path") with the text's digest, and the build's
+  fingerprint changes when the file does. The text is a string to the
+  description (+, %, len and the string methods).
+
+  template_file renders the file with HCL's template syntax, the one
+  Packer's templatefile() uses, so Packer templates (.pkrtpl.hcl) work as
+  they are:
+    ${name}  ${name.key}  ${name[0]}       a value from vars
+    %{ if cond }...%{ else }...%{ endif }  a condition
+    %{ for x in list }...%{ endfor }       a loop (%{ for k, v in dict })
+    ${upper(name)}                         a function
+    $${  %%{                               a literal ${ or %{
+  Functions: FUNCTIONS.
+  A template given a sensitive value renders to a sensitive string;
+  outputs of other builds and run values go in as themselves.
+`
+
 // Docs returns the reference of one builtin, from its schema.
 func Docs(reg *engine.Registry, name string) (string, error) {
 	switch name {
@@ -83,6 +105,8 @@ func Docs(reg *engine.Registry, name string) (string, error) {
 		return varDoc, nil
 	case "timestamp", "run_id", "formatdate":
 		return runDoc, nil
+	case "read_file", "template_file":
+		return strings.Replace(fileDoc, "FUNCTIONS", wrap(strings.Join(TemplateFunctions(), ", "), 62, "\n             "), 1), nil
 	}
 	if def, ok := reg.Builders[name]; ok {
 		var b strings.Builder
@@ -146,13 +170,32 @@ func Index(reg *engine.Registry) string {
 }
 
 // OtherBuiltins are the builtins not made from a driver's schema.
-var OtherBuiltins = []string{"var", "timestamp", "run_id", "formatdate"}
+var OtherBuiltins = []string{"var", "timestamp", "run_id", "formatdate", "read_file", "template_file"}
 
 var otherDocs = map[string]string{
-	"var":        "Declares a variable and returns its value.",
-	"timestamp":  "The run's start time, known when the run starts (the plan shows (at run: timestamp)).",
-	"run_id":     "The run's id, known when the run starts.",
-	"formatdate": "Formats timestamp() (when the run starts) or an RFC 3339 time with a formatdate layout.",
+	"var":           "Declares a variable and returns its value.",
+	"timestamp":     "The run's start time, known when the run starts (the plan shows (at run: timestamp)).",
+	"run_id":        "The run's id, known when the run starts.",
+	"formatdate":    "Formats timestamp() (when the run starts) or an RFC 3339 time with a formatdate layout.",
+	"read_file":     "The text of a file inside the workspace, an input of the build that uses it.",
+	"template_file": "A workspace file rendered with HCL template syntax (Packer's templatefile), an input of the build that uses it.",
+}
+
+// wrap breaks s at spaces into lines of at most width, joined by sep.
+func wrap(s string, width int, sep string) string {
+	var lines []string
+	line := ""
+	for _, w := range strings.Fields(s) {
+		if line != "" && len(line)+1+len(w) > width {
+			lines = append(lines, line)
+			line = ""
+		}
+		if line != "" {
+			line += " "
+		}
+		line += w
+	}
+	return strings.Join(append(lines, line), sep)
 }
 
 func firstSentence(s string) string {

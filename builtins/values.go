@@ -131,6 +131,8 @@ func parts(x starlark.Value) ([]value.Part, *sensitive, bool) {
 	case *RunTime:
 		rv := x.v
 		return []value.Part{{Run: &rv}}, nil, true
+	case *FileText:
+		return []value.Part{{Lit: x.text}}, nil, true
 	}
 	return nil, nil, false
 }
@@ -227,6 +229,8 @@ func convert(v starlark.Value, tab *sensitive) (value.Value, error) {
 	case *RunTime:
 		rv := v.v
 		return &value.Template{Parts: []value.Part{{Run: &rv}}}, nil
+	case *FileText:
+		return v.setting(tab)
 	case starlark.Bool:
 		return value.Bool(v), nil
 	case starlark.Int:

@@ -8,6 +8,8 @@
 package value
 
 import (
+	"crypto/sha256"
+	"encoding/hex"
 	"fmt"
 	"maps"
 	"slices"
@@ -28,6 +30,10 @@ type Value interface {
 type String struct {
 	S         string
 	Sensitive bool
+	// Origin, if set, says where the text came from, and the plan shows
+	// that with the text's digest instead of the text:
+	// read_file("//user-data.yaml") (sha256:1a2b3c4d5e6f).
+	Origin string
 }
 
 // Int is an integer value.
@@ -335,9 +341,13 @@ func Format(v Value) string {
 func format(b *strings.Builder, v Value) {
 	switch v := v.(type) {
 	case String:
-		if v.Sensitive {
+		switch {
+		case v.Sensitive:
 			b.WriteString("(sensitive)")
-		} else {
+		case v.Origin != "":
+			sum := sha256.Sum256([]byte(v.S))
+			b.WriteString(v.Origin + " (sha256:" + hex.EncodeToString(sum[:6]) + ")")
+		default:
 			b.WriteString(strconv.Quote(v.S))
 		}
 	case Int:
