@@ -1,14 +1,15 @@
 // Package all registers every driver compiled into imgbuild: the
 // local(), null(), rootfs(), qemu(), amazon_ebs(), vsphere_clone() and
-// vsphere_iso() builders, the aws_ami() lookup, the shell(), shell_local()
-// and file() provisioners and the manifest(), checksum() and vagrant_box()
-// post-processors. The command line tool calls Register to fill the
-// registry the builtins layer and the engine read. It knows nothing of
-// Starlark.
+// vsphere_iso() builders, the aws_ami() lookup, the shell(), shell_local(),
+// file() and ansible() provisioners and the manifest(), checksum() and
+// vagrant_box() post-processors. The command line tool calls Register to
+// fill the registry the builtins layer and the engine read. It knows
+// nothing of Starlark.
 package all
 
 import (
 	"github.com/imgbuild/imgbuild/drivers/amazon"
+	"github.com/imgbuild/imgbuild/drivers/ansible"
 	"github.com/imgbuild/imgbuild/drivers/local"
 	"github.com/imgbuild/imgbuild/drivers/null"
 	"github.com/imgbuild/imgbuild/drivers/post"
@@ -30,5 +31,6 @@ func Register(r *engine.Registry) {
 	vagrant.Register(r)
 	vsphere.Register(r)
 	provision.Register(r)
+	ansible.Register(r)
 	post.Register(r)
 }

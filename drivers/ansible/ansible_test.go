@@ -1,0 +1,281 @@
+package ansible_test
+
+import (
+	"fmt"
+	"io/fs"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"sync"
+	"testing"
+
+	"github.com/imgbuild/imgbuild/drivers/ssh/sshtest"
+	"github.com/imgbuild/imgbuild/engine/event"
+	"github.com/imgbuild/imgbuild/engine/testkit"
+)
+
+// workspace makes a workspace holding testdata/ and images.star.
+func workspace(t testing.TB, star string) string {
+	t.Helper()
+	dir := t.TempDir()
+	copyTree(t, "testdata", dir)
+	testkit.WriteFile(t, filepath.Join(dir, "images.star"), star)
+	return dir
+}
+
+// copyTree copies the directory src into dst.
+func copyTree(t testing.TB, src, dst string) {
+	t.Helper()
+	err := filepath.WalkDir(src, func(p string, d fs.DirEntry, err error) error {
+		if err != nil {
+			return err
+		}
+		rel, _ := filepath.Rel(src, p)
+		target := filepath.Join(dst, rel)
+		if d.IsDir() {
+			return os.MkdirAll(target, 0o755)
+		}
+		data, err := os.ReadFile(p)
+		if err != nil {
+			return err
+		}
+		return os.WriteFile(target, data, 0o644)
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+}
+
+// processesMentioning lists the processes whose command line contains
+// any of words, as "pid: command line".
+func processesMentioning(words ...string) (lines []string, cmdlines []string) {
+	entries, _ := os.ReadDir("/proc")
+	for _, e := range entries {
+		data, err := os.ReadFile(filepath.Join("/proc", e.Name(), "cmdline"))
+		if err != nil || len(data) == 0 {
+			continue
+		}
+		line := strings.ReplaceAll(strings.TrimRight(string(data), "\x00"), "\x00", " ")
+		cmdlines = append(cmdlines, line)
+		for _, w := range words {
+			if strings.Contains(line, w) {
+				lines = append(lines, e.Name()+": "+line)
+				break
+			}
+		}
+	}
+	return lines, cmdlines
+}
+
+// TestAPlaybookProvisionsAnSSHMachine runs a playbook through null()
+// against the private sshd: through the adapter, it writes a file,
+// installs a package and templates a config with extra_vars of several
+// types. While it runs, the test reads every process's command line: the
+// sensitive variable is on none of them, nor in any event.
+func TestAPlaybookProvisionsAnSSHMachine(t *testing.T) {
+	requireAnsible(t)
+	testkit.RequireRoot(t) // the playbook installs a package on this machine
+	srv := sshtest.Start(t)
+	dest := t.TempDir()
+	gate := filepath.Join(t.TempDir(), "go")
+	const secret = "s3cr3t-token-4711-imgbuild"
+	dir := workspace(t, fmt.Sprintf(`
+token = var("token", default = %q, sensitive = True)
+null(
+    name = "web",
+    %s,
+    provisioners = [ansible(
+        playbook_file = "site/site.yml",
+        groups = ["web"],
+        extra_vars = {"dest_dir": %q, "greeting": "hello", "port": 8079, "api_token": token, "gate": %q},
+    )],
+)
+`, secret, nullHost(srv), dest, gate))
+	rec := &testkit.Recorder{}
+	var mu sync.Mutex
+	var seen, leaked []string
+	var once sync.Once
+	rec.OnEvent(func(e event.Event) {
+		if e.Type != event.Output || !strings.Contains(e.Message, "TASK [Wait for the test]") {
+			return
+		}
+		once.Do(func() {
+			go func() {
+				lines, all := processesMentioning("ansible")
+				mu.Lock()
+				seen = lines
+				for _, l := range all {
+					if strings.Contains(l, secret) {
+						leaked = append(leaked, l)
+					}
+				}
+				mu.Unlock()
+				os.WriteFile(gate, nil, 0o644)
+			}()
+		})
+	})
+	r := run(t, dir, "images.star", rec)
+	r.ok(t)
+	mu.Lock()
+	defer mu.Unlock()
+	if len(seen) == 0 {
+		t.Fatalf("no ansible process was running while the playbook waited")
+	}
+	t.Logf("ansible processes while the playbook ran:\n%s", strings.Join(seen, "\n"))
+	if len(leaked) > 0 {
+		t.Errorf("the secret is on a command line:\n%s", strings.Join(leaked, "\n"))
+	}
+	if got := readFile(t, filepath.Join(dest, "written")); got != "written by ansible for web\n" {
+		t.Errorf("written = %q", got)
+	}
+	conf := readFile(t, filepath.Join(dest, "app.conf"))
+	wantIn(t, "app.conf", conf, "greeting = hello\n", "port = 8080\n", "token = "+secret+"\n", "build = web on null\n")
+	if fi, _ := os.Stat(filepath.Join(dest, "app.conf")); fi.Mode().Perm() != 0o600 {
+		t.Errorf("app.conf mode %v", fi.Mode())
+	}
+	if out, err := exec.Command("dpkg-query", "-W", "-f", "${Status}", "hello").CombinedOutput(); err != nil || !strings.Contains(string(out), "install ok installed") {
+		t.Errorf("the package is not installed: %v %s", err, out)
+	}
+	log := r.rec.Log()
+	wantIn(t, "the log", log, "TASK [Write a file]", "TASK [Install a package]", "TASK [Template a config]", "ansible-core 2.", "through imgbuild's SSH adapter")
+	if strings.Contains(r.rec.JSON(), secret) {
+		t.Errorf("an event shows the secret")
+	}
+}
+
+// TestAPlaybookProvisionsALocalBuildsDirectory: on local(), commands run on
+// this machine in the build's directory, which the playbook reaches as
+// imgbuild_root; what it writes ends up in the output directory.
+func TestAPlaybookProvisionsALocalBuildsDirectory(t *testing.T) {
+	requireAnsible(t)
+	dir := workspace(t, `
+local(
+    name = "site",
+    files = {"srv/.keep": ""},
+    provisioners = [ansible(
+        playbook_file = "site/site.yml",
+        groups = ["web"],
+        extra_vars = {"dest_dir": "/srv", "greeting": "hi", "port": 1, "install_package": False},
+    )],
+)
+`)
+	r := run(t, dir, "images.star", nil)
+	r.ok(t)
+	out := filepath.Join(dir, "output/site")
+	if got := readFile(t, filepath.Join(out, "srv/written")); got != "written by ansible for site\n" {
+		t.Errorf("written = %q", got)
+	}
+	wantIn(t, "app.conf", readFile(t, filepath.Join(out, "srv/app.conf")), "greeting = hi\n", "port = 2\n", "token = none\n", "build = site on local\n")
+	if _, err := os.Stat(filepath.Join(out, ".imgbuild-ansible-tmp")); !os.IsNotExist(err) {
+		t.Errorf("Ansible's temporary directory is left in the output: %v", err)
+	}
+}
+
+// TestAFailedTaskFailsTheBuildWithItsNameAndMessage: the error names the
+// task that failed, where it is written and Ansible's message; an ignored
+// failure is not in it; max_retries runs the playbook again.
+func TestAFailedTaskFailsTheBuildWithItsNameAndMessage(t *testing.T) {
+	requireAnsible(t)
+	dir := workspace(t, `
+local(name = "site", provisioners = [ansible(playbook_file = "failing.yml", max_retries = 1)])
+`)
+	r := run(t, dir, "images.star", nil)
+	err := r.buildErr(t, "site")
+	wantIn(t, "the error", err,
+		`ansible-playbook failing.yml failed (exit status 2): task "Read the missing file" (`+filepath.Join(dir, "failing.yml")+`:10) failed on default: non-zero return code`,
+		"cat: /nonexistent/imgbuild-missing-file: No such file or directory",
+		"(after 2 attempts; max_retries = 1)")
+	if strings.Contains(err, "Ignore this one") || strings.Contains(err, "Never reached") {
+		t.Errorf("the error names a task that did not fail the build: %s", err)
+	}
+	wantIn(t, "the log", r.rec.Log(), "ansible-playbook failing.yml failed (attempt 1 of 2); trying again")
+}
+
+// TestAPlaybookThatDoesNotParseShowsAnsiblesError: Ansible's own ERROR!
+// text, with the line and column, and no second attempt.
+func TestAPlaybookThatDoesNotParseShowsAnsiblesError(t *testing.T) {
+	requireAnsible(t)
+	dir := workspace(t, `
+local(name = "site", provisioners = [ansible(playbook_file = "broken.yml", max_retries = 3)])
+`)
+	r := run(t, dir, "images.star", nil)
+	err := r.buildErr(t, "site")
+	wantIn(t, "the error", err,
+		"ansible-playbook broken.yml failed (exit status 4), as Ansible reports it:\nERROR! We were unable to read either as JSON nor YAML",
+		"Syntax Error while loading YAML.",
+		"The error appears to be in '"+filepath.Join(dir, "broken.yml")+"': line 7, column 8",
+		"       bad: indentation\n       ^ here")
+	if strings.Contains(err, "attempts") || strings.Contains(r.rec.Log(), "trying again") {
+		t.Errorf("a playbook that does not parse was run again: %s", err)
+	}
+}
+
+// TestWithoutAnsiblePlaybookTheErrorNamesTheDebianPackage: PATH without
+// ansible-playbook.
+func TestWithoutAnsiblePlaybookTheErrorNamesTheDebianPackage(t *testing.T) {
+	dir := workspace(t, `
+local(name = "site", provisioners = [ansible(playbook_file = "site/site.yml")])
+`)
+	t.Setenv("PATH", t.TempDir())
+	r := run(t, dir, "images.star", nil)
+	wantIn(t, "the error", r.buildErr(t, "site"),
+		"ansible-playbook is not installed on this machine (it is not on PATH): install Debian's ansible-core package (apt-get install ansible-core), or name the program with command")
+}
+
+// TestBadInputIsAnErrorAtTheKeyword: mistakes found when the description
+// is evaluated.
+func TestBadInputIsAnErrorAtTheKeyword(t *testing.T) {
+	for _, c := range []struct{ call, want string }{
+		{`ansible(playbook_file = "missing.yml")`, `ansible: for parameter playbook_file: "missing.yml" does not exist (looked for `},
+		{`ansible(playbook_file = "site/site.yml", extra_vars = ["a=b"])`, `ansible: for parameter extra_vars: got list, want dict of any`},
+		{`ansible(playbook_file = "site/site.yml", extra_vars = "a=b")`, `ansible: for parameter extra_vars: got string, want dict of any`},
+		{`ansible(playbook_file = "site/site.yml", extra_vars = {"ansible_port": 22})`, `ansible: for parameter extra_vars: sets ansible_port, which imgbuild sets itself to reach the machine`},
+		{`ansible(playbook_file = "site/site.yml", extra_vars = {"2x": 1})`, `ansible: for parameter extra_vars: "2x" is not a valid Ansible variable name`},
+		{`ansible(playbook_file = "site/site.yml", ansible_env_vars = {"ANSIBLE_HOST_KEY_CHECKING": "False"})`, `ansible: for parameter ansible_env_vars: turns host key checking off (ANSIBLE_HOST_KEY_CHECKING=False)`},
+		{`ansible(playbook_file = "site/site.yml", groups = ["web-servers"])`, `ansible: for parameter groups: "web-servers" is not a valid Ansible group name`},
+		{`ansible(playbook_file = "site/site.yml", become_user = "app")`, `ansible: for parameter become_user: is set but become is not`},
+		{`ansible(playbook_file = "site/site.yml", galaxy_file = "nope.yml")`, `ansible: for parameter galaxy_file: "nope.yml" does not exist`},
+		{`ansible(playbook_file = "site/site.yml", roles_path = "site/site.yml")`, `ansible: for parameter roles_path: "site/site.yml" is a file, want a directory`},
+		{`ansible(playbook_file = "site/site.yml", max_retries = -1)`, `ansible: for parameter max_retries: -1 is negative`},
+	} {
+		dir := workspace(t, "local(name = \"site\", provisioners = ["+c.call+"])\n")
+		_, err := load(t, dir, "images.star")
+		if err == nil || !strings.Contains(err.Error(), c.want) {
+			t.Errorf("%s:\n got %v\nwant %s", c.call, err, c.want)
+		}
+	}
+}
+
+// TestUseProxyFalseConnectsStraightToTheMachine: ansible-playbook logs in
+// to the sshd itself, with the keys imgbuild logged in with (lent through
+// an agent) and the host key imgbuild verified.
+func TestUseProxyFalseConnectsStraightToTheMachine(t *testing.T) {
+	requireAnsible(t)
+	srv := sshtest.Start(t)
+	dest := t.TempDir()
+	dir := workspace(t, fmt.Sprintf(`
+null(name = "web", %s, provisioners = [ansible(
+    playbook_file = "site/site.yml", use_proxy = False, groups = ["web"],
+    extra_vars = {"dest_dir": %q, "greeting": "direct", "port": 1, "install_package": False},
+)])
+`, nullHost(srv), dest))
+	r := run(t, dir, "images.star", nil)
+	r.ok(t)
+	wantIn(t, "app.conf", readFile(t, filepath.Join(dest, "app.conf")), "greeting = direct\n")
+	wantIn(t, "the log", r.rec.Log(), "straight to "+srv.User+"@"+srv.Addr()+" (use_proxy = False)")
+	if !strings.Contains(srv.Log(), "Accepted publickey") {
+		t.Errorf("sshd did not log Ansible in with a key:\n%s", srv.Log())
+	}
+}
+
+// TestUseProxyFalseNeedsAnSSHMachine: a chroot or directory has no SSH
+// server to connect to.
+func TestUseProxyFalseNeedsAnSSHMachine(t *testing.T) {
+	requireAnsible(t)
+	dir := workspace(t, `
+local(name = "site", provisioners = [ansible(playbook_file = "site/site.yml", use_proxy = False)])
+`)
+	r := run(t, dir, "images.star", nil)
+	wantIn(t, "the error", r.buildErr(t, "site"), "use_proxy = False connects ansible-playbook straight to the machine's SSH server, but the local builder does not reach its machine over SSH: leave use_proxy at True")
+}
