@@ -160,3 +160,31 @@ func TestDocsVarSaysHowSecretsFormat(t *testing.T) {
 		}
 	}
 }
+
+// TestDriversValidationErrorsSaySensitive plants the secret in keywords the
+// real drivers validate (regions, AMI ids, instance types, enums, scripts,
+// durations, names, non-string defaults): each message says (sensitive)
+// where the value was.
+func TestDriversValidationErrorsSaySensitive(t *testing.T) {
+	const ebs = `instance_type = "t3.micro", ssh_username = "admin", ami_name = "x"`
+	cases := []struct{ src, want string }{
+		{`amazon_ebs(name = "a", region = tok, source_ami = "ami-12345678", ` + ebs + `)`, "amazon_ebs: for parameter region: unknown region (sensitive);"},
+		{`amazon_ebs(name = "a", region = "eu-west-1", source_ami = "ami-" + tok, ` + ebs + `)`, `amazon_ebs: for parameter source_ami: "ami-(sensitive)" is not an AMI id`},
+		{`amazon_ebs(name = "a", region = "eu-west-1", source_ami = "ami-12345678", ami_name = "x", ssh_username = "admin", instance_type = "%s" % tok)`, "amazon_ebs: for parameter instance_type: (sensitive) is not an EC2 instance type"},
+		{`x = vagrant_box(compression = tok)`, `vagrant_box: for parameter compression: (sensitive) is not one of "gzip", "none"`},
+		{`local(name = "a", provisioners = [shell(script = "scripts/" + tok)])`, `shell: for parameter script: "scripts/(sensitive)" does not exist (looked for `},
+		{`local(name = "a", provisioners = [shell(inline = ["x"], timeout = "{}".format(tok))])`, "shell: for parameter timeout: (sensitive) is not a duration"},
+		{`local(name = "a-" + tok)`, "local: for parameter name: got sensitive string, want string"},
+		{`n = var("n", default = 2, sensitive = True)`, `var: sensitive variable "n" must be a string, not int (its default)`},
+	}
+	for _, c := range cases {
+		dir := workspace(t, map[string]string{"t.star": "tok = var(\"tok\", sensitive = True)\n" + c.src + "\n"})
+		code, out, errOut := imgbuild(t, dir, "validate", "t.star", "--var", "tok="+planted)
+		if code != exitInvalid || !strings.Contains(errOut, c.want) {
+			t.Errorf("%s: exit %d\n%s%s\nwant exit 2 and %q", c.src, code, out, errOut, c.want)
+		}
+		if leak := findSecret(out + errOut); leak != "" {
+			t.Errorf("%s: shows %q of the secret: %s", c.src, leak, errOut)
+		}
+	}
+}
