@@ -108,6 +108,7 @@ func newApp(stdout, stderr io.Writer) *cli.App {
 			planCommand(),
 			runCommand(),
 			cleanupCommand(),
+			logsCommand(),
 			fmtCommand(),
 			docsCommand(),
 			versionCommand(),

@@ -57,6 +57,11 @@ func runAction(c *cli.Context) error {
 	}
 	// Builds see paths relative to the workspace root, wherever imgbuild
 	// was started from.
+	// Paths printed for the user are relative to where imgbuild started.
+	cwd, err := os.Getwd()
+	if err != nil {
+		return err
+	}
 	if err := os.Chdir(d.Root); err != nil {
 		return err
 	}
@@ -71,6 +76,8 @@ func runAction(c *cli.Context) error {
 	}
 	rend := render.New(render.Options{Out: c.App.Writer, JSON: c.Bool("json"), NoColor: noColor(c), Timestamps: c.Bool("timestamps")})
 	bus.Subscribe(rend)
+	tails := render.NewTails()
+	bus.Subscribe(tails)
 	say := func(warn bool, text string) {
 		typ := event.Message
 		if warn {
@@ -124,10 +131,15 @@ func runAction(c *cli.Context) error {
 	if !c.Bool("json") {
 		color := !noColor(c) && render.IsTerminal(c.App.Writer)
 		fmt.Fprintln(c.App.Writer)
-		if err := render.WriteSummary(c.App.Writer, sum.Results, color, bus.Redact); err != nil {
+		err := render.WriteSummaryWith(c.App.Writer, sum.Results, render.SummaryOptions{
+			Color: color, Redact: bus.Redact, Tails: tails,
+			Path: func(p string) string { return shownPath(cwd, d.Root, p) },
+		})
+		if err != nil {
 			return err
 		}
-		fmt.Fprintf(c.App.Writer, "logs: %s\n", relTo(d.Root, logDir))
+		fmt.Fprintf(c.App.Writer, "logs: %s\n", relTo(cwd, logDir))
+		fmt.Fprintf(c.App.Writer, "state: %s\n", relTo(cwd, engine.StatePath(d.Root)))
 	}
 	for _, e := range append([]error{rendErr, logErr, jerr}, bus.Broken()...) {
 		if e != nil {
@@ -183,6 +195,21 @@ func watchSignals(ctx context.Context, cancel context.CancelFunc, tracker *step.
 	}
 }
 
+// shownPath shows a path an artifact names (relative to the workspace, or
+// absolute) relative to the directory imgbuild started in, when it is a
+// file or directory that exists; anything else (an AMI id) as it is.
+func shownPath(cwd, root, p string) string {
+	abs := p
+	if !filepath.IsAbs(p) {
+		abs = filepath.Join(root, p)
+	}
+	if _, err := os.Stat(abs); err != nil {
+		return p
+	}
+	return relTo(cwd, abs)
+}
+
+// relTo is p relative to dir, or p when it has no relative form.
 func relTo(root, p string) string {
 	if r, err := filepath.Rel(root, p); err == nil {
 		return r

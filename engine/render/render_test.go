@@ -5,6 +5,7 @@ import (
 	"bytes"
 	"encoding/json"
 	"flag"
+	"errors"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -428,7 +429,7 @@ func TestSummaryTableListsEachBuildAndStatus(t *testing.T) {
 	if text == b.String() {
 		t.Error("summary in colour has no colour")
 	}
-	for _, want := range []string{"│ base", "│ succeeded", "│ failed", "│ skipped", "│ cancelled", "very long reason very long reason very long reason very l... │", "4 builds: 1 succeeded, 1 failed, 1 skipped, 1 cancelled"} {
+	for _, want := range []string{"│ base", "│ succeeded", "│ failed", "│ skipped", "│ cancelled", "│ very long reason very long reason very long reason very long │", "│ very long reason very long reason very long reason           │", "4 builds: 1 succeeded, 1 failed, 1 skipped, 1 cancelled"} {
 		if !strings.Contains(text, want) {
 			t.Errorf("summary lacks %q:\n%s", want, text)
 		}
@@ -543,8 +544,8 @@ func TestDurationsAndSizesReadWell(t *testing.T) {
 }
 
 // TestSummaryHidesSecrets puts a secret in an artifact's id (an
-// output_directory made from one) and, past the 60 characters the error
-// column keeps, across the cut of an error: the table shows neither.
+// output_directory made from one) and, past the 60 columns the error
+// column wraps at, across the wrap of an error: the table shows neither.
 func TestSummaryHidesSecrets(t *testing.T) {
 	const secret = "Zq7-s3cr3t-v4lue"
 	bus := event.NewBus()
@@ -560,7 +561,43 @@ func TestSummaryHidesSecrets(t *testing.T) {
 			t.Fatalf("the summary shows %q of the secret:\n%s", secret[:n], b.String())
 		}
 	}
-	if !strings.Contains(b.String(), "| out-(sensitive) ") || !strings.Contains(b.String(), "xxxx(sensi...") {
+	if !strings.Contains(b.String(), "| out-(sensitive) ") || !strings.Contains(b.String(), "xxxx(sensitive) failed") {
 		t.Errorf("summary:\n%s", b.String())
+	}
+}
+
+// TestSummaryShowsTheCauseOfAFailure: the whole error, wrapped rather than
+// cut, and the failing command's last lines (not those of its cleanup).
+func TestSummaryShowsTheCauseOfAFailure(t *testing.T) {
+	tails := NewTails()
+	ui := event.NewUI(event.NewBus(tails), "web", "local")
+	ui.Emit(event.Event{Type: event.StepStarted, Step: "prepare"})
+	ui.Lines("stdout").Write([]byte("not this one\n"))
+	ui.Emit(event.Event{Type: event.StepStarted, Step: "provision"})
+	w := ui.Lines("stderr")
+	for i := 1; i <= 7; i++ {
+		fmt.Fprintf(w, "line %d\n", i)
+	}
+	w.Write([]byte("E: Unable to locate package nginx-typo\n"))
+	ui.Emit(event.Event{Type: event.CleanupStarted, Step: "launch"})
+	ui.Lines("stdout").Write([]byte("cleanup chatter\n"))
+	res := []*engine.Result{{Build: "web", Driver: "local", Status: event.Failed,
+		Err: errors.New("provision: provisioner 1/1: shell at broken.star:20:26: inline script exited with status 100")}}
+	var b bytes.Buffer
+	WriteSummaryWith(&b, res, SummaryOptions{Tails: tails})
+	text := b.String()
+	for _, want := range []string{
+		"| provision: provisioner 1/1: shell at broken.star:20:26: |",
+		"| inline script exited with status 100                    |",
+		"|   line 4 ", "|   line 7 ", "|   E: Unable to locate package nginx-typo ",
+	} {
+		if !strings.Contains(text, want) {
+			t.Errorf("summary lacks %q:\n%s", want, text)
+		}
+	}
+	for _, not := range []string{"line 3", "not this one", "cleanup chatter", "..."} {
+		if strings.Contains(text, not) {
+			t.Errorf("summary shows %q:\n%s", not, text)
+		}
 	}
 }

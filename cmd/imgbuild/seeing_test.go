@@ -1,0 +1,106 @@
+package main
+
+import (
+	"os"
+	"path/filepath"
+	"regexp"
+	"strings"
+	"testing"
+)
+
+func TestSummaryShowsTheRootErrorAndTheCommandsLastLines(t *testing.T) {
+	dir := workspace(t, map[string]string{"broken.star": `
+local(name = "web", provisioners = [shell(inline = [
+    "echo Reading package lists...",
+    "echo 'E: Unable to locate package nginx-typo' >&2",
+    "exit 100",
+])])
+`})
+	code, out, _ := imgbuild(t, dir, "run", "broken.star", "--no-color")
+	if code != 1 {
+		t.Fatalf("exit %d\n%s", code, out)
+	}
+	table := out[strings.Index(out, "| BUILD"):]
+	for _, want := range []string{"provision: provisioner 1/1: shell at", "broken.star:2:42", "status 100", "|   Reading package lists...", "|   E: Unable to locate package nginx-typo"} {
+		if !strings.Contains(table, want) {
+			t.Errorf("summary lacks %q:\n%s", want, table)
+		}
+	}
+	if strings.Contains(table, "...\n") || strings.Contains(table, "... |") {
+		t.Errorf("summary cuts the error:\n%s", table)
+	}
+}
+
+func TestPathsArePrintedRelativeToTheCurrentDirectory(t *testing.T) {
+	parent := t.TempDir()
+	dir := filepath.Join(parent, "proj")
+	os.MkdirAll(dir, 0o755)
+	os.WriteFile(filepath.Join(dir, "images.star"), []byte(`local(name = "a", files = {"x": "y"})`), 0o644)
+	code, out, errOut := imgbuild(t, parent, "run", "proj", "--no-color")
+	if code != 0 {
+		t.Fatalf("exit %d\n%s%s", code, out, errOut)
+	}
+	logs := regexp.MustCompile(`(?m)^logs: (.*)$`).FindStringSubmatch(out)
+	state := regexp.MustCompile(`(?m)^state: (.*)$`).FindStringSubmatch(out)
+	if logs == nil || state == nil {
+		t.Fatalf("no logs: or state: line:\n%s", out)
+	}
+	for _, p := range []string{logs[1], state[1]} {
+		if !strings.HasPrefix(p, "proj/.imgbuild/") {
+			t.Errorf("%q is not relative to where imgbuild started", p)
+		}
+		if _, err := os.Stat(filepath.Join(parent, p)); err != nil {
+			t.Errorf("the printed path points at nothing: %v", err)
+		}
+	}
+	if !strings.Contains(out, "| proj/output/a (1 file) ") {
+		t.Errorf("artifact not shown relative to the current directory:\n%s", out)
+	}
+}
+
+func TestLogsPrintsTheLastRunOrOneBuild(t *testing.T) {
+	dir := workspace(t, map[string]string{"images.star": `
+local(name = "base", provisioners = [shell(inline = ["echo from base, run $IMGBUILD_ROOT"])])
+local(name = "run", provisioners = [shell(inline = ["echo from the build called run"])])
+`})
+	if code, _, _ := imgbuild(t, dir, "logs"); code != 2 {
+		t.Errorf("logs before any run: exit %d", code)
+	}
+	for i := 0; i < 2; i++ {
+		if code, out, errOut := imgbuild(t, dir, "run", "images.star", "--no-color"); code != 0 {
+			t.Fatalf("exit %d\n%s%s", code, out, errOut)
+		}
+	}
+	code, out, errOut := imgbuild(t, dir, "logs")
+	if code != 0 {
+		t.Fatalf("logs: exit %d %s", code, errOut)
+	}
+	for _, want := range []string{"==> run ", "base | build started", "==> base\n", "| from base", "==> run\n", "| from the build called run"} {
+		if !strings.Contains(out, want) {
+			t.Errorf("logs lacks %q:\n%s", want, out)
+		}
+	}
+	// From a subdirectory, one build.
+	os.MkdirAll(filepath.Join(dir, "sub"), 0o755)
+	code, out, _ = imgbuild(t, filepath.Join(dir, "sub"), "logs", "base")
+	if code != 0 || !strings.Contains(out, "| from base") || strings.Contains(out, "from the build called run") {
+		t.Errorf("logs base: exit %d\n%s", code, out)
+	}
+	_, list, _ := imgbuild(t, dir, "logs", "--list")
+	runs := strings.Split(strings.TrimSpace(list), "\n")
+	if len(runs) != 2 || !strings.Contains(runs[0], "base") || !strings.Contains(runs[0], "run") {
+		t.Fatalf("logs --list:\n%s", list)
+	}
+	first := strings.Fields(runs[0])[0]
+	if code, out, _ := imgbuild(t, dir, "logs", first, "run"); code != 0 || !strings.Contains(out, "from the build called run") {
+		t.Errorf("logs %s run: exit %d\n%s", first, code, out)
+	}
+	code, _, errOut = imgbuild(t, dir, "logs", "bsae")
+	if code != 2 || !strings.Contains(errOut, `has no log of build "bsae" (did you mean "base"?); its builds: `) {
+		t.Errorf("logs bsae: exit %d %s", code, errOut)
+	}
+	code, _, errOut = imgbuild(t, t.TempDir(), "logs")
+	if code != 2 || !strings.Contains(errOut, "no .imgbuild/logs in . or above it") {
+		t.Errorf("logs elsewhere: exit %d %s", code, errOut)
+	}
+}
