@@ -190,7 +190,9 @@ func (r *result) leftovers() []string {
 	}
 	deadline := time.Now().Add(5 * time.Second)
 	for {
-		procs := chroottest.ProcessesNamed("process=imgbuild-tiny")
+		// This run's machines only: their scratch directories are in
+		// r.temp (other test runs on the machine have QEMUs of their own).
+		procs := chroottest.ProcessesNamed(r.temp + string(filepath.Separator))
 		if len(procs) == 0 || time.Now().After(deadline) {
 			for _, p := range procs {
 				out = append(out, "process "+p)

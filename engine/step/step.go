@@ -6,8 +6,57 @@
 // A panic in a step or a cleanup is its error (see Runner.Run): the other
 // cleanups still run.
 //
-// Steps share typed state through the struct they are methods of, not a
-// map: a driver declares its own state type and its steps point at it.
+// # How a driver writes its steps
+//
+// Every builder writes its steps one way, Packer's multistep way with typed
+// state: one type per step, one step per file (step_<what>.go), with the
+// step's inputs and outputs as its fields.
+//
+//	// stepKeyPair imports the build's key as a temporary EC2 key pair.
+//	type stepKeyPair struct {
+//		env *buildEnv // the config, clients and names, read only
+//
+//		// outputs
+//		key     *ssh.Key
+//		keyName string
+//	}
+//
+//	// stepRunInstance launches the build instance.
+//	type stepRunInstance struct {
+//		env    *buildEnv
+//		source *stepSourceAMI // the AMI to launch
+//		key    *stepKeyPair   // the key pair it installs
+//
+//		// outputs
+//		instanceID string
+//	}
+//
+// A step's fields come in three kinds, in this order:
+//   - what is known before the build starts (the config, the job, a client):
+//     set when the steps are made, never written by Run;
+//   - pointers to the earlier steps whose outputs it reads;
+//   - its outputs, which later steps read and its own cleanup uses.
+//
+// The driver makes and wires its steps in one place (its Build function, in
+// build.go), which is where to read how data flows through a build. The
+// methods are Run, and as needed Cleanup (Cleaner), Leftovers (Leaver) and
+// MakesArtifact (Artifact).
+//
+// Why this shape, and not the two others the drivers used before:
+//   - Closures over one function's variables (Func values made in a Build
+//     function) hide what a step reads and writes in what they capture, and
+//     can only be run through the whole build.
+//   - Step types that all point at one wide build struct (a typed state
+//     bag) say nothing about which step fills which field: any step may read
+//     a field before the step that fills it has run.
+//
+// With inputs and outputs as fields, a step is built and tested alone: a
+// literal of an earlier step with only its outputs filled in stands in for
+// it (see drivers/amazon's and drivers/qemu's step tests), and the compiler
+// shows every reader of an output.
+//
+// Func is for the engine's own tests and for callers outside drivers that
+// need a step made of functions; drivers do not use it.
 package step
 
 import (

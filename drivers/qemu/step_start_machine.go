@@ -1,0 +1,133 @@
+package qemu
+
+import (
+	"context"
+	"fmt"
+	"path/filepath"
+	"strings"
+	"time"
+
+	"github.com/imgbuild/imgbuild/drivers/ssh"
+	"github.com/imgbuild/imgbuild/engine"
+	"github.com/imgbuild/imgbuild/engine/output"
+)
+
+// stepStartMachine makes the build's SSH key and starts QEMU on the
+// overlay, with the key given to the machine as an SMBIOS credential (and a
+// NoCloud seed with cloud_init) and the machine's SSH port forwarded from a
+// free port of 127.0.0.1. Its cleanup closes the connection and stops the
+// machine if it still runs.
+type stepStartMachine struct {
+	job     *engine.Job
+	cfg     *Config
+	out     *output.Dir
+	disk    *stepInspect       // the kernel, initrd and accelerator
+	overlay *stepCreateOverlay // the disk it boots
+	conn    *connection        // closed before the machine stops
+
+	// outputs
+	key     *ssh.Key // the build's key, which the machine lets in
+	seed    *noCloud
+	machine *Machine
+	port    int // the forwarded port on 127.0.0.1
+}
+
+// portTries is how many forwarded ports are tried when another program
+// takes the free port first.
+const portTries = 3
+
+// Name implements step.Step.
+func (s *stepStartMachine) Name() string { return "start machine" }
+
+// Run implements step.Step.
+func (s *stepStartMachine) Run(ctx context.Context) error {
+	c, job := s.cfg, s.job
+	key, err := ssh.NewKey("imgbuild-" + job.Name)
+	if err != nil {
+		return err
+	}
+	s.key = key
+	spec := &MachineSpec{
+		Name: job.Name, Disk: s.overlay.path, Format: "qcow2",
+		Kernel: s.disk.kernel, Initrd: s.disk.initrd, Firmware: c.Firmware,
+		Memory: c.Memory, CPUs: c.CPUs, Accel: s.disk.accel.Name, Machine: c.Machine,
+		GuestPort:   c.SSH.Port,
+		Credentials: map[string]string{"ssh.authorized_keys." + c.SSH.Username: key.AuthorizedKey()},
+		Console:     consolePath(job.WorkDir),
+		Extra:       c.QemuArgs,
+	}
+	if s.disk.kernel != "" {
+		spec.Append = c.cmdline()
+	} else if c.Firmware == "uefi" {
+		_, vars, err := OVMFVars()
+		if err != nil {
+			return err
+		}
+		spec.UEFIVars = filepath.Join(job.WorkDir, "OVMF_VARS.fd")
+		if err := output.CopyFile(vars, spec.UEFIVars); err != nil {
+			return err
+		}
+	}
+	if c.CloudInit {
+		seed, err := startNoCloud("imgbuild-"+job.Name, job.Name, key.AuthorizedKey())
+		if err != nil {
+			return err
+		}
+		s.seed = seed
+		spec.SMBIOSSerial = seed.Serial()
+	}
+	for try := 1; ; try++ {
+		port, err := freePort()
+		if err != nil {
+			return fmt.Errorf("finding a free port on 127.0.0.1: %w", err)
+		}
+		spec.HostPort = port
+		m, err := Start(spec)
+		if err != nil {
+			return err
+		}
+		s.machine = m
+		// QEMU fails at once when it cannot listen on the port.
+		if m.Wait(ctx, 500*time.Millisecond) {
+			status := m.ExitStatus()
+			if strings.Contains(status, "hostfwd") || strings.Contains(status, "host forwarding") {
+				if try < portTries {
+					continue
+				}
+			}
+			return fmt.Errorf("qemu %s at once: %s", status, m.ConsoleTail(consoleLines))
+		}
+		s.port = port
+		break
+	}
+	how := "booting " + filepath.Base(s.disk.disk) + " through the firmware (" + c.Firmware + ")"
+	if s.disk.kernel != "" {
+		how = "booting kernel " + s.out.Show(s.disk.kernel) + " directly"
+	}
+	job.UI.Say("qemu started (pid %d, %s, %d MiB, %d CPU): %s; SSH forwarded from 127.0.0.1:%d to the machine's port %d",
+		s.machine.PID, s.disk.accel.Name, c.Memory, c.CPUs, how, s.port, c.SSH.Port)
+	return nil
+}
+
+// Cleanup stops the machine if it still runs, and the seed's server.
+func (s *stepStartMachine) Cleanup(ctx context.Context, failed bool) error {
+	if s.seed != nil {
+		s.seed.Close()
+	}
+	if s.machine == nil {
+		return nil
+	}
+	s.conn.close()
+	if s.machine.Running() {
+		s.machine.Stop(10 * time.Second)
+	}
+	return nil
+}
+
+// Leftovers implements step.Leaver.
+func (s *stepStartMachine) Leftovers() []string {
+	if s.machine == nil || !s.machine.Running() {
+		return nil
+	}
+	return []string{fmt.Sprintf("qemu process %d", s.machine.PID)}
+}
