@@ -16,7 +16,6 @@ import (
 	"github.com/imgbuild/imgbuild/drivers/ssh"
 	"github.com/imgbuild/imgbuild/engine"
 	"github.com/imgbuild/imgbuild/engine/schema"
-	"github.com/imgbuild/imgbuild/engine/step"
 )
 
 // Name is the builder's name in descriptions.
@@ -64,25 +63,8 @@ func Build(ctx context.Context, job *engine.Job) (*engine.Artifact, error) {
 	if job.Workspace != "" {
 		opts.ResolvePaths(job.Workspace)
 	}
-	var comm *ssh.Communicator
-	connect := &step.Func{
-		StepName: "connect",
-		RunFunc: func(ctx context.Context) (err error) {
-			comm, err = ssh.Connect(ctx, ssh.Config{Options: opts, UI: job.UI})
-			return err
-		},
-		CleanFunc: func(ctx context.Context, failed bool) error {
-			if comm == nil {
-				return nil
-			}
-			return comm.Close()
-		},
-	}
-	provision := &step.Func{
-		StepName: "provision",
-		RunFunc:  func(ctx context.Context) error { return job.Provision(ctx, comm) },
-	}
-	if err := job.Steps.Run(ctx, connect, provision); err != nil {
+	connect := &ssh.ConnectStep{Config: ssh.Config{Options: opts, UI: job.UI}}
+	if err := job.Steps.Run(ctx, connect, &engine.ProvisionStep{Job: job, Over: connect}); err != nil {
 		return nil, err
 	}
 	return &engine.Artifact{
