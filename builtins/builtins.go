@@ -130,7 +130,7 @@ func (r *Recorder) Predeclared() starlark.StringDict {
 }
 
 // commonKeywords are accepted by every builder besides its schema's own.
-var commonKeywords = []string{"name", "provisioners", "post", "depends_on"}
+var commonKeywords = []string{"name", "provisioners", "error_cleanup", "post", "depends_on"}
 
 var buildName = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9_.-]*$`)
 
@@ -179,6 +179,8 @@ func (r *Recorder) builderBuiltin(def *engine.BuilderDef) func(*starlark.Thread,
 				err = r.setName(node, v)
 			case "provisioners":
 				node.Provisioners, err = stepList(v, false)
+			case "error_cleanup":
+				node.ErrorCleanup, err = stepList(v, false)
 			case "post":
 				node.PostProcessors, err = stepList(v, true)
 			case "depends_on":

@@ -114,6 +114,7 @@ func Docs(reg *engine.Registry, name string) (string, error) {
 		b.WriteString("\n  Every builder also takes:\n")
 		fmt.Fprintf(&b, "  %-34s %s\n", "name (string, required)", "The build's unique name; other builds refer to it.")
 		fmt.Fprintf(&b, "  %-34s %s\n", "provisioners (list)", "Provisioners run in order on the machine: shell(...), file(...).")
+		fmt.Fprintf(&b, "  %-34s %s\n", "error_cleanup (list)", "Provisioners run on the machine when a provisioner fails, before the build is cleaned up.")
 		fmt.Fprintf(&b, "  %-34s %s\n", "post (list)", "Post-processors run on the artifact: manifest(...), checksum(...).")
 		fmt.Fprintf(&b, "  %-34s %s\n", "depends_on (list)", "Builds (handles or names) that must succeed first.")
 		b.WriteString("\n  Outputs (use as " + name + "_build.<output> in other builds):\n")

@@ -22,6 +22,10 @@ type Node struct {
 	// objects (Kind "shell", "manifest"...), in order.
 	Provisioners   []*value.Object
 	PostProcessors []*value.Object
+	// ErrorCleanup are provisioners run on the machine when a provisioner
+	// fails, before the build is cleaned up (Packer's
+	// error-cleanup-provisioner): error_cleanup = [...].
+	ErrorCleanup []*value.Object
 	// DependsOn lists builds named by depends_on, with where each was
 	// written.
 	DependsOn []Dependency
@@ -105,6 +109,9 @@ func (g *Graph) Edges(n *Node) []Edge {
 	}
 	for i, p := range n.PostProcessors {
 		value.Walk(fmt.Sprintf("post[%d]", i), &p.Fields, visit)
+	}
+	for i, p := range n.ErrorCleanup {
+		value.Walk(fmt.Sprintf("error_cleanup[%d]", i), &p.Fields, visit)
 	}
 	for _, d := range n.DependsOn {
 		add(Edge{From: d.Build, To: n.Name, Via: "depends_on"})
@@ -387,6 +394,9 @@ func (g *Graph) Secrets() []string {
 			value.Secrets(p, add)
 		}
 		for _, p := range n.PostProcessors {
+			value.Secrets(p, add)
+		}
+		for _, p := range n.ErrorCleanup {
 			value.Secrets(p, add)
 		}
 	}

@@ -26,6 +26,7 @@ type PlannedBuild struct {
 	Wave           int       `json:"wave"`
 	Settings       []Setting `json:"settings"`
 	Provisioners   []Step    `json:"provisioners"`
+	ErrorCleanup   []Step    `json:"error_cleanup,omitempty"`
 	PostProcessors []Step    `json:"post_processors"`
 	Needs          []Edge    `json:"needs"`
 }
@@ -73,6 +74,9 @@ func MakePlan(g *Graph, reg *Registry, workspace string) *Plan {
 			}
 			for _, o := range n.PostProcessors {
 				pb.PostProcessors = append(pb.PostProcessors, planStep(o, reg, rel))
+			}
+			for _, o := range n.ErrorCleanup {
+				pb.ErrorCleanup = append(pb.ErrorCleanup, planStep(o, reg, rel))
 			}
 			if pb.Provisioners == nil {
 				pb.Provisioners = []Step{}
@@ -195,6 +199,12 @@ func (p *Plan) WriteText(w io.Writer) error {
 			if len(b.Provisioners) > 0 {
 				ew.printf("    provisioners:\n")
 				for i, s := range b.Provisioners {
+					ew.printf("      %d. %s\n", i+1, clip(s.Line))
+				}
+			}
+			if len(b.ErrorCleanup) > 0 {
+				ew.printf("    error_cleanup (when a provisioner fails):\n")
+				for i, s := range b.ErrorCleanup {
 					ew.printf("      %d. %s\n", i+1, clip(s.Line))
 				}
 			}

@@ -3,7 +3,10 @@ package engine
 import (
 	"context"
 	"fmt"
+	"path/filepath"
 	"sort"
+	"strings"
+	"time"
 
 	"github.com/imgbuild/imgbuild/engine/event"
 	"github.com/imgbuild/imgbuild/engine/journal"
@@ -243,6 +246,7 @@ type Job struct {
 	Inputs map[string]*Artifact
 
 	provisioners []namedProvisioner
+	errorCleanup []namedProvisioner
 	redact       func(string) string
 	journal      *journal.Journal
 }
@@ -267,22 +271,102 @@ func (j *Job) Record(kind, what string, where map[string]string) (int, error) {
 func (j *Job) Done(id int) error { return j.journal.Done(id) }
 
 type namedProvisioner struct {
-	kind string
-	pos  string
-	p    Provisioner
+	kind  string
+	pos   string
+	label string // what it works on: "scripts/setup.sh", "echo hi"
+	p     Provisioner
 }
 
-// Provision runs the build's provisioners in order over comm.
+// Provision runs the build's provisioners in order over comm. Each is
+// announced with a ProvisionerStarted event ("shell 2/5 (scripts/setup.sh)"
+// in its Message) and ends with ProvisionerFinished. When one fails, the
+// error_cleanup provisioners run over the same comm before the error is
+// returned (on a context the build's cancellation does not cancel, for at
+// most ErrorCleanupTimeout), and what they report is only logged: the
+// provisioner's error is the build's.
 func (j *Job) Provision(ctx context.Context, comm Communicator) error {
-	for i, np := range j.provisioners {
-		label := fmt.Sprintf("provisioner %d/%d: %s", i+1, len(j.provisioners), np.kind)
+	err := j.provision(ctx, comm, j.provisioners, "provisioner")
+	if err == nil || len(j.errorCleanup) == 0 {
+		return err
+	}
+	cctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), ErrorCleanupTimeout)
+	defer cancel()
+	j.UI.Warn("a provisioner failed: running the %d error_cleanup %s", len(j.errorCleanup), pluralWord(len(j.errorCleanup), "provisioner", "provisioners"))
+	if cerr := j.provision(cctx, comm, j.errorCleanup, "error_cleanup"); cerr != nil {
+		j.UI.Warn("%v", cerr)
+	}
+	return err
+}
+
+// ErrorCleanupTimeout bounds the error_cleanup provisioners of a build.
+var ErrorCleanupTimeout = 10 * time.Minute
+
+func (j *Job) provision(ctx context.Context, comm Communicator, list []namedProvisioner, what string) error {
+	for i, np := range list {
+		label := fmt.Sprintf("%s %d/%d: %s", what, i+1, len(list), np.kind)
+		name := fmt.Sprintf("%s %d/%d", np.kind, i+1, len(list))
+		if what != "provisioner" {
+			name = what + ": " + name
+		}
+		if np.label != "" {
+			name += " (" + np.label + ")"
+		}
 		j.UI.Say("%s (%s)", label, np.pos)
+		j.UI.Emit(event.Event{Type: event.ProvisionerStarted, Message: name})
+		start := time.Now()
 		env := &ProvisionEnv{UI: j.UI, Comm: comm, Build: j.Name, Driver: j.Driver, WorkDir: j.WorkDir, Workspace: j.Workspace}
-		if err := np.p.Provision(ctx, env); err != nil {
+		err := np.p.Provision(ctx, env)
+		j.UI.Emit(event.Event{Type: event.ProvisionerFinished, Message: name, Elapsed: time.Since(start), Error: errString(err)})
+		if err != nil {
 			return fmt.Errorf("%s at %s: %w", label, np.pos, err)
 		}
 	}
 	return nil
+}
+
+// labelKeywords are the keywords whose value says what a provisioner works
+// on, in the order they are looked for.
+var labelKeywords = []string{"script", "scripts", "source", "sources", "playbook_file", "manifest_file", "command", "inline", "content"}
+
+// provisionerLabel says what a provisioner works on, for the board and the
+// trace: its script or source file relative to the workspace, else its
+// first command; "" when none of labelKeywords is set. Secrets show as
+// "(sensitive)".
+func provisionerLabel(o *value.Object, workspace string) string {
+	for _, kw := range labelKeywords {
+		v, ok := o.Fields.Get(kw)
+		if !ok {
+			continue
+		}
+		if l, ok := v.(value.List); ok && len(l) > 0 {
+			v = l[0]
+		}
+		s, ok := v.(value.String)
+		if !ok {
+			continue
+		}
+		if s.Sensitive {
+			return "(sensitive)"
+		}
+		text := strings.TrimSpace(strings.SplitN(s.S, "\n", 2)[0])
+		if workspace != "" && filepath.IsAbs(text) {
+			if rel, err := filepath.Rel(workspace, text); err == nil && !strings.HasPrefix(rel, "..") {
+				text = rel
+			}
+		}
+		if r := []rune(text); len(r) > 40 {
+			text = string(r[:39]) + "…"
+		}
+		return text
+	}
+	return ""
+}
+
+func pluralWord(n int, one, many string) string {
+	if n == 1 {
+		return one
+	}
+	return many
 }
 
 // ProvisionerCount is the number of provisioners this build runs.

@@ -289,6 +289,9 @@ func atRun(n *Node, info value.RunInfo) (*Node, error) {
 	if out.PostProcessors, err = objects(n.PostProcessors); err != nil {
 		return fail(err)
 	}
+	if out.ErrorCleanup, err = objects(n.ErrorCleanup); err != nil {
+		return fail(err)
+	}
 	return &out, nil
 }
 
@@ -386,6 +389,9 @@ func buildOne(ctx context.Context, n *Node, reg *Registry, ui *event.UI, opts Ru
 	}()
 
 	if err := job.AddProvisioners(reg, n.Provisioners, resolve); err != nil {
+		return nil, err
+	}
+	if err := job.addErrorCleanup(reg, n.ErrorCleanup, resolve); err != nil {
 		return nil, err
 	}
 	var posts []PostProcessor
@@ -544,26 +550,41 @@ func safeName(s string) string {
 // resolve; nil means there are none) and adds those that apply to this
 // build, in order, to the ones Provision runs.
 func (j *Job) AddProvisioners(reg *Registry, objs []*value.Object, resolve value.Resolver) error {
+	ps, err := j.decodeProvisioners(reg, objs, resolve)
+	j.provisioners = append(j.provisioners, ps...)
+	return err
+}
+
+// addErrorCleanup decodes the error_cleanup provisioners, which Provision
+// runs when a provisioner fails.
+func (j *Job) addErrorCleanup(reg *Registry, objs []*value.Object, resolve value.Resolver) error {
+	ps, err := j.decodeProvisioners(reg, objs, resolve)
+	j.errorCleanup = append(j.errorCleanup, ps...)
+	return err
+}
+
+func (j *Job) decodeProvisioners(reg *Registry, objs []*value.Object, resolve value.Resolver) ([]namedProvisioner, error) {
+	var out []namedProvisioner
 	if resolve == nil {
 		resolve = func(r value.Ref) (value.Value, error) { return nil, fmt.Errorf("output %s is not available", r) }
 	}
 	for _, o := range objs {
 		pdef, ok := reg.Provisioners[o.Kind]
 		if !ok {
-			return fmt.Errorf("%s: no provisioner named %q is registered", o.Pos, o.Kind)
+			return nil, fmt.Errorf("%s: no provisioner named %q is registered", o.Pos, o.Kind)
 		}
 		pcfg, err := decodeObject(o, pdef.Schema, resolve)
 		if err != nil {
-			return err
+			return nil, err
 		}
 		if pdef.Filter != nil && !pdef.Filter(pcfg, j.Name) {
 			continue
 		}
 		p, err := pdef.New(pcfg)
 		if err != nil {
-			return fmt.Errorf("%s: %s: %w", o.Pos, o.Kind, err)
+			return nil, fmt.Errorf("%s: %s: %w", o.Pos, o.Kind, err)
 		}
-		j.provisioners = append(j.provisioners, namedProvisioner{kind: o.Kind, pos: o.Pos, p: p})
+		out = append(out, namedProvisioner{kind: o.Kind, pos: o.Pos, p: p, label: provisionerLabel(o, j.Workspace)})
 	}
-	return nil
+	return out, nil
 }

@@ -50,6 +50,9 @@ func Fingerprint(p *PlannedBuild) string {
 	for _, s := range p.PostProcessors {
 		fmt.Fprintf(h, "pp:%s\n", s.Line)
 	}
+	for _, s := range p.ErrorCleanup {
+		fmt.Fprintf(h, "ec:%s\n", s.Line)
+	}
 	for _, e := range p.Needs {
 		fmt.Fprintf(h, "e:%s %s\n", e.From, e.Via)
 	}

@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"os"
 	"os/signal"
@@ -33,6 +34,7 @@ func runCommand() *cli.Command {
 			&cli.BoolFlag{Name: "json", Usage: "print one JSON event per line"},
 			&cli.BoolFlag{Name: "no-color", Usage: "plain lines without colour, even on a terminal (the NO_COLOR environment variable does the same)"},
 			&cli.BoolFlag{Name: "timestamps", Usage: "start each output line with the time"},
+			&cli.StringFlag{Name: "trace", Usage: "write a Chrome/Perfetto trace of the run to this file: a track per build, a span per step and provisioner (open it in ui.perfetto.dev or chrome://tracing)"},
 		),
 		Action: runAction,
 	}
@@ -78,6 +80,11 @@ func runAction(c *cli.Context) error {
 	bus.Subscribe(rend)
 	tails := render.NewTails()
 	bus.Subscribe(tails)
+	closeTrace, err := startTrace(c, cwd, bus)
+	if err != nil {
+		rend.Close()
+		return err
+	}
 	say := func(warn bool, text string) {
 		typ := event.Message
 		if warn {
@@ -118,6 +125,9 @@ func runAction(c *cli.Context) error {
 		Start: time.Now(),
 	})
 	jerr := jr.Close(true)
+	if err := closeTrace(); err != nil {
+		fmt.Fprintf(c.App.ErrWriter, "warning: writing the trace: %v\n", err)
+	}
 	rendErr := rend.Close()
 	logErr := logs.Close()
 
@@ -215,4 +225,25 @@ func relTo(root, p string) string {
 		return r
 	}
 	return p
+}
+
+// startTrace subscribes a Chrome trace of the run to bus when --trace names
+// a file (relative to where imgbuild started), and returns what writes it.
+func startTrace(c *cli.Context, cwd string, bus *event.Bus) (func() error, error) {
+	name := c.String("trace")
+	if name == "" {
+		return func() error { return nil }, nil
+	}
+	if !filepath.IsAbs(name) {
+		name = filepath.Join(cwd, name)
+	}
+	f, err := os.Create(name)
+	if err != nil {
+		return nil, invalid(fmt.Errorf("--trace: %w", err))
+	}
+	tr := render.NewTrace(f)
+	bus.Subscribe(tr)
+	return func() error {
+		return errors.Join(tr.Close(), f.Close())
+	}, nil
 }

@@ -22,18 +22,25 @@ type Type string
 
 // Event types, in the order a run usually emits them.
 const (
-	RunStarted     Type = "run_started"
-	BuildQueued    Type = "build_queued"
-	BuildStarted   Type = "build_started"
-	StepStarted    Type = "step_started"
-	StepFinished   Type = "step_finished"
-	Message        Type = "message"
-	Warning        Type = "warning"
-	Output         Type = "output"
-	Progress       Type = "progress"
-	CleanupStarted Type = "cleanup_started"
-	CleanupFailed  Type = "cleanup_failed"
-	Leftover       Type = "leftover"
+	RunStarted   Type = "run_started"
+	BuildQueued  Type = "build_queued"
+	BuildStarted Type = "build_started"
+	StepStarted  Type = "step_started"
+	StepFinished Type = "step_finished"
+	Message      Type = "message"
+	Warning      Type = "warning"
+	Output       Type = "output"
+	Progress     Type = "progress"
+	// ProvisionerStarted and ProvisionerFinished bracket one provisioner,
+	// inside the step that provisions; Message names it ("shell 2/5
+	// (scripts/setup.sh)").
+	ProvisionerStarted  Type = "provisioner_started"
+	ProvisionerFinished Type = "provisioner_finished"
+	CleanupStarted      Type = "cleanup_started"
+	// CleanupFinished ends a step's cleanup, failed or not.
+	CleanupFinished Type = "cleanup_finished"
+	CleanupFailed   Type = "cleanup_failed"
+	Leftover        Type = "leftover"
 	// Detail is text for the log files and --json only, not for the
 	// terminal: the stack of a panic.
 	Detail        Type = "detail"

@@ -107,6 +107,20 @@ func (d *describer) describe(e event.Event) []line {
 		if d.printProgress(e) {
 			add(kProgress, progressText(e))
 		}
+	case event.ProvisionerStarted:
+		// Announced by the provisioning step's own message.
+	case event.ProvisionerFinished:
+		if d.verbose {
+			verb := "finished"
+			if e.Error != "" {
+				verb = "failed"
+			}
+			add(kInfo, fmt.Sprintf("%s %s in %s", e.Message, verb, human(e.Elapsed)))
+		}
+	case event.CleanupFinished:
+		if d.verbose && e.Error == "" {
+			add(kInfo, fmt.Sprintf("cleanup of %s finished in %s", e.Step, human(e.Elapsed)))
+		}
 	case event.CleanupStarted:
 		add(kStep, "==> cleanup: "+e.Step)
 	case event.CleanupFailed:

@@ -380,12 +380,14 @@ func (r *Runner) cleanup(ctx context.Context, ran []Step, failed bool) error {
 		r.UI.SetStep("cleanup: " + s.Name())
 		r.UI.Emit(event.Event{Type: event.CleanupStarted, Step: s.Name()})
 		cctx, cancel := context.WithTimeout(base, timeout)
+		start := time.Now()
 		err := panics.Call(func() error { return c.Cleanup(cctx, failed) })
 		r.UI.Panicked(err)
 		if err == nil && cctx.Err() != nil {
 			err = fmt.Errorf("timed out after %s", timeout)
 		}
 		cancel()
+		r.UI.Emit(event.Event{Type: event.CleanupFinished, Step: s.Name(), Elapsed: time.Since(start), Error: errString(err)})
 		if err != nil {
 			left := leftovers(s)
 			ce.Failures = append(ce.Failures, fmt.Errorf("%s: %w", s.Name(), err))
