@@ -130,7 +130,7 @@ func (r *Recorder) Predeclared() starlark.StringDict {
 }
 
 // commonKeywords are accepted by every builder besides its schema's own.
-var commonKeywords = []string{"name", "provisioners", "error_cleanup", "post", "depends_on"}
+var commonKeywords = engine.BuilderKeywords
 
 var buildName = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9_.-]*$`)
 

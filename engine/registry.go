@@ -208,6 +208,31 @@ func (r *Registry) Names() []string {
 	return out
 }
 
+// BuilderKeywords are the keywords every builder takes besides its
+// schema's own.
+var BuilderKeywords = []string{"name", "provisioners", "error_cleanup", "post", "depends_on"}
+
+// Keywords lists every registered builtin's keywords with their types as
+// the docs say them ("string", "list of dict"): what a tool that writes
+// descriptions (imgbuild import) may use.
+func (r *Registry) Keywords() map[string]map[string]string {
+	out := map[string]map[string]string{}
+	for _, name := range r.Names() {
+		s, _ := r.Schema(name)
+		kws := map[string]string{}
+		for _, f := range s.Fields {
+			kws[f.Keyword] = f.TypeName
+		}
+		if _, ok := r.Builders[name]; ok {
+			for _, k := range BuilderKeywords {
+				kws[k] = "list"
+			}
+		}
+		out[name] = kws
+	}
+	return out
+}
+
 // Schema returns the schema registered under name, of any kind.
 func (r *Registry) Schema(name string) (*schema.Schema, bool) {
 	if d, ok := r.Builders[name]; ok {

@@ -91,6 +91,9 @@ func docsCommand() *cli.Command {
 			}
 			for i, name := range c.Args().Slice() {
 				text, err := builtins.Docs(reg, name)
+				if name == "import" {
+					text, err = importDocs(reg), nil
+				}
 				if err != nil {
 					return invalid(err)
 				}

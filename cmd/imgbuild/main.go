@@ -111,6 +111,7 @@ func newApp(stdout, stderr io.Writer) *cli.App {
 			logsCommand(),
 			fmtCommand(),
 			docsCommand(),
+			importCommand(),
 			versionCommand(),
 			completionCommand(),
 		},

@@ -53,10 +53,10 @@ func TestRunValueMisuseSaysWhatToWrite(t *testing.T) {
 	cases := map[string]string{
 		`x = timestamp().format("YYYY-QQ")`:           `images.star:1:23: timestamp().format: layout "YYYY-QQ": invalid date format verb "QQ" (formatdate layouts: YYYY, MM, DD, hh, mm, ss, 'literal text'; see imgbuild docs timestamp)`,
 		`x = timestamp().format("YYYY").format("MM")`: `timestamp().format: this timestamp is formatted already (timestamp.format("YYYY")); format timestamp() itself`,
-		`x = formatdate("YYYY", "yesterday")`:        `formatdate: "yesterday" is not an RFC 3339 time such as "2026-01-02T15:04:05Z"`,
-		`x = formatdate("YYYY", run_id())`:           `formatdate: got run_id, want timestamp() or an RFC 3339 time`,
-		`x = run_id().format("YYYY")`:                `run value has no .format field or method`,
-		`x = timestamp(1)`:                           `timestamp: got 1 arguments, want 0`,
+		`x = formatdate("YYYY", "yesterday")`:         `formatdate: "yesterday" is not an RFC 3339 time such as "2026-01-02T15:04:05Z"`,
+		`x = formatdate("YYYY", run_id())`:            `formatdate: got run_id, want timestamp() or an RFC 3339 time`,
+		`x = run_id().format("YYYY")`:                 `run value has no .format field or method`,
+		`x = timestamp(1)`:                            `timestamp: got 1 arguments, want 0`,
 	}
 	for src, want := range cases {
 		_, err := load(t, map[string]string{"images.star": src + "\n"}, nil)

@@ -216,11 +216,11 @@ box(name = "a", region = region, size = count)
 
 func TestVarTypeErrors(t *testing.T) {
 	cases := map[string]string{
-		`var("a", type = "strng")`:                  `var: for parameter type: type "strng": unknown type "strng"; write one of string, int, float, number, bool, list, dict, any, or list(T) or dict(T)`,
-		`var("a", type = "list(string")`:            `type "list(string": missing ')'`,
-		`var("a", type = "int", default = "x")`:     `var: the default of "a": "x" is not an int (the variable is declared int)`,
+		`var("a", type = "strng")`:                   `var: for parameter type: type "strng": unknown type "strng"; write one of string, int, float, number, bool, list, dict, any, or list(T) or dict(T)`,
+		`var("a", type = "list(string")`:             `type "list(string": missing ')'`,
+		`var("a", type = "int", default = "x")`:      `var: the default of "a": "x" is not an int (the variable is declared int)`,
 		`var("a", env = "AWS-REGION", default = "")`: `var: for parameter env: "AWS-REGION" is not an environment variable's name`,
-		`var("a", env = "A_B")`:                     `var: variable "a" is required but not set: pass --var a=..., put it in a --var-file, set IMGBUILD_VAR_a or $A_B, or give it a default`,
+		`var("a", env = "A_B")`:                      `var: variable "a" is required but not set: pass --var a=..., put it in a --var-file, set IMGBUILD_VAR_a or $A_B, or give it a default`,
 	}
 	for src, want := range cases {
 		_, err := load(t, map[string]string{"images.star": src + "\n"}, nil)

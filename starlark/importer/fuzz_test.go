@@ -1,0 +1,56 @@
+package importer
+
+import (
+	"os"
+	"path/filepath"
+	"testing"
+)
+
+// fuzzBuiltins is a small stand-in for the registry's keywords.
+var fuzzBuiltins = map[string]map[string]string{
+	"null":       {"name": "list", "ssh_host": "string", "ssh_port": "int", "provisioners": "list", "post": "list"},
+	"amazon_ebs": {"name": "list", "region": "string", "source_ami": "string", "launch_block_device_mappings": "list of dict", "metadata_options": "dict"},
+	"shell":      {"inline": "list of string", "env": "dict of string", "execute_command": "string", "script": "string"},
+	"manifest":   {"output": "string"},
+	"aws_ami":    {"owners": "list of string", "name": "string"},
+}
+
+func fuzzImport(t *testing.T, name, src string) {
+	p := filepath.Join(t.TempDir(), name)
+	if err := os.WriteFile(p, []byte(src), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	res, err := Import(p, Options{Builtins: fuzzBuiltins})
+	if err == nil && res.TODOs != len(res.Warnings) {
+		t.Fatalf("%d TODOs but %d warnings", res.TODOs, len(res.Warnings))
+	}
+}
+
+// FuzzImportHCL imports arbitrary HCL templates: a description or an
+// error, never a panic, and one warning per TODO.
+func FuzzImportHCL(f *testing.F) {
+	for _, s := range []string{
+		"variable \"a\" {\n type = list(string)\n default = [\"x\"]\n validation {\n condition = length(var.a) > 0\n error_message = \"e\"\n }\n}\n",
+		"locals {\n a = \"${var.b}-${timestamp()}\"\n b = local.a\n}\n",
+		"source \"null\" \"a\" {\n ssh_host = \"h\"\n}\nbuild {\n sources = [\"source.null.a\"]\n provisioner \"shell\" {\n inline = [for x in [1, 2] : \"echo ${x}\"]\n only = [\"null.a\"]\n }\n}\n",
+		"source \"amazon-ebs\" \"a\" {\n dynamic \"launch_block_device_mappings\" {\n for_each = [1]\n content {\n volume_size = launch_block_device_mappings.value\n }\n }\n}\nbuild {\n sources = [\"source.amazon-ebs.a\"]\n}\n",
+		"data \"amazon-ami\" \"x\" {\n filters = { name = \"d*\" }\n owners = [\"1\"]\n}\n",
+		"build {\n source \"source.null.missing\" { name = \"n\" }\n}\n",
+	} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, src string) { fuzzImport(t, "t.pkr.hcl", src) })
+}
+
+// FuzzImportJSON imports arbitrary legacy JSON templates.
+func FuzzImportJSON(f *testing.F) {
+	for _, s := range []string{
+		`{"variables": {"a": "{{env ` + "`A`" + `}}"}, "builders": [{"type": "null", "ssh_host": "{{user ` + "`a`" + `}}"}]}`,
+		`{"builders": [{"type": "amazon-ebs", "name": "x", "region": "{{timestamp}}"}], "provisioners": [{"type": "shell", "only": ["x"], "inline": ["{{isotime \"2006\"}}"]}], "post-processors": [["manifest", {"type": "compress"}]]}`,
+		`{"builders": [{"type": "null", "ssh_host": "{{ .Bad }}{{"}]}`,
+		`{"builders": []}`, `[]`, `{`,
+	} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, src string) { fuzzImport(t, "t.json", src) })
+}

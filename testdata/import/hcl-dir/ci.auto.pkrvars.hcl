@@ -1,0 +1,2 @@
+vcenter_password = "not-a-real-password"
+cpus             = "4"

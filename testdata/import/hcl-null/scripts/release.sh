@@ -1,0 +1,4 @@
+#!/bin/sh
+set -e
+echo "$RELEASE" > "$OUT/release-primary"
+test -n "$TOKEN"
