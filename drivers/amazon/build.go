@@ -13,9 +13,7 @@ import (
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/ec2/types"
-	gossh "golang.org/x/crypto/ssh"
 
-	"github.com/imgbuild/imgbuild/drivers/ssh"
 	"github.com/imgbuild/imgbuild/engine"
 	"github.com/imgbuild/imgbuild/engine/event"
 	"github.com/imgbuild/imgbuild/engine/schema"
@@ -65,62 +63,69 @@ func (d *Driver) Build(ctx context.Context, job *engine.Job) (*engine.Artifact, 
 	if err != nil {
 		return nil, err
 	}
-	b := &build{
-		d: d, cfg: cfg, job: job, ui: job.UI, s: s, region: cfg.Region, token: token,
+	e := &buildEnv{
+		cfg: cfg, job: job, ui: job.UI, s: s, region: cfg.Region, token: token,
 		instanceWait: newWaiter(job.UI, cfg.WaitDelay, cfg.InstanceWaitTimeout, "instance_wait_timeout"),
 		amiWait:      newWaiter(job.UI, cfg.WaitDelay, cfg.AMIWaitTimeout, "ami_wait_timeout"),
-		images:       map[string]*madeImage{},
-		existing:     map[string][]types.Image{},
 	}
-	if err := job.Steps.Run(ctx, b.steps()...); err != nil {
+	steps, create, copies := e.steps()
+	if err := job.Steps.Run(ctx, steps...); err != nil {
 		return nil, err
 	}
-	return b.artifact(), nil
+	return e.artifact(create, copies), nil
 }
 
-// steps lists the build's steps, in order.
-func (b *build) steps() []step.Step {
-	c := b.cfg
-	steps := []step.Step{&stepPrevalidate{b: b}, &stepSourceAMI{b: b}}
-	if b.needsNetwork() {
-		steps = append(steps, &stepNetwork{b: b})
-	}
-	steps = append(steps, &stepKeyPair{b: b}, &stepSecurityGroup{b: b})
+// steps makes the build's steps, in order, each wired to the earlier steps
+// whose outputs it reads; create and copies make the artifact.
+func (e *buildEnv) steps() (steps []step.Step, create *stepCreateImage, copies *stepCopyImages) {
+	c := e.cfg
+	prevalidate := &stepPrevalidate{env: e}
+	source := &stepSourceAMI{env: e}
+	net := &stepNetwork{env: e}
+	key := &stepKeyPair{env: e}
+	group := &stepSecurityGroup{env: e, net: net}
+	run := &stepRunInstance{launch: launch{env: e, source: source, net: net, key: key, group: group}}
+	spot := &stepSpotInstance{launch: launch{env: e, source: source, net: net, key: key, group: group}}
+	launched, launchStep := &run.launch, step.Step(run)
 	if c.SpotPrice != "" {
-		steps = append(steps, &stepSpotInstance{b: b})
-	} else {
-		steps = append(steps, &stepRunInstance{b: b})
+		launched, launchStep = &spot.launch, spot
 	}
-	steps = append(steps,
-		&stepWaitInstance{b: b},
-		&stepConnect{b: b},
-		&step.Func{StepName: "provision", RunFunc: func(ctx context.Context) error { return b.job.Provision(ctx, b.comm) }},
-	)
+	wait := &stepWaitInstance{env: e, launch: launched}
+	connect := &stepConnect{env: e, launch: launched, key: key, wait: wait}
+	create = &stepCreateImage{env: e, launch: launched, existing: prevalidate}
+	copies = &stepCopyImages{env: e, create: create, existing: prevalidate}
+
+	steps = []step.Step{prevalidate, source}
+	if e.needsNetwork() {
+		steps = append(steps, net)
+	}
+	steps = append(steps, key, group, launchStep, wait, connect, &engine.ProvisionStep{Job: e.job, Over: connect})
 	if c.SkipCreateAMI {
-		return steps
+		return steps, create, copies
 	}
 	if c.SpotPrice == "" {
 		// A one-time spot instance cannot be stopped: CreateImage reboots
 		// it instead, for the same quiet disks.
-		steps = append(steps, &stepStopInstance{b: b})
+		steps = append(steps, &stepStopInstance{env: e, launch: launched, connect: connect})
 	}
 	if c.ForceDeregister {
-		steps = append(steps, &stepDeregister{b: b})
+		steps = append(steps, &stepDeregister{env: e, existing: prevalidate})
 	}
-	steps = append(steps, &stepCreateImage{b: b})
-	if len(b.copyRegions()) > 0 {
-		steps = append(steps, &stepCopyImages{b: b})
+	steps = append(steps, create)
+	if len(e.copyRegions()) > 0 {
+		steps = append(steps, copies)
 	}
-	if b.hasAttributes() {
-		steps = append(steps, &stepImageAttributes{b: b})
+	if e.hasAttributes() {
+		steps = append(steps, &stepImageAttributes{env: e, create: create, copies: copies})
 	}
-	return steps
+	return steps, create, copies
 }
 
-// build is one amazon_ebs build's state, shared by its steps: each step
-// fills in what it learned or made, and its cleanup reads it.
-type build struct {
-	d      *Driver
+// buildEnv is what every step of one amazon_ebs build reads and none
+// writes: the config, the job, the session and region, and the build's
+// token. What a step learns or makes is its own (its fields), read by the
+// later steps that point at it.
+type buildEnv struct {
 	cfg    *Config
 	job    *engine.Job
 	ui     *event.UI
@@ -129,25 +134,6 @@ type build struct {
 	token  string
 
 	instanceWait, amiWait *waiter
-
-	// existing are AMIs of the same name found by pre-validate, per region,
-	// for force_deregister to replace.
-	existing map[string][]types.Image
-	source   *types.Image
-	vpcID    string
-	subnetID string
-	az       string
-	key      *ssh.Key // the build's key pair, unless ssh_keypair_name
-	keyName  string
-	groupIDs []string
-
-	instanceID string
-	instance   *types.Instance
-	hostKey    gossh.PublicKey
-	comm       *ssh.Communicator
-
-	mu     sync.Mutex
-	images map[string]*madeImage // region → the AMI made there
 }
 
 // madeImage is an AMI this build made in one region.
@@ -157,24 +143,12 @@ type madeImage struct {
 	Snapshots []string
 }
 
-func (b *build) setImage(m *madeImage) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	b.images[m.Region] = m
-}
-
-func (b *build) image(region string) *madeImage {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.images[region]
-}
-
 // copyRegions are the regions the AMI is copied to: ami_regions without
 // the build's region and without repeats.
-func (b *build) copyRegions() []string {
+func (e *buildEnv) copyRegions() []string {
 	var out []string
-	for _, r := range b.cfg.AMIRegions {
-		if r != b.region && !contains(out, r) {
+	for _, r := range e.cfg.AMIRegions {
+		if r != e.region && !slices.Contains(out, r) {
 			out = append(out, r)
 		}
 	}
@@ -182,33 +156,33 @@ func (b *build) copyRegions() []string {
 }
 
 // allRegions is the build's region followed by the copy regions.
-func (b *build) allRegions() []string {
-	return append([]string{b.region}, b.copyRegions()...)
+func (e *buildEnv) allRegions() []string {
+	return append([]string{e.region}, e.copyRegions()...)
 }
 
 // needsNetwork reports whether the network step has something to find:
 // the subnet's VPC and zone, or a filtered subnet or VPC. Without any, the
 // instance and the temporary security group go to the default VPC, which
 // EC2 picks by itself.
-func (b *build) needsNetwork() bool {
-	c := b.cfg
+func (e *buildEnv) needsNetwork() bool {
+	c := e.cfg
 	return c.SubnetID != "" || len(c.SubnetFilter) > 0 || c.VPCID != "" || len(c.VPCFilter) > 0
 }
 
 // hasAttributes reports whether the AMI has launch permissions, snapshot
 // permissions or a deprecation time to set.
-func (b *build) hasAttributes() bool {
-	c := b.cfg
+func (e *buildEnv) hasAttributes() bool {
+	c := e.cfg
 	return len(c.AMIUsers)+len(c.AMIGroups)+len(c.AMIOrgARNs)+len(c.AMIOUARNs)+len(c.SnapshotUsers)+len(c.SnapshotGroups) > 0 || c.DeprecateAt != ""
 }
 
 // ownTags are the tags imgbuild puts on the temporary resources it makes.
-func (b *build) ownTags() map[string]string {
-	return map[string]string{TagBuild: b.job.Name, TagToken: b.token}
+func (e *buildEnv) ownTags() map[string]string {
+	return map[string]string{TagBuild: e.job.Name, TagToken: e.token}
 }
 
 // tempName names a temporary resource: "imgbuild-web-1f2e3d4c".
-func (b *build) tempName() string { return "imgbuild-" + b.job.Name + "-" + b.token }
+func (e *buildEnv) tempName() string { return "imgbuild-" + e.job.Name + "-" + e.token }
 
 // tagSpec is a TagSpecification of rt holding tags merged in order (later
 // maps win), or nil when there are none.
@@ -262,12 +236,12 @@ func eachRegion(regions []string, fn func(region string) error) error {
 }
 
 // artifact is the AMI the build made, in every region.
-func (b *build) artifact() *engine.Artifact {
+func (e *buildEnv) artifact(create *stepCreateImage, copies *stepCopyImages) *engine.Artifact {
 	a := &engine.Artifact{
-		Build: b.job.Name, Driver: b.job.Driver, Platform: "aws", Region: b.region,
-		Fields: map[string]any{"region": b.region, "ami_name": b.cfg.AMIName},
+		Build: e.job.Name, Driver: e.job.Driver, Platform: "aws", Region: e.region,
+		Fields: map[string]any{"region": e.region, "ami_name": e.cfg.AMIName},
 	}
-	if b.cfg.SkipCreateAMI {
+	if e.cfg.SkipCreateAMI {
 		a.Fields["ami_name"] = ""
 		a.Fields["image_id"] = ""
 		a.Fields["image_ids"] = map[string]string{}
@@ -275,12 +249,10 @@ func (b *build) artifact() *engine.Artifact {
 		return a
 	}
 	ids := map[string]string{}
-	b.mu.Lock()
-	for r, m := range b.images {
+	for r, m := range imagesMade(create, copies) {
 		ids[r] = m.ID
 	}
-	main := b.images[b.region]
-	b.mu.Unlock()
+	main := create.made
 	a.ID = main.ID
 	snaps := append([]string{}, main.Snapshots...)
 	sort.Strings(snaps)
@@ -288,4 +260,11 @@ func (b *build) artifact() *engine.Artifact {
 	a.Fields["image_ids"] = ids
 	a.Fields["snapshot_ids"] = snaps
 	return a
+}
+
+// imagesMade are the AMI and its copies, once available: region → image.
+func imagesMade(create *stepCreateImage, copies *stepCopyImages) map[string]*madeImage {
+	out := copies.available()
+	out[create.made.Region] = create.made
+	return out
 }

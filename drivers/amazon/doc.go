@@ -3,8 +3,10 @@
 // users rely on, with imgbuild's graph on top (an AMI built here can be the
 // source of another build through base.image_id).
 //
-// A build is a sequence of steps, one per file, sharing typed state (the
-// build struct), each with its cleanup:
+// A build is a sequence of steps, one per file (step_*.go), each with its
+// cleanup; each step's fields are its inputs (the build's environment,
+// buildEnv, and the earlier steps it reads) and its outputs. Build wires
+// them (build.go):
 //
 //	pre-validate → source AMI → network → key pair → security group →
 //	launch instance → wait for instance → connect → provision → stop

@@ -128,7 +128,7 @@ func FuzzBlockDeviceMappings(f *testing.F) {
 				t.Fatalf("flags lost: %+v", m.Ebs)
 			}
 		}
-		_ = got.templateMapping()
+		_ = templateMapping(got.ec2Mapping())
 	})
 }
 

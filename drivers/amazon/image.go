@@ -18,14 +18,14 @@ import (
 // it. One call a poll: while the AMI's snapshots are being made it follows
 // them (DescribeSnapshots, whose progress it reports), then the AMI itself
 // (DescribeImages) until it is available.
-func (b *build) waitImage(ctx context.Context, region, id, what string) (*types.Image, error) {
-	client := b.s.ec2(region)
+func (e *buildEnv) waitImage(ctx context.Context, region, id, what string) (*types.Image, error) {
+	client := e.s.ec2(region)
 	var img *types.Image
 	var snaps []string
 	snapsDone := false
-	err := b.amiWait.wait(ctx, what, func(ctx context.Context) (status, error) {
+	err := e.amiWait.wait(ctx, what, func(ctx context.Context) (status, error) {
 		if len(snaps) > 0 && !snapsDone {
-			st, err := b.snapshotStatus(ctx, region, id, snaps)
+			st, err := e.snapshotStatus(ctx, region, id, snaps)
 			if err != nil {
 				return status{}, err
 			}
@@ -62,8 +62,8 @@ func (b *build) waitImage(ctx context.Context, region, id, what string) (*types.
 
 // snapshotStatus is how far an AMI's snapshots are: done when all are
 // completed, with the progress of the least advanced.
-func (b *build) snapshotStatus(ctx context.Context, region, id string, snaps []string) (status, error) {
-	out, err := b.s.ec2(region).DescribeSnapshots(ctx, &ec2.DescribeSnapshotsInput{SnapshotIds: snaps})
+func (e *buildEnv) snapshotStatus(ctx context.Context, region, id string, snaps []string) (status, error) {
+	out, err := e.s.ec2(region).DescribeSnapshots(ctx, &ec2.DescribeSnapshotsInput{SnapshotIds: snaps})
 	if notFound(err) {
 		return status{state: "pending", percent: -1}, nil // not visible yet
 	}
@@ -107,8 +107,8 @@ func snapshotsOf(img types.Image) []string {
 
 // removeImage deregisters an AMI and deletes the snapshots in m.Snapshots,
 // going on when they are already gone.
-func (b *build) removeImage(ctx context.Context, m *madeImage) error {
-	client := b.s.ec2(m.Region)
+func (e *buildEnv) removeImage(ctx context.Context, m *madeImage) error {
+	client := e.s.ec2(m.Region)
 	if _, err := client.DeregisterImage(ctx, &ec2.DeregisterImageInput{ImageId: aws.String(m.ID)}); err != nil && !notFound(err) {
 		return fmt.Errorf("deregistering %s in %s: %w", m.ID, m.Region, explain(err))
 	}
@@ -122,15 +122,16 @@ func (b *build) removeImage(ctx context.Context, m *madeImage) error {
 
 // discardImage removes the AMI this build made in region, and its
 // snapshots. When the call that made it lost its answer (made is nil) it is
-// found by its name, skipping the AMIs force_deregister was to replace. It
+// found by its name, skipping existing, the AMIs force_deregister was to
+// replace (pre-validate found them). It
 // returns what it found to remove, so that a retry goes by id even once
 // the AMI no longer answers to its name.
-func (b *build) discardImage(ctx context.Context, region string, made *madeImage) (*madeImage, error) {
+func (e *buildEnv) discardImage(ctx context.Context, region string, made *madeImage, existing []types.Image) (*madeImage, error) {
 	var targets []*madeImage
 	if made != nil && made.ID != "" {
 		if made.Snapshots == nil {
 			// It may not have been available yet: ask for its snapshots.
-			out, err := b.s.ec2(region).DescribeImages(ctx, &ec2.DescribeImagesInput{ImageIds: []string{made.ID}})
+			out, err := e.s.ec2(region).DescribeImages(ctx, &ec2.DescribeImagesInput{ImageIds: []string{made.ID}})
 			if err != nil && !notFound(err) {
 				return made, fmt.Errorf("looking up %s in %s to remove it: %w", made.ID, region, explain(err))
 			}
@@ -140,12 +141,12 @@ func (b *build) discardImage(ctx context.Context, region string, made *madeImage
 		}
 		targets = append(targets, made)
 	} else {
-		imgs, err := b.imagesNamed(ctx, region, b.cfg.AMIName)
+		imgs, err := e.imagesNamed(ctx, region, e.cfg.AMIName)
 		if err != nil {
-			return made, fmt.Errorf("looking for an AMI named %q in %s to remove it: %w", b.cfg.AMIName, region, err)
+			return made, fmt.Errorf("looking for an AMI named %q in %s to remove it: %w", e.cfg.AMIName, region, err)
 		}
 		old := map[string]bool{}
-		for _, img := range b.existing[region] {
+		for _, img := range existing {
 			old[aws.ToString(img.ImageId)] = true
 		}
 		for _, img := range imgs {
@@ -159,10 +160,10 @@ func (b *build) discardImage(ctx context.Context, region string, made *madeImage
 		made = targets[0]
 	}
 	for _, m := range targets {
-		if err := b.removeImage(ctx, m); err != nil {
+		if err := e.removeImage(ctx, m); err != nil {
 			return made, err
 		}
-		b.ui.Say("removed AMI %s and its snapshots %v in %s", m.ID, m.Snapshots, region)
+		e.ui.Say("removed AMI %s and its snapshots %v in %s", m.ID, m.Snapshots, region)
 	}
 	return made, nil
 }
@@ -171,8 +172,8 @@ func (b *build) discardImage(ctx context.Context, region string, made *madeImage
 // that may pass (a call that failed once must not leave anything behind);
 // every action it runs can be repeated. A refusal (permissions,
 // credentials) is not tried again.
-func (b *build) tidy(ctx context.Context, fn func(ctx context.Context) error) error {
-	delay := b.cfg.WaitDelay
+func (e *buildEnv) tidy(ctx context.Context, fn func(ctx context.Context) error) error {
+	delay := e.cfg.WaitDelay
 	for attempt := 1; ; attempt++ {
 		err := fn(ctx)
 		if err == nil {
@@ -182,7 +183,7 @@ func (b *build) tidy(ctx context.Context, fn func(ctx context.Context) error) er
 		if errors.As(err, &api) && (api.Denied() || api.badCredentials()) || attempt == cleanupAttempts || ctx.Err() != nil {
 			return err
 		}
-		b.ui.Warn("cleanup: %v; trying again", err)
+		e.ui.Warn("cleanup: %v; trying again", err)
 		t := time.NewTimer(delay)
 		select {
 		case <-ctx.Done():
@@ -198,9 +199,9 @@ func (b *build) tidy(ctx context.Context, fn func(ctx context.Context) error) er
 const cleanupAttempts = 4
 
 // imageLeftover names what discardImage would remove.
-func (b *build) imageLeftover(region string, m *madeImage) string {
+func (e *buildEnv) imageLeftover(region string, m *madeImage) string {
 	if m == nil || m.ID == "" {
-		return fmt.Sprintf("an AMI named %q and its snapshots in %s", b.cfg.AMIName, region)
+		return fmt.Sprintf("an AMI named %q and its snapshots in %s", e.cfg.AMIName, region)
 	}
 	if len(m.Snapshots) == 0 {
 		return fmt.Sprintf("AMI %s and its snapshots in %s", m.ID, region)

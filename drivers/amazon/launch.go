@@ -13,17 +13,126 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/ec2/types"
 )
 
-// What both ways of launching (RunInstances, an instant spot fleet) take
-// from the config.
+// launch is what the two ways of launching the build instance (on demand:
+// stepRunInstance; spot: stepSpotInstance) share: what they read, and the
+// instance they make. The steps after them point at it.
+type launch struct {
+	env    *buildEnv
+	source *stepSourceAMI
+	net    *stepNetwork // the subnet and zone; zero when it did not run
+	key    *stepKeyPair
+	group  *stepSecurityGroup
+
+	// output: the instance's id, once the launch call answered
+	instanceID string
+}
+
+// instance describes the build instance once, as RunInstances takes it;
+// the spot path turns it into a launch template (templateData). A keyword
+// that shapes the instance is read here, and only here.
+func (l *launch) instance() (*ec2.RunInstancesInput, error) {
+	e, c := l.env, l.env.cfg
+	userData, err := e.userData()
+	if err != nil {
+		return nil, err
+	}
+	subnet, az := l.net.subnetID, l.net.az
+	in := &ec2.RunInstancesInput{
+		ImageId:      l.source.image.ImageId,
+		InstanceType: types.InstanceType(c.InstanceType),
+		MinCount:     aws.Int32(1),
+		MaxCount:     aws.Int32(1),
+		KeyName:      aws.String(l.key.keyName),
+		UserData:     optional(userData),
+		TagSpecifications: append(tagSpec(types.ResourceTypeInstance, e.instanceTags()),
+			tagSpec(types.ResourceTypeVolume, c.RunTags, e.ownTags())...),
+		InstanceInitiatedShutdownBehavior: types.ShutdownBehaviorStop,
+	}
+	if c.AssociatePublicIPAddress != nil {
+		in.NetworkInterfaces = []types.InstanceNetworkInterfaceSpecification{{
+			DeviceIndex:              aws.Int32(0),
+			AssociatePublicIpAddress: c.AssociatePublicIPAddress,
+			SubnetId:                 optional(subnet),
+			Groups:                   l.group.groupIDs,
+			DeleteOnTermination:      aws.Bool(true),
+		}}
+	} else {
+		in.SubnetId = optional(subnet)
+		in.SecurityGroupIds = l.group.groupIDs
+	}
+	if az != "" && subnet == "" {
+		in.Placement = &types.Placement{AvailabilityZone: aws.String(az)}
+	}
+	if name, arn := e.instanceProfile(); name != nil || arn != nil {
+		in.IamInstanceProfile = &types.IamInstanceProfileSpecification{Name: name, Arn: arn}
+	}
+	for _, bd := range e.launchMappings(l.source.image) {
+		in.BlockDeviceMappings = append(in.BlockDeviceMappings, bd.ec2Mapping())
+	}
+	md := e.metadata()
+	in.MetadataOptions = &types.InstanceMetadataOptionsRequest{
+		HttpTokens:   types.HttpTokensState(md.HTTPTokens),
+		HttpEndpoint: types.InstanceMetadataEndpointState(md.HTTPEndpoint),
+	}
+	if md.HTTPPutResponseHops > 0 {
+		in.MetadataOptions.HttpPutResponseHopLimit = aws.Int32(int32(md.HTTPPutResponseHops))
+	}
+	if md.InstanceMetadataTags != "" {
+		in.MetadataOptions.InstanceMetadataTags = types.InstanceMetadataTagsState(md.InstanceMetadataTags)
+	}
+	return in, nil
+}
+
+// templateData is the launch template of an instance described for
+// RunInstances. What a fleet picks per offer (instance type, subnet,
+// zone) is left out: the fleet's overrides hold it. A spot instance
+// terminates when it shuts down, as it cannot be stopped.
+func templateData(in *ec2.RunInstancesInput) *types.RequestLaunchTemplateData {
+	data := &types.RequestLaunchTemplateData{
+		ImageId:                           in.ImageId,
+		KeyName:                           in.KeyName,
+		UserData:                          in.UserData,
+		SecurityGroupIds:                  in.SecurityGroupIds,
+		InstanceInitiatedShutdownBehavior: types.ShutdownBehaviorTerminate,
+	}
+	for _, ts := range in.TagSpecifications {
+		data.TagSpecifications = append(data.TagSpecifications, types.LaunchTemplateTagSpecificationRequest{ResourceType: ts.ResourceType, Tags: ts.Tags})
+	}
+	for _, ni := range in.NetworkInterfaces {
+		data.NetworkInterfaces = append(data.NetworkInterfaces, types.LaunchTemplateInstanceNetworkInterfaceSpecificationRequest{
+			DeviceIndex:              ni.DeviceIndex,
+			AssociatePublicIpAddress: ni.AssociatePublicIpAddress,
+			Groups:                   ni.Groups,
+			DeleteOnTermination:      ni.DeleteOnTermination,
+		})
+	}
+	if p := in.IamInstanceProfile; p != nil {
+		data.IamInstanceProfile = &types.LaunchTemplateIamInstanceProfileSpecificationRequest{Name: p.Name, Arn: p.Arn}
+	}
+	for _, m := range in.BlockDeviceMappings {
+		data.BlockDeviceMappings = append(data.BlockDeviceMappings, templateMapping(m))
+	}
+	if md := in.MetadataOptions; md != nil {
+		data.MetadataOptions = &types.LaunchTemplateInstanceMetadataOptionsRequest{
+			HttpTokens:              types.LaunchTemplateHttpTokensState(md.HttpTokens),
+			HttpEndpoint:            types.LaunchTemplateInstanceMetadataEndpointState(md.HttpEndpoint),
+			HttpPutResponseHopLimit: md.HttpPutResponseHopLimit,
+			InstanceMetadataTags:    types.LaunchTemplateInstanceMetadataTagsState(md.InstanceMetadataTags),
+		}
+	}
+	return data
+}
+
+// What the two ways of launching take from the config.
 
 // userData is the instance's user data, base64-encoded, or "".
-func (b *build) userData() (string, error) {
-	c := b.cfg
+func (e *buildEnv) userData() (string, error) {
+	c := e.cfg
 	data := []byte(c.UserData)
 	if c.UserDataFile != "" {
 		path := c.UserDataFile
-		if !filepath.IsAbs(path) && b.job.Workspace != "" {
-			path = filepath.Join(b.job.Workspace, path)
+		if !filepath.IsAbs(path) && e.job.Workspace != "" {
+			path = filepath.Join(e.job.Workspace, path)
 		}
 		var err error
 		if data, err = os.ReadFile(path); err != nil {
@@ -40,16 +149,16 @@ func (b *build) userData() (string, error) {
 }
 
 // launchMappings are the instance's block device mappings: the user's, with
-// the root volume encrypted when encrypt_boot is set.
-func (b *build) launchMappings() []BlockDevice {
-	list := append([]BlockDevice(nil), b.cfg.LaunchBlockDeviceMappings...)
-	if !b.cfg.EncryptBoot || b.source == nil {
+// the root volume of source encrypted when encrypt_boot is set.
+func (e *buildEnv) launchMappings(source *types.Image) []BlockDevice {
+	list := append([]BlockDevice(nil), e.cfg.LaunchBlockDeviceMappings...)
+	if !e.cfg.EncryptBoot || source == nil {
 		return list
 	}
-	root := aws.ToString(b.source.RootDeviceName)
-	key := b.cfg.KMSKeyID
+	root := aws.ToString(source.RootDeviceName)
+	key := e.cfg.KMSKeyID
 	if key == "" {
-		key = b.cfg.RegionKMSKeyIDs[b.region]
+		key = e.cfg.RegionKMSKeyIDs[e.region]
 	}
 	t := true
 	for i := range list {
@@ -100,8 +209,7 @@ func (bd BlockDevice) ec2Mapping() types.BlockDeviceMapping {
 }
 
 // templateMapping converts one mapping for a launch template.
-func (bd BlockDevice) templateMapping() types.LaunchTemplateBlockDeviceMappingRequest {
-	m := bd.ec2Mapping()
+func templateMapping(m types.BlockDeviceMapping) types.LaunchTemplateBlockDeviceMappingRequest {
 	out := types.LaunchTemplateBlockDeviceMappingRequest{DeviceName: m.DeviceName, NoDevice: m.NoDevice, VirtualName: m.VirtualName}
 	if e := m.Ebs; e != nil {
 		out.Ebs = &types.LaunchTemplateEbsBlockDeviceRequest{
@@ -113,9 +221,9 @@ func (bd BlockDevice) templateMapping() types.LaunchTemplateBlockDeviceMappingRe
 }
 
 // metadata returns metadata_options with IMDSv2 required by default.
-func (b *build) metadata() MetadataOptions {
+func (e *buildEnv) metadata() MetadataOptions {
 	m := MetadataOptions{HTTPTokens: "required", HTTPEndpoint: "enabled"}
-	if o := b.cfg.MetadataOptions; o != nil {
+	if o := e.cfg.MetadataOptions; o != nil {
 		if o.HTTPTokens != "" {
 			m.HTTPTokens = o.HTTPTokens
 		}
@@ -129,8 +237,8 @@ func (b *build) metadata() MetadataOptions {
 }
 
 // instanceProfile is iam_instance_profile as a name or an ARN.
-func (b *build) instanceProfile() (name, arn *string) {
-	p := b.cfg.IAMInstanceProfile
+func (e *buildEnv) instanceProfile() (name, arn *string) {
+	p := e.cfg.IAMInstanceProfile
 	switch {
 	case p == "":
 		return nil, nil
@@ -142,12 +250,12 @@ func (b *build) instanceProfile() (name, arn *string) {
 
 // instanceTags are the build instance's tags: run_tags, a Name unless
 // run_tags has one, and imgbuild's own.
-func (b *build) instanceTags() map[string]string {
-	tags := map[string]string{"Name": "imgbuild " + b.job.Name}
-	for k, v := range b.cfg.RunTags {
+func (e *buildEnv) instanceTags() map[string]string {
+	tags := map[string]string{"Name": "imgbuild " + e.job.Name}
+	for k, v := range e.cfg.RunTags {
 		tags[k] = v
 	}
-	for k, v := range b.ownTags() {
+	for k, v := range e.ownTags() {
 		tags[k] = v
 	}
 	return tags
@@ -157,15 +265,15 @@ func (b *build) instanceTags() map[string]string {
 // tagged with the build's token (for when the launch's answer was lost).
 // It does not wait for them to be gone: the temporary security group's
 // cleanup waits, by retrying its deletion, only when there is one.
-func (b *build) terminate(ctx context.Context, ids []string) error {
-	client := b.s.ec2(b.region)
+func (e *buildEnv) terminate(ctx context.Context, ids []string) error {
+	client := e.s.ec2(e.region)
 	if len(ids) == 0 {
 		out, err := client.DescribeInstances(ctx, &ec2.DescribeInstancesInput{Filters: []types.Filter{
-			tokenFilter(b.token),
+			tokenFilter(e.token),
 			{Name: aws.String("instance-state-name"), Values: []string{"pending", "running", "stopping", "stopped", "shutting-down"}},
 		}})
 		if err != nil {
-			return fmt.Errorf("looking for the build's instances in %s: %w", b.region, explain(err))
+			return fmt.Errorf("looking for the build's instances in %s: %w", e.region, explain(err))
 		}
 		for _, r := range out.Reservations {
 			for _, i := range r.Instances {
@@ -177,7 +285,7 @@ func (b *build) terminate(ctx context.Context, ids []string) error {
 		}
 	}
 	what := "instance " + strings.Join(ids, ", ")
-	w := newWaiter(b.ui, b.cfg.WaitDelay, b.cfg.InstanceWaitTimeout, "instance_wait_timeout")
+	w := newWaiter(e.ui, e.cfg.WaitDelay, e.cfg.InstanceWaitTimeout, "instance_wait_timeout")
 	// A new instance may not be visible yet (EC2 is eventually
 	// consistent): a few NotFound answers are waited out.
 	unseen := 0
@@ -185,7 +293,7 @@ func (b *build) terminate(ctx context.Context, ids []string) error {
 		_, err := client.TerminateInstances(ctx, &ec2.TerminateInstancesInput{InstanceIds: ids})
 		switch {
 		case err == nil:
-			b.ui.Say("terminated %s", what)
+			e.ui.Say("terminated %s", what)
 			return status{done: true, percent: -1}, nil
 		case notFound(err) && unseen < 3:
 			unseen++
@@ -193,6 +301,24 @@ func (b *build) terminate(ctx context.Context, ids []string) error {
 		case notFound(err):
 			return status{done: true, percent: -1}, nil
 		}
-		return status{}, fmt.Errorf("terminating %s in %s: %w", what, b.region, explain(err))
+		return status{}, fmt.Errorf("terminating %s in %s: %w", what, e.region, explain(err))
 	})
+}
+
+// leftover names the build instance for a list of what may be left.
+func (l *launch) leftover() string {
+	if l.instanceID != "" {
+		return fmt.Sprintf("instance %s in %s", l.instanceID, l.env.region)
+	}
+	return fmt.Sprintf("instances tagged %s=%s in %s", TagToken, l.env.token, l.env.region)
+}
+
+// terminateInstance is the launch steps' cleanup: it terminates the
+// instance, found by its tag if the launch's answer was lost.
+func (l *launch) terminateInstance(ctx context.Context) error {
+	var ids []string
+	if l.instanceID != "" {
+		ids = []string{l.instanceID}
+	}
+	return l.env.tidy(ctx, func(ctx context.Context) error { return l.env.terminate(ctx, ids) })
 }

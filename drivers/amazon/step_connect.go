@@ -10,25 +10,35 @@ import (
 	gossh "golang.org/x/crypto/ssh"
 
 	"github.com/imgbuild/imgbuild/drivers/ssh"
+	"github.com/imgbuild/imgbuild/engine"
 )
 
 // stepConnect connects to the instance over SSH, at the address
 // ssh_interface picks (or ssh_host), verifying its host key: the one
 // pinned, else the one its console printed at boot.
-type stepConnect struct{ b *build }
+type stepConnect struct {
+	env    *buildEnv
+	launch *launch
+	key    *stepKeyPair      // the build's key, unless ssh_keypair_name
+	wait   *stepWaitInstance // the running instance's addresses
+
+	// outputs
+	hostKey gossh.PublicKey // as learned from the console
+	comm    *ssh.Communicator
+}
 
 // Name implements step.Step.
 func (st *stepConnect) Name() string { return "connect" }
 
 // Run implements step.Step.
 func (st *stepConnect) Run(ctx context.Context) error {
-	b := st.b
+	b := st.env
 	opts := b.cfg.SSH
 	if b.job.Workspace != "" {
 		opts.ResolvePaths(b.job.Workspace)
 	}
 	if opts.Host == "" {
-		host, err := b.sshAddress()
+		host, err := st.sshAddress()
 		if err != nil {
 			return err
 		}
@@ -39,24 +49,24 @@ func (st *stepConnect) Run(ctx context.Context) error {
 			return err
 		}
 	}
-	comm, err := ssh.Connect(ctx, ssh.Config{Options: opts, HostKey: b.hostKey, Key: b.key, UI: b.ui})
+	comm, err := ssh.Connect(ctx, ssh.Config{Options: opts, HostKey: st.hostKey, Key: st.key.key, UI: b.ui})
 	if err != nil {
-		return fmt.Errorf("instance %s: %w", b.instanceID, err)
+		return fmt.Errorf("instance %s: %w", st.launch.instanceID, err)
 	}
-	b.comm = comm
+	st.comm = comm
 	return nil
 }
 
 // sshAddress is the instance's address that ssh_interface names.
-func (b *build) sshAddress() (string, error) {
-	inst := b.instance
+func (st *stepConnect) sshAddress() (string, error) {
+	inst, id := st.wait.instance, st.launch.instanceID
 	pick := func(kw string, v *string, hint string) (string, error) {
 		if aws.ToString(v) == "" {
-			return "", fmt.Errorf("instance %s has no %s to connect to: %s", b.instanceID, kw, hint)
+			return "", fmt.Errorf("instance %s has no %s to connect to: %s", id, kw, hint)
 		}
 		return *v, nil
 	}
-	switch b.cfg.SSHInterface {
+	switch st.env.cfg.SSHInterface {
 	case "public_ip":
 		return pick("public IP address", inst.PublicIpAddress, "launch it in a subnet that gives one or set associate_public_ip_address = True, or set ssh_interface = \"private_ip\"")
 	case "public_dns":
@@ -75,17 +85,18 @@ func (b *build) sshAddress() (string, error) {
 // learnHostKey reads the instance's console output until cloud-init has
 // printed its host keys, and keeps the strongest.
 func (st *stepConnect) learnHostKey(ctx context.Context) error {
-	b := st.b
+	b := st.env
+	id := st.launch.instanceID
 	client := b.s.ec2(b.region)
 	w := newWaiter(b.ui, b.cfg.WaitDelay, b.cfg.InstanceWaitTimeout, "instance_wait_timeout")
-	err := w.wait(ctx, "the host keys on the console of "+b.instanceID, func(ctx context.Context) (status, error) {
-		out, err := client.GetConsoleOutput(ctx, &ec2.GetConsoleOutputInput{InstanceId: aws.String(b.instanceID)})
+	err := w.wait(ctx, "the host keys on the console of "+id, func(ctx context.Context) (status, error) {
+		out, err := client.GetConsoleOutput(ctx, &ec2.GetConsoleOutputInput{InstanceId: aws.String(id)})
 		if err != nil {
-			return status{}, fmt.Errorf("reading the console of %s for its host keys: %w", b.instanceID, explain(err))
+			return status{}, fmt.Errorf("reading the console of %s for its host keys: %w", id, explain(err))
 		}
 		text, _ := base64.StdEncoding.DecodeString(aws.ToString(out.Output))
 		if key := ConsoleHostKey(string(text)); key != nil {
-			b.hostKey = key
+			st.hostKey = key
 			return status{done: true, percent: -1}, nil
 		}
 		return status{state: "not printed yet", percent: -1}, nil
@@ -93,14 +104,22 @@ func (st *stepConnect) learnHostKey(ctx context.Context) error {
 	if err != nil {
 		return fmt.Errorf("%w (the host key could not be learned from the instance's console, where cloud-init prints it: pin it with ssh_host_key, name a file with ssh_known_hosts, or set ssh_insecure_ignore_host_key = True)", err)
 	}
-	b.ui.Say("host key of %s from its console: %s", b.instanceID, gossh.FingerprintSHA256(b.hostKey))
+	b.ui.Say("host key of %s from its console: %s", id, gossh.FingerprintSHA256(st.hostKey))
 	return nil
 }
 
 // Cleanup closes the connection.
 func (st *stepConnect) Cleanup(ctx context.Context, failed bool) error {
-	if st.b.comm != nil {
-		return st.b.comm.Close()
+	if st.comm != nil {
+		return st.comm.Close()
 	}
 	return nil
+}
+
+// Communicator implements engine.Connection.
+func (st *stepConnect) Communicator() engine.Communicator {
+	if st.comm == nil {
+		return nil
+	}
+	return st.comm
 }

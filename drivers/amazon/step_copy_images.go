@@ -16,10 +16,15 @@ import (
 // region's default key). It makes part of the artifact: on failure its
 // cleanup removes every copy made, in every region.
 type stepCopyImages struct {
-	b         *build
+	env      *buildEnv
+	create   *stepCreateImage // the AMI to copy
+	existing *stepPrevalidate // AMIs of the same name a cleanup must not take for a copy
+
+	// outputs
 	mu        sync.Mutex
 	attempted []string              // regions where CopyImage was called
 	made      map[string]*madeImage // region → the copy, once its id is known
+	done      map[string]*madeImage // region → the copy, once available
 }
 
 // Name implements step.Step.
@@ -30,10 +35,10 @@ func (st *stepCopyImages) MakesArtifact() bool { return true }
 
 // Run implements step.Step.
 func (st *stepCopyImages) Run(ctx context.Context) error {
-	b := st.b
+	b := st.env
 	c := b.cfg
-	src := b.image(b.region)
-	st.made = map[string]*madeImage{}
+	src := st.create.made
+	st.made, st.done = map[string]*madeImage{}, map[string]*madeImage{}
 	return eachRegion(b.copyRegions(), func(region string) error {
 		in := &ec2.CopyImageInput{
 			SourceImageId: aws.String(src.ID),
@@ -65,7 +70,9 @@ func (st *stepCopyImages) Run(ctx context.Context) error {
 			return err
 		}
 		m.Snapshots = snapshotsOf(*img)
-		b.setImage(m)
+		st.mu.Lock()
+		st.done[region] = m
+		st.mu.Unlock()
 		b.ui.Say("copy %s is available in %s (snapshots %v)", m.ID, region, m.Snapshots)
 		return nil
 	})
@@ -81,11 +88,11 @@ func (st *stepCopyImages) Cleanup(ctx context.Context, failed bool) error {
 	regions := append([]string(nil), st.attempted...)
 	st.mu.Unlock()
 	return eachRegion(regions, func(region string) error {
-		return st.b.tidy(ctx, func(ctx context.Context) error {
+		return st.env.tidy(ctx, func(ctx context.Context) error {
 			st.mu.Lock()
 			m := st.made[region]
 			st.mu.Unlock()
-			m, err := st.b.discardImage(ctx, region, m)
+			m, err := st.env.discardImage(ctx, region, m, st.existing.existing[region])
 			st.mu.Lock()
 			st.made[region] = m
 			st.mu.Unlock()
@@ -100,7 +107,18 @@ func (st *stepCopyImages) Leftovers() []string {
 	defer st.mu.Unlock()
 	var out []string
 	for _, r := range st.attempted {
-		out = append(out, st.b.imageLeftover(r, st.made[r]))
+		out = append(out, st.env.imageLeftover(r, st.made[r]))
+	}
+	return out
+}
+
+// available are the copies made and available: region → copy.
+func (st *stepCopyImages) available() map[string]*madeImage {
+	st.mu.Lock()
+	defer st.mu.Unlock()
+	out := map[string]*madeImage{}
+	for r, m := range st.done {
+		out[r] = m
 	}
 	return out
 }

@@ -16,9 +16,13 @@ import (
 // after the post-processors, removes the AMI and its snapshots only if the
 // build failed.
 type stepCreateImage struct {
-	b         *build
-	attempted bool // CreateImage was called: the AMI may exist
-	made      *madeImage
+	env      *buildEnv
+	launch   *launch
+	existing *stepPrevalidate // AMIs of the same name a cleanup must not take for this one
+
+	// outputs
+	attempted bool       // CreateImage was called: the AMI may exist
+	made      *madeImage // once its id is known; its snapshots once available
 }
 
 // Name implements step.Step.
@@ -29,10 +33,11 @@ func (st *stepCreateImage) MakesArtifact() bool { return true }
 
 // Run implements step.Step.
 func (st *stepCreateImage) Run(ctx context.Context) error {
-	b := st.b
+	b := st.env
 	c := b.cfg
+	instanceID := st.launch.instanceID
 	in := &ec2.CreateImageInput{
-		InstanceId:  aws.String(b.instanceID),
+		InstanceId:  aws.String(instanceID),
 		Name:        aws.String(c.AMIName),
 		Description: optional(c.AMIDescription),
 		TagSpecifications: append(tagSpec(types.ResourceTypeImage, c.Tags),
@@ -44,17 +49,16 @@ func (st *stepCreateImage) Run(ctx context.Context) error {
 	st.attempted = true
 	out, err := b.s.ec2(b.region).CreateImage(ctx, in)
 	if err != nil {
-		return fmt.Errorf("creating AMI %q from instance %s: %w", c.AMIName, b.instanceID, explain(err))
+		return fmt.Errorf("creating AMI %q from instance %s: %w", c.AMIName, instanceID, explain(err))
 	}
 	id := aws.ToString(out.ImageId)
 	st.made = &madeImage{Region: b.region, ID: id}
-	b.ui.Say("creating AMI %s (%s) from instance %s", id, c.AMIName, b.instanceID)
+	b.ui.Say("creating AMI %s (%s) from instance %s", id, c.AMIName, instanceID)
 	img, err := b.waitImage(ctx, b.region, id, "AMI "+id+" to be available")
 	if err != nil {
 		return err
 	}
 	st.made.Snapshots = snapshotsOf(*img)
-	b.setImage(st.made)
 	b.ui.Say("AMI %s is available in %s (snapshots %v)", id, b.region, st.made.Snapshots)
 	return nil
 }
@@ -64,9 +68,9 @@ func (st *stepCreateImage) Cleanup(ctx context.Context, failed bool) error {
 	if !failed || !st.attempted {
 		return nil
 	}
-	b := st.b
+	b := st.env
 	return b.tidy(ctx, func(ctx context.Context) error {
-		m, err := b.discardImage(ctx, b.region, st.made)
+		m, err := b.discardImage(ctx, b.region, st.made, st.existing.existing[b.region])
 		st.made = m
 		return err
 	})
@@ -77,5 +81,5 @@ func (st *stepCreateImage) Leftovers() []string {
 	if !st.attempted {
 		return nil
 	}
-	return []string{st.b.imageLeftover(st.b.region, st.made)}
+	return []string{st.env.imageLeftover(st.env.region, st.made)}
 }

@@ -14,19 +14,23 @@ import (
 // force_delete_snapshot, deletes their snapshots) in every region, just
 // before the new AMI is made, so that a build that fails earlier leaves
 // them alone.
-type stepDeregister struct{ b *build }
+type stepDeregister struct {
+	env      *buildEnv
+	existing *stepPrevalidate // the AMIs to replace
+}
 
 // Name implements step.Step.
 func (st *stepDeregister) Name() string { return "deregister existing AMI" }
 
 // Run implements step.Step.
 func (st *stepDeregister) Run(ctx context.Context) error {
-	b := st.b
-	if len(b.existing) == 0 {
+	b := st.env
+	existing := st.existing.existing
+	if len(existing) == 0 {
 		return nil
 	}
-	return eachRegion(slices.Sorted(maps.Keys(b.existing)), func(region string) error {
-		for _, img := range b.existing[region] {
+	return eachRegion(slices.Sorted(maps.Keys(existing)), func(region string) error {
+		for _, img := range existing[region] {
 			m := &madeImage{Region: region, ID: aws.ToString(img.ImageId)}
 			if b.cfg.ForceDeleteSnapshot {
 				m.Snapshots = snapshotsOf(img)

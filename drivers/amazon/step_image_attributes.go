@@ -14,15 +14,20 @@ import (
 // it (ami_users, ami_groups, ami_org_arns, ami_ou_arns), who may create
 // volumes from its snapshots (snapshot_users, snapshot_groups) and when it
 // is deprecated (deprecate_at).
-type stepImageAttributes struct{ b *build }
+type stepImageAttributes struct {
+	env    *buildEnv
+	create *stepCreateImage // the AMI
+	copies *stepCopyImages  // and its copies
+}
 
 // Name implements step.Step.
 func (st *stepImageAttributes) Name() string { return "AMI attributes" }
 
 // Run implements step.Step.
 func (st *stepImageAttributes) Run(ctx context.Context) error {
-	b := st.b
+	b := st.env
 	c := b.cfg
+	images := imagesMade(st.create, st.copies)
 	var launch []types.LaunchPermission
 	for _, u := range c.AMIUsers {
 		launch = append(launch, types.LaunchPermission{UserId: aws.String(u)})
@@ -44,7 +49,7 @@ func (st *stepImageAttributes) Run(ctx context.Context) error {
 		}
 	}
 	return eachRegion(b.allRegions(), func(region string) error {
-		m := b.image(region)
+		m := images[region]
 		client := b.s.ec2(region)
 		if len(launch) > 0 {
 			if _, err := client.ModifyImageAttribute(ctx, &ec2.ModifyImageAttributeInput{

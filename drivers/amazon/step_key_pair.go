@@ -16,7 +16,11 @@ import (
 // The private half never leaves memory. With ssh_keypair_name the named key
 // pair is used instead and nothing is made.
 type stepKeyPair struct {
-	b         *build
+	env *buildEnv
+
+	// outputs
+	key       *ssh.Key // the build's key pair, unless ssh_keypair_name
+	keyName   string
 	attempted bool // ImportKeyPair was called: the key pair may exist
 }
 
@@ -25,27 +29,27 @@ func (st *stepKeyPair) Name() string { return "key pair" }
 
 // Run implements step.Step.
 func (st *stepKeyPair) Run(ctx context.Context) error {
-	b := st.b
+	b := st.env
 	if b.cfg.SSHKeyPairName != "" {
-		b.keyName = b.cfg.SSHKeyPairName
+		st.keyName = b.cfg.SSHKeyPairName
 		return nil
 	}
 	key, err := ssh.NewKey("imgbuild-" + b.job.Name)
 	if err != nil {
 		return err
 	}
-	b.key = key
-	b.keyName = b.tempName()
+	st.key = key
+	st.keyName = b.tempName()
 	st.attempted = true
 	_, err = b.s.ec2(b.region).ImportKeyPair(ctx, &ec2.ImportKeyPairInput{
-		KeyName:           aws.String(b.keyName),
+		KeyName:           aws.String(st.keyName),
 		PublicKeyMaterial: []byte(key.AuthorizedKey()),
 		TagSpecifications: tagSpec(types.ResourceTypeKeyPair, b.cfg.RunTags, b.ownTags()),
 	})
 	if err != nil {
-		return fmt.Errorf("importing the temporary key pair %s: %w", b.keyName, explain(err))
+		return fmt.Errorf("importing the temporary key pair %s: %w", st.keyName, explain(err))
 	}
-	b.ui.Say("temporary key pair %s (%s)", b.keyName, key.Fingerprint())
+	b.ui.Say("temporary key pair %s (%s)", st.keyName, key.Fingerprint())
 	return nil
 }
 
@@ -55,11 +59,11 @@ func (st *stepKeyPair) Cleanup(ctx context.Context, failed bool) error {
 	if !st.attempted {
 		return nil
 	}
-	b := st.b
+	b := st.env
 	return b.tidy(ctx, func(ctx context.Context) error {
-		_, err := b.s.ec2(b.region).DeleteKeyPair(ctx, &ec2.DeleteKeyPairInput{KeyName: aws.String(b.keyName)})
+		_, err := b.s.ec2(b.region).DeleteKeyPair(ctx, &ec2.DeleteKeyPairInput{KeyName: aws.String(st.keyName)})
 		if err != nil && !notFound(err) {
-			return fmt.Errorf("deleting the temporary key pair %s in %s: %w", b.keyName, b.region, explain(err))
+			return fmt.Errorf("deleting the temporary key pair %s in %s: %w", st.keyName, b.region, explain(err))
 		}
 		return nil
 	})
@@ -70,5 +74,5 @@ func (st *stepKeyPair) Leftovers() []string {
 	if !st.attempted {
 		return nil
 	}
-	return []string{fmt.Sprintf("key pair %s in %s", st.b.keyName, st.b.region)}
+	return []string{fmt.Sprintf("key pair %s in %s", st.keyName, st.env.region)}
 }

@@ -17,17 +17,22 @@ import (
 // vpc_id or vpc_filter names), its VPC and zone. The build runs it only
 // when one of those keywords is set; otherwise EC2 puts the instance and
 // the temporary security group in the region's default VPC.
-type stepNetwork struct{ b *build }
+type stepNetwork struct {
+	env *buildEnv
+
+	// outputs
+	vpcID, subnetID, az string
+}
 
 // Name implements step.Step.
 func (st *stepNetwork) Name() string { return "network" }
 
 // Run implements step.Step.
 func (st *stepNetwork) Run(ctx context.Context) error {
-	b := st.b
+	b := st.env
 	c := b.cfg
 	client := b.s.ec2(b.region)
-	b.vpcID, b.az = c.VPCID, c.AvailabilityZone
+	st.vpcID, st.az = c.VPCID, c.AvailabilityZone
 
 	if len(c.VPCFilter) > 0 {
 		out, err := client.DescribeVpcs(ctx, &ec2.DescribeVpcsInput{Filters: filters(c.VPCFilter)})
@@ -38,7 +43,7 @@ func (st *stepNetwork) Run(ctx context.Context) error {
 		case 0:
 			return fmt.Errorf("vpc_filter %v matches no VPC in %s", c.VPCFilter, b.region)
 		case 1:
-			b.vpcID = aws.ToString(out.Vpcs[0].VpcId)
+			st.vpcID = aws.ToString(out.Vpcs[0].VpcId)
 		default:
 			var ids []string
 			for _, v := range out.Vpcs {
@@ -60,16 +65,16 @@ func (st *stepNetwork) Run(ctx context.Context) error {
 		if len(out.Subnets) == 0 {
 			return fmt.Errorf("subnet_id %s was not found in %s", c.SubnetID, b.region)
 		}
-		if err := b.useSubnet(out.Subnets[0]); err != nil {
+		if err := st.useSubnet(out.Subnets[0]); err != nil {
 			return err
 		}
-	case len(c.SubnetFilter) > 0 || b.vpcID != "":
+	case len(c.SubnetFilter) > 0 || st.vpcID != "":
 		f := filters(c.SubnetFilter)
-		if b.vpcID != "" {
-			f = append(f, types.Filter{Name: aws.String("vpc-id"), Values: []string{b.vpcID}})
+		if st.vpcID != "" {
+			f = append(f, types.Filter{Name: aws.String("vpc-id"), Values: []string{st.vpcID}})
 		}
-		if b.az != "" {
-			f = append(f, types.Filter{Name: aws.String("availability-zone"), Values: []string{b.az}})
+		if st.az != "" {
+			f = append(f, types.Filter{Name: aws.String("availability-zone"), Values: []string{st.az}})
 		}
 		f = append(f, types.Filter{Name: aws.String("state"), Values: []string{"available"}})
 		out, err := client.DescribeSubnets(ctx, &ec2.DescribeSubnetsInput{Filters: f})
@@ -83,24 +88,24 @@ func (st *stepNetwork) Run(ctx context.Context) error {
 		sort.SliceStable(subnets, func(i, j int) bool {
 			return aws.ToInt32(subnets[i].AvailableIpAddressCount) > aws.ToInt32(subnets[j].AvailableIpAddressCount)
 		})
-		if err := b.useSubnet(subnets[0]); err != nil {
+		if err := st.useSubnet(subnets[0]); err != nil {
 			return err
 		}
 	}
 	return nil
 }
 
-func (b *build) useSubnet(s types.Subnet) error {
-	b.subnetID = aws.ToString(s.SubnetId)
-	if b.vpcID != "" && b.vpcID != aws.ToString(s.VpcId) {
-		return fmt.Errorf("subnet %s is in VPC %s, not in %s", b.subnetID, aws.ToString(s.VpcId), b.vpcID)
+func (st *stepNetwork) useSubnet(s types.Subnet) error {
+	st.subnetID = aws.ToString(s.SubnetId)
+	if st.vpcID != "" && st.vpcID != aws.ToString(s.VpcId) {
+		return fmt.Errorf("subnet %s is in VPC %s, not in %s", st.subnetID, aws.ToString(s.VpcId), st.vpcID)
 	}
-	if b.az != "" && b.az != aws.ToString(s.AvailabilityZone) {
-		return fmt.Errorf("subnet %s is in %s, not in availability_zone %s", b.subnetID, aws.ToString(s.AvailabilityZone), b.az)
+	if st.az != "" && st.az != aws.ToString(s.AvailabilityZone) {
+		return fmt.Errorf("subnet %s is in %s, not in availability_zone %s", st.subnetID, aws.ToString(s.AvailabilityZone), st.az)
 	}
-	b.vpcID = aws.ToString(s.VpcId)
-	b.az = aws.ToString(s.AvailabilityZone)
-	b.ui.Say("subnet %s (%s, VPC %s, %d free addresses)", b.subnetID, b.az, b.vpcID, aws.ToInt32(s.AvailableIpAddressCount))
+	st.vpcID = aws.ToString(s.VpcId)
+	st.az = aws.ToString(s.AvailabilityZone)
+	st.env.ui.Say("subnet %s (%s, VPC %s, %d free addresses)", st.subnetID, st.az, st.vpcID, aws.ToInt32(s.AvailableIpAddressCount))
 	return nil
 }
 

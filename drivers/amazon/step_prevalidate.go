@@ -15,14 +15,21 @@ import (
 // build fail later: that there are credentials, and that no AMI of the
 // same name exists in any region the AMI goes to (unless force_deregister
 // is to replace it).
-type stepPrevalidate struct{ b *build }
+type stepPrevalidate struct {
+	env *buildEnv
+
+	// outputs: the AMIs of the same name, per region, for force_deregister
+	// to replace
+	existing map[string][]types.Image
+}
 
 // Name implements step.Step.
 func (st *stepPrevalidate) Name() string { return "pre-validate" }
 
 // Run implements step.Step.
 func (st *stepPrevalidate) Run(ctx context.Context) error {
-	b := st.b
+	b := st.env
+	st.existing = map[string][]types.Image{}
 	if err := b.s.checkCredentials(ctx); err != nil {
 		return err
 	}
@@ -37,7 +44,7 @@ func (st *stepPrevalidate) Run(ctx context.Context) error {
 		}
 		if len(imgs) > 0 {
 			mu.Lock()
-			b.existing[region] = imgs
+			st.existing[region] = imgs
 			mu.Unlock()
 		}
 		return nil
@@ -45,12 +52,12 @@ func (st *stepPrevalidate) Run(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	if len(b.existing) == 0 {
+	if len(st.existing) == 0 {
 		return nil
 	}
 	var found []string
 	for _, r := range b.allRegions() {
-		for _, img := range b.existing[r] {
+		for _, img := range st.existing[r] {
 			found = append(found, fmt.Sprintf("%s in %s", aws.ToString(img.ImageId), r))
 		}
 	}
@@ -62,7 +69,7 @@ func (st *stepPrevalidate) Run(ctx context.Context) error {
 }
 
 // imagesNamed lists the account's AMIs named name in region.
-func (b *build) imagesNamed(ctx context.Context, region, name string) ([]types.Image, error) {
+func (b *buildEnv) imagesNamed(ctx context.Context, region, name string) ([]types.Image, error) {
 	out, err := b.s.ec2(region).DescribeImages(ctx, &ec2.DescribeImagesInput{
 		Owners:  []string{"self"},
 		Filters: []types.Filter{{Name: aws.String("name"), Values: []string{name}}},

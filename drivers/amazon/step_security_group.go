@@ -14,8 +14,12 @@ import (
 // SSH port, to temporary_security_group_source_cidrs, unless
 // security_group_ids names the groups to use.
 type stepSecurityGroup struct {
-	b         *build
-	name      string
+	env *buildEnv
+	net *stepNetwork // the VPC; "" for the default VPC
+
+	// outputs
+	groupIDs  []string // the instance's groups
+	name      string   // the temporary group's
 	id        string
 	attempted bool // CreateSecurityGroup was called: the group may exist
 }
@@ -25,10 +29,11 @@ func (st *stepSecurityGroup) Name() string { return "security group" }
 
 // Run implements step.Step.
 func (st *stepSecurityGroup) Run(ctx context.Context) error {
-	b := st.b
+	b := st.env
 	c := b.cfg
+	vpcID := st.net.vpcID
 	if len(c.SecurityGroupIDs) > 0 {
-		b.groupIDs = c.SecurityGroupIDs
+		st.groupIDs = c.SecurityGroupIDs
 		return nil
 	}
 	client := b.s.ec2(b.region)
@@ -37,17 +42,17 @@ func (st *stepSecurityGroup) Run(ctx context.Context) error {
 	out, err := client.CreateSecurityGroup(ctx, &ec2.CreateSecurityGroupInput{
 		GroupName:         aws.String(st.name),
 		Description:       aws.String(fmt.Sprintf("Temporary group of imgbuild build %s: SSH only", b.job.Name)),
-		VpcId:             optional(b.vpcID),
+		VpcId:             optional(vpcID),
 		TagSpecifications: tagSpec(types.ResourceTypeSecurityGroup, c.RunTags, b.ownTags()),
 	})
 	if err != nil {
-		if code := errorCode(err); code == "VPCIdNotSpecified" || code == "InvalidVpcID.NotFound" && b.vpcID == "" {
+		if code := errorCode(err); code == "VPCIdNotSpecified" || code == "InvalidVpcID.NotFound" && vpcID == "" {
 			return fmt.Errorf("creating the temporary security group %s: %s has no default VPC: set subnet_id, subnet_filter or vpc_id", st.name, b.region)
 		}
 		return fmt.Errorf("creating the temporary security group %s: %w", st.name, explain(err))
 	}
 	st.id = aws.ToString(out.GroupId)
-	b.groupIDs = []string{st.id}
+	st.groupIDs = []string{st.id}
 
 	perm := types.IpPermission{
 		IpProtocol: aws.String("tcp"),
@@ -81,11 +86,11 @@ func (st *stepSecurityGroup) Cleanup(ctx context.Context, failed bool) error {
 	if !st.attempted {
 		return nil
 	}
-	return st.b.tidy(ctx, st.deleteGroup)
+	return st.env.tidy(ctx, st.deleteGroup)
 }
 
 func (st *stepSecurityGroup) deleteGroup(ctx context.Context) error {
-	b := st.b
+	b := st.env
 	client := b.s.ec2(b.region)
 	id := st.id
 	if id == "" {
@@ -118,9 +123,9 @@ func (st *stepSecurityGroup) Leftovers() []string {
 		return nil
 	}
 	if st.id != "" {
-		return []string{fmt.Sprintf("security group %s (%s) in %s", st.id, st.name, st.b.region)}
+		return []string{fmt.Sprintf("security group %s (%s) in %s", st.id, st.name, st.env.region)}
 	}
-	return []string{fmt.Sprintf("security group %s in %s", st.name, st.b.region)}
+	return []string{fmt.Sprintf("security group %s in %s", st.name, st.env.region)}
 }
 
 func optional(s string) *string {

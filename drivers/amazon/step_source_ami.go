@@ -12,21 +12,26 @@ import (
 // stepSourceAMI finds the AMI to start from: resolves aws_ami(...) in the
 // build's region, or checks that the AMI id given exists there and is
 // available.
-type stepSourceAMI struct{ b *build }
+type stepSourceAMI struct {
+	env *buildEnv
+
+	// outputs
+	image *types.Image
+}
 
 // Name implements step.Step.
 func (st *stepSourceAMI) Name() string { return "source AMI" }
 
 // Run implements step.Step.
 func (st *stepSourceAMI) Run(ctx context.Context) error {
-	b := st.b
+	b := st.env
 	src := b.cfg.SourceAMI
 	if src.Lookup != nil {
 		img, err := b.s.findImage(ctx, b.region, src.Lookup)
 		if err != nil {
 			return fmt.Errorf("source_ami (%s at %s): %w", LookupName, src.Pos, err)
 		}
-		b.source = img
+		st.image = img
 		b.ui.Say("source AMI: %s (%s, created %s), found by %s", aws.ToString(img.ImageId), aws.ToString(img.Name), aws.ToString(img.CreationDate), src.Lookup)
 		return nil
 	}
@@ -41,7 +46,7 @@ func (st *stepSourceAMI) Run(ctx context.Context) error {
 	if img.State != types.ImageStateAvailable {
 		return fmt.Errorf("source_ami %s in %s is %s, not available: an instance cannot be launched from it", src.ID, b.region, img.State)
 	}
-	b.source = &img
+	st.image = &img
 	b.ui.Say("source AMI: %s (%s)", src.ID, aws.ToString(img.Name))
 	return nil
 }

@@ -17,7 +17,7 @@ import (
 // and spot_instance_types (at most spot_price, or the on-demand price for
 // "auto").
 type stepSpotInstance struct {
-	b          *build
+	launch
 	template   string
 	triedTmpl  bool // CreateLaunchTemplate was called
 	triedFleet bool // CreateFleet was called: an instance may exist
@@ -29,50 +29,15 @@ func (st *stepSpotInstance) Name() string { return "launch instance" }
 
 // Run implements step.Step.
 func (st *stepSpotInstance) Run(ctx context.Context) error {
-	b := st.b
+	b := st.env
 	c := b.cfg
 	client := b.s.ec2(b.region)
-	userData, err := b.userData()
+	in, err := st.instance()
 	if err != nil {
 		return err
 	}
-	data := &types.RequestLaunchTemplateData{
-		ImageId:  b.source.ImageId,
-		KeyName:  aws.String(b.keyName),
-		UserData: optional(userData),
-		TagSpecifications: []types.LaunchTemplateTagSpecificationRequest{
-			{ResourceType: types.ResourceTypeInstance, Tags: ec2Tags(b.instanceTags())},
-			{ResourceType: types.ResourceTypeVolume, Tags: ec2Tags(merge(c.RunTags, b.ownTags()))},
-		},
-		InstanceInitiatedShutdownBehavior: types.ShutdownBehaviorTerminate,
-	}
-	if c.AssociatePublicIPAddress != nil {
-		data.NetworkInterfaces = []types.LaunchTemplateInstanceNetworkInterfaceSpecificationRequest{{
-			DeviceIndex:              aws.Int32(0),
-			AssociatePublicIpAddress: c.AssociatePublicIPAddress,
-			Groups:                   b.groupIDs,
-			DeleteOnTermination:      aws.Bool(true),
-		}}
-	} else {
-		data.SecurityGroupIds = b.groupIDs
-	}
-	if name, arn := b.instanceProfile(); name != nil || arn != nil {
-		data.IamInstanceProfile = &types.LaunchTemplateIamInstanceProfileSpecificationRequest{Name: name, Arn: arn}
-	}
-	for _, bd := range b.launchMappings() {
-		data.BlockDeviceMappings = append(data.BlockDeviceMappings, bd.templateMapping())
-	}
-	md := b.metadata()
-	data.MetadataOptions = &types.LaunchTemplateInstanceMetadataOptionsRequest{
-		HttpTokens:   types.LaunchTemplateHttpTokensState(md.HTTPTokens),
-		HttpEndpoint: types.LaunchTemplateInstanceMetadataEndpointState(md.HTTPEndpoint),
-	}
-	if md.HTTPPutResponseHops > 0 {
-		data.MetadataOptions.HttpPutResponseHopLimit = aws.Int32(int32(md.HTTPPutResponseHops))
-	}
-	if md.InstanceMetadataTags != "" {
-		data.MetadataOptions.InstanceMetadataTags = types.LaunchTemplateInstanceMetadataTagsState(md.InstanceMetadataTags)
-	}
+	data := templateData(in)
+	subnet, az := st.net.subnetID, st.net.az
 
 	st.template = b.tempName()
 	st.triedTmpl = true
@@ -86,9 +51,9 @@ func (st *stepSpotInstance) Run(ctx context.Context) error {
 
 	var overrides []types.FleetLaunchTemplateOverridesRequest
 	for _, t := range append([]string{c.InstanceType}, c.SpotInstanceTypes...) {
-		o := types.FleetLaunchTemplateOverridesRequest{InstanceType: types.InstanceType(t), SubnetId: optional(b.subnetID)}
-		if b.subnetID == "" && b.az != "" {
-			o.AvailabilityZone = aws.String(b.az)
+		o := types.FleetLaunchTemplateOverridesRequest{InstanceType: types.InstanceType(t), SubnetId: optional(subnet)}
+		if subnet == "" && az != "" {
+			o.AvailabilityZone = aws.String(az)
 		}
 		if c.SpotPrice != "auto" {
 			o.MaxPrice = aws.String(c.SpotPrice)
@@ -115,8 +80,8 @@ func (st *stepSpotInstance) Run(ctx context.Context) error {
 	st.fleetID = aws.ToString(out.FleetId)
 	for _, i := range out.Instances {
 		if len(i.InstanceIds) > 0 {
-			b.instanceID = i.InstanceIds[0]
-			b.ui.Say("launched spot instance %s (%s) from %s through fleet %s", b.instanceID, i.InstanceType, aws.ToString(b.source.ImageId), st.fleetID)
+			st.instanceID = i.InstanceIds[0]
+			b.ui.Say("launched spot instance %s (%s) from %s through fleet %s", st.instanceID, i.InstanceType, aws.ToString(in.ImageId), st.fleetID)
 			return nil
 		}
 	}
@@ -134,15 +99,11 @@ func (st *stepSpotInstance) Run(ctx context.Context) error {
 // Cleanup terminates the instance (found by its tag if the fleet's answer
 // was lost), deletes the fleet and the launch template.
 func (st *stepSpotInstance) Cleanup(ctx context.Context, failed bool) error {
-	b := st.b
+	b := st.env
 	client := b.s.ec2(b.region)
 	var errs []error
 	if st.triedFleet {
-		var ids []string
-		if b.instanceID != "" {
-			ids = []string{b.instanceID}
-		}
-		if err := b.tidy(ctx, func(ctx context.Context) error { return b.terminate(ctx, ids) }); err != nil {
+		if err := st.terminateInstance(ctx); err != nil {
 			errs = append(errs, err)
 		}
 		if err := b.tidy(ctx, func(ctx context.Context) error {
@@ -180,7 +141,7 @@ func (st *stepSpotInstance) Cleanup(ctx context.Context, failed bool) error {
 // when CreateFleet's answer was lost. DescribeFleets has no tag filter:
 // the tags are compared here.
 func (st *stepSpotInstance) findFleets(ctx context.Context) ([]string, error) {
-	b := st.b
+	b := st.env
 	var ids []string
 	p := ec2.NewDescribeFleetsPaginator(b.s.ec2(b.region), &ec2.DescribeFleetsInput{Filters: []types.Filter{
 		{Name: aws.String("type"), Values: []string{string(types.FleetTypeInstant)}},
@@ -209,10 +170,10 @@ func tags(ts []types.Tag) map[string]string {
 
 // Leftovers implements step.Leaver: what the cleanup would remove.
 func (st *stepSpotInstance) Leftovers() []string {
-	b := st.b
+	b := st.env
 	var out []string
 	if st.triedFleet {
-		out = append(out, b.instanceLeftover())
+		out = append(out, st.leftover())
 		if st.fleetID != "" {
 			out = append(out, fmt.Sprintf("fleet %s in %s", st.fleetID, b.region))
 		} else {
@@ -221,16 +182,6 @@ func (st *stepSpotInstance) Leftovers() []string {
 	}
 	if st.triedTmpl {
 		out = append(out, fmt.Sprintf("launch template %s in %s", st.template, b.region))
-	}
-	return out
-}
-
-func merge(maps ...map[string]string) map[string]string {
-	out := map[string]string{}
-	for _, m := range maps {
-		for k, v := range m {
-			out[k] = v
-		}
 	}
 	return out
 }

@@ -11,31 +11,36 @@ import (
 
 // stepStopInstance stops the provisioned instance, so that the AMI is
 // captured from quiet disks.
-type stepStopInstance struct{ b *build }
+type stepStopInstance struct {
+	env     *buildEnv
+	launch  *launch
+	connect *stepConnect // closed first
+}
 
 // Name implements step.Step.
 func (st *stepStopInstance) Name() string { return "stop instance" }
 
 // Run implements step.Step.
 func (st *stepStopInstance) Run(ctx context.Context) error {
-	b := st.b
+	b := st.env
+	id := st.launch.instanceID
 	client := b.s.ec2(b.region)
-	if b.comm != nil {
+	if c := st.connect.comm; c != nil {
 		// The connection ends with the instance; close it first so that
 		// nothing waits on it.
-		_ = b.comm.Close()
+		_ = c.Close()
 	}
-	if _, err := client.StopInstances(ctx, &ec2.StopInstancesInput{InstanceIds: []string{b.instanceID}}); err != nil {
-		return fmt.Errorf("stopping instance %s: %w", b.instanceID, explain(err))
+	if _, err := client.StopInstances(ctx, &ec2.StopInstancesInput{InstanceIds: []string{id}}); err != nil {
+		return fmt.Errorf("stopping instance %s: %w", id, explain(err))
 	}
-	return b.instanceWait.wait(ctx, "instance "+b.instanceID+" to stop", func(ctx context.Context) (status, error) {
-		out, err := client.DescribeInstances(ctx, &ec2.DescribeInstancesInput{InstanceIds: []string{b.instanceID}})
+	return b.instanceWait.wait(ctx, "instance "+id+" to stop", func(ctx context.Context) (status, error) {
+		out, err := client.DescribeInstances(ctx, &ec2.DescribeInstancesInput{InstanceIds: []string{id}})
 		if err != nil {
-			return status{}, fmt.Errorf("waiting for instance %s to stop: %w", b.instanceID, explain(err))
+			return status{}, fmt.Errorf("waiting for instance %s to stop: %w", id, explain(err))
 		}
-		inst := findInstance(out, b.instanceID)
+		inst := findInstance(out, id)
 		if inst == nil || inst.State == nil {
-			return status{}, fmt.Errorf("instance %s vanished while stopping", b.instanceID)
+			return status{}, fmt.Errorf("instance %s vanished while stopping", id)
 		}
 		switch inst.State.Name {
 		case types.InstanceStateNameStopped:
@@ -47,6 +52,6 @@ func (st *stepStopInstance) Run(ctx context.Context) error {
 		if inst.StateReason != nil {
 			reason = ": " + aws.ToString(inst.StateReason.Message)
 		}
-		return status{}, fmt.Errorf("instance %s went %s while stopping%s", b.instanceID, inst.State.Name, reason)
+		return status{}, fmt.Errorf("instance %s went %s while stopping%s", id, inst.State.Name, reason)
 	})
 }

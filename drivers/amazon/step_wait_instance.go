@@ -11,31 +11,38 @@ import (
 
 // stepWaitInstance waits for the instance to run, and learns its
 // addresses.
-type stepWaitInstance struct{ b *build }
+type stepWaitInstance struct {
+	env    *buildEnv
+	launch *launch
+
+	// outputs
+	instance *types.Instance // as it was once running
+}
 
 // Name implements step.Step.
 func (st *stepWaitInstance) Name() string { return "wait for instance" }
 
 // Run implements step.Step.
 func (st *stepWaitInstance) Run(ctx context.Context) error {
-	b := st.b
+	b := st.env
+	id := st.launch.instanceID
 	client := b.s.ec2(b.region)
-	return b.instanceWait.wait(ctx, "instance "+b.instanceID+" to run", func(ctx context.Context) (status, error) {
-		out, err := client.DescribeInstances(ctx, &ec2.DescribeInstancesInput{InstanceIds: []string{b.instanceID}})
+	return b.instanceWait.wait(ctx, "instance "+id+" to run", func(ctx context.Context) (status, error) {
+		out, err := client.DescribeInstances(ctx, &ec2.DescribeInstancesInput{InstanceIds: []string{id}})
 		if notFound(err) {
 			return status{state: "not visible yet", percent: -1}, nil // EC2 is eventually consistent
 		}
 		if err != nil {
-			return status{}, fmt.Errorf("waiting for instance %s: %w", b.instanceID, explain(err))
+			return status{}, fmt.Errorf("waiting for instance %s: %w", id, explain(err))
 		}
-		inst := findInstance(out, b.instanceID)
+		inst := findInstance(out, id)
 		if inst == nil || inst.State == nil {
 			return status{state: "not visible yet", percent: -1}, nil
 		}
 		switch inst.State.Name {
 		case types.InstanceStateNameRunning:
-			b.instance = inst
-			b.ui.Say("instance %s is running (private %s, public %s)", b.instanceID, orNone(inst.PrivateIpAddress), orNone(inst.PublicIpAddress))
+			st.instance = inst
+			b.ui.Say("instance %s is running (private %s, public %s)", id, orNone(inst.PrivateIpAddress), orNone(inst.PublicIpAddress))
 			return status{done: true, percent: -1}, nil
 		case types.InstanceStateNamePending:
 			return status{state: "pending", percent: -1}, nil
@@ -44,7 +51,7 @@ func (st *stepWaitInstance) Run(ctx context.Context) error {
 		if inst.StateReason != nil {
 			reason = ": " + aws.ToString(inst.StateReason.Message)
 		}
-		return status{}, fmt.Errorf("instance %s went %s instead of running%s", b.instanceID, inst.State.Name, reason)
+		return status{}, fmt.Errorf("instance %s went %s instead of running%s", id, inst.State.Name, reason)
 	})
 }
 

@@ -110,16 +110,17 @@ func TestAPIErrorsSayWhatToDo(t *testing.T) {
 
 func TestEncryptBootEncryptsTheRootVolumeAtLaunch(t *testing.T) {
 	yes := true
-	b := &build{region: "eu-west-1", source: &types.Image{RootDeviceName: aws.String("/dev/xvda")}, cfg: &Config{EncryptBoot: true, KMSKeyID: "alias/images",
+	b := &buildEnv{region: "eu-west-1", cfg: &Config{EncryptBoot: true, KMSKeyID: "alias/images",
 		LaunchBlockDeviceMappings: []BlockDevice{{DeviceName: "/dev/sdb", VolumeSize: 10}}}}
-	got := b.launchMappings()
+	source := &types.Image{RootDeviceName: aws.String("/dev/xvda")}
+	got := b.launchMappings(source)
 	if len(got) != 2 || got[1].DeviceName != "/dev/xvda" || got[1].Encrypted == nil || !*got[1].Encrypted || got[1].KMSKeyID != "alias/images" {
 		t.Errorf("mappings %+v", got)
 	}
 	b.cfg.LaunchBlockDeviceMappings = []BlockDevice{{DeviceName: "/dev/xvda", VolumeSize: 30, VolumeType: "gp3"}}
 	b.cfg.KMSKeyID = ""
 	b.cfg.RegionKMSKeyIDs = map[string]string{"eu-west-1": "alias/eu"}
-	got = b.launchMappings()
+	got = b.launchMappings(source)
 	if len(got) != 1 || got[0].Encrypted == nil || *got[0].Encrypted != yes || got[0].KMSKeyID != "alias/eu" || got[0].VolumeSize != 30 {
 		t.Errorf("mappings %+v", got)
 	}
