@@ -16,6 +16,11 @@ import (
 type Plan struct {
 	Waves  [][]*PlannedBuild `json:"-"`
 	Builds []*PlannedBuild   `json:"builds"`
+	// Variables are the description's variables as WriteJSON shows them,
+	// sensitive values as "(sensitive)". The command line sets them (a
+	// slice of values that marshal to JSON objects): the engine knows no
+	// Starlark. Nil shows as [].
+	Variables any `json:"-"`
 }
 
 // PlannedBuild is one build in a Plan.
@@ -226,9 +231,13 @@ func (p *Plan) WriteJSON(w io.Writer) error {
 		Builds []string `json:"builds"`
 	}
 	doc := struct {
-		Waves  []wave          `json:"waves"`
-		Builds []*PlannedBuild `json:"builds"`
-	}{Builds: p.Builds}
+		Waves     []wave          `json:"waves"`
+		Builds    []*PlannedBuild `json:"builds"`
+		Variables any             `json:"variables"`
+	}{Builds: p.Builds, Variables: p.Variables}
+	if doc.Variables == nil {
+		doc.Variables = []struct{}{}
+	}
 	for i, wv := range p.Waves {
 		names := make([]string, len(wv))
 		for j, b := range wv {

@@ -46,6 +46,7 @@ func planCommand() *cli.Command {
 			}
 			reg := registry()
 			plan := engine.MakePlan(d.Graph, reg, d.Root)
+			plan.Variables = d.Variables
 			if c.Bool("refresh") {
 				if err := plan.Refresh(c.Context, reg); err != nil {
 					return &exitError{code: exitBuildFailed, err: fmt.Errorf("plan --refresh: %w", err)}

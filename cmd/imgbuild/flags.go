@@ -103,6 +103,7 @@ func loadDescription(c *cli.Context) (*description.Description, error) {
 		StrictVars: c.Bool("strict-vars"),
 	})
 	if err != nil {
+		annotateInvalid(c.App.Writer, file, err)
 		return nil, invalid(err)
 	}
 	slog.Debug("description loaded", "root", d.Root, "file", d.File, "builds", len(d.Graph.Nodes), "modules", d.Modules, "took", time.Since(start))

@@ -24,9 +24,19 @@ func noColorFlag() cli.Flag {
 	return &cli.BoolFlag{Name: "no-color", Usage: "no colour, even on a terminal (the NO_COLOR environment variable does the same)"}
 }
 
-// addCommonFlags gives every command the flags all of them take.
+// usageError reports a bad flag or argument in one line that says where
+// the help is, rather than printing the whole help.
+func usageError(c *cli.Context, err error, _ bool) error {
+	return invalid(fmt.Errorf("%v (run imgbuild help %s)", err, c.Command.Name))
+}
+
+// addCommonFlags gives every command the flags all of them take, and the
+// one way of reporting a usage error.
 func addCommonFlags(cmds []*cli.Command) {
 	for _, c := range cmds {
+		if c.OnUsageError == nil {
+			c.OnUsageError = usageError
+		}
 		if !hasFlag(c, "no-color") {
 			c.Flags = append(c.Flags, noColorFlag())
 		}

@@ -43,6 +43,9 @@ func run(args []string, stdout, stderr io.Writer) int {
 	}
 	err := app.Run(interspersed(app, args))
 	code := exitCode(err, stderr)
+	if code == exitInvalid && jsonRequested(args) {
+		writeJSONError(stdout, code, err)
+	}
 	warnOutput(stderr, "standard output", stdoutErr())
 	return code
 }
@@ -100,14 +103,13 @@ func newApp(stdout, stderr io.Writer) *cli.App {
 		// and --except split their own lists).
 		DisableSliceFlagSeparator: true,
 		ExitErrHandler:            func(*cli.Context, error) {}, // exit codes are ours
-		OnUsageError: func(c *cli.Context, err error, isSubcommand bool) error {
-			return invalid(fmt.Errorf("%v (run imgbuild help %s)", err, c.Command.Name))
-		},
+		OnUsageError:              usageError,
 		Commands: []*cli.Command{
 			validateCommand(),
 			planCommand(),
 			runCommand(),
 			cleanupCommand(),
+			inspectCommand(),
 			logsCommand(),
 			fmtCommand(),
 			docsCommand(),

@@ -138,6 +138,7 @@ func runAction(c *cli.Context) error {
 	if err != nil {
 		fmt.Fprintf(c.App.ErrWriter, "warning: could not record state: %v\n", err)
 	}
+	annotateFailures(c.App.Writer, d.Graph, cwd, d.Root, sum.Results, bus.Redact)
 	if !c.Bool("json") {
 		color := !noColor(c) && render.IsTerminal(c.App.Writer)
 		fmt.Fprintln(c.App.Writer)

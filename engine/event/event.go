@@ -47,6 +47,9 @@ const (
 	ArtifactMade  Type = "artifact"
 	BuildFinished Type = "build_finished"
 	RunFinished   Type = "run_finished"
+	// UsageError is a run that could not start: bad flags or an invalid
+	// description (with --json, the only event).
+	UsageError Type = "usage_error"
 )
 
 // Status is how a build ended.
