@@ -1,10 +1,10 @@
 // Package all registers every driver compiled into imgbuild: the
 // local(), null(), rootfs(), qemu(), amazon_ebs(), vsphere_clone() and
 // vsphere_iso() builders, the aws_ami() lookup, the shell(), shell_local(),
-// file() and ansible() provisioners and the manifest(), checksum() and
-// vagrant_box() post-processors. The command line tool calls Register to
-// fill the registry the builtins layer and the engine read. It knows
-// nothing of Starlark.
+// file(), ansible(), ansible_local() and puppet_apply() provisioners, and
+// the manifest(), checksum() and vagrant_box() post-processors. The command
+// line tool calls Register to fill the registry the builtins layer and the
+// engine read. It knows nothing of Starlark.
 package all
 
 import (
@@ -14,6 +14,7 @@ import (
 	"github.com/imgbuild/imgbuild/drivers/null"
 	"github.com/imgbuild/imgbuild/drivers/post"
 	"github.com/imgbuild/imgbuild/drivers/provision"
+	"github.com/imgbuild/imgbuild/drivers/puppet"
 	"github.com/imgbuild/imgbuild/drivers/qemu"
 	"github.com/imgbuild/imgbuild/drivers/rootfs"
 	"github.com/imgbuild/imgbuild/drivers/vagrant"
@@ -32,5 +33,6 @@ func Register(r *engine.Registry) {
 	vsphere.Register(r)
 	provision.Register(r)
 	ansible.Register(r)
+	puppet.Register(r)
 	post.Register(r)
 }

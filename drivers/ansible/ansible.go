@@ -205,7 +205,7 @@ func searchPath(first string, dirs []string, defaults string) string {
 	return strings.Join(append(parts, defaults), ":")
 }
 
-// playbookRun is one run of ansible-playbook.
+// playbookRun is one run of ansible-playbook on this machine.
 type playbookRun struct {
 	env     *engine.ProvisionEnv
 	argv    []string
@@ -214,45 +214,62 @@ type playbookRun struct {
 	name    string
 }
 
+func (r *playbookRun) run(ctx context.Context) error {
+	w := newWatch(r.env.UI, r.name)
+	environ := append(envList(r.environ), "IMGBUILD_ANSIBLE_EVENTS="+w.tag)
+	status, err := local.RunShell(ctx, r.dir, environ, &engine.Command{Command: shellquote.Join(r.argv...), Stdout: w.stdout, Stderr: w.stderr})
+	return w.finish(status, err)
+}
+
 // stderrKept is how many lines of ansible-playbook's stderr are kept for
 // its error: enough for a whole "ERROR!" block with its excerpt.
 const stderrKept = 200
 
-func (r *playbookRun) run(ctx context.Context) error {
-	tag := newTag()
-	environ := envList(r.environ)
-	environ = append(environ, "IMGBUILD_ANSIBLE_EVENTS="+tag)
-	out := &outcome{}
-	ui := r.env.UI
-	stdout := cfgtool.NewLines(0, func(line string) {
-		ev, isEvent, err := ParseEvent(tag, line)
+// watch reads one run's output: Ansible's own lines stream to the build's
+// log, the callback's tagged events are gathered for the outcome.
+type watch struct {
+	tag    string
+	name   string
+	out    *outcome
+	stdout *cfgtool.Lines
+	stderr *cfgtool.Lines
+}
+
+func newWatch(ui *event.UI, name string) *watch {
+	w := &watch{tag: newTag(), name: name, out: &outcome{}}
+	w.stdout = cfgtool.NewLines(0, func(line string) {
+		ev, isEvent, err := ParseEvent(w.tag, line)
 		switch {
 		case !isEvent:
-			ui.Emit(event.Event{Type: event.Output, Stream: "stdout", Message: line})
+			cfgtool.Emit(ui, "stdout", line)
 		case err != nil:
-			out.mu.Lock()
-			if out.bad == nil {
-				out.bad = err
+			w.out.mu.Lock()
+			if w.out.bad == nil {
+				w.out.bad = err
 			}
-			out.mu.Unlock()
+			w.out.mu.Unlock()
 		default:
-			out.add(ev)
+			w.out.add(ev)
 			if ev.Event == "start" {
-				ui.Say("ansible-core %s, playbook %s", ev.Ansible, r.name)
+				ui.Say("ansible-core %s, playbook %s", ev.Ansible, name)
 			}
 		}
 	})
-	stderr := cfgtool.Stream(ui, "stderr", stderrKept)
-	status, err := local.RunShell(ctx, r.dir, environ, &engine.Command{Command: shellquote.Join(r.argv...), Stdout: stdout, Stderr: stderr})
-	stdout.Close()
-	stderr.Close()
+	w.stderr = cfgtool.Stream(ui, "stderr", stderrKept)
+	return w
+}
+
+// finish turns the run's exit into the provisioner's error.
+func (w *watch) finish(status int, err error) error {
+	w.stdout.Close()
+	w.stderr.Close()
 	if err != nil {
-		return fmt.Errorf("running ansible-playbook %s: %w", r.name, err)
+		return fmt.Errorf("running ansible-playbook %s: %w", w.name, err)
 	}
 	if status == 0 {
 		return nil
 	}
-	return out.failure(r.name, status, stderr.Last())
+	return w.out.failure(w.name, status, w.stderr.Last())
 }
 
 // failure is the error of a run that exited with status: the failed

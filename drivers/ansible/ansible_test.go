@@ -2,7 +2,7 @@ package ansible_test
 
 import (
 	"fmt"
-	"io/fs"
+	"github.com/imgbuild/imgbuild/drivers/cfgtool/cfgtest"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -14,38 +14,6 @@ import (
 	"github.com/imgbuild/imgbuild/engine/event"
 	"github.com/imgbuild/imgbuild/engine/testkit"
 )
-
-// workspace makes a workspace holding testdata/ and images.star.
-func workspace(t testing.TB, star string) string {
-	t.Helper()
-	dir := t.TempDir()
-	copyTree(t, "testdata", dir)
-	testkit.WriteFile(t, filepath.Join(dir, "images.star"), star)
-	return dir
-}
-
-// copyTree copies the directory src into dst.
-func copyTree(t testing.TB, src, dst string) {
-	t.Helper()
-	err := filepath.WalkDir(src, func(p string, d fs.DirEntry, err error) error {
-		if err != nil {
-			return err
-		}
-		rel, _ := filepath.Rel(src, p)
-		target := filepath.Join(dst, rel)
-		if d.IsDir() {
-			return os.MkdirAll(target, 0o755)
-		}
-		data, err := os.ReadFile(p)
-		if err != nil {
-			return err
-		}
-		return os.WriteFile(target, data, 0o644)
-	})
-	if err != nil {
-		t.Fatal(err)
-	}
-}
 
 // processesMentioning lists the processes whose command line contains
 // any of words, as "pid: command line".
@@ -116,7 +84,7 @@ null(
 		})
 	})
 	r := run(t, dir, "images.star", rec)
-	r.ok(t)
+	r.OK(t)
 	mu.Lock()
 	defer mu.Unlock()
 	if len(seen) == 0 {
@@ -137,9 +105,9 @@ null(
 	if out, err := exec.Command("dpkg-query", "-W", "-f", "${Status}", "hello").CombinedOutput(); err != nil || !strings.Contains(string(out), "install ok installed") {
 		t.Errorf("the package is not installed: %v %s", err, out)
 	}
-	log := r.rec.Log()
+	log := r.Rec.Log()
 	wantIn(t, "the log", log, "TASK [Write a file]", "TASK [Install a package]", "TASK [Template a config]", "ansible-core 2.", "through imgbuild's SSH adapter")
-	if strings.Contains(r.rec.JSON(), secret) {
+	if strings.Contains(r.Rec.JSON(), secret) {
 		t.Errorf("an event shows the secret")
 	}
 }
@@ -161,7 +129,7 @@ local(
 )
 `)
 	r := run(t, dir, "images.star", nil)
-	r.ok(t)
+	r.OK(t)
 	out := filepath.Join(dir, "output/site")
 	if got := readFile(t, filepath.Join(out, "srv/written")); got != "written by ansible for site\n" {
 		t.Errorf("written = %q", got)
@@ -181,7 +149,7 @@ func TestAFailedTaskFailsTheBuildWithItsNameAndMessage(t *testing.T) {
 local(name = "site", provisioners = [ansible(playbook_file = "failing.yml", max_retries = 1)])
 `)
 	r := run(t, dir, "images.star", nil)
-	err := r.buildErr(t, "site")
+	err := r.Err(t, "site")
 	wantIn(t, "the error", err,
 		`ansible-playbook failing.yml failed (exit status 2): task "Read the missing file" (`+filepath.Join(dir, "failing.yml")+`:10) failed on default: non-zero return code`,
 		"cat: /nonexistent/imgbuild-missing-file: No such file or directory",
@@ -189,7 +157,7 @@ local(name = "site", provisioners = [ansible(playbook_file = "failing.yml", max_
 	if strings.Contains(err, "Ignore this one") || strings.Contains(err, "Never reached") {
 		t.Errorf("the error names a task that did not fail the build: %s", err)
 	}
-	wantIn(t, "the log", r.rec.Log(), "ansible-playbook failing.yml failed (attempt 1 of 2); trying again")
+	wantIn(t, "the log", r.Rec.Log(), "ansible-playbook failing.yml failed (attempt 1 of 2); trying again")
 }
 
 // TestAPlaybookThatDoesNotParseShowsAnsiblesError: Ansible's own ERROR!
@@ -200,13 +168,13 @@ func TestAPlaybookThatDoesNotParseShowsAnsiblesError(t *testing.T) {
 local(name = "site", provisioners = [ansible(playbook_file = "broken.yml", max_retries = 3)])
 `)
 	r := run(t, dir, "images.star", nil)
-	err := r.buildErr(t, "site")
+	err := r.Err(t, "site")
 	wantIn(t, "the error", err,
 		"ansible-playbook broken.yml failed (exit status 4), as Ansible reports it:\nERROR! We were unable to read either as JSON nor YAML",
 		"Syntax Error while loading YAML.",
 		"The error appears to be in '"+filepath.Join(dir, "broken.yml")+"': line 7, column 8",
 		"       bad: indentation\n       ^ here")
-	if strings.Contains(err, "attempts") || strings.Contains(r.rec.Log(), "trying again") {
+	if strings.Contains(err, "attempts") || strings.Contains(r.Rec.Log(), "trying again") {
 		t.Errorf("a playbook that does not parse was run again: %s", err)
 	}
 }
@@ -219,7 +187,7 @@ local(name = "site", provisioners = [ansible(playbook_file = "site/site.yml")])
 `)
 	t.Setenv("PATH", t.TempDir())
 	r := run(t, dir, "images.star", nil)
-	wantIn(t, "the error", r.buildErr(t, "site"),
+	wantIn(t, "the error", r.Err(t, "site"),
 		"ansible-playbook is not installed on this machine (it is not on PATH): install Debian's ansible-core package (apt-get install ansible-core), or name the program with command")
 }
 
@@ -240,7 +208,7 @@ func TestBadInputIsAnErrorAtTheKeyword(t *testing.T) {
 		{`ansible(playbook_file = "site/site.yml", max_retries = -1)`, `ansible: for parameter max_retries: -1 is negative`},
 	} {
 		dir := workspace(t, "local(name = \"site\", provisioners = ["+c.call+"])\n")
-		_, err := load(t, dir, "images.star")
+		_, err := cfgtest.Load(dir, "images.star")
 		if err == nil || !strings.Contains(err.Error(), c.want) {
 			t.Errorf("%s:\n got %v\nwant %s", c.call, err, c.want)
 		}
@@ -261,9 +229,9 @@ null(name = "web", %s, provisioners = [ansible(
 )])
 `, nullHost(srv), dest))
 	r := run(t, dir, "images.star", nil)
-	r.ok(t)
+	r.OK(t)
 	wantIn(t, "app.conf", readFile(t, filepath.Join(dest, "app.conf")), "greeting = direct\n")
-	wantIn(t, "the log", r.rec.Log(), "straight to "+srv.User+"@"+srv.Addr()+" (use_proxy = False)")
+	wantIn(t, "the log", r.Rec.Log(), "straight to "+srv.User+"@"+srv.Addr()+" (use_proxy = False)")
 	if !strings.Contains(srv.Log(), "Accepted publickey") {
 		t.Errorf("sshd did not log Ansible in with a key:\n%s", srv.Log())
 	}
@@ -277,5 +245,5 @@ func TestUseProxyFalseNeedsAnSSHMachine(t *testing.T) {
 local(name = "site", provisioners = [ansible(playbook_file = "site/site.yml", use_proxy = False)])
 `)
 	r := run(t, dir, "images.star", nil)
-	wantIn(t, "the error", r.buildErr(t, "site"), "use_proxy = False connects ansible-playbook straight to the machine's SSH server, but the local builder does not reach its machine over SSH: leave use_proxy at True")
+	wantIn(t, "the error", r.Err(t, "site"), "use_proxy = False connects ansible-playbook straight to the machine's SSH server, but the local builder does not reach its machine over SSH: leave use_proxy at True")
 }

@@ -102,4 +102,5 @@ func Def() *engine.ProvisionerDef {
 // Register adds ansible() and ansible_local() to r.
 func Register(r *engine.Registry) {
 	r.AddProvisioner(Def())
+	r.AddProvisioner(LocalDef())
 }

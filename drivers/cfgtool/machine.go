@@ -14,9 +14,12 @@ import (
 // Stream returns a Lines that sends every line to the build's log as
 // stream ("stdout", "stderr") and keeps the last keep of them.
 func Stream(ui *event.UI, stream string, keep int) *Lines {
-	return NewLines(keep, func(line string) {
-		ui.Emit(event.Event{Type: event.Output, Stream: stream, Message: line})
-	})
+	return NewLines(keep, func(line string) { Emit(ui, stream, line) })
+}
+
+// Emit sends one line of a tool's output to the build's log.
+func Emit(ui *event.UI, stream, line string) {
+	ui.Emit(event.Event{Type: event.Output, Stream: stream, Message: line})
 }
 
 // Sudo returns "sudo -n " when the machine's user is not root (and so a
@@ -64,7 +67,7 @@ func Install(ctx context.Context, env *engine.ProvisionEnv, builtin, command str
 			noPM = true
 			return
 		}
-		env.UI.Emit(event.Event{Type: event.Output, Stream: "stdout", Message: line})
+		Emit(env.UI, "stdout", line)
 	})
 	stderr := Stream(env.UI, "stderr", 8)
 	env.UI.Say("%s: installing %s through the machine's package manager (install = True)", builtin, command)

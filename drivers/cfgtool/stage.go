@@ -23,7 +23,8 @@ type Stage struct {
 	// Dir is the directory's path on the machine.
 	Dir  string
 	comm engine.Communicator
-	made bool // made by us: remove it whole
+	made bool            // made by us: remove it whole
+	dirs map[string]bool // directories made inside it
 }
 
 // NewStage makes the staging directory dir on the machine, mode 0700 since
@@ -67,14 +68,14 @@ func (s *Stage) CommandPath(p string) (string, error) {
 	return p, nil
 }
 
-// Cmd is the command path of name inside the staging directory, quoted for
-// a shell.
-func (s *Stage) Cmd(name string) string {
+// CmdPath is the path commands must use for name inside the staging
+// directory.
+func (s *Stage) CmdPath(name string) string {
 	p, err := s.CommandPath(s.Path(name))
 	if err != nil {
-		p = s.Path(name) // CommandPath already succeeded for Dir
+		return s.Path(name) // CommandPath already succeeded for Dir
 	}
-	return shellquote.Quote(p)
+	return p
 }
 
 // UploadDir copies the local directory src into the staging directory as
@@ -116,10 +117,39 @@ func (s *Stage) Upload(ctx context.Context, name, src string) (string, error) {
 // Write writes data to the file name in the staging directory.
 func (s *Stage) Write(ctx context.Context, name string, data []byte, mode fs.FileMode) (string, error) {
 	dst := s.Path(name)
+	if err := s.mkdir(ctx, path.Dir(dst)); err != nil {
+		return "", err
+	}
 	if err := s.comm.Upload(ctx, dst, bytes.NewReader(data), engine.Transfer{Size: int64(len(data)), Mode: mode}); err != nil {
 		return "", fmt.Errorf("writing %s on the machine: %w", dst, err)
 	}
 	return dst, nil
+}
+
+// mkdir makes dir, a directory inside the staging directory, unless it
+// was made already: not every communicator's Upload makes the directories
+// a file goes in.
+func (s *Stage) mkdir(ctx context.Context, dir string) error {
+	if dir == s.Dir || s.dirs[dir] {
+		return nil
+	}
+	cdir, err := s.CommandPath(dir)
+	if err != nil {
+		return err
+	}
+	var errOut bytes.Buffer
+	status, err := s.comm.Run(ctx, &engine.Command{Command: "mkdir -p " + shellquote.Quote(cdir), Stderr: &errOut})
+	if err == nil && status != 0 {
+		err = fmt.Errorf("%s", bytes.TrimSpace(errOut.Bytes()))
+	}
+	if err != nil {
+		return fmt.Errorf("making %s on the machine: %w", dir, err)
+	}
+	if s.dirs == nil {
+		s.dirs = map[string]bool{}
+	}
+	s.dirs[dir] = true
+	return nil
 }
 
 // Remove deletes the staging directory (or, when it was there before,

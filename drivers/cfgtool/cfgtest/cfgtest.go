@@ -1,0 +1,202 @@
+// Package cfgtest is what the tests of the configuration-management
+// provisioners (drivers/ansible, drivers/puppet, drivers/chef and their
+// end-to-end tests) share: workspaces made from testdata, descriptions
+// run through engine.Run with every built-in driver, null() keywords for
+// the private sshd, and reading an image's tar.
+package cfgtest
+
+import (
+	"archive/tar"
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"io/fs"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/imgbuild/imgbuild/drivers/all"
+	"github.com/imgbuild/imgbuild/drivers/ssh/sshtest"
+	"github.com/imgbuild/imgbuild/engine"
+	"github.com/imgbuild/imgbuild/engine/event"
+	"github.com/imgbuild/imgbuild/engine/step"
+	"github.com/imgbuild/imgbuild/engine/testkit"
+	"github.com/imgbuild/imgbuild/starlark/description"
+)
+
+// Registry returns a registry with every built-in driver.
+func Registry() *engine.Registry {
+	r := engine.NewRegistry()
+	all.Register(r)
+	return r
+}
+
+// CopyTree copies the directory src into dst, keeping modes.
+func CopyTree(t testing.TB, src, dst string) {
+	t.Helper()
+	err := filepath.WalkDir(src, func(p string, d fs.DirEntry, err error) error {
+		if err != nil {
+			return err
+		}
+		rel, _ := filepath.Rel(src, p)
+		target := filepath.Join(dst, rel)
+		if d.IsDir() {
+			return os.MkdirAll(target, 0o755)
+		}
+		data, err := os.ReadFile(p)
+		if err != nil {
+			return err
+		}
+		fi, err := d.Info()
+		if err != nil {
+			return err
+		}
+		return os.WriteFile(target, data, fi.Mode().Perm())
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+}
+
+// Workspace makes a workspace holding a copy of the directory testdata
+// and images.star.
+func Workspace(t testing.TB, testdata, star string) string {
+	t.Helper()
+	dir := t.TempDir()
+	CopyTree(t, testdata, dir)
+	testkit.WriteFile(t, filepath.Join(dir, "images.star"), star)
+	return dir
+}
+
+// Load evaluates file in the workspace dir.
+func Load(dir, file string) (*description.Description, error) {
+	return description.Load(description.Options{File: filepath.Join(dir, file), Registry: Registry()})
+}
+
+// Result is a run of a description.
+type Result struct {
+	Sum *engine.Summary
+	Rec *testkit.Recorder
+	// Temp is the run's TempDir, where the builds' scratch directories
+	// were.
+	Temp string
+}
+
+// Run evaluates and runs file in its workspace dir, its events going to
+// rec (a new Recorder when nil), secrets redacted as the command line
+// tool redacts them.
+func Run(t testing.TB, dir, file string, rec *testkit.Recorder) *Result {
+	t.Helper()
+	d, err := Load(dir, file)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if rec == nil {
+		rec = &testkit.Recorder{}
+	}
+	bus := rec.Bus()
+	for _, s := range d.Secrets {
+		bus.AddSecret(s)
+	}
+	temp := t.TempDir()
+	ctx, cancel := context.WithTimeout(context.Background(), 40*time.Minute)
+	defer cancel()
+	sum := engine.Run(ctx, d.Graph, Registry(), bus, engine.RunOptions{
+		Workspace: d.Root, TempDir: temp, Tracker: step.NewTracker(), CleanupTimeout: 2 * time.Minute,
+	})
+	return &Result{Sum: sum, Rec: rec, Temp: temp}
+}
+
+// OK fails the test unless every build succeeded.
+func (r *Result) OK(t testing.TB) {
+	t.Helper()
+	for _, res := range r.Sum.Results {
+		if res.Err != nil {
+			t.Fatalf("build %s failed: %v\n%s", res.Build, res.Err, r.Rec.Log())
+		}
+	}
+}
+
+// Err returns the named build's error, failing the test when it
+// succeeded.
+func (r *Result) Err(t testing.TB, build string) string {
+	t.Helper()
+	res := r.Sum.Result(build)
+	if res == nil {
+		t.Fatalf("no build %q", build)
+	}
+	if res.Err == nil {
+		t.Fatalf("build %q succeeded; want an error\n%s", build, r.Rec.Log())
+	}
+	return res.Err.Error()
+}
+
+// StepTimes lists each finished step with how long it took.
+func (r *Result) StepTimes() string {
+	var out []string
+	for _, e := range r.Rec.Of(event.StepFinished) {
+		out = append(out, e.Build+" "+e.Step+" "+e.Elapsed.Round(100*time.Millisecond).String())
+	}
+	return strings.Join(out, "\n")
+}
+
+// NullHost is the keywords of a null() build that provisions srv.
+func NullHost(srv *sshtest.Server) string {
+	return fmt.Sprintf("ssh_host = %q, ssh_port = %d, ssh_username = %q, ssh_private_key_file = %q, ssh_host_key = %q",
+		srv.Host, srv.Port, srv.User, srv.ClientKeyFile, srv.HostKeyLine)
+}
+
+// WantIn fails the test unless s holds every one of wants.
+func WantIn(t testing.TB, what, s string, wants ...string) {
+	t.Helper()
+	for _, w := range wants {
+		if !strings.Contains(s, w) {
+			t.Errorf("%s lacks %q:\n%s", what, w, s)
+		}
+	}
+}
+
+// ReadFile returns a file's content, failing the test when it cannot.
+func ReadFile(t testing.TB, p string) string {
+	t.Helper()
+	data, err := os.ReadFile(p)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return string(data)
+}
+
+// TarEntry is one file of a tar, with the content of small regular files.
+type TarEntry struct {
+	Header *tar.Header
+	Data   string
+}
+
+// TarFiles reads a tar into name (without a leading "./") → entry.
+func TarFiles(t testing.TB, p string) map[string]TarEntry {
+	t.Helper()
+	f, err := os.Open(p)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	out := map[string]TarEntry{}
+	tr := tar.NewReader(f)
+	for {
+		h, err := tr.Next()
+		if errors.Is(err, io.EOF) {
+			return out
+		}
+		if err != nil {
+			t.Fatal(err)
+		}
+		var data []byte
+		if h.Typeflag == tar.TypeReg && h.Size < 1<<20 {
+			data, _ = io.ReadAll(tr)
+		}
+		out[strings.TrimPrefix(strings.TrimPrefix(h.Name, "./"), "/")] = TarEntry{Header: h, Data: string(data)}
+	}
+}

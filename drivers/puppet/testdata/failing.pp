@@ -1,0 +1,8 @@
+exec { 'imgbuild-fails':
+  command => '/bin/false',
+}
+
+file { '/nonexistent-imgbuild-dir/never':
+  ensure  => file,
+  require => Exec['imgbuild-fails'],
+}
