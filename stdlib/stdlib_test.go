@@ -10,6 +10,7 @@ import (
 	"github.com/imgbuild/imgbuild/drivers/all"
 	"github.com/imgbuild/imgbuild/engine"
 	"github.com/imgbuild/imgbuild/engine/event"
+	"github.com/imgbuild/imgbuild/engine/testkit"
 	"github.com/imgbuild/imgbuild/starlark/description"
 )
 
@@ -63,15 +64,10 @@ local(
 	wd, _ := os.Getwd()
 	defer os.Chdir(wd)
 	os.Chdir(d.Root)
-	var lines []string
-	bus := event.NewBus(event.SinkFunc(func(e event.Event) {
-		if e.Type == event.Output {
-			lines = append(lines, e.Message)
-		}
-	}))
-	sum := engine.Run(context.Background(), d.Graph, registry(), bus, engine.RunOptions{Workspace: d.Root, TempDir: t.TempDir()})
+	rec := &testkit.Recorder{}
+	sum := engine.Run(context.Background(), d.Graph, registry(), rec.Bus(), engine.RunOptions{Workspace: d.Root, TempDir: t.TempDir()})
 	if !sum.OK() {
-		t.Fatalf("build failed: %v\n%s", sum.Results[0].Err, strings.Join(lines, "\n"))
+		t.Fatalf("build failed: %v\n%s", sum.Results[0].Err, strings.Join(rec.Messages(event.Output), "\n"))
 	}
 	root := filepath.Join(d.Root, "output/img")
 	read := func(p string) (string, bool) {

@@ -3,10 +3,12 @@ package main
 import (
 	"strings"
 	"testing"
+
+	"github.com/imgbuild/imgbuild/engine/testkit"
 )
 
 func TestNoColorIsAcceptedByEveryCommand(t *testing.T) {
-	dir := workspace(t, map[string]string{"images.star": "local(name = \"a\")\n"})
+	dir := testkit.Workspace(t, map[string]string{"images.star": "local(name = \"a\")\n"})
 	for _, args := range [][]string{
 		{"validate", "images.star"}, {"plan", "images.star"}, {"run", "images.star"},
 		{"fmt", "--check", "images.star"}, {"docs", "shell"}, {"version"}, {"completion", "bash"},
@@ -106,7 +108,7 @@ func TestCompletionOffersFlagsAfterDashes(t *testing.T) {
 }
 
 func TestRunDirReadsImagesStarOrListsTheDescriptions(t *testing.T) {
-	dir := workspace(t, map[string]string{"proj/images.star": `local(name = "a")`, "other/web.star": `local(name = "w")`, "other/db.star": `local(name = "d")`, "empty/x.txt": ""})
+	dir := testkit.Workspace(t, map[string]string{"proj/images.star": `local(name = "a")`, "other/web.star": `local(name = "w")`, "other/db.star": `local(name = "d")`, "empty/x.txt": ""})
 	code, out, errOut := imgbuild(t, dir, "run", "proj", "--no-color")
 	if code != 0 || !strings.Contains(out, "1 build: 1 succeeded") {
 		t.Errorf("run proj: exit %d\n%s%s", code, out, errOut)
@@ -122,7 +124,7 @@ func TestRunDirReadsImagesStarOrListsTheDescriptions(t *testing.T) {
 }
 
 func TestExceptOfANeededBuildSaysWhoNeedsIt(t *testing.T) {
-	dir := workspace(t, map[string]string{"images.star": `
+	dir := testkit.Workspace(t, map[string]string{"images.star": `
 base = local(name = "base")
 local(name = "web", env = {"B": base.id})
 local(name = "api", env = {"B": base.id})
@@ -142,7 +144,7 @@ local(name = "db")
 }
 
 func TestIMGBUILDLogDebugWritesTheInternalLogToStderr(t *testing.T) {
-	dir := workspace(t, map[string]string{"images.star": `local(name = "a", provisioners = [shell(inline = ["echo hi"])])`})
+	dir := testkit.Workspace(t, map[string]string{"images.star": `local(name = "a", provisioners = [shell(inline = ["echo hi"])])`})
 	t.Setenv("IMGBUILD_LOG", "debug")
 	code, out, errOut := imgbuild(t, dir, "run", "images.star", "--no-color")
 	if code != 0 {

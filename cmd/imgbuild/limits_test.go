@@ -3,12 +3,14 @@ package main
 import (
 	"strings"
 	"testing"
+
+	"github.com/imgbuild/imgbuild/engine/testkit"
 )
 
 // TestEvaluationLimitsAreSettable pins down --max-memory, --max-steps and
 // their environment variables, and the messages that name the limits.
 func TestEvaluationLimitsAreSettable(t *testing.T) {
-	dir := workspace(t, map[string]string{
+	dir := testkit.Workspace(t, map[string]string{
 		"hog.star":  "box = []\nfor i in range(600):\n    box.append('x' * 1000000 + str(i))\n",
 		"spin.star": "n = 0\nfor i in range(100000):\n    n += 1\n",
 	})

@@ -7,13 +7,15 @@ import (
 	"regexp"
 	"strings"
 	"testing"
+
+	"github.com/imgbuild/imgbuild/engine/testkit"
 )
 
 // TestVarValuesAreNeverSplitOnCommas pins down that --var takes its value
 // whole: a JSON list for a list variable, a plain string holding commas,
 // and a sensitive value with a comma, which must never be half-printed.
 func TestVarValuesAreNeverSplitOnCommas(t *testing.T) {
-	dir := workspace(t, map[string]string{"images.star": `
+	dir := testkit.Workspace(t, map[string]string{"images.star": `
 regions = var("regions", default = ["eu-west-1"])
 greeting = var("greeting", default = "hi")
 token = var("token", sensitive = True)

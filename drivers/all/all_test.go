@@ -9,42 +9,19 @@ import (
 	"reflect"
 	"strconv"
 	"strings"
-	"sync"
 	"syscall"
 	"testing"
 	"time"
 
 	"github.com/imgbuild/imgbuild/engine"
 	"github.com/imgbuild/imgbuild/engine/event"
+	"github.com/imgbuild/imgbuild/engine/testkit"
 	"github.com/imgbuild/imgbuild/engine/value"
 )
 
 // These tests run descriptions' graphs end to end through engine.Run with
 // the built-in drivers, as the command line tool does: in the workspace,
 // with scratch directories in a temporary directory of their own.
-
-type events struct {
-	mu  sync.Mutex
-	all []event.Event
-}
-
-func (e *events) Handle(ev event.Event) {
-	e.mu.Lock()
-	defer e.mu.Unlock()
-	e.all = append(e.all, ev)
-}
-
-func (e *events) text() string {
-	e.mu.Lock()
-	defer e.mu.Unlock()
-	var b strings.Builder
-	for _, ev := range e.all {
-		data, _ := json.Marshal(ev)
-		b.Write(data)
-		b.WriteByte('\n')
-	}
-	return b.String()
-}
 
 func kw(pairs ...any) *value.Map {
 	m := value.NewMap()
@@ -64,11 +41,11 @@ type world struct {
 	workspace string
 	temp      string
 	reg       *engine.Registry
-	ev        *events
+	ev        *testkit.Recorder
 }
 
 func newWorld(t *testing.T) *world {
-	w := &world{t: t, workspace: t.TempDir(), temp: t.TempDir(), reg: engine.NewRegistry(), ev: &events{}}
+	w := &world{t: t, workspace: t.TempDir(), temp: t.TempDir(), reg: engine.NewRegistry(), ev: &testkit.Recorder{}}
 	Register(w.reg)
 	t.Chdir(w.workspace)
 	return w
@@ -133,7 +110,7 @@ func TestSuccessfulBuildListsItsFiles(t *testing.T) {
 	sum := w.run(context.Background(), g, 2)
 	r := sum.Result("web")
 	if r.Status != event.Succeeded {
-		t.Fatalf("web %s: %v\n%s", r.Status, r.Err, w.ev.text())
+		t.Fatalf("web %s: %v\n%s", r.Status, r.Err, w.ev.JSON())
 	}
 	wantFiles := []string{"output/web/README", "output/web/etc/nginx/nginx.conf", "output/web/srv/index.html", "web.sha256sum"}
 	if !reflect.DeepEqual(r.Artifact.Files, wantFiles) {
@@ -148,7 +125,7 @@ func TestSuccessfulBuildListsItsFiles(t *testing.T) {
 	if b, _ := os.ReadFile("host.txt"); string(b) != "on the host\n" {
 		t.Errorf("shell_local did not run in the workspace: %q", b)
 	}
-	if strings.Contains(w.ev.text(), "not for web") {
+	if strings.Contains(w.ev.JSON(), "not for web") {
 		t.Error("a provisioner excepting web ran in web")
 	}
 	var man struct {
@@ -212,7 +189,7 @@ func TestCancelMidProvisionerKillsItAndCleansUp(t *testing.T) {
 		}
 	}
 	if pid == 0 {
-		t.Fatalf("the provisioner never started\n%s", w.ev.text())
+		t.Fatalf("the provisioner never started\n%s", w.ev.JSON())
 	}
 	cancel()
 	var sum *engine.Summary
@@ -299,7 +276,7 @@ func TestSecretsStayOutOfTheManifestAndEvents(t *testing.T) {
 	if strings.Contains(string(data), "s3cr3t") || !strings.Contains(string(data), `"token": "(sensitive)"`) {
 		t.Errorf("manifest:\n%s", data)
 	}
-	if text := w.ev.text(); strings.Contains(text, "s3cr3t") || !strings.Contains(text, "token is (sensitive)") {
+	if text := w.ev.JSON(); strings.Contains(text, "s3cr3t") || !strings.Contains(text, "token is (sensitive)") {
 		t.Errorf("events:\n%s", text)
 	}
 }

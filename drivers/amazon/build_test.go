@@ -14,6 +14,7 @@ import (
 	"github.com/imgbuild/imgbuild/engine"
 	"github.com/imgbuild/imgbuild/engine/event"
 	"github.com/imgbuild/imgbuild/engine/step"
+	"github.com/imgbuild/imgbuild/engine/testkit"
 )
 
 var fullRegions = []string{"eu-west-1", "us-east-1", "ap-southeast-2"}
@@ -125,18 +126,18 @@ func TestFullBuildMakesTheAMIItsCopiesTagsAndPermissionsAndLeavesNothingElse(t *
 
 	want := []string{"pre-validate", "source AMI", "key pair", "security group", "launch instance", "wait for instance",
 		"connect", "provision", "stop instance", "create AMI", "copy AMI", "AMI attributes"}
-	if got := rec.steps("web"); !reflect.DeepEqual(got, want) {
+	if got := rec.Steps("web"); !reflect.DeepEqual(got, want) {
 		t.Errorf("steps %v\nwant %v", got, want)
 	}
 	var provisioned, progress bool
-	for _, e := range rec.of(event.Output) {
+	for _, e := range rec.Of(event.Output) {
 		provisioned = provisioned || e.Message == "provisioned by web"
 	}
-	for _, e := range rec.of(event.Progress) {
+	for _, e := range rec.Of(event.Progress) {
 		progress = progress || (e.Unit == "%" && e.Done > 0 && e.Done < 100 && strings.Contains(e.Message, "to be available"))
 	}
 	if !provisioned || !progress {
-		t.Errorf("provisioner output seen: %v; AMI progress seen: %v\n%s", provisioned, progress, rec.log())
+		t.Errorf("provisioner output seen: %v; AMI progress seen: %v\n%s", provisioned, progress, rec.Log())
 	}
 
 	left := before.Added(h.moto.Inventory(t, fullRegions...).Without(h.artifactIDs(a)...))
@@ -197,7 +198,7 @@ amazon_ebs(name = "app", region = "eu-central-1", source_ami = base.image_id, in
 		t.Errorf("app launched from %s, want the base AMI %s", got, base.ID)
 	}
 	var order []string
-	for _, e := range rec.of(event.BuildStarted) {
+	for _, e := range rec.Of(event.BuildStarted) {
 		order = append(order, e.Build)
 	}
 	if strings.Join(order, ",") != "base,app" {
@@ -229,7 +230,7 @@ amazon_ebs(name = "web", region = "eu-west-2", source_ami = %q, instance_type = 
 			t.Errorf("the replaced AMI's snapshot %s is still there", aws.ToString(m.Ebs.SnapshotId))
 		}
 	}
-	steps := rec.steps("web")
+	steps := rec.Steps("web")
 	if steps[len(steps)-2] != "deregister existing AMI" || steps[len(steps)-1] != "create AMI" {
 		t.Errorf("steps %v: the old AMI must be deregistered just before the new one is made", steps)
 	}
@@ -242,7 +243,7 @@ func TestNameClashFailsBeforeLaunchingAnything(t *testing.T) {
 	other := h.makeImage("us-west-2", "taken-name")
 	defer h.moto.EC2("us-west-2").DeregisterImage(context.Background(), &ec2.DeregisterImageInput{ImageId: aws.String(other)})
 	before := h.moto.Inventory(t, "us-west-1", "us-west-2")
-	rec := &recorder{}
+	rec := &testkit.Recorder{}
 	sum := h.run(context.Background(), fmt.Sprintf(`
 amazon_ebs(name = "web", region = "us-west-1", source_ami = %q, instance_type = "t3.small", %s, ami_name = "taken-name", ami_regions = ["us-west-2"])
 `, h.sourceAMI("us-west-1"), h.sshKeywords()), rec)
@@ -251,7 +252,7 @@ amazon_ebs(name = "web", region = "us-west-1", source_ami = %q, instance_type = 
 	if r.Status != event.Failed || r.Err == nil || r.Err.Error() != want {
 		t.Fatalf("status %s, error:\n%v\nwant:\n%s", r.Status, r.Err, want)
 	}
-	if got := rec.steps("web"); !reflect.DeepEqual(got, []string{"pre-validate"}) {
+	if got := rec.Steps("web"); !reflect.DeepEqual(got, []string{"pre-validate"}) {
 		t.Errorf("steps %v: nothing may run after pre-validate", got)
 	}
 	if left := before.Added(h.moto.Inventory(t, "us-west-1", "us-west-2")); len(left) > 0 {
@@ -270,11 +271,11 @@ amazon_ebs(name = "spot", region = %q, source_ami = %q, instance_type = "t3.smal
 	a := sum.Result("spot").Artifact
 	defer h.removeArtifact(a)
 	var launched bool
-	for _, e := range rec.of(event.Message) {
+	for _, e := range rec.Of(event.Message) {
 		launched = launched || strings.Contains(e.Message, "launched spot instance") && strings.Contains(e.Message, "through fleet fleet-")
 	}
 	if !launched {
-		t.Errorf("no spot launch reported:\n%s", rec.log())
+		t.Errorf("no spot launch reported:\n%s", rec.Log())
 	}
 	out, err := h.moto.EC2(region).DescribeInstances(context.Background(), &ec2.DescribeInstancesInput{Filters: []types.Filter{
 		{Name: aws.String("tag:imgbuild:build"), Values: []string{"spot"}}, {Name: aws.String("tag:purpose"), Values: []string{"spot"}},
@@ -303,7 +304,7 @@ amazon_ebs(name = "try", region = %q, source_ami = %q, instance_type = "t3.small
 		t.Errorf("artifact %+v: no AMI was to be made", a)
 	}
 	want := []string{"pre-validate", "source AMI", "key pair", "security group", "launch instance", "wait for instance", "connect", "provision"}
-	if got := rec.steps("try"); !reflect.DeepEqual(got, want) {
+	if got := rec.Steps("try"); !reflect.DeepEqual(got, want) {
 		t.Errorf("steps %v", got)
 	}
 	if left := before.Added(h.moto.Inventory(t, region)); len(left) > 0 {
@@ -321,13 +322,13 @@ amazon_ebs(name = "broken", region = %q, source_ami = %q, instance_type = "t3.sm
 	if err != nil {
 		t.Fatal(err)
 	}
-	rec := &recorder{}
+	rec := &testkit.Recorder{}
 	sum := engine.Run(context.Background(), d.Graph, h.reg, event.NewBus(rec), engine.RunOptions{Workspace: d.Root, TempDir: t.TempDir(), OnError: step.Abort})
 	if sum.OK() {
 		t.Fatal("the build should fail")
 	}
 	var items []string
-	for _, e := range rec.of(event.Leftover) {
+	for _, e := range rec.Of(event.Leftover) {
 		items = append(items, e.Items...)
 	}
 	joined := strings.Join(items, "\n")
@@ -390,11 +391,11 @@ amazon_ebs(name = "net", region = %q, source_ami = %q, instance_type = "t3.small
 		t.Errorf("instance in subnet %s (%s), want %s", aws.ToString(inst.SubnetId), aws.ToString(inst.Placement.AvailabilityZone), want)
 	}
 	var said bool
-	for _, e := range rec.of(event.Message) {
+	for _, e := range rec.Of(event.Message) {
 		said = said || strings.HasPrefix(e.Message, "subnet "+want+" ("+region+"b, VPC vpc-")
 	}
 	if !said {
-		t.Errorf("the chosen subnet was not reported:\n%s", rec.log())
+		t.Errorf("the chosen subnet was not reported:\n%s", rec.Log())
 	}
 	if left := before.Added(h.moto.Inventory(t, region)); len(left) > 0 {
 		t.Errorf("the build left:\n  %s", strings.Join(left, "\n  "))

@@ -14,6 +14,7 @@ import (
 
 	"github.com/imgbuild/imgbuild/drivers/amazon/awstest"
 	"github.com/imgbuild/imgbuild/engine/event"
+	"github.com/imgbuild/imgbuild/engine/testkit"
 )
 
 func TestNoCredentialsAnywhereNamesTheChainSearched(t *testing.T) {
@@ -24,7 +25,7 @@ func TestNoCredentialsAnywhereNamesTheChainSearched(t *testing.T) {
 	}
 	const region = "ap-south-1"
 	before := h.moto.Inventory(t, region)
-	rec := &recorder{}
+	rec := &testkit.Recorder{}
 	sum := h.run(context.Background(), fmt.Sprintf(`amazon_ebs(name = "web", region = %q, source_ami = "ami-0abcdef1234567890", instance_type = "t3.small", %s, ami_name = "web-nocreds")`,
 		region, h.sshKeywords()), rec)
 	err := sum.Result("web").Err
@@ -39,7 +40,7 @@ func TestNoCredentialsAnywhereNamesTheChainSearched(t *testing.T) {
 	if err == nil || !strings.HasPrefix(err.Error(), want) {
 		t.Fatalf("error:\n%v\nwant it to start with:\n%s", err, want)
 	}
-	if got := rec.steps("web"); len(got) != 1 {
+	if got := rec.Steps("web"); len(got) != 1 {
 		t.Errorf("steps %v: nothing may run after pre-validate", got)
 	}
 	if left := before.Added(h.moto.Inventory(t, region)); len(left) > 0 {
@@ -62,7 +63,7 @@ func TestAccessDeniedSaysWhichCallAndWhichPermissionAndCleansUp(t *testing.T) {
 	t.Setenv("AWS_ACCESS_KEY_ID", key)
 	t.Setenv("AWS_SECRET_ACCESS_KEY", secret)
 
-	rec := &recorder{}
+	rec := &testkit.Recorder{}
 	sum := h.run(context.Background(), fmt.Sprintf(`amazon_ebs(name = "web", region = %q, source_ami = %q, instance_type = "t3.small", %s, ami_name = "web-denied")`,
 		region, source, h.sshKeywords()), rec)
 	err := sum.Result("web").Err
@@ -70,10 +71,10 @@ func TestAccessDeniedSaysWhichCallAndWhichPermissionAndCleansUp(t *testing.T) {
 		`arn:aws:iam::123456789012:user/ci lacks the IAM permission ec2:RunInstances; allow "ec2:RunInstances" in a policy of arn:aws:iam::123456789012:user/ci `+
 		`(with the resources and conditions it needs), or use credentials that have it`, source)
 	if err == nil || err.Error() != want {
-		t.Fatalf("error:\n%v\nwant:\n%s\n%s", err, want, rec.log())
+		t.Fatalf("error:\n%v\nwant:\n%s\n%s", err, want, rec.Log())
 	}
-	if n := len(rec.of(event.CleanupFailed)); n > 0 {
-		t.Errorf("%d cleanups failed:\n%s", n, rec.log())
+	if n := len(rec.Of(event.CleanupFailed)); n > 0 {
+		t.Errorf("%d cleanups failed:\n%s", n, rec.Log())
 	}
 
 	// Credentials AWS does not know are refused with what to check.

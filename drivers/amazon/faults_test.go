@@ -11,6 +11,7 @@ import (
 	"github.com/imgbuild/imgbuild/drivers/amazon/awstest"
 	"github.com/imgbuild/imgbuild/engine"
 	"github.com/imgbuild/imgbuild/engine/event"
+	"github.com/imgbuild/imgbuild/engine/testkit"
 )
 
 // faultRun is one build run with faults injected, and what it left.
@@ -33,11 +34,11 @@ type faultLoop struct {
 	n        int
 }
 
-func (l *faultLoop) run(what, src string, setup func(cancel context.CancelFunc, rec *recorder)) faultRun {
+func (l *faultLoop) run(what, src string, setup func(cancel context.CancelFunc, rec *testkit.Recorder)) faultRun {
 	h := l.h
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
-	rec := &recorder{}
+	rec := &testkit.Recorder{}
 	setup(cancel, rec)
 	start := time.Now()
 	sum := h.run(ctx, src, rec)
@@ -51,7 +52,7 @@ func (l *faultLoop) run(what, src string, setup func(cancel context.CancelFunc, 
 	if os.Getenv("IMGBUILD_FAULT_SLOW") != "" && elapsed > 1500*time.Millisecond {
 		var b strings.Builder
 		var t0 time.Time
-		for _, e := range rec.events {
+		for _, e := range rec.Events() {
 			if t0.IsZero() {
 				t0 = e.Time
 			}
@@ -61,7 +62,7 @@ func (l *faultLoop) run(what, src string, setup func(cancel context.CancelFunc, 
 	}
 	r := faultRun{what: what, elapsed: elapsed, status: res.Status, err: res.Err, leaks: l.baseline.Added(after)}
 	if len(r.leaks) > 0 {
-		h.t.Errorf("%s: the build (%s: %v) left:\n  %s\ninjected: %v\nevents:\n%s", what, res.Status, res.Err, strings.Join(r.leaks, "\n  "), h.faults.Injected(), rec.log())
+		h.t.Errorf("%s: the build (%s: %v) left:\n  %s\ninjected: %v\nevents:\n%s", what, res.Status, res.Err, strings.Join(r.leaks, "\n  "), h.faults.Injected(), rec.Log())
 		l.baseline = h.moto.Inventory(h.t, l.regions...) // count each leak once
 	}
 	l.runs = append(l.runs, r)
@@ -80,7 +81,7 @@ func (l *faultLoop) leaks() int {
 // and the steps it ran.
 func (l *faultLoop) dry(src string, faults ...awstest.Fault) ([]string, []string, *engine.Result) {
 	h := l.h
-	rec := &recorder{}
+	rec := &testkit.Recorder{}
 	h.faults.Arm(nil, faults...)
 	sum := h.run(context.Background(), src, rec)
 	calls := h.faults.Calls()
@@ -89,7 +90,7 @@ func (l *faultLoop) dry(src string, faults ...awstest.Fault) ([]string, []string
 	if res.Status == event.Succeeded {
 		h.removeArtifact(res.Artifact)
 	}
-	return calls, rec.steps(res.Build), res
+	return calls, rec.Steps(res.Build), res
 }
 
 // faultJob is one run of the fault loop: what it breaks and how to arm it.
@@ -97,7 +98,7 @@ type faultJob struct {
 	what      string
 	spot      bool // the spot build, not the full one
 	provision bool // with the full build's provisioner
-	setup     func(h *harness, cancel context.CancelFunc, rec *recorder)
+	setup     func(h *harness, cancel context.CancelFunc, rec *testkit.Recorder)
 }
 
 // faultLanes is how many fault runs go at once, each lane with its own
@@ -161,7 +162,7 @@ func TestFaultAtEveryCallAndCancelAtEveryStepLeaveNothing(t *testing.T) {
 	// 1. Every call, every way.
 	for _, mode := range awstest.Modes {
 		for k := 1; k <= len(calls); k++ {
-			jobs = append(jobs, faultJob{fmt.Sprintf("%s at call %d (%s)", mode, k, calls[k-1]), false, false, func(h *harness, cancel context.CancelFunc, rec *recorder) {
+			jobs = append(jobs, faultJob{fmt.Sprintf("%s at call %d (%s)", mode, k, calls[k-1]), false, false, func(h *harness, cancel context.CancelFunc, rec *testkit.Recorder) {
 				h.faults.Arm(cancel, awstest.Fault{K: k, Mode: mode})
 			}})
 		}
@@ -171,7 +172,7 @@ func TestFaultAtEveryCallAndCancelAtEveryStepLeaveNothing(t *testing.T) {
 	// too.
 	for _, mode := range []awstest.Mode{awstest.Fail, awstest.LoseAnswer} {
 		for j := last + 1; j <= len(failCalls); j++ {
-			jobs = append(jobs, faultJob{fmt.Sprintf("cleanup call %d (%s) %s after call %d failed", j, failCalls[j-1], mode, last), false, false, func(h *harness, cancel context.CancelFunc, rec *recorder) {
+			jobs = append(jobs, faultJob{fmt.Sprintf("cleanup call %d (%s) %s after call %d failed", j, failCalls[j-1], mode, last), false, false, func(h *harness, cancel context.CancelFunc, rec *testkit.Recorder) {
 				h.faults.Arm(cancel, awstest.Fault{K: last, Mode: awstest.Fail}, awstest.Fault{K: j, Mode: mode})
 			}})
 		}
@@ -184,20 +185,20 @@ func TestFaultAtEveryCallAndCancelAtEveryStepLeaveNothing(t *testing.T) {
 	}
 	for _, mode := range []awstest.Mode{awstest.Fail, awstest.LoseAnswer} {
 		for k := 1; k <= len(spotCalls); k++ {
-			jobs = append(jobs, faultJob{fmt.Sprintf("spot build: %s at call %d (%s)", mode, k, spotCalls[k-1]), true, false, func(h *harness, cancel context.CancelFunc, rec *recorder) {
+			jobs = append(jobs, faultJob{fmt.Sprintf("spot build: %s at call %d (%s)", mode, k, spotCalls[k-1]), true, false, func(h *harness, cancel context.CancelFunc, rec *testkit.Recorder) {
 				h.faults.Arm(cancel, awstest.Fault{K: k, Mode: mode})
 			}})
 		}
 	}
 	// 3. Cancel at every step.
 	for _, s := range steps {
-		jobs = append(jobs, faultJob{"cancel at step " + s, false, true, func(h *harness, cancel context.CancelFunc, rec *recorder) {
+		jobs = append(jobs, faultJob{"cancel at step " + s, false, true, func(h *harness, cancel context.CancelFunc, rec *testkit.Recorder) {
 			h.faults.Reset()
-			rec.onStep = func(step string) {
-				if step == s {
+			rec.OnEvent(func(e event.Event) {
+				if e.Type == event.StepStarted && e.Step == s {
 					cancel()
 				}
-			}
+			})
 		}})
 	}
 
@@ -217,7 +218,7 @@ func TestFaultAtEveryCallAndCancelAtEveryStepLeaveNothing(t *testing.T) {
 					if job.spot {
 						src = spotSource(lh, regions, fmt.Sprintf("fault-%d", i))
 					}
-					lp.run(job.what, src, func(cancel context.CancelFunc, rec *recorder) {
+					lp.run(job.what, src, func(cancel context.CancelFunc, rec *testkit.Recorder) {
 						job.setup(lh, cancel, rec)
 					})
 				}

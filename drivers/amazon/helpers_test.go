@@ -7,7 +7,6 @@ import (
 	"path/filepath"
 	"sort"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -25,6 +24,7 @@ import (
 	"github.com/imgbuild/imgbuild/engine"
 	"github.com/imgbuild/imgbuild/engine/event"
 	"github.com/imgbuild/imgbuild/engine/step"
+	"github.com/imgbuild/imgbuild/engine/testkit"
 	"github.com/imgbuild/imgbuild/starlark/description"
 )
 
@@ -105,58 +105,6 @@ func (h *harness) load(src string) (*description.Description, error) {
 	return description.Load(description.Options{File: file, Registry: h.reg})
 }
 
-// recorder keeps a run's events.
-type recorder struct {
-	mu     sync.Mutex
-	events []event.Event
-	onStep func(name string)
-}
-
-func (r *recorder) Handle(e event.Event) {
-	r.mu.Lock()
-	r.events = append(r.events, e)
-	on := r.onStep
-	r.mu.Unlock()
-	if on != nil && e.Type == event.StepStarted {
-		on(e.Step)
-	}
-}
-
-// of lists the events of one type.
-func (r *recorder) of(typ event.Type) []event.Event {
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	var out []event.Event
-	for _, e := range r.events {
-		if e.Type == typ {
-			out = append(out, e)
-		}
-	}
-	return out
-}
-
-// steps lists the steps started, in order, per build.
-func (r *recorder) steps(build string) []string {
-	var out []string
-	for _, e := range r.of(event.StepStarted) {
-		if e.Build == build {
-			out = append(out, e.Step)
-		}
-	}
-	return out
-}
-
-// log renders the events as lines, for failure messages.
-func (r *recorder) log() string {
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	var b strings.Builder
-	for _, e := range r.events {
-		fmt.Fprintf(&b, "%s %s [%s] %s%s\n", e.Type, e.Build, e.Step, e.Message, errSuffix(e.Error))
-	}
-	return b.String()
-}
-
 func errSuffix(s string) string {
 	if s == "" {
 		return ""
@@ -165,14 +113,14 @@ func errSuffix(s string) string {
 }
 
 // run evaluates src and runs it; ctx may be cancelled by the caller.
-func (h *harness) run(ctx context.Context, src string, rec *recorder) *engine.Summary {
+func (h *harness) run(ctx context.Context, src string, rec *testkit.Recorder) *engine.Summary {
 	h.t.Helper()
 	d, err := h.load(src)
 	if err != nil {
 		h.t.Fatalf("load: %v", err)
 	}
 	if rec == nil {
-		rec = &recorder{}
+		rec = &testkit.Recorder{}
 	}
 	bus := event.NewBus(rec)
 	return engine.Run(ctx, d.Graph, h.reg, bus, engine.RunOptions{
@@ -181,16 +129,16 @@ func (h *harness) run(ctx context.Context, src string, rec *recorder) *engine.Su
 }
 
 // mustRun runs src and fails the test unless every build succeeded.
-func (h *harness) mustRun(src string) (*engine.Summary, *recorder) {
+func (h *harness) mustRun(src string) (*engine.Summary, *testkit.Recorder) {
 	h.t.Helper()
-	rec := &recorder{}
+	rec := &testkit.Recorder{}
 	sum := h.run(context.Background(), src, rec)
 	if !sum.OK() {
 		var errs []string
 		for _, r := range sum.Results {
 			errs = append(errs, fmt.Sprintf("%s: %s: %v", r.Build, r.Status, r.Err))
 		}
-		h.t.Fatalf("run failed:\n%s\nevents:\n%s", strings.Join(errs, "\n"), rec.log())
+		h.t.Fatalf("run failed:\n%s\nevents:\n%s", strings.Join(errs, "\n"), rec.Log())
 	}
 	return sum, rec
 }

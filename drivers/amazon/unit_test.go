@@ -13,6 +13,7 @@ import (
 
 	"github.com/imgbuild/imgbuild/engine"
 	"github.com/imgbuild/imgbuild/engine/event"
+	"github.com/imgbuild/imgbuild/engine/testkit"
 )
 
 // consoleSample is console output as cloud-init prints it on Amazon Linux
@@ -54,12 +55,7 @@ func TestConsoleHostKeyTakesTheLastBlocksStrongestKey(t *testing.T) {
 
 func TestWaiterGivesUpAfterItsTimeLimitNamingTheKeyword(t *testing.T) {
 	var polls int
-	var progress []event.Event
-	ui := event.NewUI(event.NewBus(event.SinkFunc(func(e event.Event) {
-		if e.Type == event.Progress {
-			progress = append(progress, e)
-		}
-	})), "web", BuilderName)
+	ui, rec := testkit.NewUI("web", BuilderName)
 	w := newWaiter(ui, time.Millisecond, 30*time.Millisecond, "ami_wait_timeout")
 	start := time.Now()
 	err := w.wait(context.Background(), "AMI ami-12345678 to be available", func(ctx context.Context) (status, error) {
@@ -73,6 +69,7 @@ func TestWaiterGivesUpAfterItsTimeLimitNamingTheKeyword(t *testing.T) {
 	if d := time.Since(start); d < 30*time.Millisecond || d > time.Second || polls < 3 {
 		t.Errorf("waited %s over %d polls", d, polls)
 	}
+	progress := rec.Of(event.Progress)
 	if len(progress) != polls || progress[0].Done != 40 || progress[0].Unit != "%" {
 		t.Errorf("progress events %+v for %d polls", progress, polls)
 	}

@@ -8,7 +8,6 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strings"
-	"sync"
 	"syscall"
 	"testing"
 	"time"
@@ -174,7 +173,7 @@ func TestABackgroundProcessDiesWithTheCommandsNamespace(t *testing.T) {
 func TestCancellingRunKillsEverythingEvenWhatIgnoresSIGTERM(t *testing.T) {
 	c, root := newComm(t, chroot.Options{})
 	ctx, cancel := context.WithCancel(context.Background())
-	var stdout syncBuffer
+	var stdout testkit.Buffer
 	done := make(chan error, 1)
 	go func() {
 		_, err := c.Run(ctx, &engine.Command{Command: "trap '' TERM; (trap '' TERM; sleep 1003) & echo ready; sleep 1004", Stdout: &stdout})
@@ -200,24 +199,6 @@ func TestCancellingRunKillsEverythingEvenWhatIgnoresSIGTERM(t *testing.T) {
 	}
 }
 
-// syncBuffer is a bytes.Buffer a test may read while a command writes it.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
-}
-
 func waitFor(t *testing.T, cond func() bool) {
 	t.Helper()
 	deadline := time.Now().Add(10 * time.Second)
@@ -237,7 +218,7 @@ func TestMountsAreNeverVisibleOnThisMachine(t *testing.T) {
 	c, root := newComm(t, chroot.Options{Binds: []chroot.Bind{{Source: cache, Target: "/var/cache/apt/archives"}}})
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
-	var stdout syncBuffer
+	var stdout testkit.Buffer
 	done := make(chan struct{})
 	go func() {
 		c.Run(ctx, &engine.Command{Command: "cat /var/cache/apt/archives/pkg.deb; echo; echo new > /var/cache/apt/archives/new.deb; echo ready; sleep 1005", Stdout: &stdout})
@@ -455,7 +436,7 @@ func TestKillingImgbuildKillsTheNamespace(t *testing.T) {
 	root := chroottest.BusyboxTree(t)
 	cmd := exec.Command(os.Args[0], "-test.run=^TestKillingImgbuildKillsTheNamespace$")
 	cmd.Env = append(os.Environ(), "CHROOT_TEST_KILLED_ROOT="+root)
-	var out syncBuffer
+	var out testkit.Buffer
 	cmd.Stdout = &out
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)

@@ -6,40 +6,15 @@ import (
 	"path/filepath"
 	"reflect"
 	"strings"
-	"sync"
 	"syscall"
 	"testing"
 
 	"github.com/imgbuild/imgbuild/engine"
-	"github.com/imgbuild/imgbuild/engine/event"
 	"github.com/imgbuild/imgbuild/engine/schema"
 	"github.com/imgbuild/imgbuild/engine/step"
+	"github.com/imgbuild/imgbuild/engine/testkit"
 	"github.com/imgbuild/imgbuild/engine/value"
 )
-
-// events collects a bus's events.
-type events struct {
-	mu  sync.Mutex
-	all []event.Event
-}
-
-func (e *events) Handle(ev event.Event) {
-	e.mu.Lock()
-	defer e.mu.Unlock()
-	e.all = append(e.all, ev)
-}
-
-func (e *events) steps() []string {
-	e.mu.Lock()
-	defer e.mu.Unlock()
-	var out []string
-	for _, ev := range e.all {
-		if ev.Type == event.StepStarted {
-			out = append(out, ev.Step)
-		}
-	}
-	return out
-}
 
 func strMap(kv ...string) *value.Map {
 	m := value.NewMap()
@@ -51,15 +26,14 @@ func strMap(kv ...string) *value.Map {
 
 // newJob decodes settings into a local() config and returns a job for the
 // build "web" in a fresh workspace, with its events.
-func newJob(t *testing.T, settings *value.Map) (*engine.Job, *events) {
+func newJob(t *testing.T, settings *value.Map) (*engine.Job, *testkit.Recorder) {
 	t.Helper()
 	def := Def()
 	cfg := def.Schema.New()
 	if _, err := def.Schema.Decode(settings, cfg, schema.Options{}); err != nil {
 		t.Fatal(err)
 	}
-	ev := &events{}
-	ui := event.NewUI(event.NewBus(ev), "web", "local")
+	ui, ev := testkit.NewUI("web", "local")
 	return &engine.Job{
 		Name: "web", Driver: "local", Config: cfg, UI: ui,
 		Steps:     &step.Runner{UI: ui},
@@ -102,7 +76,7 @@ func TestBuildRefusesANonEmptyOutputDirectoryBeforeAnythingRuns(t *testing.T) {
 	if err == nil || err.Error() != want {
 		t.Fatalf("err = %v\nwant %s", err, want)
 	}
-	if got := ev.steps(); !reflect.DeepEqual(got, []string{"check output directory"}) {
+	if got := ev.Steps(""); !reflect.DeepEqual(got, []string{"check output directory"}) {
 		t.Errorf("steps run: %v", got)
 	}
 	if b, _ := os.ReadFile(filepath.Join(job.Workspace, "dist/old.txt")); string(b) != "old" {

@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"net"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -16,37 +15,21 @@ import (
 	"github.com/imgbuild/imgbuild/engine/event"
 	"github.com/imgbuild/imgbuild/engine/schema"
 	"github.com/imgbuild/imgbuild/engine/step"
+	"github.com/imgbuild/imgbuild/engine/testkit"
 	"github.com/imgbuild/imgbuild/engine/value"
 )
 
-type recorder struct {
-	mu     sync.Mutex
-	events []event.Event
-}
-
-func (r *recorder) Handle(e event.Event) {
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	r.events = append(r.events, e)
-}
-
-// trail lists step and cleanup events as "started connect", ...
-func (r *recorder) trail() string {
-	r.mu.Lock()
-	defer r.mu.Unlock()
+// trail lists step and cleanup events as "step_started connect", ...
+func trail(rec *testkit.Recorder) string {
 	var out []string
-	for _, e := range r.events {
-		switch e.Type {
-		case event.StepStarted, event.StepFinished, event.CleanupStarted, event.CleanupFailed:
-			out = append(out, string(e.Type)+" "+e.Step)
-		}
+	for _, e := range rec.Of(event.StepStarted, event.StepFinished, event.CleanupStarted, event.CleanupFailed) {
+		out = append(out, string(e.Type)+" "+e.Step)
 	}
 	return strings.Join(out, ", ")
 }
 
-func job(cfg *null.Config) (*engine.Job, *recorder) {
-	rec := &recorder{}
-	ui := event.NewUI(event.NewBus(rec), "web", "null")
+func job(cfg *null.Config) (*engine.Job, *testkit.Recorder) {
+	ui, rec := testkit.NewUI("web", "null")
 	return &engine.Job{Name: "web", Driver: "null", Config: cfg, UI: ui, Steps: &step.Runner{UI: ui}}, rec
 }
 
@@ -72,7 +55,7 @@ func TestNullBuildConnectsAndNamesTheHostInItsArtifact(t *testing.T) {
 			t.Errorf("Output(%q): %v", out, err)
 		}
 	}
-	if got := rec.trail(); got != "step_started connect, step_finished connect, step_started provision, step_finished provision, cleanup_started connect" {
+	if got := trail(rec); got != "step_started connect, step_finished connect, step_started provision, step_finished provision, cleanup_started connect" {
 		t.Errorf("steps: %s", got)
 	}
 	// The cleanup closed the connection: nothing of ours is left on the
@@ -99,7 +82,7 @@ func TestNullBuildThatCannotConnectFailsInTheConnectStep(t *testing.T) {
 	if !strings.HasPrefix(err.Error(), fmt.Sprintf("connect: no SSH server answered at 127.0.0.1:%d within 1s", port)) {
 		t.Errorf("error %q", err)
 	}
-	if got := rec.trail(); !strings.HasPrefix(got, "step_started connect, step_finished connect, cleanup_started connect") {
+	if got := trail(rec); !strings.HasPrefix(got, "step_started connect, step_finished connect, cleanup_started connect") {
 		t.Errorf("steps: %s", got)
 	}
 }

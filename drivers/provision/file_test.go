@@ -8,6 +8,7 @@ import (
 	"testing"
 
 	"github.com/imgbuild/imgbuild/engine/event"
+	"github.com/imgbuild/imgbuild/engine/testkit"
 	"github.com/imgbuild/imgbuild/engine/value"
 )
 
@@ -31,21 +32,11 @@ func tree(t *testing.T, dir string) map[string]string {
 	return out
 }
 
-func write(t *testing.T, name, content string) {
-	t.Helper()
-	if err := os.MkdirAll(filepath.Dir(name), 0o755); err != nil {
-		t.Fatal(err)
-	}
-	if err := os.WriteFile(name, []byte(content), 0o644); err != nil {
-		t.Fatal(err)
-	}
-}
-
 func TestFileUploads(t *testing.T) {
 	t.Chdir(t.TempDir())
-	write(t, "files/nginx.conf", "worker_processes 1;")
-	write(t, "files/site/index.html", "hi")
-	write(t, "files/site/css/a.css", "a")
+	testkit.WriteFile(t, "files/nginx.conf", "worker_processes 1;")
+	testkit.WriteFile(t, "files/site/index.html", "hi")
+	testkit.WriteFile(t, "files/site/css/a.css", "a")
 	for _, tc := range []struct {
 		name     string
 		settings *value.Map
@@ -80,7 +71,7 @@ func TestFileUploads(t *testing.T) {
 
 func TestFileModeAndProgress(t *testing.T) {
 	t.Chdir(t.TempDir())
-	write(t, "tool", "#!/bin/sh\n")
+	testkit.WriteFile(t, "tool", "#!/bin/sh\n")
 	m := newMachine(t)
 	if err := m.provision(provisioner(t, FileDef(), kw("source", "tool", "destination", "/usr/local/bin/tool", "mode", 0o755))); err != nil {
 		t.Fatal(err)
@@ -89,7 +80,7 @@ func TestFileModeAndProgress(t *testing.T) {
 	if err != nil || fi.Mode().Perm() != 0o755 {
 		t.Fatalf("mode %v, %v", fi.Mode(), err)
 	}
-	prog := m.ev.of(event.Progress)
+	prog := m.ev.Of(event.Progress)
 	if len(prog) == 0 {
 		t.Fatal("no progress events")
 	}
@@ -102,9 +93,9 @@ func TestFileModeAndProgress(t *testing.T) {
 func TestFileDownloads(t *testing.T) {
 	t.Chdir(t.TempDir())
 	m := newMachine(t)
-	write(t, filepath.Join(m.comm.Root(), "var/log/app.log"), "log")
-	write(t, filepath.Join(m.comm.Root(), "etc/app/a.conf"), "a")
-	write(t, filepath.Join(m.comm.Root(), "etc/app/conf.d/b.conf"), "b")
+	testkit.WriteFile(t, filepath.Join(m.comm.Root(), "var/log/app.log"), "log")
+	testkit.WriteFile(t, filepath.Join(m.comm.Root(), "etc/app/a.conf"), "a")
+	testkit.WriteFile(t, filepath.Join(m.comm.Root(), "etc/app/conf.d/b.conf"), "b")
 	steps := []*value.Map{
 		kw("source", "/var/log/app.log", "destination", "logs/", "direction", "download"),
 		kw("source", "/var/log/app.log", "destination", "copy.log", "direction", "download"),

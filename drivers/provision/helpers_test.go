@@ -3,52 +3,14 @@ package provision
 import (
 	"context"
 	"strings"
-	"sync"
 	"testing"
 
 	"github.com/imgbuild/imgbuild/drivers/local"
 	"github.com/imgbuild/imgbuild/engine"
-	"github.com/imgbuild/imgbuild/engine/event"
 	"github.com/imgbuild/imgbuild/engine/schema"
+	"github.com/imgbuild/imgbuild/engine/testkit"
 	"github.com/imgbuild/imgbuild/engine/value"
 )
-
-// events collects a bus's events.
-type events struct {
-	mu  sync.Mutex
-	all []event.Event
-}
-
-func (e *events) Handle(ev event.Event) {
-	e.mu.Lock()
-	defer e.mu.Unlock()
-	e.all = append(e.all, ev)
-}
-
-// lines returns the Output lines of a stream.
-func (e *events) lines(stream string) []string {
-	e.mu.Lock()
-	defer e.mu.Unlock()
-	var out []string
-	for _, ev := range e.all {
-		if ev.Type == event.Output && ev.Stream == stream {
-			out = append(out, ev.Message)
-		}
-	}
-	return out
-}
-
-func (e *events) of(t event.Type) []event.Event {
-	e.mu.Lock()
-	defer e.mu.Unlock()
-	var out []event.Event
-	for _, ev := range e.all {
-		if ev.Type == t {
-			out = append(out, ev)
-		}
-	}
-	return out
-}
 
 // kw builds a settings map from keyword, Go value pairs.
 func kw(pairs ...any) *value.Map {
@@ -85,7 +47,7 @@ func provisioner(t *testing.T, def *engine.ProvisionerDef, settings *value.Map) 
 type machine struct {
 	comm *local.Comm
 	env  *engine.ProvisionEnv
-	ev   *events
+	ev   *testkit.Recorder
 }
 
 func newMachine(t *testing.T) *machine {
@@ -95,8 +57,7 @@ func newMachine(t *testing.T) *machine {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { comm.Close() })
-	ev := &events{}
-	ui := event.NewUI(event.NewBus(ev), "web", "local")
+	ui, ev := testkit.NewUI("web", "local")
 	return &machine{
 		comm: comm, ev: ev,
 		env: &engine.ProvisionEnv{UI: ui, Comm: comm, Build: "web", Driver: "local", WorkDir: t.TempDir()},

@@ -24,10 +24,10 @@ func TestShellLocalCommandRunsInTheCurrentDirectory(t *testing.T) {
 		t.Fatal(err)
 	}
 	real, _ := filepath.EvalSymlinks(ws)
-	if got := m.ev.lines("stdout"); !reflect.DeepEqual(got, []string{real, "it's me from web"}) {
+	if got := m.ev.Lines("stdout"); !reflect.DeepEqual(got, []string{real, "it's me from web"}) {
 		t.Errorf("stdout %q", got)
 	}
-	if got := m.ev.lines("stderr"); !reflect.DeepEqual(got, []string{"warn"}) {
+	if got := m.ev.Lines("stderr"); !reflect.DeepEqual(got, []string{"warn"}) {
 		t.Errorf("stderr %q", got)
 	}
 }
@@ -43,8 +43,8 @@ func TestShellLocalInlineAndWorkingDirectory(t *testing.T) {
 	if b, _ := os.ReadFile("site/index.html"); string(b) != "built\n" {
 		t.Errorf("site/index.html = %q", b)
 	}
-	if len(m.ev.lines("stdout")) != 0 {
-		t.Errorf("stdout %q", m.ev.lines("stdout"))
+	if len(m.ev.Lines("stdout")) != 0 {
+		t.Errorf("stdout %q", m.ev.Lines("stdout"))
 	}
 	p = provisioner(t, ShellLocalDef(), kw("command", "true", "working_directory", "nowhere"))
 	wantErr(t, m.provision(p), `working_directory "nowhere" is not a directory: create it first or fix the path`)
@@ -65,7 +65,7 @@ func TestShellLocalScriptUsesItsInterpreter(t *testing.T) {
 		t.Fatal(err)
 	}
 	abs, _ := filepath.Abs("env.sh")
-	if got := m.ev.lines("stdout"); !reflect.DeepEqual(got, []string{abs + " 0"}) {
+	if got := m.ev.Lines("stdout"); !reflect.DeepEqual(got, []string{abs + " 0"}) {
 		t.Errorf("stdout %q", got)
 	}
 	p = provisioner(t, ShellLocalDef(), kw("script", "plain.sh"))

@@ -21,10 +21,10 @@ func TestShellInlineStreamsOutput(t *testing.T) {
 	if err := m.provision(p); err != nil {
 		t.Fatal(err)
 	}
-	if got := m.ev.lines("stdout"); !reflect.DeepEqual(got, []string{"one", "no newline"}) {
+	if got := m.ev.Lines("stdout"); !reflect.DeepEqual(got, []string{"one", "no newline"}) {
 		t.Errorf("stdout lines %q", got)
 	}
-	if got := m.ev.lines("stderr"); !reflect.DeepEqual(got, []string{"two"}) {
+	if got := m.ev.Lines("stderr"); !reflect.DeepEqual(got, []string{"two"}) {
 		t.Errorf("stderr lines %q", got)
 	}
 }
@@ -35,7 +35,7 @@ func TestShellAcceptsOneStringForInline(t *testing.T) {
 	if err := m.provision(p); err != nil {
 		t.Fatal(err)
 	}
-	if got := m.ev.lines("stdout"); !reflect.DeepEqual(got, []string{"single"}) {
+	if got := m.ev.Lines("stdout"); !reflect.DeepEqual(got, []string{"single"}) {
 		t.Errorf("stdout lines %q", got)
 	}
 }
@@ -46,7 +46,7 @@ func TestShellRemovesItsScriptAndFolder(t *testing.T) {
 	if err := m.provision(p); err != nil {
 		t.Fatal(err)
 	}
-	if got := m.ev.lines("stdout"); len(got) != 1 || !strings.HasPrefix(got[0], "imgbuild-script-") || !strings.HasSuffix(got[0], ".sh") {
+	if got := m.ev.Lines("stdout"); len(got) != 1 || !strings.HasPrefix(got[0], "imgbuild-script-") || !strings.HasSuffix(got[0], ".sh") {
 		t.Errorf("the script was not in tmp/ while it ran: %q", got)
 	}
 	if entries, _ := os.ReadDir(filepath.Join(m.comm.Root(), "tmp")); len(entries) != 0 {
@@ -63,7 +63,7 @@ func TestShellInlineStopsAtTheFirstFailingCommand(t *testing.T) {
 	p := provisioner(t, ShellDef(), kw("inline", []string{"echo before", "false", "echo after"}))
 	err := m.provision(p)
 	wantErr(t, err, "inline script exited with status 1 (valid: 0)")
-	if got := m.ev.lines("stdout"); !reflect.DeepEqual(got, []string{"before"}) {
+	if got := m.ev.Lines("stdout"); !reflect.DeepEqual(got, []string{"before"}) {
 		t.Errorf("stdout %q", got)
 	}
 }
@@ -102,7 +102,7 @@ func TestShellRunsScriptsInOrder(t *testing.T) {
 	if err := m.provision(p); err != nil {
 		t.Fatal(err)
 	}
-	if got := m.ev.lines("stdout"); !reflect.DeepEqual(got, []string{"0 b.sh", "1 a.sh", "2 c.sh"}) {
+	if got := m.ev.Lines("stdout"); !reflect.DeepEqual(got, []string{"0 b.sh", "1 a.sh", "2 c.sh"}) {
 		t.Errorf("stdout %q", got)
 	}
 }
@@ -172,7 +172,7 @@ func TestShellRetries(t *testing.T) {
 	if err := m.provision(p); err != nil {
 		t.Fatal(err)
 	}
-	if n := len(m.ev.of("warning")); n != 2 {
+	if n := len(m.ev.Of("warning")); n != 2 {
 		t.Errorf("%d retry warnings, want 2", n)
 	}
 	p = provisioner(t, ShellDef(), kw("inline", []string{"echo nope >&2; exit 4"}, "max_retries", 1))
@@ -267,7 +267,7 @@ func TestShellExecuteCommandKeepsShellBraces(t *testing.T) {
 	if err := m.provision(p); err != nil {
 		t.Fatal(err)
 	}
-	if got := m.ev.lines("stdout"); !reflect.DeepEqual(got, []string{"1 {a,b}"}) {
+	if got := m.ev.Lines("stdout"); !reflect.DeepEqual(got, []string{"1 {a,b}"}) {
 		t.Errorf("stdout %q", got)
 	}
 }

@@ -7,7 +7,6 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
-	"sync"
 	"syscall"
 	"testing"
 	"time"
@@ -16,6 +15,7 @@ import (
 	"github.com/imgbuild/imgbuild/drivers/qemu/qemuimg"
 	"github.com/imgbuild/imgbuild/drivers/qemu/qemutest"
 	"github.com/imgbuild/imgbuild/engine/event"
+	"github.com/imgbuild/imgbuild/engine/testkit"
 )
 
 func TestProvisioningFileTransferAndACleanShutdown(t *testing.T) {
@@ -38,12 +38,12 @@ func TestProvisioningFileTransferAndACleanShutdown(t *testing.T) {
 	start := time.Now()
 	r := runIn(t, context.Background(), dir, nil)
 	art := r.ok(t, "tiny")
-	t.Logf("built in %s: %s", time.Since(start).Round(100*time.Millisecond), r.events.stepTimes())
+	t.Logf("built in %s: %s", time.Since(start).Round(100*time.Millisecond), strings.Join(r.events.StepTimes(), ", "))
 	if os.Getenv("QEMU_TEST_VERBOSE") != "" {
-		t.Log(r.events.text())
+		t.Log(r.events.Log())
 	}
 
-	text := r.events.text()
+	text := r.events.Log()
 	for _, want := range []string{qemutest.HelloFile, "the machine powered off in", "accelerator tcg"} {
 		if !strings.Contains(text, strings.TrimSpace(want)) {
 			t.Errorf("the log lacks %q:\n%s", want, text)
@@ -94,7 +94,7 @@ func TestAForcedShutdownWarnsAndStillMakesTheImage(t *testing.T) {
 	}))
 	r := runIn(t, context.Background(), dir, nil)
 	art := r.ok(t, "tiny")
-	warnings := strings.Join(r.events.messages(event.Warning), "\n")
+	warnings := strings.Join(r.events.Messages(event.Warning), "\n")
 	if !strings.Contains(warnings, `the machine did not power off within shutdown_timeout (3s) after "true": stopping it by force (its disks were synced first)`) {
 		t.Errorf("warnings:\n%s", warnings)
 	}
@@ -165,7 +165,7 @@ func TestCancellingAtEveryStepLeavesNothing(t *testing.T) {
 			})
 			res := r.sum.Result("tiny")
 			if res.Status != event.Cancelled {
-				t.Fatalf("status %s (%v)\n%s", res.Status, res.Err, r.events.text())
+				t.Fatalf("status %s (%v)\n%s", res.Status, res.Err, r.events.Log())
 			}
 			left := r.leftovers()
 			if entries, _ := os.ReadDir(filepath.Join(dir, "output")); len(entries) > 0 {
@@ -217,7 +217,7 @@ func TestACloudInitSeedGivesTheKeyToo(t *testing.T) {
 	r := runIn(t, context.Background(), dir, nil)
 	r.ok(t, "tiny")
 	var out []string
-	for _, ev := range r.events.all {
+	for _, ev := range r.events.Events() {
 		if ev.Type == event.Output && ev.Stream == "stdout" {
 			out = append(out, strings.TrimSpace(ev.Message))
 		}
@@ -226,8 +226,8 @@ func TestACloudInitSeedGivesTheKeyToo(t *testing.T) {
 	if strings.Join(out, " ") != "2 1" {
 		t.Errorf("authorized keys and keys in user-data: %v", out)
 	}
-	if !strings.Contains(r.events.text(), "stopping the machine (shutdown_command is empty)") {
-		t.Errorf("no forced stop:\n%s", r.events.text())
+	if !strings.Contains(r.events.Log(), "stopping the machine (shutdown_command is empty)") {
+		t.Errorf("no forced stop:\n%s", r.events.Log())
 	}
 	if left := r.leftovers(); len(left) > 0 {
 		t.Errorf("left behind: %v", left)
@@ -255,7 +255,7 @@ func TestKillingImgbuildKillsQEMU(t *testing.T) {
 	cmd := exec.Command(os.Args[0], "-test.run=^TestKillingImgbuildKillsQEMU$", "-test.v")
 	childTemp := t.TempDir()
 	cmd.Env = append(os.Environ(), "QEMU_TEST_KILLED_DIR="+dir, "TMPDIR="+childTemp)
-	var out lockedBuffer
+	var out testkit.Buffer
 	cmd.Stdout, cmd.Stderr = &out, &out
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)
@@ -292,21 +292,4 @@ func TestKillingImgbuildKillsQEMU(t *testing.T) {
 		return nil
 	})
 	t.Logf("after SIGKILL: no qemu; the killed process's scratch files stay: %d %v", len(left), left)
-}
-
-type lockedBuffer struct {
-	mu sync.Mutex
-	b  strings.Builder
-}
-
-func (l *lockedBuffer) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.Write(p)
-}
-
-func (l *lockedBuffer) String() string {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.String()
 }

@@ -7,7 +7,6 @@ import (
 	"path/filepath"
 	"sort"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -17,63 +16,9 @@ import (
 	"github.com/imgbuild/imgbuild/engine"
 	"github.com/imgbuild/imgbuild/engine/event"
 	"github.com/imgbuild/imgbuild/engine/step"
+	"github.com/imgbuild/imgbuild/engine/testkit"
 	"github.com/imgbuild/imgbuild/starlark/description"
 )
-
-// events collects a run's events; on, if set, sees each as it comes.
-type events struct {
-	mu  sync.Mutex
-	all []event.Event
-	on  func(event.Event)
-}
-
-func (e *events) Handle(ev event.Event) {
-	e.mu.Lock()
-	e.all = append(e.all, ev)
-	on := e.on
-	e.mu.Unlock()
-	if on != nil {
-		on(ev)
-	}
-}
-
-func (e *events) text() string {
-	e.mu.Lock()
-	defer e.mu.Unlock()
-	var b strings.Builder
-	for _, ev := range e.all {
-		switch ev.Type {
-		case event.Message, event.Warning, event.Output, event.StepStarted, event.StepFinished, event.Leftover, event.CleanupFailed:
-			b.WriteString(string(ev.Type) + " " + ev.Step + ": " + ev.Message + ev.Error + " " + strings.Join(ev.Items, ",") + "\n")
-		}
-	}
-	return b.String()
-}
-
-func (e *events) messages(t event.Type) []string {
-	e.mu.Lock()
-	defer e.mu.Unlock()
-	var out []string
-	for _, ev := range e.all {
-		if ev.Type == t {
-			out = append(out, ev.Message)
-		}
-	}
-	return out
-}
-
-// stepTimes returns how long each step took, in order.
-func (e *events) stepTimes() string {
-	e.mu.Lock()
-	defer e.mu.Unlock()
-	var out []string
-	for _, ev := range e.all {
-		if ev.Type == event.StepFinished {
-			out = append(out, ev.Step+" "+ev.Elapsed.Round(100*time.Millisecond).String())
-		}
-	}
-	return strings.Join(out, ", ")
-}
 
 func registry() *engine.Registry {
 	r := engine.NewRegistry()
@@ -93,9 +38,7 @@ func tinyWorkspace(t *testing.T, src string) string {
 			t.Fatal(err)
 		}
 	}
-	if err := os.WriteFile(filepath.Join(dir, "images.star"), []byte(src), 0o644); err != nil {
-		t.Fatal(err)
-	}
+	testkit.WriteFile(t, filepath.Join(dir, "images.star"), src)
 	return dir
 }
 
@@ -131,7 +74,7 @@ func tinyQemu(settings map[string]string) string {
 
 type result struct {
 	sum    *engine.Summary
-	events *events
+	events *testkit.Recorder
 	temp   string
 	dir    string
 }
@@ -154,7 +97,8 @@ func load(t *testing.T, dir string) *description.Description {
 func runLoaded(t *testing.T, ctx context.Context, d *description.Description, on func(event.Event)) *result {
 	t.Helper()
 	dir := d.Root
-	ev := &events{on: on}
+	ev := &testkit.Recorder{}
+	ev.OnEvent(on)
 	temp := t.TempDir()
 	sum := engine.Run(ctx, d.Graph, registry(), event.NewBus(ev), engine.RunOptions{
 		Workspace: d.Root, TempDir: temp, Tracker: step.NewTracker(), CleanupTimeout: time.Minute,
@@ -166,7 +110,7 @@ func (r *result) ok(t *testing.T, name string) *engine.Artifact {
 	t.Helper()
 	res := r.sum.Result(name)
 	if res.Err != nil {
-		t.Fatalf("build %s failed: %v\n%s", name, res.Err, r.events.text())
+		t.Fatalf("build %s failed: %v\n%s", name, res.Err, r.events.Log())
 	}
 	return res.Artifact
 }
@@ -175,7 +119,7 @@ func (r *result) failed(t *testing.T, name string) string {
 	t.Helper()
 	res := r.sum.Result(name)
 	if res.Err == nil {
-		t.Fatalf("build %s succeeded; want an error\n%s", name, r.events.text())
+		t.Fatalf("build %s succeeded; want an error\n%s", name, r.events.Log())
 	}
 	return res.Err.Error()
 }
@@ -188,18 +132,13 @@ func (r *result) leftovers() []string {
 	for _, e := range entries {
 		out = append(out, "temp "+e.Name())
 	}
-	deadline := time.Now().Add(5 * time.Second)
-	for {
-		// This run's machines only: their scratch directories are in
-		// r.temp (other test runs on the machine have QEMUs of their own).
-		procs := chroottest.ProcessesNamed(r.temp + string(filepath.Separator))
-		if len(procs) == 0 || time.Now().After(deadline) {
-			for _, p := range procs {
-				out = append(out, "process "+p)
-			}
-			break
-		}
-		time.Sleep(100 * time.Millisecond)
+	// This run's machines only: their scratch directories are in r.temp
+	// (other test runs on the machine have QEMUs of their own). They may
+	// take a moment to go.
+	mine := r.temp + string(filepath.Separator)
+	testkit.Poll(testkit.WaitTimeout, func() bool { return len(chroottest.ProcessesNamed(mine)) == 0 })
+	for _, p := range chroottest.ProcessesNamed(mine) {
+		out = append(out, "process "+p)
 	}
 	partials, _ := filepath.Glob(filepath.Join(r.dir, "output/*/*.partial"))
 	for _, p := range partials {

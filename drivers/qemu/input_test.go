@@ -10,22 +10,9 @@ import (
 
 	"github.com/imgbuild/imgbuild/drivers/qemu"
 	"github.com/imgbuild/imgbuild/drivers/qemu/qemutest"
+	"github.com/imgbuild/imgbuild/engine/testkit"
 	"github.com/imgbuild/imgbuild/starlark/description"
 )
-
-// plainWorkspace writes files into a fresh workspace.
-func plainWorkspace(t *testing.T, files map[string]string) string {
-	t.Helper()
-	dir := t.TempDir()
-	for name, content := range files {
-		p := filepath.Join(dir, name)
-		os.MkdirAll(filepath.Dir(p), 0o755)
-		if err := os.WriteFile(p, []byte(content), 0o644); err != nil {
-			t.Fatal(err)
-		}
-	}
-	return dir
-}
 
 func loadErr(t *testing.T, dir string) string {
 	t.Helper()
@@ -51,7 +38,7 @@ func TestKeywordsAreCheckedWhenTheFileIsEvaluated(t *testing.T) {
 		{`qemu(name = "a", disk = "d.img", ssh_host = "10.0.0.1")`, `for parameter ssh_host: cannot be set: qemu() reaches its machine through a port of 127.0.0.1 forwarded to the machine's ssh_port`},
 		{`qemu(name = "a", disk = "d.img", ssh_timout = "1m")`, `unexpected keyword argument "ssh_timout" (did you mean "ssh_timeout"?)`},
 	} {
-		dir := plainWorkspace(t, map[string]string{"images.star": tc.call, "d.img": "x"})
+		dir := testkit.Workspace(t, map[string]string{"images.star": tc.call, "d.img": "x"})
 		if got := loadErr(t, dir); !strings.Contains(got, tc.want) {
 			t.Errorf("%s:\n got %s\nwant %s", tc.call, got, tc.want)
 		}
@@ -82,7 +69,7 @@ func TestBadDisksAreNamedWithWhatIsWrong(t *testing.T) {
 		{"gone", "gone.qcow2", "x", "does not exist: check the path, or that the build making it ran", true},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			dir := plainWorkspace(t, map[string]string{
+			dir := testkit.Workspace(t, map[string]string{
 				"images.star": `qemu(name = "tiny", disk = "` + tc.file + `", provisioners = [shell(inline = ["true"])])`,
 				tc.file:       tc.content,
 			})
@@ -107,7 +94,7 @@ func TestBadDisksAreNamedWithWhatIsWrong(t *testing.T) {
 func TestAMissingKernelIsNamed(t *testing.T) {
 	qemutest.RequireQEMU(t)
 	g := qemutest.TinyGuest(t)
-	dir := plainWorkspace(t, map[string]string{"images.star": `
+	dir := testkit.Workspace(t, map[string]string{"images.star": `
 base = local(name = "base", provisioners = [shell(inline = ["echo no kernel here"])])
 qemu(name = "tiny", disk = "disk.raw", kernel = base.id + "/vmlinuz", provisioners = [shell(inline = ["true"])])
 `})
@@ -197,7 +184,7 @@ func TestTheQEMUProgramIsThere(t *testing.T) {
 }
 
 func TestMissingQEMUIsNamedWithItsPackages(t *testing.T) {
-	dir := plainWorkspace(t, map[string]string{"images.star": `qemu(name = "tiny", disk = "d.img")`, "d.img": "x"})
+	dir := testkit.Workspace(t, map[string]string{"images.star": `qemu(name = "tiny", disk = "d.img")`, "d.img": "x"})
 	d := load(t, dir)
 	t.Setenv("PATH", t.TempDir())
 	r := runLoaded(t, context.Background(), d, nil)
@@ -205,7 +192,7 @@ func TestMissingQEMUIsNamedWithItsPackages(t *testing.T) {
 	if msg := r.failed(t, "tiny"); msg != want {
 		t.Errorf("got  %s\nwant %s", msg, want)
 	}
-	if steps := r.events.stepTimes(); steps != "" {
+	if steps := strings.Join(r.events.StepTimes(), ", "); steps != "" {
 		t.Errorf("steps ran: %s", steps)
 	}
 }

@@ -54,14 +54,14 @@ func sharedCache(t *testing.T) string {
 func TestBuildEndToEnd(t *testing.T) {
 	testkit.SkipIfShort(t, "debootstrap takes a minute")
 	requireDebootstrap(t)
-	dir := workspace(t, map[string]string{"images.star": strings.ReplaceAll(e2eDescription, "%CACHE%", sharedCache(t))})
+	dir := testkit.Workspace(t, map[string]string{"images.star": strings.ReplaceAll(e2eDescription, "%CACHE%", sharedCache(t))})
 	start := time.Now()
 	r := runDescription(t, context.Background(), dir, "images.star", nil)
 	res := r.sum.Result("base")
 	if res.Err != nil {
-		t.Fatalf("build failed: %v\n%s", res.Err, r.events.text())
+		t.Fatalf("build failed: %v\n%s", res.Err, r.events.Log())
 	}
-	t.Logf("built in %s; steps: %s", time.Since(start).Round(time.Second), strings.Join(r.events.stepTimes(), ", "))
+	t.Logf("built in %s; steps: %s", time.Since(start).Round(time.Second), strings.Join(r.events.StepTimes(), ", "))
 	art := res.Artifact
 	want := map[string]string{
 		"disk": "output/base/base.qcow2", "format": "qcow2", "tar": "output/base/base.tar",
@@ -84,8 +84,8 @@ func TestBuildEndToEnd(t *testing.T) {
 	if p := chroottest.ProcessesNamed("sleep 1009"); len(p) > 0 {
 		t.Errorf("the provisioner's daemon survived: %v", p)
 	}
-	if !strings.Contains(r.events.text(), "daemon started") {
-		t.Errorf("the provisioner's output was not streamed:\n%s", r.events.text())
+	if !strings.Contains(r.events.Log(), "daemon started") {
+		t.Errorf("the provisioner's output was not streamed:\n%s", r.events.Log())
 	}
 
 	// The tar: the provisioners' files, the generalized identity, times
@@ -209,7 +209,7 @@ func TestCancellingTheBuildLeavesNothing(t *testing.T) {
 		{"provision", "provisioner is running"},
 	} {
 		t.Run(tc.step, func(t *testing.T) {
-			dir := workspace(t, map[string]string{"images.star": `
+			dir := testkit.Workspace(t, map[string]string{"images.star": `
 rootfs(name = "base", package_cache = "` + sharedCache(t) + `", formats = ["tar"],
        provisioners = [shell(inline = ["(sleep 1010 &); echo provisioner is running; sleep 1011"])])
 `})
@@ -222,7 +222,7 @@ rootfs(name = "base", package_cache = "` + sharedCache(t) + `", formats = ["tar"
 			})
 			res := r.sum.Result("base")
 			if res.Status != event.Cancelled {
-				t.Fatalf("status %s (%v)\n%s", res.Status, res.Err, r.events.text())
+				t.Fatalf("status %s (%v)\n%s", res.Status, res.Err, r.events.Log())
 			}
 			left := r.leftovers()
 			left = append(left, chroottest.ProcessesNamed("sleep 101")...)

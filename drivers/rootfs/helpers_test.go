@@ -6,8 +6,6 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
-	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -21,49 +19,6 @@ import (
 	"github.com/imgbuild/imgbuild/starlark/description"
 )
 
-// events collects a run's events.
-type events struct {
-	mu  sync.Mutex
-	all []event.Event
-	on  func(event.Event)
-}
-
-func (e *events) Handle(ev event.Event) {
-	e.mu.Lock()
-	e.all = append(e.all, ev)
-	on := e.on
-	e.mu.Unlock()
-	if on != nil {
-		on(ev)
-	}
-}
-
-func (e *events) text() string {
-	e.mu.Lock()
-	defer e.mu.Unlock()
-	var b strings.Builder
-	for _, ev := range e.all {
-		switch ev.Type {
-		case event.Message, event.Warning, event.Output, event.StepStarted, event.StepFinished, event.Leftover, event.CleanupFailed:
-			b.WriteString(string(ev.Type) + " " + ev.Step + ": " + ev.Message + ev.Error + " " + strings.Join(ev.Items, ",") + "\n")
-		}
-	}
-	return b.String()
-}
-
-// stepTimes returns how long each step took, in order.
-func (e *events) stepTimes() []string {
-	e.mu.Lock()
-	defer e.mu.Unlock()
-	var out []string
-	for _, ev := range e.all {
-		if ev.Type == event.StepFinished {
-			out = append(out, ev.Build+": "+ev.Step+" "+ev.Elapsed.Round(100*time.Millisecond).String())
-		}
-	}
-	return out
-}
-
 // registry has the built-in drivers and rootfs().
 func registry() *engine.Registry {
 	r := engine.NewRegistry()
@@ -71,24 +26,10 @@ func registry() *engine.Registry {
 	return r
 }
 
-// workspace writes files (name → content) into a fresh directory.
-func workspace(t *testing.T, files map[string]string) string {
-	t.Helper()
-	dir := t.TempDir()
-	for name, content := range files {
-		p := filepath.Join(dir, name)
-		os.MkdirAll(filepath.Dir(p), 0o755)
-		if err := os.WriteFile(p, []byte(content), 0o644); err != nil {
-			t.Fatal(err)
-		}
-	}
-	return dir
-}
-
 // result is a run of a description.
 type result struct {
 	sum    *engine.Summary
-	events *events
+	events *testkit.Recorder
 	temp   string // the run's TempDir
 }
 
@@ -100,7 +41,8 @@ func runDescription(t *testing.T, ctx context.Context, dir, file string, on func
 	if err != nil {
 		t.Fatal(err)
 	}
-	ev := &events{on: on}
+	ev := &testkit.Recorder{}
+	ev.OnEvent(on)
 	temp := t.TempDir()
 	sum := engine.Run(ctx, d.Graph, registry(), event.NewBus(ev), engine.RunOptions{
 		Workspace: d.Root, TempDir: temp, Tracker: step.NewTracker(), CleanupTimeout: 2 * time.Minute,
@@ -117,7 +59,7 @@ func (r *result) buildErr(t *testing.T, name string) string {
 		t.Fatalf("no build %q", name)
 	}
 	if res.Err == nil {
-		t.Fatalf("build %q succeeded; want an error\n%s", name, r.events.text())
+		t.Fatalf("build %q succeeded; want an error\n%s", name, r.events.Log())
 	}
 	return res.Err.Error()
 }

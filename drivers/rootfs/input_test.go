@@ -18,7 +18,7 @@ import (
 // loadErr evaluates a description and returns its error.
 func loadErr(t *testing.T, src string) string {
 	t.Helper()
-	dir := workspace(t, map[string]string{"images.star": src})
+	dir := testkit.Workspace(t, map[string]string{"images.star": src})
 	_, err := description.Load(description.Options{File: filepath.Join(dir, "images.star"), Registry: registry()})
 	if err == nil {
 		t.Fatalf("no error for:\n%s", src)
@@ -52,7 +52,7 @@ func TestKeywordsAreCheckedWhenTheFileIsEvaluated(t *testing.T) {
 // runBuild runs one rootfs() build of src with a TempDir of its own.
 func runBuild(t *testing.T, src string) *result {
 	t.Helper()
-	dir := workspace(t, map[string]string{"images.star": src})
+	dir := testkit.Workspace(t, map[string]string{"images.star": src})
 	return runDescription(t, context.Background(), dir, "images.star", nil)
 }
 
@@ -106,10 +106,10 @@ func TestNotRootIsAClearErrorBeforeAnythingStarts(t *testing.T) {
 			os.Stdout.WriteString("LOAD: " + err.Error() + "\n")
 			return
 		}
-		ev := &events{}
+		ev := &testkit.Recorder{}
 		sum := engine.Run(context.Background(), d.Graph, registry(), event.NewBus(ev), engine.RunOptions{Workspace: d.Root, Tracker: step.NewTracker()})
 		os.Stdout.WriteString("ERR: " + sum.Result("base").Err.Error() + "\n")
-		for _, s := range ev.stepTimes() {
+		for _, s := range ev.StepTimes() {
 			os.Stdout.WriteString("STEP: " + s + "\n")
 		}
 		return

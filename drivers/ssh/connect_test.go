@@ -140,7 +140,7 @@ func TestInsecureIgnoreHostKeyConnectsAndWarns(t *testing.T) {
 	o.InsecureIgnoreHostKey = true
 	c := connect(t, ssh.Config{Options: o, UI: ui})
 	output(t, c, "true")
-	warnings := rec.of(event.Warning)
+	warnings := rec.Of(event.Warning)
 	if len(warnings) != 1 {
 		t.Fatalf("warnings: %+v; want one", warnings)
 	}
@@ -221,7 +221,7 @@ func TestConnectWaitsForTheMachineToComeUp(t *testing.T) {
 		t.Errorf("connected after %v, while the server was down for 1.5s", took)
 	}
 	output(t, c2, "true")
-	says := rec.of(event.Message)
+	says := rec.Of(event.Message)
 	if len(says) < 2 || !strings.Contains(says[1].Message, "waiting for SSH on "+srv.User+"@"+srv.Addr()) {
 		t.Errorf("messages %+v; want a 'waiting for SSH' one", says)
 	}
@@ -257,7 +257,7 @@ func TestADroppedConnectionIsErrDisconnectedAndTheNextCallReconnects(t *testing.
 		t.Fatalf("after reconnecting: %q", got)
 	}
 	var reconnected bool
-	for _, e := range rec.of(event.Message) {
+	for _, e := range rec.Of(event.Message) {
 		reconnected = reconnected || strings.HasPrefix(e.Message, "reconnecting to ")
 	}
 	if !reconnected {

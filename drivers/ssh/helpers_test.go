@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"context"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -12,36 +11,11 @@ import (
 	"github.com/imgbuild/imgbuild/drivers/ssh/sshtest"
 	"github.com/imgbuild/imgbuild/engine"
 	"github.com/imgbuild/imgbuild/engine/event"
+	"github.com/imgbuild/imgbuild/engine/testkit"
 )
 
-// recorder keeps the events a UI emitted.
-type recorder struct {
-	mu     sync.Mutex
-	events []event.Event
-}
-
-func (r *recorder) Handle(e event.Event) {
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	r.events = append(r.events, e)
-}
-
-func (r *recorder) of(typ event.Type) []event.Event {
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	var out []event.Event
-	for _, e := range r.events {
-		if e.Type == typ {
-			out = append(out, e)
-		}
-	}
-	return out
-}
-
-func newUI() (*event.UI, *recorder) {
-	r := &recorder{}
-	return event.NewUI(event.NewBus(r), "b", "null"), r
-}
+// newUI returns a UI of build "b" and the recorder of its events.
+func newUI() (*event.UI, *testkit.Recorder) { return testkit.NewUI("b", "null") }
 
 // connect connects with cfg and closes the communicator at the end.
 func connect(t *testing.T, cfg ssh.Config) *ssh.Communicator {

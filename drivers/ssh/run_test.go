@@ -138,7 +138,7 @@ func TestRunStreamsOutputLinesAsEventsWhileTheCommandRuns(t *testing.T) {
 	if err != nil || status != 0 {
 		t.Fatalf("Run = %d, %v", status, err)
 	}
-	lines := rec.of(event.Output)
+	lines := rec.Of(event.Output)
 	var got []string
 	for _, e := range lines {
 		got = append(got, e.Stream+":"+e.Message)

@@ -85,10 +85,9 @@ func boxMembers(t *testing.T, p string) (map[string][]byte, []string) {
 	}
 }
 
-func env(ws string) (*engine.PostEnv, *[]event.Event) {
-	var got []event.Event
-	bus := event.NewBus(event.SinkFunc(func(e event.Event) { got = append(got, e) }))
-	return &engine.PostEnv{UI: event.NewUI(bus, "web", "qemu"), Build: "web", Driver: "qemu", Workspace: ws}, &got
+func env(ws string) (*engine.PostEnv, *testkit.Recorder) {
+	ui, rec := testkit.NewUI("web", "qemu")
+	return &engine.PostEnv{UI: ui, Build: "web", Driver: "qemu", Workspace: ws}, rec
 }
 
 func TestABoxHoldsTheDiskMetadataAndAVagrantfileThatBootsTheKernel(t *testing.T) {
@@ -149,13 +148,13 @@ func TestABoxHoldsTheDiskMetadataAndAVagrantfileThatBootsTheKernel(t *testing.T)
 		}
 	})
 	made := false
-	for _, ev := range *events {
+	for _, ev := range events.Events() {
 		if ev.Type == event.Message && strings.HasPrefix(ev.Message, "Vagrant box output/web/web.box made in") {
 			made = true
 		}
 	}
 	if !made {
-		t.Errorf("no message: %v", *events)
+		t.Errorf("no message: %v", events.Events())
 	}
 	if _, err := os.Stat(box + ".partial"); err == nil {
 		t.Error("partial box left")

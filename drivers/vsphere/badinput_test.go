@@ -22,7 +22,7 @@ func TestUnreachableVCenter(t *testing.T) {
 	if err == nil || err.Error() != want {
 		t.Errorf("error:\n got %v\nwant %s", err, want)
 	}
-	if got := rec.steps(); len(got) != 1 {
+	if got := rec.Steps(""); len(got) != 1 {
 		t.Errorf("steps after the failed login: %v", got)
 	}
 }
@@ -161,7 +161,7 @@ func TestGovcEnvironmentFillsUnsetConnectionKeywords(t *testing.T) {
 	if err == nil || !strings.HasPrefix(err.Error(), `check placement: template "nope" not found in datacenter DC0`) {
 		t.Errorf("error: %v", err)
 	}
-	if strings.Contains(rec.dump(), vcsimtest.Password) {
+	if strings.Contains(rec.JSON(), vcsimtest.Password) {
 		t.Errorf("the password from GOVC_URL shows in the events")
 	}
 	// The keyword wins over the environment.

@@ -19,6 +19,7 @@ import (
 	"github.com/vmware/govmomi/vim25/types"
 
 	"github.com/imgbuild/imgbuild/drivers/vsphere/vcsimtest"
+	"github.com/imgbuild/imgbuild/engine/event"
 	"github.com/imgbuild/imgbuild/engine/step"
 )
 
@@ -91,7 +92,7 @@ func TestExportWritesAnOVFItsDisksAndAManifestThatVerifies(t *testing.T) {
 		t.Errorf("descriptor gives the disk's size as %d, the file has %v", env.References[0].Size, fi)
 	}
 	var bytes bool
-	for _, p := range rec.of("progress") {
+	for _, p := range rec.Of("progress") {
 		bytes = bytes || (p.Message == "export web-disk-0.vmdk" && p.Unit == "bytes" && p.Done == fi.Size())
 	}
 	if !bytes {
@@ -221,8 +222,8 @@ func TestLinkedCloneOfATemplateSnapshot(t *testing.T) {
 		spec.Snapshot == nil || *spec.Snapshot != *tmpl.Snapshot.CurrentSnapshot {
 		t.Errorf("clone spec: disk move %q, snapshot %v; want a child disk of %v", spec.Location.DiskMoveType, spec.Snapshot, tmpl.Snapshot.CurrentSnapshot)
 	}
-	if strings.Contains(rec.messages(), "(full clone)") || !strings.Contains(rec.messages(), "(linked clone)") {
-		t.Errorf("messages:\n%s", rec.messages())
+	if strings.Contains(messages(rec), "(full clone)") || !strings.Contains(messages(rec), "(linked clone)") {
+		t.Errorf("messages:\n%s", messages(rec))
 	}
 	// create_snapshot left a snapshot for the next linked clone.
 	vm := e.sim.VM(t, "/DC0/vm/web")
@@ -268,8 +269,8 @@ func TestForceReplacesTheOldVMOnlyOnceTheBuildSucceeded(t *testing.T) {
 	if now := e.sim.VM(t, "/DC0/vm/web"); now == nil || now.Self != old.Self {
 		t.Errorf("the old template was replaced by a build whose post-processor failed")
 	}
-	if !strings.Contains(rec.messages(), "put /DC0/vm/web back") {
-		t.Errorf("messages:\n%s", rec.messages())
+	if !strings.Contains(messages(rec), "put /DC0/vm/web back") {
+		t.Errorf("messages:\n%s", messages(rec))
 	}
 	// A successful build replaces it.
 	j, rec = e.job(CloneDef(), "web", kw(nil))
@@ -333,12 +334,12 @@ func TestSSHHostSkipsTheIPWaitAndToolsShutTheGuestDown(t *testing.T) {
 	j, rec := e.job(CloneDef(), "web", e.cloneKW(map[string]any{"customize": nil, "ssh_host": "127.0.0.1", "template": vcsimtest.FolderTemplate, "folder": "templates"}))
 	_, err := run(context.Background(), CloneDef(), j, false)
 	must(t, rec, err)
-	steps := strings.Join(rec.steps(), ", ")
+	steps := strings.Join(rec.Steps(""), ", ")
 	if strings.Contains(steps, "wait for IP") || strings.Contains(steps, "customize") {
 		t.Errorf("steps: %s", steps)
 	}
-	if !strings.Contains(rec.messages(), "shutting down /DC0/vm/templates/web through VMware Tools") {
-		t.Errorf("messages:\n%s", rec.messages())
+	if !strings.Contains(messages(rec), "shutting down /DC0/vm/templates/web through VMware Tools") {
+		t.Errorf("messages:\n%s", messages(rec))
 	}
 	if vm := e.sim.VM(t, "/DC0/vm/templates/web"); vm == nil || vm.Config.Template || vm.Runtime.PowerState != types.VirtualMachinePowerStatePoweredOff {
 		t.Errorf("want a powered-off VM /DC0/vm/templates/web")
@@ -373,11 +374,11 @@ func TestAHardStopListsWhatTheBuildHasMadeSoFar(t *testing.T) {
 	tracker := step.NewTracker()
 	j.Steps.Tracker = tracker
 	var pending []string
-	rec.onStep = func(name string) {
-		if name == "provision" {
+	rec.OnEvent(func(ev event.Event) {
+		if ev.Type == event.StepStarted && ev.Step == "provision" {
 			pending = tracker.Pending()
 		}
-	}
+	})
 	_, err := run(context.Background(), CloneDef(), j, false)
 	must(t, rec, err)
 	got := strings.Join(pending, "\n")

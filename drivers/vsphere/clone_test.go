@@ -34,7 +34,7 @@ func TestCloneCustomizesProvisionsAndConvertsToTemplate(t *testing.T) {
 
 	want := []string{"connect to vCenter", "check placement", "clone template", "configure hardware", "customize guest",
 		"power on", "wait for IP", "connect via SSH", "provision", "shut down", "remove build settings", "convert to template"}
-	if got := rec.steps(); strings.Join(got, ", ") != strings.Join(want, ", ") {
+	if got := rec.Steps(""); strings.Join(got, ", ") != strings.Join(want, ", ") {
 		t.Errorf("steps:\n got %v\nwant %v", got, want)
 	}
 	// The provisioner ran over SSH, logged in with the build's key that
@@ -94,7 +94,7 @@ func TestCloneCustomizesProvisionsAndConvertsToTemplate(t *testing.T) {
 		t.Errorf("customized host name %q, want web", vm.Guest.HostName)
 	}
 	// Progress was reported for the clone.
-	if len(rec.of("progress")) == 0 {
+	if len(rec.Of("progress")) == 0 {
 		t.Errorf("no progress events")
 	}
 	if touched := e.sim.Touched(before); len(touched) > 0 {

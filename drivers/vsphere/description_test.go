@@ -13,6 +13,7 @@ import (
 	"github.com/imgbuild/imgbuild/drivers/vsphere/vcsimtest"
 	"github.com/imgbuild/imgbuild/engine"
 	"github.com/imgbuild/imgbuild/engine/event"
+	"github.com/imgbuild/imgbuild/engine/testkit"
 	"github.com/imgbuild/imgbuild/starlark/description"
 )
 
@@ -82,13 +83,13 @@ vsphere_clone(
 	if deps := d.Graph.Deps(mustNode(t, d.Graph, "web")); len(deps) != 1 || deps[0] != "base" {
 		t.Errorf("web depends on %v, want [base]", deps)
 	}
-	rec := &recorder{}
+	rec := &testkit.Recorder{}
 	sum := engine.Run(context.Background(), d.Graph, e.reg, event.NewBus(rec), engine.RunOptions{Workspace: d.Root, TempDir: t.TempDir()})
 	if !sum.OK() {
 		for _, r := range sum.Results {
 			t.Errorf("%s: %s %v", r.Build, r.Status, r.Err)
 		}
-		t.Fatalf("events:\n%s", rec.dump())
+		t.Fatalf("events:\n%s", rec.JSON())
 	}
 	if data, _ := os.ReadFile(marker); string(data) != "base\nweb\n" {
 		t.Errorf("provisioners ran as %q", data)
@@ -118,7 +119,7 @@ vsphere_clone(
 		t.Errorf("manifest %s (%v)", data, err)
 	}
 	// The password never shows.
-	if strings.Contains(rec.dump(), vcsimtest.Password) {
+	if strings.Contains(rec.JSON(), vcsimtest.Password) {
 		t.Errorf("the password shows in the events")
 	}
 	// Left: the base template only (web was destroyed after its export).

@@ -15,6 +15,7 @@ import (
 
 	"github.com/imgbuild/imgbuild/drivers/vsphere/vcsimtest"
 	"github.com/imgbuild/imgbuild/engine"
+	"github.com/imgbuild/imgbuild/engine/event"
 	"github.com/imgbuild/imgbuild/engine/testkit"
 	"github.com/imgbuild/imgbuild/engine/value"
 )
@@ -89,19 +90,19 @@ func runMatrix(t *testing.T, e *env, sc scenario) {
 	// Attribute calls to steps by marking the call log at each step start.
 	marks := map[string]int{}
 	cleanupMark := -1
-	rec.onStep = func(name string) {
+	rec.OnEvent(func(ev event.Event) {
 		mu.Lock()
 		defer mu.Unlock()
-		sc0.steps = append(sc0.steps, name)
-		marks[name] = len(e.sim.Calls())
-	}
-	rec.onCleanup = func() {
-		mu.Lock()
-		defer mu.Unlock()
-		if cleanupMark < 0 {
-			cleanupMark = len(e.sim.Calls())
+		switch ev.Type {
+		case event.StepStarted:
+			sc0.steps = append(sc0.steps, ev.Step)
+			marks[ev.Step] = len(e.sim.Calls())
+		case event.CleanupStarted:
+			if cleanupMark < 0 {
+				cleanupMark = len(e.sim.Calls())
+			}
 		}
-	}
+	})
 	_, err := run(context.Background(), sc.def, j, false)
 	must(t, rec, err)
 	calls := e.sim.Calls()
@@ -152,10 +153,14 @@ func runMatrix(t *testing.T, e *env, sc scenario) {
 			prov = shell("echo provisioned")
 		}
 		j, rec := e.job(sc.def, "web", kw, prov)
-		rec.onStep = func(name string) { arm(name, cancel) }
+		rec.OnEvent(func(ev event.Event) {
+			if ev.Type == event.StepStarted {
+				arm(ev.Step, cancel)
+			}
+		})
 		_, err := run(ctx, sc.def, j, false)
 		if err == nil {
-			t.Fatalf("the build succeeded; events:\n%s", rec.dump())
+			t.Fatalf("the build succeeded; events:\n%s", rec.JSON())
 		}
 		if !strings.Contains(err.Error(), wantErr) {
 			t.Errorf("error %q does not say %q", err, wantErr)

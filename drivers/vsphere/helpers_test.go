@@ -2,13 +2,11 @@ package vsphere
 
 import (
 	"context"
-	"encoding/json"
 	"fmt"
 	"net"
 	"os"
 	"path/filepath"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -23,6 +21,7 @@ import (
 	"github.com/imgbuild/imgbuild/engine/event"
 	"github.com/imgbuild/imgbuild/engine/schema"
 	"github.com/imgbuild/imgbuild/engine/step"
+	"github.com/imgbuild/imgbuild/engine/testkit"
 	"github.com/imgbuild/imgbuild/engine/value"
 )
 
@@ -31,78 +30,9 @@ func init() {
 	getenv = func(string) string { return "" }
 }
 
-// recorder collects a build's events.
-type recorder struct {
-	mu     sync.Mutex
-	events []event.Event
-	// onStep, if set, is called when a step starts; onCleanup when a
-	// cleanup starts.
-	onStep    func(name string)
-	onCleanup func()
-}
-
-func (r *recorder) Handle(e event.Event) {
-	r.mu.Lock()
-	r.events = append(r.events, e)
-	f, c := r.onStep, r.onCleanup
-	r.mu.Unlock()
-	if f != nil && e.Type == event.StepStarted {
-		f(e.Step)
-	}
-	if c != nil && e.Type == event.CleanupStarted {
-		c()
-	}
-}
-
-// steps lists the steps started, in order.
-func (r *recorder) steps() []string {
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	var out []string
-	for _, e := range r.events {
-		if e.Type == event.StepStarted {
-			out = append(out, e.Step)
-		}
-	}
-	return out
-}
-
-// messages lists the Say/Warn messages.
-func (r *recorder) messages() string {
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	var b strings.Builder
-	for _, e := range r.events {
-		if e.Message != "" && (e.Type == event.Message || e.Type == event.Warning) {
-			b.WriteString(e.Message + "\n")
-		}
-	}
-	return b.String()
-}
-
-func (r *recorder) of(t event.Type) []event.Event {
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	var out []event.Event
-	for _, e := range r.events {
-		if e.Type == t {
-			out = append(out, e)
-		}
-	}
-	return out
-}
-
-// dump is every event as JSON lines, for failure messages.
-func (r *recorder) dump() string {
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	var b strings.Builder
-	for _, e := range r.events {
-		data, _ := json.Marshal(e)
-		b.Write(data)
-		b.WriteByte('\n')
-	}
-	return b.String()
+// messages is the Say and Warn messages of rec, one a line.
+func messages(rec *testkit.Recorder) string {
+	return strings.Join(rec.Messages(event.Message, event.Warning), "\n")
 }
 
 // env is a test's counterparts: vcsim, the local sshd its guests are
@@ -203,13 +133,13 @@ func shell(lines ...string) *value.Object {
 }
 
 // job makes the job of one build, as the engine would.
-func (e *env) job(def *engine.BuilderDef, name string, kw map[string]any, provisioners ...*value.Object) (*engine.Job, *recorder) {
+func (e *env) job(def *engine.BuilderDef, name string, kw map[string]any, provisioners ...*value.Object) (*engine.Job, *testkit.Recorder) {
 	e.t.Helper()
 	cfg, err := decodeConfig(def, kw)
 	if err != nil {
 		e.t.Fatalf("decoding the config: %v", err)
 	}
-	rec := &recorder{}
+	rec := &testkit.Recorder{}
 	ui := event.NewUI(event.NewBus(rec), name, def.Schema.Name)
 	j := &engine.Job{
 		Name: name, Driver: def.Schema.Name, Config: cfg, UI: ui,
@@ -239,10 +169,10 @@ func run(ctx context.Context, def *engine.BuilderDef, j *engine.Job, postFail bo
 }
 
 // must fails the test with the build's events when err is set.
-func must(t *testing.T, rec *recorder, err error) {
+func must(t *testing.T, rec *testkit.Recorder, err error) {
 	t.Helper()
 	if err != nil {
-		t.Fatalf("build failed: %v\nevents:\n%s", err, rec.dump())
+		t.Fatalf("build failed: %v\nevents:\n%s", err, rec.JSON())
 	}
 }
 

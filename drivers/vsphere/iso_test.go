@@ -65,7 +65,7 @@ func TestISOInstallsBootsTypesTheBootCommandAndProvisions(t *testing.T) {
 
 	want := []string{"connect to vCenter", "check placement", "start HTTP server", "upload ISO", "create VM", "power on", "type boot command",
 		"wait for IP", "connect via SSH", "provision", "shut down", "remove build settings", "convert to template"}
-	if got := rec.steps(); strings.Join(got, ", ") != strings.Join(want, ", ") {
+	if got := rec.Steps(""); strings.Join(got, ", ") != strings.Join(want, ", ") {
 		t.Errorf("steps:\n got %v\nwant %v", got, want)
 	}
 	// The keys reached the VM's keyboard, with the HTTP server's URL.
@@ -118,14 +118,14 @@ func TestISOInstallsBootsTypesTheBootCommandAndProvisions(t *testing.T) {
 			t.Errorf("uploaded ISO left: %s", f)
 		}
 	}
-	msgs := rec.messages()
+	msgs := messages(rec)
 	for _, want := range []string{"attaching 2 ISO(s) to /DC0/vm/debian-base", "uploading netinst.iso (139264 bytes) to [LocalDS_0] imgbuild-", "http: GET /preseed.cfg from 127.0.0.1:", "removing the build's guestinfo and 2 CD-ROM drive(s) from /DC0/vm/debian-base"} {
 		if !strings.Contains(msgs, want) {
 			t.Errorf("no message %q in:\n%s", want, msgs)
 		}
 	}
 	var uploaded bool
-	for _, p := range rec.of("progress") {
+	for _, p := range rec.Of("progress") {
 		uploaded = uploaded || (p.Message == "upload netinst.iso" && p.Unit == "bytes" && p.Total == 139264)
 	}
 	if !uploaded {
@@ -209,7 +209,7 @@ func TestISODownloadsTheISOOverHTTP(t *testing.T) {
 	_, err := run(context.Background(), ISODef(), j, false)
 	must(t, rec, err)
 	var downloaded bool
-	for _, p := range rec.of("progress") {
+	for _, p := range rec.Of("progress") {
 		downloaded = downloaded || (p.Message == "download ISO" && p.Done == int64(len(data)))
 	}
 	if !downloaded {

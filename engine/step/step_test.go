@@ -9,11 +9,11 @@ import (
 	"time"
 
 	"github.com/imgbuild/imgbuild/engine/event"
+	"github.com/imgbuild/imgbuild/engine/testkit"
 )
 
 func TestFailedCleanupIsReportedWithWhatWasLeft(t *testing.T) {
-	var got []event.Event
-	ui := event.NewUI(event.NewBus(event.SinkFunc(func(e event.Event) { got = append(got, e) })), "web", "x")
+	ui, rec := testkit.NewUI("web", "x")
 	r := &Runner{UI: ui}
 	err := r.Run(context.Background(),
 		&Func{StepName: "key pair", CleanFunc: func(context.Context, bool) error { return nil }},
@@ -29,7 +29,7 @@ func TestFailedCleanupIsReportedWithWhatWasLeft(t *testing.T) {
 		t.Errorf("err = %q\nwant  %q", err, want)
 	}
 	found := false
-	for _, e := range got {
+	for _, e := range rec.Events() {
 		found = found || (e.Type == event.CleanupFailed && e.Items[0] == "instance i-123 in eu-west-1")
 	}
 	if !found {
@@ -158,8 +158,7 @@ func TestFailedHookDecidesKeepOrCleanUpWhateverThePolicy(t *testing.T) {
 		decide  Decision
 		cleaned bool
 	}{{Cleanup, KeepAll, false}, {Abort, CleanUpAll, true}, {Cleanup, FollowPolicy, true}, {Abort, FollowPolicy, false}} {
-		var events []event.Event
-		ui := event.NewUI(event.NewBus(event.SinkFunc(func(e event.Event) { events = append(events, e) })), "web", "x")
+		ui, _ := testkit.NewUI("web", "x")
 		cleaned := false
 		r := &Runner{UI: ui, OnError: c.policy, Hooks: &Hooks{Failed: func(context.Context, *event.UI, Step, error) Decision { return c.decide }}}
 		r.Run(context.Background(),

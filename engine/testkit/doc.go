@@ -1,6 +1,7 @@
 // Package testkit is the one place for what imgbuild's tests share: the
-// integration-skip rule, an event recorder, workspace writers, a way to
-// run a test as an unprivileged user, and waiting on a condition.
+// integration-skip rule, an event recorder, workspace writers, a buffer
+// safe to read while a command writes it, a way to run a test as an
+// unprivileged user, the processes below one, and waiting on a condition.
 //
 // The rule for a test whose tool or counterpart is missing: on a
 // developer's machine it skips with a message saying what to install; when
@@ -15,11 +16,11 @@
 // on a channel), both bounded by a deadline that only a failing test
 // reaches.
 //
-// The API, in one line for grep: Integration, Skip, Skipf, Require,
-// RequireProgram, RequireRoot, SkipIfShort, OptIn, Recorder (NewUI,
-// Recorder.UI, Recorder.Bus, Recorder.OnEvent, Events, Of, Steps,
-// Messages, Lines, Log, JSON), Workspace, WriteFile, RunAsNobody,
-// Eventually, EventuallyWithin, Receive, WaitTimeout.
+// The API, for grep: Integration, Skip, Skipf, Require, RequireProgram,
+// RequireRoot, SkipIfShort, OptIn; Recorder (NewUI, Recorder.UI,
+// Recorder.Bus, Recorder.OnEvent, Events, Of, Steps, StepTimes, Messages,
+// Lines, Log, JSON); Buffer; Workspace, WriteFile; RunAsNobody; Descendants;
+// Eventually, EventuallyWithin, Poll, Receive, WaitTimeout.
 //
 // testkit belongs to the engine layer: it knows no Starlark and no
 // platform. Harnesses of one driver's counterpart stay with that driver

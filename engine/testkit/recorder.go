@@ -6,6 +6,7 @@ import (
 	"slices"
 	"strings"
 	"sync"
+	"time"
 
 	"github.com/imgbuild/imgbuild/engine/event"
 )
@@ -79,6 +80,16 @@ func (r *Recorder) Steps(build string) []string {
 		if build == "" || e.Build == build {
 			out = append(out, e.Step)
 		}
+	}
+	return out
+}
+
+// StepTimes returns how long each finished step took, in the order they
+// finished, as "build: step 1.2s": for a test's log.
+func (r *Recorder) StepTimes() []string {
+	var out []string
+	for _, e := range r.Of(event.StepFinished) {
+		out = append(out, e.Build+": "+e.Step+" "+e.Elapsed.Round(100*time.Millisecond).String())
 	}
 	return out
 }

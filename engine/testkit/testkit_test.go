@@ -7,6 +7,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"syscall"
 	"testing"
 	"time"
 
@@ -96,6 +97,7 @@ func TestRecorderKeepsEventsInOrderAcrossGoroutines(t *testing.T) {
 	ui.Say("hello %s", "there")
 	w := ui.Lines("stdout")
 	w.Write([]byte("one\ntwo\n"))
+	ui.Emit(event.Event{Type: event.StepFinished, Step: "launch", Elapsed: 1234 * time.Millisecond})
 	ui.Emit(event.Event{Type: event.StepStarted, Step: "connect"})
 	other := rec.UI("db", "null")
 	var wg sync.WaitGroup
@@ -113,6 +115,9 @@ func TestRecorderKeepsEventsInOrderAcrossGoroutines(t *testing.T) {
 	}
 	if got := strings.Join(seen, "; "); got != "launch with launch; connect with launch,connect" {
 		t.Errorf("OnEvent saw %s (it must see each event after it is recorded)", got)
+	}
+	if got := strings.Join(rec.StepTimes(), ","); got != "web: launch 1.2s" {
+		t.Errorf("StepTimes() = %s", got)
 	}
 	if got := strings.Join(rec.Lines("stdout"), ","); got != "one,two" {
 		t.Errorf("Lines(stdout) = %s", got)
@@ -179,4 +184,43 @@ func TestReceiveReturnsTheValueOrTheClose(t *testing.T) {
 	done := make(chan struct{})
 	close(done)
 	testkit.Receive(t, done, "the close")
+}
+
+func TestBufferTakesWhatWasWrittenWhileOthersWrite(t *testing.T) {
+	var b testkit.Buffer
+	var wg sync.WaitGroup
+	for range 4 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for range 100 {
+				b.Write([]byte("x"))
+			}
+		}()
+	}
+	n := len(b.Take())
+	wg.Wait()
+	if n += len(b.String()); n != 400 {
+		t.Errorf("%d bytes seen, want 400", n)
+	}
+}
+
+func TestDescendantsListsTheWholeTreeBelowAProcess(t *testing.T) {
+	cmd := exec.Command("sh", "-c", "sleep 60 & sh -c 'sleep 60 & wait' & wait")
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	defer func() { cmd.Process.Kill(); cmd.Wait() }()
+	var kids []int
+	// Two sleeps and the shell between: three processes below the outer sh.
+	testkit.Eventually(t, "the tree of three processes to start", func() bool {
+		kids = testkit.Descendants(cmd.Process.Pid)
+		return len(kids) == 3
+	})
+	for _, pid := range kids {
+		syscall.Kill(pid, syscall.SIGKILL)
+	}
+	if got := testkit.Descendants(0); got != nil {
+		t.Errorf("Descendants(0) = %v, want none", got)
+	}
 }

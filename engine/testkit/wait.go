@@ -22,13 +22,16 @@ func Eventually(t testing.TB, what string, cond func() bool) {
 // point is that something happens within d.
 func EventuallyWithin(t testing.TB, d time.Duration, what string, cond func() bool) {
 	t.Helper()
-	if !poll(d, cond) {
+	if !Poll(d, cond) {
 		t.Fatalf("waited %s for %s", d, what)
 	}
 }
 
-// poll reports whether cond held before d passed.
-func poll(d time.Duration, cond func() bool) bool {
+// Poll waits until cond holds or d passes, checking it at once and then at
+// short, growing intervals, and reports whether it held. A test uses it
+// where running out of time is not itself the failure: to give processes
+// a moment to go before listing those left.
+func Poll(d time.Duration, cond func() bool) bool {
 	deadline := time.NewTimer(d)
 	defer deadline.Stop()
 	interval := time.Millisecond

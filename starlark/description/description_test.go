@@ -11,6 +11,7 @@ import (
 	"github.com/imgbuild/imgbuild/builtins"
 	"github.com/imgbuild/imgbuild/engine"
 	"github.com/imgbuild/imgbuild/engine/schema"
+	"github.com/imgbuild/imgbuild/engine/testkit"
 	"github.com/imgbuild/imgbuild/engine/value"
 )
 
@@ -50,22 +51,9 @@ func testRegistry() *engine.Registry {
 	return reg
 }
 
-func writeWorkspace(t *testing.T, files map[string]string) string {
-	t.Helper()
-	root := t.TempDir()
-	for p, c := range files {
-		full := filepath.Join(root, p)
-		os.MkdirAll(filepath.Dir(full), 0o755)
-		if err := os.WriteFile(full, []byte(c), 0o644); err != nil {
-			t.Fatal(err)
-		}
-	}
-	return root
-}
-
 func load(t *testing.T, files map[string]string, vars map[string]builtins.VarValue) (*Description, error) {
 	t.Helper()
-	root := writeWorkspace(t, files)
+	root := testkit.Workspace(t, files)
 	return Load(Options{File: filepath.Join(root, "images.star"), Registry: testRegistry(), Vars: vars})
 }
 
@@ -286,7 +274,7 @@ func TestVariablesFromEverySource(t *testing.T) {
 	}
 	vars["version"] = builtins.VarValue{Raw: "1.2", Source: "--var"}
 	vars["replicas"] = builtins.VarValue{Raw: "5", Source: "--var"}
-	root := writeWorkspace(t, map[string]string{"images.star": `
+	root := testkit.Workspace(t, map[string]string{"images.star": `
 version = var("version", default = "dev")
 replicas = var("replicas", default = 1)
 count = var("count", default = 1)
@@ -375,7 +363,7 @@ func TestPathCheckCanDependOnAnotherKeyword(t *testing.T) {
 		Source    string `kw:"source" path:"any" pathunless:"direction=download" doc:"."`
 		Direction string `kw:"direction" default:"upload" doc:"."`
 	}{})})
-	root := writeWorkspace(t, map[string]string{"images.star": `
+	root := testkit.Workspace(t, map[string]string{"images.star": `
 fetch(source = "/var/log/remote.log", direction = "download")
 fetch(source = "missing.txt")
 `})
@@ -429,7 +417,7 @@ func TestLookupsAreValuesResolvedByPlanRefresh(t *testing.T) {
 		}{}),
 		Build: func(context.Context, *engine.Job) (*engine.Artifact, error) { return &engine.Artifact{}, nil },
 	})
-	root := writeWorkspace(t, map[string]string{"images.star": `
+	root := testkit.Workspace(t, map[string]string{"images.star": `
 vm(name = "a", source = find_image(name = "debian-*"), zone = "z1")
 vm(name = "b", source = "img-fixed")
 `})
@@ -446,12 +434,12 @@ vm(name = "b", source = "img-fixed")
 	if !strings.Contains(b.String(), `source = find_image(name = "debian-*") → img-for-debian-*-in-z1`) {
 		t.Errorf("plan:\n%s", b.String())
 	}
-	root = writeWorkspace(t, map[string]string{"images.star": `vm(name = "a", source = find_image(nam = "x"))`})
+	root = testkit.Workspace(t, map[string]string{"images.star": `vm(name = "a", source = find_image(nam = "x"))`})
 	_, err = Load(Options{File: filepath.Join(root, "images.star"), Registry: reg})
 	if err == nil || !strings.Contains(err.Error(), `find_image: unexpected keyword argument "nam" (did you mean "name"?)`) {
 		t.Errorf("error = %v", err)
 	}
-	root = writeWorkspace(t, map[string]string{"images.star": `vm(name = "a", source = 42)`})
+	root = testkit.Workspace(t, map[string]string{"images.star": `vm(name = "a", source = 42)`})
 	_, err = Load(Options{File: filepath.Join(root, "images.star"), Registry: reg})
 	if err == nil || !strings.Contains(err.Error(), `vm: for parameter source: got int, want an image id or find_image(...)`) {
 		t.Errorf("error = %v", err)
@@ -466,7 +454,7 @@ func TestMachineScopedPathsMayLieOutsideTheWorkspace(t *testing.T) {
 	}{})})
 	outside := filepath.Join(t.TempDir(), "id_ed25519")
 	os.WriteFile(outside, []byte("key"), 0o600)
-	root := writeWorkspace(t, map[string]string{"images.star": `
+	root := testkit.Workspace(t, map[string]string{"images.star": `
 login(key = "` + outside + `")
 login(key = "` + outside + `.missing")
 `})
@@ -474,7 +462,7 @@ login(key = "` + outside + `.missing")
 	if err == nil || !strings.Contains(err.Error(), `images.star:3:6: login: for parameter key: "`+outside+`.missing" does not exist`) {
 		t.Errorf("error = %v (a key outside the workspace is fine, a missing one is not)", err)
 	}
-	root = writeWorkspace(t, map[string]string{"images.star": `login(conf = "` + outside + `")`})
+	root = testkit.Workspace(t, map[string]string{"images.star": `login(conf = "` + outside + `")`})
 	_, err = Load(Options{File: filepath.Join(root, "images.star"), Registry: reg})
 	if err == nil || !strings.Contains(err.Error(), "is outside the workspace") {
 		t.Errorf("error = %v (workspace-scoped paths stay inside)", err)

@@ -5,6 +5,8 @@ import (
 	"strconv"
 	"strings"
 	"testing"
+
+	"github.com/imgbuild/imgbuild/engine/testkit"
 )
 
 // spin is a module that runs about n*4 steps.
@@ -13,7 +15,7 @@ func spin(n int) string {
 }
 
 func TestOneStepBudgetCoversEveryModule(t *testing.T) {
-	root := workspace(t, map[string]string{
+	root := testkit.Workspace(t, map[string]string{
 		"top.star": "load('//a.star', a = 'v')\nload('//b.star', b = 'v')\nload('//c.star', c = 'v')\n",
 		"a.star":   spin(1000),
 		"b.star":   spin(1000),
@@ -34,7 +36,7 @@ func TestOneStepBudgetCoversEveryModule(t *testing.T) {
 }
 
 func TestMemoryBoundStopsADescriptionThatHoldsTooMuch(t *testing.T) {
-	root := workspace(t, map[string]string{
+	root := testkit.Workspace(t, map[string]string{
 		// 600 strings of 1 MB each, all kept: 600 MB.
 		"top.star": "box = []\nfor i in range(600):\n    box.append('x' * 1000000 + str(i))\n",
 	})
@@ -51,7 +53,7 @@ func TestMemoryBoundStopsADescriptionThatHoldsTooMuch(t *testing.T) {
 }
 
 func TestMemoryBoundCountsOnlyWhatIsKept(t *testing.T) {
-	root := workspace(t, map[string]string{
+	root := testkit.Workspace(t, map[string]string{
 		// 200 MB allocated in all, but only 1 MB held at a time.
 		"top.star": "n = 0\nfor i in range(200):\n    s = 'x' * 1000000 + str(i)\n    n += len(s)\n",
 	})

@@ -7,24 +7,9 @@ import (
 	"testing"
 	"testing/fstest"
 
+	"github.com/imgbuild/imgbuild/engine/testkit"
 	"go.starlark.net/starlark"
 )
-
-// workspace writes files (path → content) under a temp dir and returns it.
-func workspace(t *testing.T, files map[string]string) string {
-	t.Helper()
-	root := t.TempDir()
-	for p, c := range files {
-		full := filepath.Join(root, p)
-		if err := os.MkdirAll(filepath.Dir(full), 0o755); err != nil {
-			t.Fatal(err)
-		}
-		if err := os.WriteFile(full, []byte(c), 0o644); err != nil {
-			t.Fatal(err)
-		}
-	}
-	return root
-}
 
 func newHost(root string) *Host {
 	return &Host{
@@ -34,7 +19,7 @@ func newHost(root string) *Host {
 }
 
 func TestLoadResolvesEveryLabelForm(t *testing.T) {
-	root := workspace(t, map[string]string{
+	root := testkit.Workspace(t, map[string]string{
 		"images.star":           "load('//lib/a.star', 'a')\nload('./lib/b.star', 'b')\nload('@stdlib//apt.star', 'apt')\nload('@shared//s.star', 's')\nresult = [a, b, apt(), s]\n",
 		"lib/a.star":            "load('../lib/b.star', 'b')\na = 'a' + b\n",
 		"lib/b.star":            "b = 'b'\n",
@@ -55,7 +40,7 @@ func TestLoadResolvesEveryLabelForm(t *testing.T) {
 }
 
 func TestEachModuleEvaluatedOnce(t *testing.T) {
-	root := workspace(t, map[string]string{
+	root := testkit.Workspace(t, map[string]string{
 		"top.star": "load('//a.star', 'a')\nload('//b.star', 'b')\n",
 		"a.star":   "load('//c.star', 'c')\na = 1\n",
 		"b.star":   "load('//c.star', 'c')\nb = 1\n",
@@ -91,7 +76,7 @@ func TestBadLoadsSayWhy(t *testing.T) {
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
-			root := workspace(t, map[string]string{"top.star": c.src})
+			root := testkit.Workspace(t, map[string]string{"top.star": c.src})
 			_, err := newHost(root).Exec(filepath.Join(root, "top.star"))
 			if err == nil || !strings.Contains(err.Error(), c.want) {
 				t.Errorf("error = %v\nwant it to contain %q", err, c.want)
@@ -101,7 +86,7 @@ func TestBadLoadsSayWhy(t *testing.T) {
 }
 
 func TestLoadCycleShowsChain(t *testing.T) {
-	root := workspace(t, map[string]string{
+	root := testkit.Workspace(t, map[string]string{
 		"top.star": "load('//a.star', 'a')\n",
 		"a.star":   "load('//b.star', 'b')\na = 1\n",
 		"b.star":   "load('//a.star', 'a')\nb = 1\n",
@@ -113,7 +98,7 @@ func TestLoadCycleShowsChain(t *testing.T) {
 }
 
 func TestErrorInLoadedModuleShowsBacktraceAcrossFiles(t *testing.T) {
-	root := workspace(t, map[string]string{
+	root := testkit.Workspace(t, map[string]string{
 		"top.star":         "load('//lib/helpers.star', 'harden')\nharden()\n",
 		"lib/helpers.star": "def harden():\n    return inner()\n\ndef inner():\n    return 1 // 0\n",
 	})
@@ -129,7 +114,7 @@ backtrace (most recent call last):
 }
 
 func TestErrorDuringLoadNamesBothFiles(t *testing.T) {
-	root := workspace(t, map[string]string{
+	root := testkit.Workspace(t, map[string]string{
 		"top.star": "load('//lib.star', 'x')\n",
 		"lib.star": "x = 1\nfail('lib is broken')\n",
 	})
@@ -145,7 +130,7 @@ func TestErrorDuringLoadNamesBothFiles(t *testing.T) {
 }
 
 func TestRunawayLoopIsStopped(t *testing.T) {
-	root := workspace(t, map[string]string{"top.star": "x = 0\nwhile True:\n    x += 1\n"})
+	root := testkit.Workspace(t, map[string]string{"top.star": "x = 0\nwhile True:\n    x += 1\n"})
 	h := newHost(root)
 	h.MaxSteps = 10000
 	_, err := h.Exec(filepath.Join(root, "top.star"))
@@ -156,7 +141,7 @@ func TestRunawayLoopIsStopped(t *testing.T) {
 
 func TestFindRootAndMod(t *testing.T) {
 	shared := t.TempDir()
-	root := workspace(t, map[string]string{
+	root := testkit.Workspace(t, map[string]string{
 		"imgbuild.mod":     "module(name = \"shared\", path = \"" + shared + "\")\n",
 		"teams/web/x.star": "",
 	})
@@ -168,7 +153,7 @@ func TestFindRootAndMod(t *testing.T) {
 	if err != nil || mods["shared"] != shared {
 		t.Fatalf("ReadMod = %v, %v", mods, err)
 	}
-	bad := workspace(t, map[string]string{"imgbuild.mod": "module(name = \"x\", path = \"nope\")\n"})
+	bad := testkit.Workspace(t, map[string]string{"imgbuild.mod": "module(name = \"x\", path = \"nope\")\n"})
 	if _, err := ReadMod(bad); err == nil || !strings.Contains(err.Error(), "imgbuild.mod:1:7: module: \"x\": directory") {
 		t.Fatalf("ReadMod(bad) error = %v", err)
 	}

@@ -32,45 +32,6 @@ func registry() *engine.Registry {
 	return r
 }
 
-// recorder keeps a run's events.
-type recorder struct {
-	mu  sync.Mutex
-	all []event.Event
-}
-
-func (r *recorder) Handle(e event.Event) {
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	r.all = append(r.all, e)
-}
-
-func (r *recorder) text() string {
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	var b strings.Builder
-	for _, e := range r.all {
-		switch e.Type {
-		case event.Message, event.Warning, event.Output, event.StepFinished, event.CleanupFailed, event.Leftover:
-			fmt.Fprintf(&b, "%s %s [%s] %s%s %s\n", e.Build, e.Type, e.Step, e.Message, e.Error, strings.Join(e.Items, ","))
-		}
-	}
-	return b.String()
-}
-
-// phases returns each build's steps (and post-processors) with their
-// wall time, in the order they finished.
-func (r *recorder) phases() []string {
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	var out []string
-	for _, e := range r.all {
-		if e.Type == event.StepFinished {
-			out = append(out, fmt.Sprintf("%-16s %-32s %7.1fs", e.Build, e.Step, e.Elapsed.Seconds()))
-		}
-	}
-	return out
-}
-
 func repoRoot(t *testing.T) string {
 	_, file, _, _ := runtime.Caller(0)
 	return filepath.Join(filepath.Dir(file), "../../..")
@@ -129,7 +90,7 @@ var quickstart struct {
 	dir     string // the workspace, kept until the package's tests end
 	temp    string
 	sum     *engine.Summary
-	rec     *recorder
+	rec     *testkit.Recorder
 	elapsed time.Duration
 }
 
@@ -159,7 +120,7 @@ func runQuickstart(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		quickstart.rec = &recorder{}
+		quickstart.rec = &testkit.Recorder{}
 		start := time.Now()
 		quickstart.sum = engine.Run(context.Background(), d.Graph, registry(), event.NewBus(quickstart.rec), engine.RunOptions{
 			Workspace: d.Root, TempDir: quickstart.temp, Tracker: step.NewTracker(), CleanupTimeout: 2 * time.Minute,
@@ -174,13 +135,13 @@ func runQuickstart(t *testing.T) {
 func TestQuickstart(t *testing.T) {
 	runQuickstart(t)
 	sum, rec, dir := quickstart.sum, quickstart.rec, quickstart.dir
-	t.Logf("the quickstart took %s:\n%s", quickstart.elapsed.Round(time.Second), strings.Join(rec.phases(), "\n"))
+	t.Logf("the quickstart took %s:\n%s", quickstart.elapsed.Round(time.Second), strings.Join(rec.StepTimes(), "\n"))
 	for _, r := range sum.Results {
 		if r.Err != nil {
-			t.Fatalf("build %s failed: %v\n%s", r.Build, r.Err, rec.text())
+			t.Fatalf("build %s failed: %v\n%s", r.Build, r.Err, rec.Log())
 		}
 	}
-	text := rec.text()
+	text := rec.Log()
 	for _, want := range []string{"active", "nginx serves the page", "the machine powered off in", "removed the build's SSH key from root's authorized_keys", "generalized: machine-id emptied"} {
 		if !strings.Contains(text, want) {
 			t.Errorf("the log lacks %q", want)
@@ -303,17 +264,17 @@ qemu(
 	if err != nil {
 		t.Fatal(err)
 	}
-	rec := &recorder{}
+	rec := &testkit.Recorder{}
 	temp := t.TempDir()
 	start := time.Now()
 	sum := engine.Run(context.Background(), d.Graph, registry(), event.NewBus(rec), engine.RunOptions{Workspace: d.Root, TempDir: temp, Tracker: step.NewTracker()})
 	r := sum.Result("again")
 	if r.Err != nil {
-		t.Fatalf("booting the quickstart image again: %v\n%s", r.Err, rec.text())
+		t.Fatalf("booting the quickstart image again: %v\n%s", r.Err, rec.Log())
 	}
-	t.Logf("booted again in %s:\n%s", time.Since(start).Round(time.Second), strings.Join(rec.phases(), "\n"))
+	t.Logf("booted again in %s:\n%s", time.Since(start).Round(time.Second), strings.Join(rec.StepTimes(), "\n"))
 	var out []string
-	for _, e := range rec.all {
+	for _, e := range rec.Events() {
 		if e.Type == event.Output && e.Stream == "stdout" {
 			out = append(out, e.Message)
 		}

@@ -371,7 +371,7 @@ func (s *Server) DropConnections() int {
 	if pid == 0 {
 		return 0
 	}
-	pids := descendants(pid)
+	pids := testkit.Descendants(pid)
 	for _, p := range pids {
 		_ = syscall.Kill(p, syscall.SIGKILL)
 	}
@@ -388,7 +388,7 @@ func (s *Server) Processes() int {
 		return 0
 	}
 	n := 0
-	for _, p := range descendants(pid) {
+	for _, p := range testkit.Descendants(pid) {
 		// Zombies wait for their parent; they are gone all the same.
 		if st, err := os.ReadFile(filepath.Join("/proc", strconv.Itoa(p), "stat")); err == nil {
 			if i := bytes.LastIndexByte(st, ')'); i > 0 && i+2 < len(st) && st[i+2] == 'Z' {
@@ -428,50 +428,6 @@ func (s *Server) CPU() time.Duration {
 	return time.Duration(cu+cs) * 10 * time.Millisecond
 }
 
-// descendants lists the processes below pid, from /proc.
-func descendants(pid int) []int {
-	if pid <= 0 {
-		return nil // not a server's: 0 would name the kernel's own
-	}
-	entries, err := os.ReadDir("/proc")
-	if err != nil {
-		return nil
-	}
-	children := map[int][]int{}
-	for _, e := range entries {
-		p, err := strconv.Atoi(e.Name())
-		if err != nil {
-			continue
-		}
-		stat, err := os.ReadFile(filepath.Join("/proc", e.Name(), "stat"))
-		if err != nil {
-			continue
-		}
-		// pid (comm) state ppid ...: comm may hold spaces and parentheses.
-		i := bytes.LastIndexByte(stat, ')')
-		if i < 0 {
-			continue
-		}
-		fields := strings.Fields(string(stat[i+1:]))
-		if len(fields) < 2 {
-			continue
-		}
-		ppid, _ := strconv.Atoi(fields[1])
-		children[ppid] = append(children[ppid], p)
-	}
-	var out []int
-	queue := []int{pid}
-	for len(queue) > 0 {
-		p := queue[0]
-		queue = queue[1:]
-		for _, c := range children[p] {
-			out = append(out, c)
-			queue = append(queue, c)
-		}
-	}
-	return out
-}
-
 // pid is the running sshd's process id, 0 if none.
 func (s *Server) pid() int {
 	s.procMu.Lock()
@@ -502,7 +458,7 @@ func (s *Server) kill() {
 	if proc == nil {
 		return
 	}
-	kids := descendants(proc.Process.Pid)
+	kids := testkit.Descendants(proc.Process.Pid)
 	_ = proc.Process.Signal(syscall.SIGTERM)
 	select {
 	case <-exited:
@@ -540,7 +496,7 @@ func (s *Server) Reboot(t testing.TB, down time.Duration) {
 // when the test ends.
 func (s *Server) Freeze(t testing.TB) (thaw func()) {
 	t.Helper()
-	pids := descendants(s.pid())
+	pids := testkit.Descendants(s.pid())
 	for _, p := range pids {
 		_ = syscall.Kill(p, syscall.SIGSTOP)
 	}
