@@ -8,16 +8,18 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strings"
 	"syscall"
 	"testing"
 	"time"
 
 	"github.com/imgbuild/imgbuild/drivers/ssh/sshtest"
+	"github.com/imgbuild/imgbuild/engine/testkit"
 )
 
 func TestExitCodes(t *testing.T) {
-	dir := workspace(t, map[string]string{
+	dir := testkit.Workspace(t, map[string]string{
 		"ok.star":      `local(name = "a", provisioners = [shell(inline = ["true"])])`,
 		"fails.star":   `local(name = "a", provisioners = [shell(inline = ["echo boom >&2", "exit 3"])])`,
 		"invalid.star": `local(name = "a", nope = 1)`,
@@ -51,7 +53,7 @@ func TestExitCodes(t *testing.T) {
 }
 
 func TestFailedBuildSaysWhyAndSkipsDependents(t *testing.T) {
-	dir := workspace(t, map[string]string{"images.star": `
+	dir := testkit.Workspace(t, map[string]string{"images.star": `
 base = local(name = "base", provisioners = [shell(inline = ["echo going down >&2", "exit 3"])])
 local(name = "web", env = {"B": base.id})
 local(name = "other")
@@ -74,7 +76,7 @@ local(name = "other")
 }
 
 func TestOnlyBringsDependenciesAndExceptDrops(t *testing.T) {
-	dir := workspace(t, map[string]string{"images.star": `
+	dir := testkit.Workspace(t, map[string]string{"images.star": `
 base = local(name = "base")
 local(name = "web-1", env = {"B": base.id})
 local(name = "web-2", env = {"B": base.id})
@@ -141,7 +143,7 @@ const secret = "s3cr3t-Tok3n-value"
 // manifest, then greps the plan, the terminal, --json, the logs, the
 // manifest and the state for it.
 func TestSensitiveValueAppearsNowhere(t *testing.T) {
-	dir := workspace(t, map[string]string{"images.star": `
+	dir := testkit.Workspace(t, map[string]string{"images.star": `
 token = var("token", sensitive = True)
 local(
     name = "web",
@@ -198,7 +200,7 @@ local(
 }
 
 func TestFmt(t *testing.T) {
-	dir := workspace(t, map[string]string{
+	dir := testkit.Workspace(t, map[string]string{
 		"messy.star": "local(name='a',provisioners=[shell(inline=['true'])])\n",
 		"tidy.star":  "local(name = \"a\")\n",
 	})
@@ -252,76 +254,95 @@ func TestVersion(t *testing.T) {
 	}
 }
 
-// startRun starts the real binary on a description whose build sleeps, and
-// waits until the sleep is running.
-func startRun(t *testing.T, script string) (*exec.Cmd, *bytes.Buffer, *bytes.Buffer, string) {
-	t.Helper()
-	dir := workspace(t, map[string]string{"images.star": `
-local(name = "slow", provisioners = [shell(inline = ["` + script + `"])])
-`})
-	cmd := exec.Command(binary, "run", "images.star", "--no-color")
-	cmd.Dir = dir
-	var stdout, stderr bytes.Buffer
-	cmd.Stdout, cmd.Stderr = &stdout, &stderr
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { cmd.Process.Kill() })
-	deadline := time.Now().Add(20 * time.Second)
-	for !strings.Contains(stdout.String(), "running inline script") {
-		if time.Now().After(deadline) {
-			t.Fatalf("the build never started:\n%s\n%s", stdout.String(), stderr.String())
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
-	time.Sleep(200 * time.Millisecond)
-	return cmd, &stdout, &stderr, dir
+// slowRun is the real binary running a description whose build sleeps.
+type slowRun struct {
+	cmd            *exec.Cmd
+	stdout, stderr *testkit.Buffer
+	dir            string
+	sleeps         []int // the build's "sleep 60" processes
 }
 
-func sleepers(t *testing.T) int {
-	out, _ := exec.Command("pgrep", "-f", "^sleep 60$").Output()
-	return len(strings.Fields(string(out)))
+// startRun starts the real binary on a description whose build runs
+// script, and waits until the script's "sleep 60" is running.
+func startRun(t *testing.T, script string) *slowRun {
+	t.Helper()
+	dir := testkit.Workspace(t, map[string]string{"images.star": `
+local(name = "slow", provisioners = [shell(inline = ["` + script + `"])])
+`})
+	r := &slowRun{cmd: exec.Command(binary, "run", "images.star", "--no-color"), stdout: &testkit.Buffer{}, stderr: &testkit.Buffer{}, dir: dir}
+	r.cmd.Dir = dir
+	r.cmd.Stdout, r.cmd.Stderr = r.stdout, r.stderr
+	if err := r.cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		r.cmd.Process.Kill()
+		for _, pid := range r.sleeps {
+			if isSleep(pid) {
+				syscall.Kill(pid, syscall.SIGKILL)
+			}
+		}
+	})
+	testkit.Eventually(t, "the build's sleep 60 to run", func() bool {
+		r.sleeps = sleepsUnder(r.cmd.Process.Pid)
+		return strings.Contains(r.stdout.String(), "running inline script") && len(r.sleeps) > 0
+	})
+	return r
+}
+
+// sleepsUnder lists the "sleep 60" processes descending from pid. Only
+// those: other test runs on the machine may have sleeps of their own.
+func sleepsUnder(pid int) []int {
+	return slices.DeleteFunc(testkit.Descendants(pid), func(p int) bool { return !isSleep(p) })
+}
+
+// isSleep reports whether pid is a live "sleep 60".
+func isSleep(pid int) bool {
+	cmdline, _ := os.ReadFile(fmt.Sprintf("/proc/%d/cmdline", pid))
+	return string(cmdline) == "sleep\x0060\x00"
 }
 
 func TestInterruptCancelsCleansUpAndExits130(t *testing.T) {
-	before := sleepers(t)
-	cmd, stdout, stderr, dir := startRun(t, "sleep 60")
-	cmd.Process.Signal(syscall.SIGINT)
-	err := cmd.Wait()
+	r := startRun(t, "sleep 60")
+	r.cmd.Process.Signal(syscall.SIGINT)
+	err := r.cmd.Wait()
 	if ee, ok := err.(*exec.ExitError); !ok || ee.ExitCode() != 130 {
-		t.Fatalf("exit: %v\n%s\n%s", err, stdout, stderr)
+		t.Fatalf("exit: %v\n%s\n%s", err, r.stdout, r.stderr)
 	}
-	if !strings.Contains(stderr.String(), "interrupt: cancelling the builds and cleaning up") {
-		t.Errorf("stderr: %s", stderr)
+	if !strings.Contains(r.stderr.String(), "interrupt: cancelling the builds and cleaning up") {
+		t.Errorf("stderr: %s", r.stderr)
 	}
-	if !strings.Contains(stdout.String(), "cancelled") {
-		t.Errorf("summary does not say cancelled:\n%s", stdout)
+	if !strings.Contains(r.stdout.String(), "cancelled") {
+		t.Errorf("summary does not say cancelled:\n%s", r.stdout)
 	}
-	if entries, _ := os.ReadDir(filepath.Join(dir, ".imgbuild/tmp")); len(entries) != 0 {
+	if entries, _ := os.ReadDir(filepath.Join(r.dir, ".imgbuild/tmp")); len(entries) != 0 {
 		t.Errorf("scratch directories left: %v", entries)
 	}
-	if n := sleepers(t); n > before {
-		t.Errorf("%d sleep processes survived the cancel", n-before)
+	// Killed is not yet gone: give a killed process its moment to die.
+	testkit.Poll(5*time.Second, func() bool { return !slices.ContainsFunc(r.sleeps, isSleep) })
+	if n := len(slices.DeleteFunc(slices.Clone(r.sleeps), func(pid int) bool { return !isSleep(pid) })); n > 0 {
+		t.Errorf("%d sleep processes survived the cancel", n)
 	}
 }
 
 func TestSecondInterruptStopsAtOnceAndListsWhatMayBeLeft(t *testing.T) {
 	// The build ignores SIGTERM, so cancelling it takes a few seconds: the
 	// second interrupt arrives while it is still being cleaned up.
-	cmd, stdout, stderr, _ := startRun(t, "trap '' TERM; sleep 60")
-	cmd.Process.Signal(syscall.SIGINT)
-	time.Sleep(300 * time.Millisecond)
-	cmd.Process.Signal(syscall.SIGINT)
-	err := cmd.Wait()
+	r := startRun(t, "trap '' TERM; sleep 60")
+	r.cmd.Process.Signal(syscall.SIGINT)
+	testkit.Eventually(t, "imgbuild to take the first interrupt", func() bool {
+		return strings.Contains(r.stderr.String(), "interrupt: cancelling the builds and cleaning up")
+	})
+	r.cmd.Process.Signal(syscall.SIGINT)
+	err := r.cmd.Wait()
 	if ee, ok := err.(*exec.ExitError); !ok || ee.ExitCode() != 130 {
-		t.Fatalf("exit: %v\n%s\n%s", err, stdout, stderr)
+		t.Fatalf("exit: %v\n%s\n%s", err, r.stdout, r.stderr)
 	}
 	for _, want := range []string{"stopping at once, without cleaning up", "may be left behind:", "slow: "} {
-		if !strings.Contains(stderr.String(), want) {
-			t.Errorf("stderr lacks %q:\n%s", want, stderr)
+		if !strings.Contains(r.stderr.String(), want) {
+			t.Errorf("stderr lacks %q:\n%s", want, r.stderr)
 		}
 	}
-	exec.Command("pkill", "-f", "^sleep 60$").Run()
 }
 
 func TestCompletion(t *testing.T) {
@@ -340,7 +361,7 @@ func TestCompletion(t *testing.T) {
 }
 
 func TestJSONIsOneEventPerLine(t *testing.T) {
-	dir := workspace(t, map[string]string{"images.star": `
+	dir := testkit.Workspace(t, map[string]string{"images.star": `
 base = local(name = "base", provisioners = [shell(inline = ["echo hello from base"])])
 local(name = "web", env = {"B": base.id})
 `})
@@ -369,7 +390,7 @@ local(name = "web", env = {"B": base.id})
 }
 
 func TestTimestamps(t *testing.T) {
-	dir := workspace(t, map[string]string{"images.star": `local(name = "a")`})
+	dir := testkit.Workspace(t, map[string]string{"images.star": `local(name = "a")`})
 	code, out, _ := imgbuild(t, dir, "run", "images.star", "--no-color", "--timestamps")
 	if code != 0 {
 		t.Fatal(out)
@@ -381,7 +402,7 @@ func TestTimestamps(t *testing.T) {
 }
 
 func TestListOutputFlowsIntoAnotherBuild(t *testing.T) {
-	dir := workspace(t, map[string]string{"images.star": `
+	dir := testkit.Workspace(t, map[string]string{"images.star": `
 base = local(name = "base", files = {"a.txt": "A", "b.txt": "B"})
 local(name = "copy", provisioners = [file(sources = base.files, destination = "/copied/")])
 `})
@@ -399,7 +420,7 @@ local(name = "copy", provisioners = [file(sources = base.files, destination = "/
 
 func TestNullBuildProvisionsAnExistingMachineOverSSH(t *testing.T) {
 	srv := sshtest.Start(t)
-	dir := workspace(t, map[string]string{
+	dir := testkit.Workspace(t, map[string]string{
 		"images.star": `
 host = null(
     name = "host",

@@ -81,8 +81,8 @@ type boardRow struct {
 func NewBoard(opts Options) *Board {
 	w := opts.out()
 	b := newBoard(w, !opts.NoColor, opts.Timestamps, time.Now, func() (int, int) { return termSize(w) })
-	b.stop, b.done = make(chan struct{}), make(chan struct{})
-	go b.loop()
+	ticker := time.NewTicker(redrawEvery)
+	b.redrawOn(ticker.C, ticker.Stop)
 	return b
 }
 
@@ -95,15 +95,21 @@ func newBoard(w io.Writer, color, timestamps bool, now func() time.Time, size fu
 	}
 }
 
-func (b *Board) loop() {
+// redrawOn starts redrawing b at each tick until Close, which calls
+// stopTicks. A test hands it a channel of its own to tick at will.
+func (b *Board) redrawOn(ticks <-chan time.Time, stopTicks func()) {
+	b.stop, b.done = make(chan struct{}), make(chan struct{})
+	go b.loop(ticks, stopTicks)
+}
+
+func (b *Board) loop(ticks <-chan time.Time, stopTicks func()) {
 	defer close(b.done)
-	t := time.NewTicker(redrawEvery)
-	defer t.Stop()
+	defer stopTicks()
 	for {
 		select {
 		case <-b.stop:
 			return
-		case <-t.C:
+		case <-ticks:
 			b.mu.Lock()
 			b.flush(false)
 			b.mu.Unlock()

@@ -18,6 +18,7 @@ import (
 
 	"github.com/imgbuild/imgbuild/engine"
 	"github.com/imgbuild/imgbuild/engine/event"
+	"github.com/imgbuild/imgbuild/engine/testkit"
 )
 
 var update = flag.Bool("update", false, "rewrite the golden files in testdata")
@@ -393,23 +394,33 @@ func TestBoardRedrawsInPlaceAndLeavesTheLastBoard(t *testing.T) {
 }
 
 func TestBoardRedrawsFromItsTicker(t *testing.T) {
-	r, w, err := os.Pipe()
-	if err != nil {
-		t.Fatal(err)
+	var out testkit.Buffer
+	b := newBoard(&out, false, false, func() time.Time { return at(5000) }, func() (int, int) { return 100, 40 })
+	ticks := make(chan time.Time)
+	b.redrawOn(ticks, func() {})
+	defer b.Close()
+	// The loop takes a tick only once it is done with the one before, so
+	// after two sends the first one's redraw is on the output. (The second
+	// finds nothing changed: the clock is fixed.)
+	tick := func() {
+		ticks <- time.Time{}
+		ticks <- time.Time{}
 	}
-	defer r.Close()
-	b := NewBoard(Options{Out: w})
+
 	play(b, script()[:6])
-	time.Sleep(3 * redrawEvery)
-	if err := b.Close(); err != nil {
-		t.Fatal(err)
+	if got := out.Take(); got != "" {
+		t.Fatalf("the board drew before its ticker ticked: %q", got)
 	}
-	w.Close()
-	var got bytes.Buffer
-	got.ReadFrom(r)
-	text := ansi.Strip(got.String())
+	tick()
+	text := ansi.Strip(out.Take())
 	if !strings.Contains(text, "web-server | build started") || !strings.Contains(text, "○ app") {
-		t.Errorf("ticker drew nothing:\n%s", text)
+		t.Fatalf("the first tick drew nothing:\n%s", text)
+	}
+	play(b, script()[6:8])
+	tick()
+	redraw := out.Take()
+	if !strings.HasPrefix(redraw, "\r\x1b[4A\x1b[J") || !strings.Contains(ansi.Strip(redraw), "scratch directory ready") {
+		t.Errorf("the next tick did not redraw the board over the last one with the new line:\n%q", redraw)
 	}
 }
 
