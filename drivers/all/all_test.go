@@ -9,7 +9,6 @@ import (
 	"reflect"
 	"strconv"
 	"strings"
-	"syscall"
 	"testing"
 	"time"
 
@@ -182,15 +181,7 @@ func TestCancelMidProvisionerKillsItAndCleansUp(t *testing.T) {
 	defer cancel()
 	done := make(chan *engine.Summary, 1)
 	go func() { done <- w.run(ctx, g, 1) }()
-	var pid int
-	for deadline := time.Now().Add(10 * time.Second); pid == 0 && time.Now().Before(deadline); time.Sleep(10 * time.Millisecond) {
-		if b, err := os.ReadFile(pidFile); err == nil && strings.HasSuffix(string(b), "\n") {
-			pid, _ = strconv.Atoi(strings.TrimSpace(string(b)))
-		}
-	}
-	if pid == 0 {
-		t.Fatalf("the provisioner never started\n%s", w.ev.JSON())
-	}
+	pid := testkit.WaitForPIDFile(t, pidFile)
 	cancel()
 	var sum *engine.Summary
 	select {
@@ -201,12 +192,7 @@ func TestCancelMidProvisionerKillsItAndCleansUp(t *testing.T) {
 	if r := sum.Result("web"); r.Status != event.Cancelled {
 		t.Errorf("web %s: %v", r.Status, r.Err)
 	}
-	for deadline := time.Now().Add(5 * time.Second); syscall.Kill(pid, 0) == nil; time.Sleep(10 * time.Millisecond) {
-		if time.Now().After(deadline) {
-			syscall.Kill(pid, syscall.SIGKILL)
-			t.Fatalf("the provisioner's child %d survived the cancel", pid)
-		}
-	}
+	testkit.WaitGone(t, pid, "the provisioner's child, after the cancel,")
 	w.noOutput("web")
 	w.noScratchLeft()
 }

@@ -12,6 +12,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/ec2/types"
 
 	"github.com/imgbuild/imgbuild/engine"
+	"github.com/imgbuild/imgbuild/engine/testkit"
 )
 
 func TestAwsAmiPicksTheNewestMatchAtRunTimeAndInPlanRefresh(t *testing.T) {
@@ -20,7 +21,13 @@ func TestAwsAmiPicksTheNewestMatchAtRunTimeAndInPlanRefresh(t *testing.T) {
 	var ids []string
 	for i := 1; i <= 3; i++ {
 		if i > 1 {
-			time.Sleep(1100 * time.Millisecond) // moto's creation dates have whole seconds
+			// moto's creation dates have whole seconds: the next image
+			// must be made in a later second than the last one.
+			last, err := time.Parse(time.RFC3339, aws.ToString(h.image(region, ids[len(ids)-1]).CreationDate))
+			if err != nil {
+				t.Fatal(err)
+			}
+			testkit.Eventually(t, "the clock to pass "+last.String(), func() bool { return time.Now().Truncate(time.Second).After(last) })
 		}
 		ids = append(ids, h.makeImage(region, fmt.Sprintf("lookup-base-%d", i)))
 	}

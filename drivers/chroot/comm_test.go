@@ -43,16 +43,10 @@ func newComm(t *testing.T, opts chroot.Options) (*chroot.Comm, string) {
 // or something is mounted under it.
 func noLeftovers(t *testing.T, root string) {
 	t.Helper()
-	deadline := time.Now().Add(5 * time.Second)
-	for {
-		procs, mounts := chroottest.ProcessesIn(root), chroottest.MountsUnder(root)
-		if len(procs) == 0 && len(mounts) == 0 {
-			return
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("left behind in %s: processes %v, mounts %v", root, procs, mounts)
-		}
-		time.Sleep(50 * time.Millisecond)
+	// What was killed or unmounted may take a moment to go.
+	gone := func() bool { return len(chroottest.ProcessesIn(root)) == 0 && len(chroottest.MountsUnder(root)) == 0 }
+	if !testkit.Poll(testkit.WaitTimeout, gone) {
+		t.Fatalf("left behind in %s: processes %v, mounts %v", root, chroottest.ProcessesIn(root), chroottest.MountsUnder(root))
 	}
 }
 
@@ -179,7 +173,7 @@ func TestCancellingRunKillsEverythingEvenWhatIgnoresSIGTERM(t *testing.T) {
 		_, err := c.Run(ctx, &engine.Command{Command: "trap '' TERM; (trap '' TERM; sleep 1003) & echo ready; sleep 1004", Stdout: &stdout})
 		done <- err
 	}()
-	waitFor(t, func() bool { return strings.Contains(stdout.String(), "ready") })
+	testkit.Eventually(t, "the command to say ready", func() bool { return strings.Contains(stdout.String(), "ready") })
 	cancel()
 	start := time.Now()
 	select {
@@ -199,17 +193,6 @@ func TestCancellingRunKillsEverythingEvenWhatIgnoresSIGTERM(t *testing.T) {
 	}
 }
 
-func waitFor(t *testing.T, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(10 * time.Second)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatal("timed out waiting")
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
-}
-
 func TestMountsAreNeverVisibleOnThisMachine(t *testing.T) {
 	cache := t.TempDir()
 	if err := os.WriteFile(filepath.Join(cache, "pkg.deb"), []byte("deb"), 0o644); err != nil {
@@ -224,7 +207,7 @@ func TestMountsAreNeverVisibleOnThisMachine(t *testing.T) {
 		c.Run(ctx, &engine.Command{Command: "cat /var/cache/apt/archives/pkg.deb; echo; echo new > /var/cache/apt/archives/new.deb; echo ready; sleep 1005", Stdout: &stdout})
 		close(done)
 	}()
-	waitFor(t, func() bool { return strings.Contains(stdout.String(), "ready") })
+	testkit.Eventually(t, "the command to say ready", func() bool { return strings.Contains(stdout.String(), "ready") })
 	if m := chroottest.MountsUnder(root); len(m) > 0 {
 		t.Errorf("mounts visible on this machine while a command runs: %v", m)
 	}
@@ -441,7 +424,7 @@ func TestKillingImgbuildKillsTheNamespace(t *testing.T) {
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)
 	}
-	waitFor(t, func() bool { return strings.Contains(out.String(), "ready") })
+	testkit.Eventually(t, "the command to say ready", func() bool { return strings.Contains(out.String(), "ready") })
 	if len(chroottest.ProcessesIn(root)) == 0 {
 		t.Fatal("the command is not running in the tree")
 	}

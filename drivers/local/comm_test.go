@@ -7,13 +7,12 @@ import (
 	"io"
 	"os"
 	"path/filepath"
-	"strconv"
 	"strings"
-	"syscall"
 	"testing"
 	"time"
 
 	"github.com/imgbuild/imgbuild/engine"
+	"github.com/imgbuild/imgbuild/engine/testkit"
 )
 
 func newComm(t *testing.T, env map[string]string) *Comm {
@@ -74,46 +73,6 @@ func TestRunPassesStdin(t *testing.T) {
 	}
 }
 
-// alive reports whether pid is a live (not zombie) process.
-func alive(pid int) bool {
-	if syscall.Kill(pid, 0) != nil {
-		return false
-	}
-	stat, err := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/stat")
-	if err != nil {
-		return false
-	}
-	// The state follows the ") " that ends the command name.
-	s := string(stat)
-	i := strings.LastIndex(s, ") ")
-	return i < 0 || i+2 >= len(s) || s[i+2] != 'Z'
-}
-
-func waitFile(t *testing.T, name string) string {
-	t.Helper()
-	deadline := time.Now().Add(10 * time.Second)
-	for time.Now().Before(deadline) {
-		if b, err := os.ReadFile(name); err == nil && strings.HasSuffix(string(b), "\n") {
-			return strings.TrimSpace(string(b))
-		}
-		time.Sleep(10 * time.Millisecond)
-	}
-	t.Fatalf("%s never appeared", name)
-	return ""
-}
-
-func waitDead(t *testing.T, pid int) {
-	t.Helper()
-	deadline := time.Now().Add(5 * time.Second)
-	for alive(pid) {
-		if time.Now().After(deadline) {
-			syscall.Kill(pid, syscall.SIGKILL)
-			t.Fatalf("process %d survived", pid)
-		}
-		time.Sleep(10 * time.Millisecond)
-	}
-}
-
 func TestCancelKillsTheWholeProcessGroup(t *testing.T) {
 	c := newComm(t, nil)
 	ctx, cancel := context.WithCancel(context.Background())
@@ -124,11 +83,8 @@ func TestCancelKillsTheWholeProcessGroup(t *testing.T) {
 		_, err := c.Run(ctx, &engine.Command{Command: `(trap '' TERM; exec sleep 300) & echo $! > child.pid; wait`})
 		done <- err
 	}()
-	pid, err := strconv.Atoi(waitFile(t, filepath.Join(c.Root(), "child.pid")))
-	if err != nil {
-		t.Fatal(err)
-	}
-	if !alive(pid) {
+	pid := testkit.WaitForPIDFile(t, filepath.Join(c.Root(), "child.pid"))
+	if !testkit.Alive(pid) {
 		t.Fatalf("child %d is not running", pid)
 	}
 	cancel()
@@ -140,7 +96,7 @@ func TestCancelKillsTheWholeProcessGroup(t *testing.T) {
 	case <-time.After(killGrace + 5*time.Second):
 		t.Fatal("Run did not return after cancel")
 	}
-	waitDead(t, pid)
+	testkit.WaitGone(t, pid, "the child that ignores SIGTERM")
 	if d := time.Since(start); d > killGrace+5*time.Second {
 		t.Errorf("cancel took %s", d)
 	}
@@ -170,12 +126,12 @@ func TestBackgroundOutputDoesNotBlockRun(t *testing.T) {
 	if d := time.Since(start); d > killGrace+3*time.Second {
 		t.Errorf("Run waited %s for a background child", d)
 	}
-	pid, _ := strconv.Atoi(waitFile(t, filepath.Join(c.Root(), "bg.pid")))
-	if !alive(pid) {
+	pid := testkit.WaitForPIDFile(t, filepath.Join(c.Root(), "bg.pid"))
+	if !testkit.Alive(pid) {
 		t.Fatal("the background child is already gone")
 	}
 	c.Close()
-	waitDead(t, pid)
+	testkit.WaitGone(t, pid, "the background child")
 }
 
 func TestPathsAreInsideTheRoot(t *testing.T) {

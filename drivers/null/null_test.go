@@ -60,11 +60,7 @@ func TestNullBuildConnectsAndNamesTheHostInItsArtifact(t *testing.T) {
 	}
 	// The cleanup closed the connection: nothing of ours is left on the
 	// server.
-	for deadline := time.Now().Add(5 * time.Second); srv.Processes() > 0; time.Sleep(50 * time.Millisecond) {
-		if time.Now().After(deadline) {
-			t.Fatalf("%d sshd processes still serve us after the build", srv.Processes())
-		}
-	}
+	testkit.Eventually(t, "the sshd processes serving us to end after the build", func() bool { return srv.Processes() == 0 })
 }
 
 func TestNullBuildThatCannotConnectFailsInTheConnectStep(t *testing.T) {

@@ -211,8 +211,9 @@ func TestASilentServerTimesOutWithinSSHTimeout(t *testing.T) {
 func TestConnectWaitsForTheMachineToComeUp(t *testing.T) {
 	srv := sshtest.Start(t)
 	c := dial(t, srv)
-	go srv.Reboot(t, 1500*time.Millisecond)
-	time.Sleep(200 * time.Millisecond) // it is down now
+	up := srv.Down(t)
+	// The server comes back 1.5s after it went down.
+	go func() { <-time.After(1500 * time.Millisecond); up() }()
 	ui, rec := newUI()
 	o := srv.Options()
 	start := time.Now()
@@ -265,7 +266,7 @@ func TestADroppedConnectionIsErrDisconnectedAndTheNextCallReconnects(t *testing.
 	}
 	// Transfers reconnect too.
 	srv.DropConnections()
-	time.Sleep(100 * time.Millisecond)
+	testkit.Eventually(t, "the dropped connection's processes to end", func() bool { return srv.Processes() == 0 })
 	var out bytes.Buffer
 	if err := c.Download(context.Background(), "/etc/hostname", &out, engine.Transfer{}); err != nil || out.Len() == 0 {
 		t.Fatalf("Download after a drop = %v, %d bytes", err, out.Len())
@@ -451,12 +452,10 @@ func TestSSHAgentKeysLogIn(t *testing.T) {
 	cmd := exec.Command(agentBin, "-D", "-a", sock)
 	must(t, cmd.Start())
 	t.Cleanup(func() { cmd.Process.Kill(); cmd.Wait() })
-	for i := 0; i < 100; i++ {
-		if _, err := os.Stat(sock); err == nil {
-			break
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
+	testkit.Eventually(t, "ssh-agent to listen on "+sock, func() bool {
+		_, err := os.Stat(sock)
+		return err == nil
+	})
 	conn, err := net.Dial("unix", sock)
 	must(t, err)
 	defer conn.Close()
@@ -508,11 +507,7 @@ func TestAnOpenSSHCertificateLogsIn(t *testing.T) {
 func noProcessesLeft(t *testing.T, servers ...*sshtest.Server) {
 	t.Helper()
 	for _, srv := range servers {
-		for deadline := time.Now().Add(5 * time.Second); srv.Processes() > 0; time.Sleep(50 * time.Millisecond) {
-			if time.Now().After(deadline) {
-				t.Fatalf("%d processes still run on %s after Close", srv.Processes(), srv.Addr())
-			}
-		}
+		testkit.Eventually(t, "the processes on "+srv.Addr()+" to end after Close", func() bool { return srv.Processes() == 0 })
 	}
 }
 

@@ -16,6 +16,7 @@ import (
 	"github.com/imgbuild/imgbuild/drivers/ssh/sshtest"
 	"github.com/imgbuild/imgbuild/engine"
 	"github.com/imgbuild/imgbuild/engine/event"
+	"github.com/imgbuild/imgbuild/engine/testkit"
 )
 
 func TestRunReturnsExitStatusAndSeparatesStdoutFromStderr(t *testing.T) {
@@ -190,14 +191,10 @@ func TestCancellingRunKillsTheRemoteProcessGroup(t *testing.T) {
 	// The communicator is still usable, and the process is gone (or a
 	// zombie waiting for init to reap it: dead all the same).
 	defer output(t, c, "rm -f "+pidFile)
-	var state string
-	for deadline := time.Now().Add(3 * time.Second); time.Now().Before(deadline); time.Sleep(100 * time.Millisecond) {
-		state = output(t, c, "ps -o stat= -p "+pid+" || true")
-		if state == "" || strings.HasPrefix(state, "Z") {
-			return
-		}
-	}
-	t.Fatalf("remote process %s is still running (state %q) after cancel", pid, state)
+	testkit.Eventually(t, "remote process "+pid+" to end after cancel", func() bool {
+		state := output(t, c, "ps -o stat= -p "+pid+" || true")
+		return state == "" || strings.HasPrefix(state, "Z")
+	})
 }
 
 // signalWriter closes ch when match has been written.

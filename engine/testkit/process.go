@@ -6,6 +6,8 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
+	"syscall"
+	"testing"
 )
 
 // Descendants lists the processes below pid (its children, theirs, and so
@@ -52,4 +54,45 @@ func Descendants(pid int) []int {
 		}
 	}
 	return out
+}
+
+// Alive reports whether pid is a running process: one that exists and is
+// not a zombie (killed, and waiting only to be reaped).
+func Alive(pid int) bool {
+	if pid <= 0 || syscall.Kill(pid, 0) != nil {
+		return false
+	}
+	stat, err := os.ReadFile(filepath.Join("/proc", strconv.Itoa(pid), "stat"))
+	if err != nil {
+		return false
+	}
+	// The state follows the ") " that ends the command name.
+	i := bytes.LastIndex(stat, []byte(") "))
+	return i < 0 || i+2 >= len(stat) || stat[i+2] != 'Z'
+}
+
+// WaitForPIDFile waits until path holds a process id and a newline, as a
+// shell's `echo $! > path` writes it, and returns the id.
+func WaitForPIDFile(t testing.TB, path string) int {
+	t.Helper()
+	var pid int
+	Eventually(t, "a process id in "+path, func() bool {
+		b, err := os.ReadFile(path)
+		if err != nil || !bytes.HasSuffix(b, []byte("\n")) {
+			return false
+		}
+		pid, err = strconv.Atoi(strings.TrimSpace(string(b)))
+		return err == nil
+	})
+	return pid
+}
+
+// WaitGone waits until pid no longer runs (see [Alive]). If it still runs
+// after [WaitTimeout], it kills it and fails the test saying what it was.
+func WaitGone(t testing.TB, pid int, what string) {
+	t.Helper()
+	if !Poll(WaitTimeout, func() bool { return !Alive(pid) }) {
+		syscall.Kill(pid, syscall.SIGKILL)
+		t.Fatalf("%s (process %d) still runs after %s", what, pid, WaitTimeout)
+	}
 }

@@ -224,3 +224,22 @@ func TestDescendantsListsTheWholeTreeBelowAProcess(t *testing.T) {
 		t.Errorf("Descendants(0) = %v, want none", got)
 	}
 }
+
+func TestWaitForPIDFileAndWaitGoneFollowAShellsChild(t *testing.T) {
+	pidFile := filepath.Join(t.TempDir(), "child.pid")
+	cmd := exec.Command("sh", "-c", `sleep 60 & echo $! > "$0"; wait`, pidFile)
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	defer func() { cmd.Process.Kill(); cmd.Wait() }()
+	pid := testkit.WaitForPIDFile(t, pidFile)
+	if !testkit.Alive(pid) {
+		t.Fatalf("the child %d is not alive", pid)
+	}
+	syscall.Kill(pid, syscall.SIGKILL)
+	// Killed, it is a zombie until the shell reaps it: gone all the same.
+	testkit.WaitGone(t, pid, "the killed child")
+	if testkit.Alive(0) {
+		t.Error("Alive(0)")
+	}
+}

@@ -198,21 +198,26 @@ func (s *Server) run(python, script string, env []string) error {
 	s.cmd = cmd
 	s.exited = make(chan struct{})
 	go func() { _ = cmd.Wait(); close(s.exited) }()
-	deadline := time.Now().Add(60 * time.Second)
-	for time.Now().Before(deadline) {
+	died, up := false, false
+	testkit.Poll(60*time.Second, func() bool {
 		select {
 		case <-s.exited:
-			return fmt.Errorf("moto exited at start: %s", s.Log())
+			died = true
+			return true
 		default:
 		}
 		resp, err := http.Get(s.URL + "/moto-api/data.json")
 		if err == nil {
 			resp.Body.Close()
-			if resp.StatusCode == http.StatusOK {
-				return nil
-			}
+			up = resp.StatusCode == http.StatusOK
 		}
-		time.Sleep(50 * time.Millisecond)
+		return up
+	})
+	switch {
+	case died:
+		return fmt.Errorf("moto exited at start: %s", s.Log())
+	case up:
+		return nil
 	}
 	s.Stop()
 	return fmt.Errorf("moto did not answer on %s within 60s: %s", s.URL, s.Log())

@@ -80,7 +80,7 @@ func measure(t *testing.T, srv *sshtest.Server, reps int, cs ...contender) []res
 			}
 			wall := time.Since(start)
 			// Let sshd reap the connection, so its time is counted.
-			time.Sleep(150 * time.Millisecond)
+			testkit.Eventually(t, "sshd to reap the connections of "+c.name, srv.Reaped)
 			if rep >= 0 {
 				samples[i] = append(samples[i], sample{wall, clientCPU() - c0, srv.CPU() - s0})
 			}

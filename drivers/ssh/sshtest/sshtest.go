@@ -273,17 +273,21 @@ func (s *Server) start(port int) error {
 	s.proc, s.exited = cmd, exited
 	s.procMu.Unlock()
 
-	deadline := time.Now().Add(10 * time.Second)
-	for time.Now().Before(deadline) {
+	died, up := false, false
+	testkit.Poll(10*time.Second, func() bool {
 		select {
 		case <-exited:
-			return fmt.Errorf("sshd exited at start: %s", strings.TrimSpace(s.Log()))
+			died = true
 		default:
+			up = banner(s.Addr())
 		}
-		if banner(s.Addr()) {
-			return nil
-		}
-		time.Sleep(20 * time.Millisecond)
+		return died || up
+	})
+	switch {
+	case died:
+		return fmt.Errorf("sshd exited at start: %s", strings.TrimSpace(s.Log()))
+	case up:
+		return nil
 	}
 	s.kill()
 	return fmt.Errorf("sshd did not answer on %s within 10s: %s", s.Addr(), s.Log())
@@ -400,6 +404,10 @@ func (s *Server) Processes() int {
 	return n
 }
 
+// Reaped reports whether every process the server started has ended and
+// been reaped (no zombie either), so that CPU counts their time.
+func (s *Server) Reaped() bool { return len(testkit.Descendants(s.pid())) == 0 }
+
 // CPU is the processor time used by the connections the server has served
 // and that have ended (their sshd processes and the commands they ran), as
 // the kernel counts it in 10ms ticks; a connection just closed may take a
@@ -478,15 +486,34 @@ func (s *Server) kill() {
 // a failure to come back is reported with t.Errorf.
 func (s *Server) Reboot(t testing.TB, down time.Duration) {
 	t.Helper()
+	up := s.Down(t)
+	<-time.After(down) // the machine is rebooting: nothing to wait for
+	up()
+}
+
+// Down takes the machine down, as the first half of a reboot: every
+// connection is cut and its commands killed, and nothing answers on the
+// port once Down returns. up brings the server back on the same port with
+// the same keys, and returns once it answers; it may be called from
+// another goroutine than the test's, and reports a failure to come back
+// with t.Errorf.
+func (s *Server) Down(t testing.TB) (up func()) {
+	t.Helper()
 	s.life.Lock()
 	defer s.life.Unlock()
 	if s.stopped {
-		return
+		return func() {}
 	}
 	s.kill()
-	time.Sleep(down)
-	if err := s.start(s.Port); err != nil {
-		t.Errorf("sshtest: coming back from reboot: %v", err)
+	return func() {
+		s.life.Lock()
+		defer s.life.Unlock()
+		if s.stopped {
+			return
+		}
+		if err := s.start(s.Port); err != nil {
+			t.Errorf("sshtest: coming back from reboot: %v", err)
+		}
 	}
 }
 

@@ -36,13 +36,7 @@ func TestDropConnectionsCutsAClientOff(t *testing.T) {
 	}
 	exited := make(chan error, 1)
 	go func() { exited <- cmd.Wait() }()
-	deadline := time.Now().Add(10 * time.Second)
-	for !strings.Contains(srv.Log(), "Starting session") {
-		if time.Now().After(deadline) {
-			t.Fatal("the session did not start")
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
+	testkit.Eventually(t, "the session to start", func() bool { return strings.Contains(srv.Log(), "Starting session") })
 	if n := srv.DropConnections(); n < 2 {
 		t.Errorf("dropped %d processes; want the connection's sshd and its command", n)
 	}
