@@ -37,10 +37,12 @@ release:
 deps:
 	./.ci/deps
 
-## test: the whole suite (installs what it needs first)
+## test: the whole suite, with the race detector (installs what it needs
+## first); RACE= runs it without
+RACE    ?= -race
 test: deps
 	$(GO) vet $(PKGS)
-	$(GO) test -count=1 -timeout $(TIMEOUT) $(PKGS)
+	$(GO) test $(RACE) -count=1 -timeout $(TIMEOUT) $(PKGS)
 
 ## bench: the performance figures (Go benchmarks and side-by-side scripts)
 bench: deps build
