@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"strings"
-	"sync"
 	"testing"
 
 	"github.com/imgbuild/imgbuild/engine"
@@ -13,6 +12,7 @@ import (
 	"github.com/imgbuild/imgbuild/engine/panics"
 	"github.com/imgbuild/imgbuild/engine/schema"
 	"github.com/imgbuild/imgbuild/engine/step"
+	"github.com/imgbuild/imgbuild/engine/testkit"
 	"github.com/imgbuild/imgbuild/engine/value"
 )
 
@@ -104,25 +104,16 @@ func buggyNode(name, panicIn string, wait bool) *engine.Node {
 	return n
 }
 
-// logOf collects what a run's events say, per build, as a log file would.
-type logOf struct {
-	mu    sync.Mutex
-	lines map[string][]string
-}
-
-func (l *logOf) Handle(e event.Event) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	if l.lines == nil {
-		l.lines = map[string][]string{}
+// logOf is what rec's events say about build, one a line, as its log
+// file would.
+func logOf(rec *testkit.Recorder, build string) string {
+	var lines []string
+	for _, e := range rec.Events() {
+		if e.Build == build {
+			lines = append(lines, string(e.Type)+": "+e.Message+e.Error)
+		}
 	}
-	l.lines[e.Build] = append(l.lines[e.Build], string(e.Type)+": "+e.Message+e.Error)
-}
-
-func (l *logOf) of(build string) string {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return strings.Join(l.lines[build], "\n")
+	return strings.Join(lines, "\n")
 }
 
 // TestAPanicAnywhereInABuildFailsOnlyThatBuild panics in each place a
@@ -147,7 +138,7 @@ func TestAPanicAnywhereInABuildFailsOnlyThatBuild(t *testing.T) {
 			rec := &recorder{}
 			reg := buggyRegistry(rec)
 			g := graph(t, reg, buggyNode("bad", c.panicIn, false), buggyNode("good", "", false))
-			log := &logOf{}
+			log := &testkit.Recorder{}
 			sum := engine.Run(context.Background(), g, reg, event.NewBus(log), engine.RunOptions{})
 			bad := sum.Result("bad")
 			if bad.Status != event.Failed {
@@ -157,7 +148,7 @@ func TestAPanicAnywhereInABuildFailsOnlyThatBuild(t *testing.T) {
 			if !errors.As(bad.Err, &pe) || !strings.HasPrefix(bad.Err.Error(), c.errStart) {
 				t.Errorf("bad's error = %q, want a panic starting %q", bad.Err, c.errStart)
 			}
-			if l := log.of("bad"); strings.Count(l, "stack of the panic") != 1 || !strings.Contains(l, "panic_test.go") {
+			if l := logOf(log, "bad"); strings.Count(l, "stack of the panic") != 1 || !strings.Contains(l, "panic_test.go") {
 				t.Errorf("bad's log should hold the stack once:\n%s", l)
 			}
 			var cleaned []string
@@ -205,7 +196,7 @@ func TestAPanickingOutputIsDroppedAndTheRunGoesOn(t *testing.T) {
 	rec := &recorder{}
 	reg := buggyRegistry(rec)
 	g := graph(t, reg, buggyNode("a", "", false), buggyNode("b", "", false))
-	log := &logOf{}
+	log := &testkit.Recorder{}
 	crash := event.SinkFunc(func(e event.Event) {
 		if e.Type == event.StepStarted {
 			panic("renderer bug")
@@ -220,7 +211,7 @@ func TestAPanickingOutputIsDroppedAndTheRunGoesOn(t *testing.T) {
 	if len(broken) != 1 || !strings.Contains(broken[0].Error(), "the event.SinkFunc output stopped at a step_started event: panic: renderer bug") {
 		t.Errorf("Broken() = %v", broken)
 	}
-	if l := log.of(""); !strings.Contains(l, "warning: the event.SinkFunc output stopped") || !strings.Contains(l, "panic_test.go") {
+	if l := logOf(log, ""); !strings.Contains(l, "warning: the event.SinkFunc output stopped") || !strings.Contains(l, "panic_test.go") {
 		t.Errorf("the other output was not told, with the stack:\n%s", l)
 	}
 }

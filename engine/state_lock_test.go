@@ -11,15 +11,14 @@ import (
 
 	"github.com/imgbuild/imgbuild/engine"
 	"github.com/imgbuild/imgbuild/engine/event"
+	"github.com/imgbuild/imgbuild/engine/testkit"
 )
 
 // TestStateWriterChild is a process of TestConcurrentStateUpdatesLoseNothing:
 // it records 300 builds in the state file, one update each.
 func TestStateWriterChild(t *testing.T) {
-	path, who := os.Getenv("STATE_TEST_FILE"), os.Getenv("STATE_TEST_WRITER")
-	if path == "" {
-		t.Skip("run by TestConcurrentStateUpdatesLoseNothing")
-	}
+	path := testkit.ChildEnv(t, "STATE_TEST_FILE", "TestConcurrentStateUpdatesLoseNothing")
+	who := os.Getenv("STATE_TEST_WRITER")
 	for i := range 300 {
 		name := fmt.Sprintf("%s-b%d", who, i)
 		err := engine.UpdateState(context.Background(), path, func(s *engine.State) {

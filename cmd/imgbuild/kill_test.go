@@ -14,6 +14,7 @@ import (
 
 	"github.com/imgbuild/imgbuild/engine/event"
 	"github.com/imgbuild/imgbuild/engine/journal"
+	"github.com/imgbuild/imgbuild/engine/testkit"
 )
 
 // jsonRun is imgbuild run --json started as a real process, its events
@@ -120,7 +121,7 @@ func entries(dir string) []string {
 // provisioner's process group and the journal are gone. A second killed
 // run is cleaned up by the next run instead.
 func TestAKilledRunLeavesNothingOnceCleanedUp(t *testing.T) {
-	dir := workspace(t, map[string]string{"images.star": `
+	dir := testkit.Workspace(t, map[string]string{"images.star": `
 local(name = "slow", provisioners = [shell(inline = ["sleep 300 & echo started; wait"])])
 `})
 	kill := func() string {

@@ -8,6 +8,8 @@ import (
 	"strings"
 	"syscall"
 	"testing"
+
+	"github.com/imgbuild/imgbuild/engine/testkit"
 )
 
 // startPiped starts the imgbuild binary with its standard output on a real
@@ -57,7 +59,7 @@ func exitStatus(t *testing.T, err error) int {
 // usual 0, and stderr says the output was dropped. (It was killed by
 // SIGPIPE, exit 141, leaving its scratch directory.)
 func TestAClosedStdoutDoesNotStopTheRunBeforeItCleansUp(t *testing.T) {
-	dir := workspace(t, map[string]string{"images.star": `
+	dir := testkit.Workspace(t, map[string]string{"images.star": `
 local(name = "chatty", provisioners = [shell(inline = ["for i in $(seq 40); do echo line $i; sleep 0.05; done"])])
 `})
 	cmd, stderr := startPiped(t, dir, "run", "images.star", "--no-color")
@@ -83,7 +85,7 @@ local(name = "chatty", provisioners = [shell(inline = ["for i in $(seq 40); do e
 // and then Ctrl-C: tee is gone, then imgbuild gets SIGINT; it cancels,
 // cleans up and exits 130.
 func TestCtrlCWithStdoutClosedCleansUpAndExits130(t *testing.T) {
-	dir := workspace(t, map[string]string{"images.star": `
+	dir := testkit.Workspace(t, map[string]string{"images.star": `
 local(name = "slow", provisioners = [shell(inline = ["echo started", "sleep 300"])])
 `})
 	cmd, stderr := startPiped(t, dir, "run", "images.star", "--no-color")

@@ -8,6 +8,8 @@ import (
 	"runtime"
 	"strings"
 	"testing"
+
+	"github.com/imgbuild/imgbuild/engine/testkit"
 )
 
 // TestReleaseBinaryIsStaticStrippedAndKnowsItsVersion checks the binary
@@ -15,9 +17,7 @@ import (
 // stripped (no symbol table), built with -trimpath and CGO_ENABLED=0, its
 // SHA256SUMS right, and its version and commit from git via -ldflags.
 func TestReleaseBinaryIsStaticStrippedAndKnowsItsVersion(t *testing.T) {
-	if runtime.GOOS != "linux" {
-		t.Skip("checks an ELF binary")
-	}
+	testkit.Require(t, runtime.GOOS == "linux", "checks an ELF binary: runs on Linux")
 	f, err := elf.Open(binary)
 	if err != nil {
 		t.Fatal(err)

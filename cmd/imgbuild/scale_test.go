@@ -8,6 +8,8 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+
+	"github.com/imgbuild/imgbuild/engine/testkit"
 )
 
 // TestManyBuildsRunWithFewFileDescriptors runs more local() builds than
@@ -16,7 +18,7 @@ import (
 // queued. make scale runs 100,000 builds under ulimit -n 1024.
 func TestManyBuildsRunWithFewFileDescriptors(t *testing.T) {
 	const builds, fds = 1000, 128
-	dir := workspace(t, map[string]string{"images.star": `
+	dir := testkit.Workspace(t, map[string]string{"images.star": `
 for i in range(1000):
     local(name = "b%d" % i)
 `})
@@ -49,7 +51,7 @@ for i in range(300):
     local(name = "p%d-b%%d" %% i, post = [manifest(output = "manifest.json")])
 `, p)
 	}
-	dir := workspace(t, files)
+	dir := testkit.Workspace(t, files)
 	var cmds []*exec.Cmd
 	var outs []*strings.Builder
 	for p := range 3 {

@@ -7,6 +7,8 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+
+	"github.com/imgbuild/imgbuild/engine/testkit"
 )
 
 // planted is the secret the end-to-end test plants; it holds a comma, a
@@ -23,7 +25,7 @@ const planted = `Zq7,pl4nted "s3cret"`
 // journal under .imgbuild, the manifest, and the error messages. The bar
 // is zero. The build itself gets the real value, every way it was made.
 func TestPlantedSecretIsShownNowhere(t *testing.T) {
-	dir := workspace(t, map[string]string{
+	dir := testkit.Workspace(t, map[string]string{
 		"images.star": `
 token = var("token", sensitive = True)
 kept = []

@@ -39,7 +39,7 @@ local(name = "a", env = {"R": ",".join(regions), "G": greeting, "T": token})
 }
 
 func TestPackerVarFileOnTheCommandLine(t *testing.T) {
-	dir := workspace(t, map[string]string{
+	dir := testkit.Workspace(t, map[string]string{
 		"images.star": `
 region = var("region", env = "IMGBUILD_TEST_REGION", default = "us-east-1")
 debug = var("debug", type = "bool", default = True)
@@ -72,7 +72,7 @@ local(name = "web", env = {"REGION": region, "DEBUG": str(debug)})
 }
 
 func TestRunValuesAreTheSameForEveryBuildAndLeaveTheFingerprintAlone(t *testing.T) {
-	dir := workspace(t, map[string]string{"images.star": `
+	dir := testkit.Workspace(t, map[string]string{"images.star": `
 stamp = "base-" + timestamp().format("YYYYMMDDhhmmss")
 local(name = "a", files = {"stamp": stamp, "run": run_id()})
 local(name = "b", files = {"stamp": stamp}, provisioners = [shell(inline = ["echo " + timestamp() + " > when"])])

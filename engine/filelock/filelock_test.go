@@ -10,15 +10,14 @@ import (
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/imgbuild/imgbuild/engine/testkit"
 )
 
 // TestLockHolderChild holds the lock named by FILELOCK_TEST until its
 // standard input closes; run by the tests below.
 func TestLockHolderChild(t *testing.T) {
-	p := os.Getenv("FILELOCK_TEST")
-	if p == "" {
-		t.Skip("run by TestAWriterWaitsForAnotherProcessAndSaysWhy")
-	}
+	p := testkit.ChildEnv(t, "FILELOCK_TEST", "TestAWriterWaitsForAnotherProcessAndSaysWhy")
 	unlock, err := Lock(context.Background(), p)
 	if err != nil {
 		t.Fatal(err)

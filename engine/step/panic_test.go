@@ -5,36 +5,12 @@ import (
 	"errors"
 	"fmt"
 	"strings"
-	"sync"
 	"testing"
 
 	"github.com/imgbuild/imgbuild/engine/event"
 	"github.com/imgbuild/imgbuild/engine/panics"
+	"github.com/imgbuild/imgbuild/engine/testkit"
 )
-
-// events keeps what a runner emits.
-type events struct {
-	mu  sync.Mutex
-	all []event.Event
-}
-
-func (e *events) Handle(ev event.Event) {
-	e.mu.Lock()
-	e.all = append(e.all, ev)
-	e.mu.Unlock()
-}
-
-func (e *events) details() string {
-	e.mu.Lock()
-	defer e.mu.Unlock()
-	var b strings.Builder
-	for _, ev := range e.all {
-		if ev.Type == event.Detail {
-			b.WriteString(ev.Message)
-		}
-	}
-	return b.String()
-}
 
 // TestAPanicAtEveryStepIsThatStepsErrorAndTheCleanupsStillRun panics at
 // step k, for every k (in the step itself and in the runner's hook), and
@@ -62,7 +38,7 @@ func TestAPanicAtEveryStepIsThatStepsErrorAndTheCleanupsStillRun(t *testing.T) {
 						},
 					})
 				}
-				rec := &events{}
+				rec := &testkit.Recorder{}
 				r := &Runner{UI: event.NewUI(event.NewBus(rec), "web", "x")}
 				if where == "hook" {
 					r.Hooks = &Hooks{Before: func(_ context.Context, _ *event.UI, s Step) error {
@@ -87,7 +63,7 @@ func TestAPanicAtEveryStepIsThatStepsErrorAndTheCleanupsStillRun(t *testing.T) {
 				if fmt.Sprint(cleaned) != fmt.Sprint(want) {
 					t.Errorf("cleaned %v, want %v", cleaned, want)
 				}
-				if d := rec.details(); !strings.Contains(d, "stack of the panic:") || !strings.Contains(d, "panic_test.go") {
+				if d := strings.Join(rec.Messages(event.Detail), ""); !strings.Contains(d, "stack of the panic:") || !strings.Contains(d, "panic_test.go") {
 					t.Errorf("the log lacks the stack:\n%s", d)
 				}
 			})

@@ -8,8 +8,9 @@
 // IMGBUILD_INTEGRATION=1 is set (CI sets it) it fails, so CI never passes
 // by skipping. Every skip in the tree goes through [Skip] (or the helpers
 // built on it: [Require], [RequireProgram], [RequireRoot]); the only other
-// ways out are [SkipIfShort] for slow tests and [OptIn] for benchmarks
-// kept out of the suite.
+// ways out are [SkipIfShort] for slow tests, [OptIn] for benchmarks kept
+// out of the suite, and [ChildEnv] for a test that is only a child process
+// of another.
 //
 // Tests never wait with time.Sleep: they wait on what they expect, with
 // [Eventually] (a condition polled until it holds) or [Receive] (a value
@@ -17,7 +18,7 @@
 // reaches.
 //
 // The API, for grep: Integration, Skip, Skipf, Require, RequireProgram,
-// RequireRoot, SkipIfShort, OptIn; Recorder (NewUI, Recorder.UI,
+// RequireRoot, SkipIfShort, OptIn, ChildEnv; Recorder (NewUI, Recorder.UI,
 // Recorder.Bus, Recorder.OnEvent, Events, Of, Steps, StepTimes, Messages,
 // Lines, Log, JSON); Buffer; Workspace, WriteFile; RunAsNobody;
 // Descendants, Alive, WaitForPIDFile, WaitGone; Eventually,

@@ -75,3 +75,16 @@ func OptIn(t testing.TB, env, why string) {
 		t.Skip(why + ": set " + env + "=1 to run it")
 	}
 }
+
+// ChildEnv returns $env, which a test sets when it runs this test binary
+// again as a child process that plays a part (holds a lock, writes the
+// state while another process does). When env is empty the test is not
+// such a child: it skips, never fails, saying which test runs it.
+func ChildEnv(t testing.TB, env, runBy string) string {
+	t.Helper()
+	v := os.Getenv(env)
+	if v == "" {
+		t.Skip("a child process of " + runBy + " (with " + env + " set)")
+	}
+	return v
+}

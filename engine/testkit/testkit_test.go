@@ -21,9 +21,7 @@ const childEnv = "TESTKIT_CHILD"
 // TestChild is what the tests below run in a child process, to see a
 // helper skip, fail or stop a test: the case is named by $TESTKIT_CHILD.
 func TestChild(t *testing.T) {
-	switch os.Getenv(childEnv) {
-	case "":
-		t.Skip("run as a child by the other tests of this package")
+	switch testkit.ChildEnv(t, childEnv, "the other tests of this package") {
 	case "missing-tool":
 		testkit.RequireProgram(t, "imgbuild-no-such-tool", "no-such-package")
 	case "opt-in":

@@ -7,6 +7,7 @@ import (
 	"testing"
 
 	"github.com/imgbuild/imgbuild/engine"
+	"github.com/imgbuild/imgbuild/engine/testkit"
 	"github.com/imgbuild/imgbuild/engine/value"
 )
 
@@ -29,7 +30,7 @@ box(name = "web", region = "x", image = read_file("files/image.txt").strip().upp
 		"lib/user.star":   `user_data = read_file("user.txt")`,
 		"lib/user.txt":    "from the module's directory",
 	}
-	root := writeWorkspace(t, files)
+	root := testkit.Workspace(t, files)
 	load := func() *engine.PlannedBuild {
 		d, err := Load(Options{File: filepath.Join(root, "images.star"), Registry: testRegistry()})
 		if err != nil {
@@ -58,7 +59,7 @@ box(name = "web", region = "x", image = read_file("files/image.txt").strip().upp
 }
 
 func TestReadFileOutsideTheWorkspaceIsAnError(t *testing.T) {
-	root := writeWorkspace(t, map[string]string{"ws/images.star": "", "secret.txt": "x"})
+	root := testkit.Workspace(t, map[string]string{"ws/images.star": "", "secret.txt": "x"})
 	cases := map[string]string{
 		`read_file("//../secret.txt")`:         `images.star:1:14: read_file: "//../secret.txt" is outside the workspace ` + filepath.Join(root, "ws") + `; descriptions may only read files inside it`,
 		`read_file("../secret.txt")`:           `read_file: "../secret.txt" is outside the workspace`,

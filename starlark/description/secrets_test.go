@@ -10,6 +10,7 @@ import (
 	"github.com/imgbuild/imgbuild/builtins"
 	"github.com/imgbuild/imgbuild/engine"
 	"github.com/imgbuild/imgbuild/engine/schema"
+	"github.com/imgbuild/imgbuild/engine/testkit"
 	"github.com/imgbuild/imgbuild/engine/value"
 )
 
@@ -44,7 +45,7 @@ func secretsRegistry() *engine.Registry {
 
 func loadSecret(t *testing.T, src string, print func(pos, msg string)) (*Description, error) {
 	t.Helper()
-	root := writeWorkspace(t, map[string]string{"images.star": "tok = var(\"tok\", sensitive = True)\n" + src})
+	root := testkit.Workspace(t, map[string]string{"images.star": "tok = var(\"tok\", sensitive = True)\n" + src})
 	return Load(Options{File: filepath.Join(root, "images.star"), Registry: secretsRegistry(), Print: print,
 		Vars: map[string]builtins.VarValue{"tok": {Raw: tok, Source: "--var"}}})
 }

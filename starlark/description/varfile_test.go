@@ -7,6 +7,7 @@ import (
 	"testing"
 
 	"github.com/imgbuild/imgbuild/builtins"
+	"github.com/imgbuild/imgbuild/engine/testkit"
 )
 
 // readVarFiles reads var-files written into dir, later ones winning.
@@ -45,7 +46,7 @@ encrypted = "true"
 `,
 		"ci.json": `{"api_port": "6443", "enabled": "true", "disk_gb": 20, "label": true}`,
 	}, "prod.pkrvars.hcl", "ci.json")
-	d, err := Load(Options{File: filepath.Join(writeWorkspace(t, map[string]string{"images.star": `
+	d, err := Load(Options{File: filepath.Join(testkit.Workspace(t, map[string]string{"images.star": `
 debug = var("debug", type = "bool")
 cpus = var("cpus", type = "number", default = 1)
 ratio = var("ratio", type = "float")
@@ -108,7 +109,7 @@ func TestVarFileValueThatCannotBeConvertedIsAnErrorAtItsLine(t *testing.T) {
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
-			root := writeWorkspace(t, map[string]string{"images.star": c.decl + "\n", c.file: c.src})
+			root := testkit.Workspace(t, map[string]string{"images.star": c.decl + "\n", c.file: c.src})
 			vars, err := builtins.ReadVarFile(filepath.Join(root, c.file))
 			if err != nil {
 				t.Fatal(err)
@@ -146,7 +147,7 @@ func TestVarFileSyntaxErrorsNameTheirPlace(t *testing.T) {
 }
 
 func TestVarFileVariableNotDeclaredIsAWarningUnlessStrict(t *testing.T) {
-	root := writeWorkspace(t, map[string]string{
+	root := testkit.Workspace(t, map[string]string{
 		"images.star":        "region = var(\"region\", default = \"x\")\nbox(name = \"a\", region = region)\n",
 		"shared.pkrvars.hcl": "region = \"eu-west-1\"\nregoin = \"typo\"\nvpc_id = \"vpc-1\"\n",
 	})
@@ -185,7 +186,7 @@ box(name = "a", region = region, size = count)
 `}
 	env := map[string]string{"AWS_REGION": "eu-west-2", "COUNT": ""}
 	getenv := func(k string) (string, bool) { v, ok := env[k]; return v, ok }
-	d, err := Load(Options{File: filepath.Join(writeWorkspace(t, files), "images.star"), Registry: testRegistry(), Getenv: getenv})
+	d, err := Load(Options{File: filepath.Join(testkit.Workspace(t, files), "images.star"), Registry: testRegistry(), Getenv: getenv})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -200,7 +201,7 @@ box(name = "a", region = region, size = count)
 	}
 	// --var and IMGBUILD_VAR_ win over the environment input.
 	env["IMGBUILD_VAR_region"] = "ap-south-1"
-	d, err = Load(Options{File: filepath.Join(writeWorkspace(t, files), "images.star"), Registry: testRegistry(), Getenv: getenv})
+	d, err = Load(Options{File: filepath.Join(testkit.Workspace(t, files), "images.star"), Registry: testRegistry(), Getenv: getenv})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -208,7 +209,7 @@ box(name = "a", region = region, size = count)
 		t.Errorf("region = %s from %s, want ap-south-1 from $IMGBUILD_VAR_region", v.Value, v.Source)
 	}
 	env["COUNT"] = "many"
-	_, err = Load(Options{File: filepath.Join(writeWorkspace(t, files), "images.star"), Registry: testRegistry(), Getenv: getenv})
+	_, err = Load(Options{File: filepath.Join(testkit.Workspace(t, files), "images.star"), Registry: testRegistry(), Getenv: getenv})
 	if want := `var: $COUNT: variable "count": "many" is not an int (the variable is declared int)`; err == nil || !strings.Contains(err.Error(), want) {
 		t.Errorf("error = %v, want %s", err, want)
 	}
