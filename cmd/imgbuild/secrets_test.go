@@ -180,7 +180,7 @@ func TestDriversValidationErrorsSaySensitive(t *testing.T) {
 		{`n = var("n", default = 2, sensitive = True)`, `var: sensitive variable "n" must be a string, not int (its default)`},
 	}
 	for _, c := range cases {
-		dir := workspace(t, map[string]string{"t.star": "tok = var(\"tok\", sensitive = True)\n" + c.src + "\n"})
+		dir := testkit.Workspace(t, map[string]string{"t.star": "tok = var(\"tok\", sensitive = True)\n" + c.src + "\n"})
 		code, out, errOut := imgbuild(t, dir, "validate", "t.star", "--var", "tok="+planted)
 		if code != exitInvalid || !strings.Contains(errOut, c.want) {
 			t.Errorf("%s: exit %d\n%s%s\nwant exit 2 and %q", c.src, code, out, errOut, c.want)

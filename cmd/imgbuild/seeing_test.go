@@ -7,10 +7,12 @@ import (
 	"regexp"
 	"strings"
 	"testing"
+
+	"github.com/imgbuild/imgbuild/engine/testkit"
 )
 
 func TestSummaryShowsTheRootErrorAndTheCommandsLastLines(t *testing.T) {
-	dir := workspace(t, map[string]string{"broken.star": `
+	dir := testkit.Workspace(t, map[string]string{"broken.star": `
 local(name = "web", provisioners = [shell(inline = [
     "echo Reading package lists...",
     "echo 'E: Unable to locate package nginx-typo' >&2",
@@ -60,7 +62,7 @@ func TestPathsArePrintedRelativeToTheCurrentDirectory(t *testing.T) {
 }
 
 func TestLogsPrintsTheLastRunOrOneBuild(t *testing.T) {
-	dir := workspace(t, map[string]string{"images.star": `
+	dir := testkit.Workspace(t, map[string]string{"images.star": `
 local(name = "base", provisioners = [shell(inline = ["echo from base, run $IMGBUILD_ROOT"])])
 local(name = "run", provisioners = [shell(inline = ["echo from the build called run"])])
 `})
@@ -109,7 +111,7 @@ local(name = "run", provisioners = [shell(inline = ["echo from the build called 
 // TestTraceHasATrackPerBuildAndSpansPerStepAndProvisioner checks the shape
 // of the Chrome trace (the Trace Event Format's object form).
 func TestTraceHasATrackPerBuildAndSpansPerStepAndProvisioner(t *testing.T) {
-	dir := workspace(t, map[string]string{"images.star": `
+	dir := testkit.Workspace(t, map[string]string{"images.star": `
 base = local(name = "base", provisioners = [shell(inline = ["echo one"]), shell(inline = ["echo two"])])
 local(name = "web", env = {"B": base.id}, provisioners = [shell(inline = ["true"])])
 `})
@@ -174,7 +176,7 @@ local(name = "web", env = {"B": base.id}, provisioners = [shell(inline = ["true"
 
 func TestErrorCleanupProvisionersRunWhenAProvisionerFails(t *testing.T) {
 	marker := filepath.Join(t.TempDir(), "cleaned")
-	dir := workspace(t, map[string]string{"images.star": `
+	dir := testkit.Workspace(t, map[string]string{"images.star": `
 local(
     name = "web",
     provisioners = [shell(inline = ["echo setting up"]), shell(inline = ["exit 7"]), shell(inline = ["echo never"])],
