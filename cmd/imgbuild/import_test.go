@@ -8,6 +8,7 @@ import (
 	"testing"
 
 	"github.com/imgbuild/imgbuild/drivers/ssh/sshtest"
+	"github.com/imgbuild/imgbuild/engine/testkit"
 )
 
 // importCase copies a corpus case into a fresh directory and imports its
@@ -120,7 +121,7 @@ func TestImportedNullTemplateRunsAgainstSSHD(t *testing.T) {
 }
 
 func TestImportBadInput(t *testing.T) {
-	dir := workspace(t, map[string]string{
+	dir := testkit.Workspace(t, map[string]string{
 		"bad.pkr.hcl":     "source \"null\" \"a\" {\n  ssh_host = \"x\"\n  ssh_port = \n}\n",
 		"unknown.pkr.hcl": "source \"docker\" \"dev\" {\n  image = \"debian\"\n}\nbuild {\n  sources = [\"source.docker.dev\"]\n}\n",
 		"bad.json":        "{\n  \"builders\": [\n    {\"type\": \"null\",}\n  ]\n}\n",

@@ -4,6 +4,8 @@ import (
 	"encoding/json"
 	"strings"
 	"testing"
+
+	"github.com/imgbuild/imgbuild/engine/testkit"
 )
 
 const inspected = `
@@ -14,7 +16,7 @@ local(name = "web", env = {"B": base.id}, provisioners = [shell(inline = ["true"
 `
 
 func TestInspectShowsVariablesBuildsOutputsAndWhatEachConsumes(t *testing.T) {
-	dir := workspace(t, map[string]string{"images.star": inspected})
+	dir := testkit.Workspace(t, map[string]string{"images.star": inspected})
 	code, out, errOut := imgbuild(t, dir, "inspect", "images.star")
 	if code != 0 {
 		t.Fatalf("exit %d: %s", code, errOut)
@@ -49,7 +51,7 @@ func TestInspectShowsVariablesBuildsOutputsAndWhatEachConsumes(t *testing.T) {
 }
 
 func TestPlanJSONIncludesVariablesWithSecretsHidden(t *testing.T) {
-	dir := workspace(t, map[string]string{"images.star": inspected})
+	dir := testkit.Workspace(t, map[string]string{"images.star": inspected})
 	code, out, _ := imgbuild(t, dir, "plan", "images.star", "--json", "--var", "version=1.2")
 	if code != 0 {
 		t.Fatal(out)
@@ -72,7 +74,7 @@ func TestPlanJSONIncludesVariablesWithSecretsHidden(t *testing.T) {
 }
 
 func TestRunJSONReportsUsageErrorsAsAnEvent(t *testing.T) {
-	dir := workspace(t, map[string]string{"images.star": `local(name = "a")`, "bad.star": `local(name = "a", nope = 1)`})
+	dir := testkit.Workspace(t, map[string]string{"images.star": `local(name = "a")`, "bad.star": `local(name = "a", nope = 1)`})
 	for _, c := range []struct {
 		args []string
 		want string
@@ -97,7 +99,7 @@ func TestRunJSONReportsUsageErrorsAsAnEvent(t *testing.T) {
 }
 
 func TestGitHubActionsGetsErrorAnnotations(t *testing.T) {
-	dir := workspace(t, map[string]string{
+	dir := testkit.Workspace(t, map[string]string{
 		"proj/bad.star":    "local(name = \"a\",\n      nope = 1)\n",
 		"proj/broken.star": "local(name = \"web\", provisioners = [shell(inline = [\"exit 3\"])])\n",
 	})
