@@ -10,13 +10,14 @@ import (
 	gossh "golang.org/x/crypto/ssh"
 
 	"github.com/imgbuild/imgbuild/drivers/ssh"
-	"github.com/imgbuild/imgbuild/engine"
 )
 
 // stepConnect connects to the instance over SSH, at the address
 // ssh_interface picks (or ssh_host), verifying its host key: the one
-// pinned, else the one its console printed at boot.
+// pinned, else the one its console printed at boot. Its output, Comm, and
+// its cleanup, which closes it, are ssh.ConnectStep's.
 type stepConnect struct {
+	ssh.ConnectStep
 	env    *buildEnv
 	launch *launch
 	key    *stepKeyPair      // the build's key, unless ssh_keypair_name
@@ -24,7 +25,6 @@ type stepConnect struct {
 
 	// outputs
 	hostKey gossh.PublicKey // as learned from the console
-	comm    *ssh.Communicator
 }
 
 // Name implements step.Step.
@@ -49,11 +49,10 @@ func (st *stepConnect) Run(ctx context.Context) error {
 			return err
 		}
 	}
-	comm, err := ssh.Connect(ctx, ssh.Config{Options: opts, HostKey: st.hostKey, Key: st.key.key, UI: b.ui})
-	if err != nil {
+	st.Config = ssh.Config{Options: opts, HostKey: st.hostKey, Key: st.key.key, UI: b.ui}
+	if err := st.ConnectStep.Run(ctx); err != nil {
 		return fmt.Errorf("instance %s: %w", st.launch.instanceID, err)
 	}
-	st.comm = comm
 	return nil
 }
 
@@ -106,20 +105,4 @@ func (st *stepConnect) learnHostKey(ctx context.Context) error {
 	}
 	b.ui.Say("host key of %s from its console: %s", id, gossh.FingerprintSHA256(st.hostKey))
 	return nil
-}
-
-// Cleanup closes the connection.
-func (st *stepConnect) Cleanup(ctx context.Context, failed bool) error {
-	if st.comm != nil {
-		return st.comm.Close()
-	}
-	return nil
-}
-
-// Communicator implements engine.Connection.
-func (st *stepConnect) Communicator() engine.Communicator {
-	if st.comm == nil {
-		return nil
-	}
-	return st.comm
 }

@@ -25,7 +25,7 @@ func (st *stepStopInstance) Run(ctx context.Context) error {
 	b := st.env
 	id := st.launch.instanceID
 	client := b.s.ec2(b.region)
-	if c := st.connect.comm; c != nil {
+	if c := st.connect.Comm; c != nil {
 		// The connection ends with the instance; close it first so that
 		// nothing waits on it.
 		_ = c.Close()

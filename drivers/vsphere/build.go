@@ -5,12 +5,9 @@ import (
 	"crypto/rand"
 	"encoding/hex"
 	"fmt"
-	"path"
 	"path/filepath"
 	"strings"
 
-	"github.com/vmware/govmomi/object"
-	"github.com/vmware/govmomi/vapi/library"
 	"github.com/vmware/govmomi/vim25/types"
 
 	"github.com/imgbuild/imgbuild/drivers/ssh"
@@ -23,9 +20,11 @@ import (
 // carries their build's id: a build never touches a VM it did not create.
 const markerKey = "imgbuild.build"
 
-// build is one vsphere_clone or vsphere_iso build's state, shared by its
-// steps (one per file, step_*.go). Fields are filled in step order.
-type build struct {
+// buildEnv is what every step of one vsphere_clone or vsphere_iso build
+// reads and none writes: the config, the job, the build's id and SSH key.
+// What a step learns or makes is its own (its fields), read by the later
+// steps that point at it; the VM is a vmHandle they share.
+type buildEnv struct {
 	job   *engine.Job
 	clone *CloneConfig // one of clone and iso is set
 	iso   *ISOConfig
@@ -34,52 +33,15 @@ type build struct {
 	hw    Hardware
 	fin   Finish
 
-	id         string   // random; the marker's value and temporary names
-	name       string   // vm_name: the name the result ends up with
-	createName string   // the name the VM is created under
-	key        *ssh.Key // the build's SSH key, installed through guestinfo
-	workspace  string   // absolute
-
-	// connect to vCenter
-	ep   *endpoint
-	sess *vcSession
-
-	// check placement
-	inv     *inventory
-	folder  *object.Folder
-	pool    *object.ResourcePool
-	host    *object.HostSystem
-	ds      *object.Datastore // nil: the template's (clone)
-	source  *object.VirtualMachine
-	replace *object.VirtualMachine // the VM named vm_name, replaced at the end (force)
-	network object.NetworkReference
-	nets    []object.NetworkReference // vsphere_iso's adapters, in order
-	library *library.Library
-	export  *exportPlan
-
-	// HTTP server and uploaded ISO (vsphere_iso)
-	http     *httpServer
-	isoFiles []string // datastore paths of the ISOs to attach
-
-	// the VM
-	pending   *object.Task // the task creating it, until its result is known
-	vm        *object.VirtualMachine
-	vmPath    string
-	templated bool
-	removed   bool // the VM was removed (destroy = True)
-
-	// reaching the guest
-	ip   string
-	comm *ssh.Communicator
-
-	// the results
-	exportFiles []string
-	libraryItem string
+	id        string   // random; the marker's value and temporary names
+	name      string   // vm_name: the name the result ends up with
+	key       *ssh.Key // the build's SSH key, installed through guestinfo
+	workspace string   // absolute
 }
 
-// newBuild prepares the state common to both builders.
-func newBuild(job *engine.Job) (*build, error) {
-	b := &build{job: job}
+// newBuild prepares the environment common to both builders.
+func newBuild(job *engine.Job) (*buildEnv, error) {
+	b := &buildEnv{job: job}
 	switch c := job.Config.(type) {
 	case *CloneConfig:
 		b.clone, b.conn, b.loc, b.hw, b.fin = c, c.Connection, c.Location, c.Hardware, c.Finish
@@ -100,7 +62,6 @@ func newBuild(job *engine.Job) (*build, error) {
 	if err := checkVMName(b.name); err != nil {
 		return nil, fmt.Errorf("vm_name: %v", err)
 	}
-	b.createName = b.name
 	ws := job.Workspace
 	if ws == "" {
 		ws = "."
@@ -130,19 +91,22 @@ func BuildClone(ctx context.Context, job *engine.Job) (*engine.Artifact, error) 
 	if b.clone == nil {
 		return nil, fmt.Errorf("vsphere_clone: config is %T, want *vsphere.CloneConfig", job.Config)
 	}
-	steps := []step.Step{b.connectStep(), b.placementStep(), b.cloneStep()}
+	vc := &stepConnect{env: b}
+	place := &stepPlacement{env: b, vc: vc}
+	vm := &vmHandle{env: b, vc: vc, place: place}
+	steps := []step.Step{vc, place, &stepClone{vm: vm}}
 	if b.needsHardware() {
-		steps = append(steps, b.hardwareStep())
+		steps = append(steps, &stepHardware{env: b, vm: vm, place: place})
 	}
 	if b.clone.Customize != nil {
-		steps = append(steps, b.customizeStep())
+		steps = append(steps, &stepCustomize{env: b, vm: vm})
 	}
-	steps = append(steps, b.powerOnStep())
-	steps = append(steps, b.finishSteps()...)
-	if err := job.Steps.Run(ctx, steps...); err != nil {
+	steps = append(steps, &stepPowerOn{env: b, vm: vm})
+	fin := b.finishSteps(vc, place, vm)
+	if err := job.Steps.Run(ctx, append(steps, fin.steps...)...); err != nil {
 		return nil, err
 	}
-	return b.artifact(), nil
+	return fin.artifact(), nil
 }
 
 // BuildISO runs a vsphere_iso build: create an empty VM with the ISOs
@@ -156,113 +120,115 @@ func BuildISO(ctx context.Context, job *engine.Job) (*engine.Artifact, error) {
 	if b.iso == nil {
 		return nil, fmt.Errorf("vsphere_iso: config is %T, want *vsphere.ISOConfig", job.Config)
 	}
-	steps := []step.Step{b.connectStep(), b.placementStep()}
+	vc := &stepConnect{env: b}
+	place := &stepPlacement{env: b, vc: vc}
+	vm := &vmHandle{env: b, vc: vc, place: place}
+	http := &stepHTTP{env: b, vc: vc}
+	upload := &stepUploadISO{env: b, place: place}
+	steps := []step.Step{vc, place}
 	if b.iso.HTTPDirectory != "" || len(b.iso.HTTPContent) > 0 {
-		steps = append(steps, b.httpStep())
+		steps = append(steps, http)
 	}
 	if b.iso.ISOURL != "" {
-		steps = append(steps, b.uploadISOStep())
+		steps = append(steps, upload)
 	}
-	steps = append(steps, b.createVMStep(), b.powerOnStep())
+	steps = append(steps, &stepCreateVM{vm: vm, upload: upload}, &stepPowerOn{env: b, vm: vm})
 	if len(b.iso.BootCommand) > 0 {
-		steps = append(steps, b.bootCommandStep())
+		steps = append(steps, &stepBootCommand{env: b, vm: vm, http: http})
 	}
-	steps = append(steps, b.finishSteps()...)
-	if err := job.Steps.Run(ctx, steps...); err != nil {
+	fin := b.finishSteps(vc, place, vm)
+	if err := job.Steps.Run(ctx, append(steps, fin.steps...)...); err != nil {
 		return nil, err
 	}
-	return b.artifact(), nil
+	return fin.artifact(), nil
 }
 
-// finishSteps are the steps both builders end with.
-func (b *build) finishSteps() []step.Step {
-	var steps []step.Step
-	if b.fin.SSH.Host == "" {
-		steps = append(steps, b.waitIPStep())
+// finish is the steps both builders end with, and what the artifact is
+// made of.
+type finish struct {
+	env     *buildEnv
+	place   *stepPlacement
+	vm      *vmHandle
+	export  *stepExport
+	library *stepContentLibrary
+	steps   []step.Step
+}
+
+// finishSteps makes the steps both builders end with.
+func (b *buildEnv) finishSteps(vc *stepConnect, place *stepPlacement, vm *vmHandle) *finish {
+	f := &finish{
+		env: b, place: place, vm: vm,
+		export:  &stepExport{env: b, vm: vm, place: place},
+		library: &stepContentLibrary{env: b, vc: vc, vm: vm, place: place},
 	}
-	steps = append(steps, b.sshStep(), b.provisionStep(), b.shutdownStep(), b.removeSettingsStep())
+	ip := &stepWaitIP{env: b, vm: vm}
+	if b.fin.SSH.Host == "" {
+		f.steps = append(f.steps, ip)
+	}
+	connect := &stepSSH{env: b, ip: ip}
+	f.steps = append(f.steps, connect, &engine.ProvisionStep{Job: b.job, Over: connect},
+		&stepShutdown{env: b, vm: vm, ssh: connect}, &stepRemoveSettings{env: b, vm: vm})
 	if b.fin.CreateSnapshot {
-		steps = append(steps, b.snapshotStep())
+		f.steps = append(f.steps, &stepSnapshot{env: b, vm: vm})
 	}
 	// Export and import from the VM, before it becomes a template: vCenter
 	// makes a library VM template (VMTX) only from a VM.
 	if b.fin.Export != nil {
-		steps = append(steps, b.exportStep())
+		f.steps = append(f.steps, f.export)
 	}
 	if b.fin.ContentLibrary != nil {
-		steps = append(steps, b.contentLibraryStep())
+		f.steps = append(f.steps, f.library)
 	}
 	if b.fin.ConvertToTemplate {
-		steps = append(steps, b.templateStep())
+		f.steps = append(f.steps, &stepTemplate{env: b, vm: vm})
 	}
 	if b.loc.Force {
-		steps = append(steps, b.replaceStep())
+		f.steps = append(f.steps, &stepReplace{env: b, vm: vm, place: place})
 	}
-	return steps
+	return f
 }
 
 // artifact describes what the build made.
-func (b *build) artifact() *engine.Artifact {
+func (f *finish) artifact() *engine.Artifact {
+	b, vm := f.env, f.vm
+	files := f.export.files
 	a := &engine.Artifact{
-		ID:       b.vmPath,
+		ID:       vm.path,
 		Platform: "vsphere",
-		Region:   b.inv.dcName,
-		Files:    append([]string(nil), b.exportFiles...),
+		Region:   f.place.inv.dcName,
+		Files:    append([]string(nil), files...),
 		Fields: map[string]any{
 			"vm_name":        b.name,
-			"inventory_path": b.vmPath,
+			"inventory_path": vm.path,
 			"moref":          "",
 			"template":       "",
-			"export_files":   append([]string{}, b.exportFiles...),
-			"library_item":   b.libraryItem,
-			"datacenter":     b.inv.dcName,
+			"export_files":   append([]string{}, files...),
+			"library_item":   f.library.item,
+			"datacenter":     f.place.inv.dcName,
 		},
 	}
-	if b.vm != nil {
-		a.Fields["moref"] = b.vm.Reference().Value
+	if vm.vm != nil {
+		a.Fields["moref"] = vm.vm.Reference().Value
 	}
-	if b.templated {
-		a.Fields["template"] = b.vmPath
+	if vm.templated {
+		a.Fields["template"] = vm.path
 	}
 	if b.fin.Destroy {
 		// The VM is removed once post-processing is over; the build's
 		// result is what it was exported or imported to.
 		a.Fields["inventory_path"], a.Fields["moref"] = "", ""
 		switch {
-		case b.libraryItem != "":
+		case f.library.item != "":
 			a.ID = "library " + b.fin.ContentLibrary.Library + ": " + b.libraryItemName()
-		case len(b.exportFiles) > 0:
-			a.ID = b.export.shownDir
+		case len(files) > 0:
+			a.ID = f.place.export.shownDir
 		}
 	}
 	return a
 }
 
-// vmLeft says what the VM is, for leftovers.
-func (b *build) vmLeft() []string {
-	switch {
-	case b.vm != nil && !b.removed:
-		what := "VM "
-		if b.templated {
-			what = "template "
-		}
-		return []string{what + b.vmPath + " (" + b.vm.Reference().Value + ")"}
-	case b.pending != nil:
-		return []string{"VM " + b.plannedPath() + " (being created by task " + b.pending.Reference().Value + ")"}
-	}
-	return nil
-}
-
-// plannedPath is the inventory path the VM is created at.
-func (b *build) plannedPath() string {
-	if b.folder == nil {
-		return b.createName
-	}
-	return path.Join(b.folder.InventoryPath, b.createName)
-}
-
 // libraryItemName is the content library item's name.
-func (b *build) libraryItemName() string {
+func (b *buildEnv) libraryItemName() string {
 	if l := b.fin.ContentLibrary; l != nil && l.Name != "" {
 		return l.Name
 	}
@@ -270,15 +236,15 @@ func (b *build) libraryItemName() string {
 }
 
 // marker is the ExtraConfig entry that marks a VM as this build's.
-func (b *build) marker() types.BaseOptionValue {
+func (b *buildEnv) marker() types.BaseOptionValue {
 	return &types.OptionValue{Key: markerKey, Value: b.id}
 }
 
-// say reports a message; shown is how a path appears to the user.
-func (b *build) say(format string, args ...any) { b.job.UI.Say(format, args...) }
+// say reports a message.
+func (b *buildEnv) say(format string, args ...any) { b.job.UI.Say(format, args...) }
 
 // shown returns p relative to the workspace when inside it.
-func (b *build) shown(p string) string {
+func (b *buildEnv) shown(p string) string {
 	rel, err := filepath.Rel(b.workspace, p)
 	if err != nil || rel == ".." || strings.HasPrefix(rel, ".."+string(filepath.Separator)) {
 		return p

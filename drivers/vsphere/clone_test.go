@@ -106,7 +106,7 @@ func TestCloneCustomizesProvisionsAndConvertsToTemplate(t *testing.T) {
 }
 
 func TestGuestinfoCarriesTheBuildKeyForCloudInit(t *testing.T) {
-	b := &build{fin: Finish{}}
+	b := &buildEnv{fin: Finish{}}
 	b.fin.SSH.Username = "admin"
 	cfg := b.cloudConfig("ssh-ed25519 AAAAC3 imgbuild web")
 	want := "#cloud-config\nusers:\n  - default\n  - name: \"admin\"\n    ssh_authorized_keys:\n      - \"ssh-ed25519 AAAAC3 imgbuild web\"\n"

@@ -11,8 +11,10 @@
 // shut it down, and capture it: a snapshot, a template, an OVF/OVA export
 // with a checksum manifest, a content library item.
 //
-// Each build is a sequence of steps (step_*.go, one per file) sharing a
-// typed state (build). Everything a build creates carries its random id
+// Each build is a sequence of steps (step_*.go, one per file) whose fields
+// are their inputs (the build's environment, buildEnv, and the earlier
+// steps they read) and outputs; the VM they work on is a vmHandle. Build
+// wires them (build.go). Everything a build creates carries its random id
 // (the imgbuild.build advanced setting on VMs, a directory of its own on
 // datastores) and is removed by the cleanup of the step that made it when
 // the build fails or is cancelled; nothing is ever removed that does not

@@ -35,7 +35,7 @@ type exportPlan struct {
 }
 
 // planExport decides the export's files and checks they do not exist yet.
-func (b *build) planExport() (*exportPlan, error) {
+func (b *buildEnv) planExport() (*exportPlan, error) {
 	e := b.fin.Export
 	p := &exportPlan{name: e.Name, format: e.Format, manifest: e.Manifest, force: e.Force}
 	if p.name == "" {
@@ -100,12 +100,13 @@ type exportRun struct {
 	moved []string   // files moved into the output directory
 }
 
-// runExport downloads the VM's disks through an export lease, has vSphere
+// export downloads the VM's disks through an export lease, has vSphere
 // describe the VM as OVF, writes the manifest and, for ova, packs the
 // files into one tar. Files are written to a scratch directory and moved
 // into place once all are complete.
-func (b *build) runExport(ctx context.Context, run *exportRun) error {
-	p := b.export
+func (s *stepExport) export(ctx context.Context) error {
+	b, run := s.env, &s.run
+	p := s.place.export
 	if err := os.MkdirAll(p.dir, 0o755); err != nil {
 		return fmt.Errorf("export: creating %s: %w", p.shownDir, err)
 	}
@@ -116,15 +117,15 @@ func (b *build) runExport(ctx context.Context, run *exportRun) error {
 	run.tmp = tmp
 
 	cctx, cancel := detached(ctx)
-	lease, err := b.vm.Export(cctx)
+	lease, err := s.vm.vm.Export(cctx)
 	cancel()
 	if err != nil {
-		return ctxErr(ctx, fmt.Errorf("exporting %s: %s", b.vmPath, explain(err)))
+		return ctxErr(ctx, fmt.Errorf("exporting %s: %s", s.vm.path, explain(err)))
 	}
 	run.lease = lease
 	info, err := lease.Wait(ctx, nil)
 	if err != nil {
-		return ctxErr(ctx, fmt.Errorf("exporting %s: waiting for the export lease: %s", b.vmPath, explain(err)))
+		return ctxErr(ctx, fmt.Errorf("exporting %s: waiting for the export lease: %s", s.vm.path, explain(err)))
 	}
 	updater := lease.StartUpdater(ctx, info)
 	defer updater.Done()
@@ -144,7 +145,7 @@ func (b *build) runExport(ctx context.Context, run *exportRun) error {
 		}
 		dst := filepath.Join(tmp, name)
 		if err := lease.DownloadFile(ctx, dst, item, opts); err != nil {
-			return ctxErr(ctx, fmt.Errorf("exporting %s: downloading %s: %s", b.vmPath, item.Path, explain(err)))
+			return ctxErr(ctx, fmt.Errorf("exporting %s: downloading %s: %s", s.vm.path, item.Path, explain(err)))
 		}
 		fi, err := os.Stat(dst)
 		if err != nil {
@@ -154,19 +155,19 @@ func (b *build) runExport(ctx context.Context, run *exportRun) error {
 		files = append(files, written{name, hexSum(h)})
 	}
 	if len(cdp.OvfFiles) == 0 {
-		return fmt.Errorf("exporting %s: the export lease offered no disk", b.vmPath)
+		return fmt.Errorf("exporting %s: the export lease offered no disk", s.vm.path)
 	}
 	if err := lease.Complete(ctx); err != nil {
-		return ctxErr(ctx, fmt.Errorf("exporting %s: completing the export lease: %s", b.vmPath, explain(err)))
+		return ctxErr(ctx, fmt.Errorf("exporting %s: completing the export lease: %s", s.vm.path, explain(err)))
 	}
 	run.lease = nil
 
-	desc, err := ovf.NewManager(b.vm.Client()).CreateDescriptor(ctx, b.vm, cdp)
+	desc, err := ovf.NewManager(s.vm.vm.Client()).CreateDescriptor(ctx, s.vm.vm, cdp)
 	if err == nil && len(desc.Error) > 0 {
 		err = errors.New(desc.Error[0].LocalizedMessage)
 	}
 	if err != nil {
-		return ctxErr(ctx, fmt.Errorf("exporting %s: describing it as OVF: %s", b.vmPath, explain(err)))
+		return ctxErr(ctx, fmt.Errorf("exporting %s: describing it as OVF: %s", s.vm.path, explain(err)))
 	}
 	for _, w := range desc.Warning {
 		b.job.UI.Warn("export: %s", w.LocalizedMessage)
@@ -205,13 +206,13 @@ func (b *build) runExport(ctx context.Context, run *exportRun) error {
 			return fmt.Errorf("export: %w", err)
 		}
 		run.moved = append(run.moved, dst)
-		b.exportFiles = append(b.exportFiles, b.shown(dst))
+		s.files = append(s.files, b.shown(dst))
 	}
 	if err := os.RemoveAll(tmp); err != nil {
 		return fmt.Errorf("export: %w", err)
 	}
 	run.tmp = ""
-	b.say("exported %s to %s: %s", b.vmPath, p.shownDir, strings.Join(order, ", "))
+	b.say("exported %s to %s: %s", s.vm.path, p.shownDir, strings.Join(order, ", "))
 	return nil
 }
 

@@ -32,7 +32,7 @@ const (
 )
 
 // guestinfoKeys lists the settings guestinfo sets, for their removal.
-func (b *build) guestinfoKeys() []string {
+func (b *buildEnv) guestinfoKeys() []string {
 	keys := []string{guestinfoKey}
 	if b.usesCloudInit() {
 		keys = append(keys, guestinfoUserdata, guestinfoUserdataEnc, guestinfoMetadata, guestinfoMetadataEnc)
@@ -42,7 +42,7 @@ func (b *build) guestinfoKeys() []string {
 
 // usesCloudInit reports whether the build sets cloud-init's guestinfo: not
 // when configuration_parameters brings its own.
-func (b *build) usesCloudInit() bool {
+func (b *buildEnv) usesCloudInit() bool {
 	for k := range b.hw.ConfigurationParameters {
 		if strings.HasPrefix(k, "guestinfo.userdata") || strings.HasPrefix(k, "guestinfo.metadata") {
 			return false
@@ -52,7 +52,7 @@ func (b *build) usesCloudInit() bool {
 }
 
 // guestinfo returns the advanced settings that install the build's key.
-func (b *build) guestinfo() []types.BaseOptionValue {
+func (b *buildEnv) guestinfo() []types.BaseOptionValue {
 	line := b.key.AuthorizedKey()
 	out := []types.BaseOptionValue{&types.OptionValue{Key: guestinfoKey, Value: line}}
 	if !b.usesCloudInit() {
@@ -70,7 +70,7 @@ func (b *build) guestinfo() []types.BaseOptionValue {
 }
 
 // cloudConfig authorizes the key for ssh_username.
-func (b *build) cloudConfig(keyLine string) string {
+func (b *buildEnv) cloudConfig(keyLine string) string {
 	user := b.fin.SSH.Username
 	var s strings.Builder
 	s.WriteString("#cloud-config\n")

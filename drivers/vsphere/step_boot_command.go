@@ -8,33 +8,38 @@ import (
 	"time"
 
 	"github.com/vmware/govmomi/vim25/types"
-
-	"github.com/imgbuild/imgbuild/engine/step"
 )
 
-// bootCommandStep waits boot_wait, then types boot_command on the VM's
+// stepBootCommand waits boot_wait, then types boot_command on the VM's
 // keyboard through USB scan codes (VirtualMachine.PutUsbScanCodes).
-func (b *build) bootCommandStep() step.Step {
-	return &step.Func{StepName: "type boot command", RunFunc: b.typeBootCommand}
+type stepBootCommand struct {
+	env  *buildEnv
+	vm   *vmHandle
+	http *stepHTTP // the HTTP server, if it ran
 }
 
+// Name implements step.Step.
+func (s *stepBootCommand) Name() string { return "type boot command" }
+
 // bootValues are the values of boot_command's placeholders.
-func (b *build) bootValues() map[string]string {
-	vals := map[string]string{"vm_name": b.name}
-	if b.http != nil {
-		vals["http_ip"] = b.http.ip
-		vals["http_port"] = strconv.Itoa(b.http.port)
-		vals["http_url"] = b.http.url()
+func (s *stepBootCommand) bootValues() map[string]string {
+	vals := map[string]string{"vm_name": s.env.name}
+	if h := s.http.server; h != nil {
+		vals["http_ip"] = h.ip
+		vals["http_port"] = strconv.Itoa(h.port)
+		vals["http_url"] = h.url()
 	}
 	return vals
 }
 
-func (b *build) typeBootCommand(ctx context.Context) error {
+// Run implements step.Step.
+func (s *stepBootCommand) Run(ctx context.Context) error {
+	b := s.env
 	actions, err := parseBootCommand(strings.Join(b.iso.BootCommand, ""))
 	if err != nil {
 		return fmt.Errorf("boot_command: %w", err)
 	}
-	plan, err := planBootCommand(actions, b.bootValues())
+	plan, err := planBootCommand(actions, s.bootValues())
 	if err != nil {
 		return fmt.Errorf("boot_command: %w (set http_directory or http_content to start the HTTP server)", err)
 	}
@@ -44,19 +49,20 @@ func (b *build) typeBootCommand(ctx context.Context) error {
 			return err
 		}
 	}
+	vm := s.vm
 	sent := 0
-	for _, s := range plan {
-		if s.Wait > 0 {
-			if err := sleep(ctx, s.Wait); err != nil {
+	for _, bs := range plan {
+		if bs.Wait > 0 {
+			if err := sleep(ctx, bs.Wait); err != nil {
 				return err
 			}
 			continue
 		}
-		b.say("typing %q", s.Text)
-		batches := [][]keyEvent{s.Keys}
+		b.say("typing %q", bs.Text)
+		batches := [][]keyEvent{bs.Keys}
 		if b.iso.BootKeyInterval > 0 {
 			batches = nil
-			for _, k := range s.Keys {
+			for _, k := range bs.Keys {
 				batches = append(batches, []keyEvent{k})
 			}
 		}
@@ -66,12 +72,12 @@ func (b *build) typeBootCommand(ctx context.Context) error {
 					return err
 				}
 			}
-			n, err := b.vm.PutUsbScanCodes(ctx, types.UsbScanCodeSpec{KeyEvents: usbEvents(keys)})
+			n, err := vm.vm.PutUsbScanCodes(ctx, types.UsbScanCodeSpec{KeyEvents: usbEvents(keys)})
 			if err != nil {
-				return ctxErr(ctx, fmt.Errorf("typing on %s's keyboard (PutUsbScanCodes): %s", b.vmPath, explain(err)))
+				return ctxErr(ctx, fmt.Errorf("typing on %s's keyboard (PutUsbScanCodes): %s", vm.path, explain(err)))
 			}
 			if int(n) != len(keys) {
-				return fmt.Errorf("typing on %s's keyboard: vSphere took %d of %d keys", b.vmPath, n, len(keys))
+				return fmt.Errorf("typing on %s's keyboard: vSphere took %d of %d keys", vm.path, n, len(keys))
 			}
 			sent += len(keys)
 		}

@@ -6,31 +6,40 @@ import (
 
 	"github.com/vmware/govmomi/vapi/library"
 	"github.com/vmware/govmomi/vapi/vcenter"
-
-	"github.com/imgbuild/imgbuild/engine/step"
 )
 
-// contentLibraryStep imports the VM into a content library, as an OVF
+// stepContentLibrary imports the VM into a content library, as an OVF
 // package or a VM template (VMTX). The item is part of the artifact: if the
 // build fails, even in a post-processor, it is deleted.
-func (b *build) contentLibraryStep() step.Step {
-	return &step.Func{
-		StepName:  "import to content library",
-		Artifact:  true,
-		RunFunc:   b.importToLibrary,
-		CleanFunc: b.deleteLibraryItem,
-		LeftFunc: func() []string {
-			if b.libraryItem == "" {
-				return nil
-			}
-			return []string{fmt.Sprintf("content library item %q (%s) in library %s", b.libraryItemName(), b.libraryItem, b.fin.ContentLibrary.Library)}
-		},
-	}
+type stepContentLibrary struct {
+	env   *buildEnv
+	vc    *stepConnect
+	vm    *vmHandle
+	place *stepPlacement // the library, and where a VM template goes
+
+	// outputs
+	item string // the library item's id
 }
 
-func (b *build) importToLibrary(ctx context.Context) error {
+// Name implements step.Step.
+func (s *stepContentLibrary) Name() string { return "import to content library" }
+
+// MakesArtifact implements step.Artifact.
+func (s *stepContentLibrary) MakesArtifact() bool { return true }
+
+// Leftovers implements step.Leaver.
+func (s *stepContentLibrary) Leftovers() []string {
+	if s.item == "" {
+		return nil
+	}
+	return []string{fmt.Sprintf("content library item %q (%s) in library %s", s.env.libraryItemName(), s.item, s.env.fin.ContentLibrary.Library)}
+}
+
+// Run implements step.Step.
+func (s *stepContentLibrary) Run(ctx context.Context) error {
+	b, place := s.env, s.place
 	cl := b.fin.ContentLibrary
-	rc, err := b.sess.restClient(ctx)
+	rc, err := s.vc.sess.restClient(ctx)
 	if err != nil {
 		return err
 	}
@@ -40,50 +49,51 @@ func (b *build) importToLibrary(ctx context.Context) error {
 	if cl.OVF {
 		kind = "OVF package"
 	}
-	b.say("importing %s into content library %s as %s %q", b.vmPath, cl.Library, kind, name)
+	b.say("importing %s into content library %s as %s %q", s.vm.path, cl.Library, kind, name)
 	cctx, cancel := detached(ctx)
 	defer cancel()
 	var id string
 	if cl.OVF {
 		id, err = m.CreateOVF(cctx, vcenter.OVF{
 			Spec:   vcenter.CreateSpec{Name: name, Description: cl.Description},
-			Source: vcenter.ResourceID{Type: "VirtualMachine", Value: b.vm.Reference().Value},
-			Target: vcenter.LibraryTarget{LibraryID: b.library.ID},
+			Source: vcenter.ResourceID{Type: "VirtualMachine", Value: s.vm.vm.Reference().Value},
+			Target: vcenter.LibraryTarget{LibraryID: place.library.ID},
 		})
 	} else {
-		placement := &vcenter.Placement{Folder: b.folder.Reference().Value, ResourcePool: b.pool.Reference().Value}
-		if b.host != nil {
-			placement.Host = b.host.Reference().Value
+		placement := &vcenter.Placement{Folder: place.folder.Reference().Value, ResourcePool: place.pool.Reference().Value}
+		if place.host != nil {
+			placement.Host = place.host.Reference().Value
 		}
-		t := vcenter.Template{Name: name, Description: cl.Description, Library: b.library.ID, SourceVM: b.vm.Reference().Value, Placement: placement}
-		if b.ds != nil {
-			t.VMHomeStorage = &vcenter.DiskStorage{Datastore: b.ds.Reference().Value}
+		t := vcenter.Template{Name: name, Description: cl.Description, Library: place.library.ID, SourceVM: s.vm.vm.Reference().Value, Placement: placement}
+		if place.ds != nil {
+			t.VMHomeStorage = &vcenter.DiskStorage{Datastore: place.ds.Reference().Value}
 		}
 		id, err = m.CreateTemplate(cctx, t)
 	}
 	if id != "" {
-		b.libraryItem = id
+		s.item = id
 	}
 	if err != nil {
-		return ctxErr(ctx, fmt.Errorf("importing %s into content library %s: %s", b.vmPath, cl.Library, explain(err)))
+		return ctxErr(ctx, fmt.Errorf("importing %s into content library %s: %s", s.vm.path, cl.Library, explain(err)))
 	}
 	b.say("content library %s now has %s %q (%s)", cl.Library, kind, name, id)
 	return ctxErr(ctx, nil)
 }
 
-// deleteLibraryItem removes the library item when the build failed.
-func (b *build) deleteLibraryItem(ctx context.Context, failed bool) error {
-	if !failed || b.libraryItem == "" {
+// Cleanup removes the library item when the build failed.
+func (s *stepContentLibrary) Cleanup(ctx context.Context, failed bool) error {
+	b := s.env
+	if !failed || s.item == "" {
 		return nil
 	}
-	rc, err := b.sess.restClient(ctx)
+	rc, err := s.vc.sess.restClient(ctx)
 	if err != nil {
 		return err
 	}
 	b.say("deleting content library item %q (the build failed)", b.libraryItemName())
-	if err := library.NewManager(rc).DeleteLibraryItem(ctx, &library.Item{ID: b.libraryItem}); err != nil {
-		return fmt.Errorf("deleting content library item %s: %s", b.libraryItem, explain(err))
+	if err := library.NewManager(rc).DeleteLibraryItem(ctx, &library.Item{ID: s.item}); err != nil {
+		return fmt.Errorf("deleting content library item %s: %s", s.item, explain(err))
 	}
-	b.libraryItem = ""
+	s.item = ""
 	return nil
 }

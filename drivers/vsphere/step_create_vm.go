@@ -7,59 +7,69 @@ import (
 	"github.com/vmware/govmomi/object"
 	"github.com/vmware/govmomi/vim25/mo"
 	"github.com/vmware/govmomi/vim25/types"
-
-	"github.com/imgbuild/imgbuild/engine/step"
 )
 
-// createVMStep creates vsphere_iso's empty VM (disks, network adapters),
+// stepCreateVM creates vsphere_iso's empty VM (disks, network adapters),
 // then attaches the ISOs to CD-ROM drives and boots disk first, CD-ROM
 // second. The VM is the build's artifact: its cleanup waits for the end of
 // post-processing and removes the VM if anything failed (or destroy =
 // True).
-func (b *build) createVMStep() step.Step {
-	return &step.Func{
-		StepName:  "create VM",
-		Artifact:  true,
-		RunFunc:   b.createVM,
-		CleanFunc: b.removeVM,
-		LeftFunc:  b.vmLeft,
-	}
+type stepCreateVM struct {
+	vm     *vmHandle      // output: the VM
+	upload *stepUploadISO // the ISO it uploaded, if it ran
 }
 
-func (b *build) createVM(ctx context.Context) error {
-	spec, err := b.isoSpec(ctx)
+// Name implements step.Step.
+func (s *stepCreateVM) Name() string { return "create VM" }
+
+// MakesArtifact implements step.Artifact.
+func (s *stepCreateVM) MakesArtifact() bool { return true }
+
+// Cleanup removes the VM if the build failed, or with destroy = True.
+func (s *stepCreateVM) Cleanup(ctx context.Context, failed bool) error {
+	return s.vm.remove(ctx, failed)
+}
+
+// Leftovers implements step.Leaver.
+func (s *stepCreateVM) Leftovers() []string { return s.vm.left() }
+
+// Run implements step.Step.
+func (s *stepCreateVM) Run(ctx context.Context) error {
+	b, vm, place := s.vm.env, s.vm, s.vm.place
+	spec, err := s.isoSpec(ctx)
 	if err != nil {
 		return err
 	}
-	b.say("creating %s (%s, %d CPU(s), %d MiB RAM, %d disk(s))", b.plannedPath(), spec.GuestId, spec.NumCPUs, spec.MemoryMB, len(b.iso.Storage))
+	b.say("creating %s (%s, %d CPU(s), %d MiB RAM, %d disk(s))", place.plannedPath(), spec.GuestId, spec.NumCPUs, spec.MemoryMB, len(b.iso.Storage))
 	var host *object.HostSystem
-	if b.host != nil {
-		host = b.host
+	if place.host != nil {
+		host = place.host
 	}
 	cctx, cancel := detached(ctx)
-	t, err := b.folder.CreateVM(cctx, spec, b.pool, host)
+	t, err := place.folder.CreateVM(cctx, spec, place.pool, host)
 	cancel()
 	if err != nil {
-		return ctxErr(ctx, fmt.Errorf("creating %s: %s", b.plannedPath(), explain(err)))
+		return ctxErr(ctx, fmt.Errorf("creating %s: %s", place.plannedPath(), explain(err)))
 	}
-	b.pending = t
+	vm.pending = t
 	info, err := b.waitTask(ctx, t, "create VM")
 	if err != nil {
 		if ctx.Err() != nil {
 			return context.Cause(ctx)
 		}
-		b.pending = nil
-		return fmt.Errorf("creating %s: %s", b.plannedPath(), explain(err))
+		vm.pending = nil
+		return fmt.Errorf("creating %s: %s", place.plannedPath(), explain(err))
 	}
-	b.adopt(info.Result.(types.ManagedObjectReference))
-	return b.attachISOs(ctx)
+	vm.adopt(info.Result.(types.ManagedObjectReference))
+	return s.attachISOs(ctx)
 }
 
 // isoSpec is the new VM's configuration.
-func (b *build) isoSpec(ctx context.Context) (types.VirtualMachineConfigSpec, error) {
+func (s *stepCreateVM) isoSpec(ctx context.Context) (types.VirtualMachineConfigSpec, error) {
+	b, place := s.vm.env, s.vm.place
 	c := b.iso
 	spec := b.hardwareSpec()
-	spec.Name = b.createName
+	spec.Name = place.createName
 	spec.GuestId = c.GuestOSType
 	if spec.NumCPUs == 0 {
 		spec.NumCPUs = 1
@@ -67,7 +77,7 @@ func (b *build) isoSpec(ctx context.Context) (types.VirtualMachineConfigSpec, er
 	if spec.MemoryMB == 0 {
 		spec.MemoryMB = 1024
 	}
-	spec.Files = &types.VirtualMachineFileInfo{VmPathName: fmt.Sprintf("[%s]", datastoreNameOf(ctx, b.ds))}
+	spec.Files = &types.VirtualMachineFileInfo{VmPathName: fmt.Sprintf("[%s]", datastoreNameOf(ctx, place.ds))}
 	switch c.Firmware {
 	case "efi", "efi-secure":
 		spec.Firmware = string(types.GuestOsDescriptorFirmwareTypeEfi)
@@ -90,7 +100,7 @@ func (b *build) isoSpec(ctx context.Context) (types.VirtualMachineConfigSpec, er
 		return spec, fmt.Errorf("disk_controller_type %s: %v", c.DiskControllerType, err)
 	}
 	devices = append(devices, ctrl)
-	dsRef := b.ds.Reference()
+	dsRef := place.ds.Reference()
 	for _, d := range c.Storage {
 		disk := devices.CreateDisk(ctrl.(types.BaseVirtualController), dsRef, "")
 		disk.CapacityInKB = int64(d.DiskSize) * 1024
@@ -99,7 +109,7 @@ func (b *build) isoSpec(ctx context.Context) (types.VirtualMachineConfigSpec, er
 		devices = append(devices, disk)
 	}
 	for i, a := range c.NetworkAdapters {
-		backing, err := b.nets[i].EthernetCardBackingInfo(ctx)
+		backing, err := place.nets[i].EthernetCardBackingInfo(ctx)
 		if err != nil {
 			return spec, fmt.Errorf("network_adapters[%d]: network %s: %s", i, a.Network, explain(err))
 		}
@@ -129,14 +139,19 @@ func (b *build) isoSpec(ctx context.Context) (types.VirtualMachineConfigSpec, er
 
 // attachISOs adds a CD-ROM drive per ISO and sets the boot order: the
 // empty disk first, so the installed system boots after the install.
-func (b *build) attachISOs(ctx context.Context) error {
+func (s *stepCreateVM) attachISOs(ctx context.Context) error {
+	b, vm := s.vm.env, s.vm
+	isoFiles := append([]string(nil), vm.place.isoFiles...)
+	if s.upload.file != "" {
+		isoFiles = append(isoFiles, s.upload.file)
+	}
 	var o mo.VirtualMachine
-	if err := b.vm.Properties(ctx, b.vm.Reference(), []string{"config.hardware.device"}, &o); err != nil {
-		return ctxErr(ctx, fmt.Errorf("reading the devices of %s: %s", b.vmPath, explain(err)))
+	if err := vm.vm.Properties(ctx, vm.vm.Reference(), []string{"config.hardware.device"}, &o); err != nil {
+		return ctxErr(ctx, fmt.Errorf("reading the devices of %s: %s", vm.path, explain(err)))
 	}
 	devices := object.VirtualDeviceList(o.Config.Hardware.Device)
 	var add object.VirtualDeviceList
-	if len(b.isoFiles) > 0 {
+	if len(isoFiles) > 0 {
 		var ctrl types.BaseVirtualController
 		if b.iso.CDROMType == "sata" {
 			c, err := devices.CreateSATAController()
@@ -147,12 +162,12 @@ func (b *build) attachISOs(ctx context.Context) error {
 			devices = append(devices, c)
 			ctrl = c.(types.BaseVirtualController)
 		}
-		for _, iso := range b.isoFiles {
+		for _, iso := range isoFiles {
 			c := ctrl
 			if c == nil {
 				ide, err := devices.FindIDEController("")
 				if err != nil {
-					return fmt.Errorf("%s has no free IDE controller for another CD-ROM drive: attach fewer ISOs or set cdrom_type = \"sata\"", b.vmPath)
+					return fmt.Errorf("%s has no free IDE controller for another CD-ROM drive: attach fewer ISOs or set cdrom_type = \"sata\"", vm.path)
 				}
 				c = ide
 			}
@@ -172,15 +187,15 @@ func (b *build) attachISOs(ctx context.Context) error {
 			return err
 		}
 		spec.DeviceChange = changes
-		b.say("attaching %d ISO(s) to %s", len(b.isoFiles), b.vmPath)
+		b.say("attaching %d ISO(s) to %s", len(isoFiles), vm.path)
 	}
 	spec.BootOptions = &types.VirtualMachineBootOptions{BootOrder: devices.BootOrder([]string{"disk", "cdrom"})}
-	t, err := b.vm.Reconfigure(ctx, spec)
+	t, err := vm.vm.Reconfigure(ctx, spec)
 	if err == nil {
 		_, err = b.waitTask(ctx, t, "attach ISOs")
 	}
 	if err != nil {
-		return ctxErr(ctx, fmt.Errorf("attaching the ISOs to %s: %s", b.vmPath, explain(err)))
+		return ctxErr(ctx, fmt.Errorf("attaching the ISOs to %s: %s", vm.path, explain(err)))
 	}
 	return nil
 }

@@ -8,42 +8,47 @@ import (
 	"github.com/vmware/govmomi/object"
 	"github.com/vmware/govmomi/vim25/mo"
 	"github.com/vmware/govmomi/vim25/types"
-
-	"github.com/imgbuild/imgbuild/engine/step"
 )
 
-// customizeStep applies the guest customization (host name, domain, time
+// stepCustomize applies the guest customization (host name, domain, time
 // zone, addresses): vSphere hands it to VMware Tools in the guest at the
 // next power-on. Nothing to undo: the clone is removed as a whole when the
 // build fails.
-func (b *build) customizeStep() step.Step {
-	return &step.Func{StepName: "customize guest", RunFunc: b.customize}
+type stepCustomize struct {
+	env *buildEnv
+	vm  *vmHandle
 }
 
-func (b *build) customize(ctx context.Context) error {
+// Name implements step.Step.
+func (s *stepCustomize) Name() string { return "customize guest" }
+
+// Run implements step.Step.
+func (s *stepCustomize) Run(ctx context.Context) error {
+	b := s.env
 	var o mo.VirtualMachine
-	if err := b.vm.Properties(ctx, b.vm.Reference(), []string{"config.hardware.device"}, &o); err != nil {
-		return fmt.Errorf("reading the devices of %s: %s", b.vmPath, explain(err))
+	if err := s.vm.vm.Properties(ctx, s.vm.vm.Reference(), []string{"config.hardware.device"}, &o); err != nil {
+		return fmt.Errorf("reading the devices of %s: %s", s.vm.path, explain(err))
 	}
 	nics := len(object.VirtualDeviceList(o.Config.Hardware.Device).SelectByType((*types.VirtualEthernetCard)(nil)))
-	spec, err := b.customizationSpec(nics)
+	spec, err := s.customizationSpec(nics)
 	if err != nil {
 		return err
 	}
-	b.say("customizing %s (host name %s)", b.vmPath, spec.Identity.(*types.CustomizationLinuxPrep).HostName.(*types.CustomizationFixedName).Name)
-	t, err := b.vm.Customize(ctx, spec)
+	b.say("customizing %s (host name %s)", s.vm.path, spec.Identity.(*types.CustomizationLinuxPrep).HostName.(*types.CustomizationFixedName).Name)
+	t, err := s.vm.vm.Customize(ctx, spec)
 	if err == nil {
 		_, err = b.waitTask(ctx, t, "customize")
 	}
 	if err != nil {
-		return ctxErr(ctx, fmt.Errorf("customizing %s: %s", b.vmPath, explain(err)))
+		return ctxErr(ctx, fmt.Errorf("customizing %s: %s", s.vm.path, explain(err)))
 	}
 	return nil
 }
 
 // customizationSpec builds the Linux customization for a VM with nics
 // network adapters.
-func (b *build) customizationSpec(nics int) (types.CustomizationSpec, error) {
+func (s *stepCustomize) customizationSpec(nics int) (types.CustomizationSpec, error) {
+	b := s.env
 	c := b.clone.Customize
 	lo := c.LinuxOptions
 	host := lo.HostName
@@ -69,7 +74,7 @@ func (b *build) customizationSpec(nics int) (types.CustomizationSpec, error) {
 	}
 	ifaces := c.NetworkInterfaces
 	if len(ifaces) > 0 && len(ifaces) != nics {
-		return spec, fmt.Errorf("customize has %d network_interface entries but %s has %d network adapter(s): give one entry per adapter, in order", len(ifaces), b.vmPath, nics)
+		return spec, fmt.Errorf("customize has %d network_interface entries but %s has %d network adapter(s): give one entry per adapter, in order", len(ifaces), s.vm.path, nics)
 	}
 	for i := 0; i < nics; i++ {
 		settings := types.CustomizationIPSettings{Ip: &types.CustomizationDhcpIpGenerator{}}

@@ -8,61 +8,66 @@ import (
 	"github.com/vmware/govmomi/object"
 	"github.com/vmware/govmomi/vim25/mo"
 	"github.com/vmware/govmomi/vim25/types"
-
-	"github.com/imgbuild/imgbuild/engine/step"
 )
 
 // needsHardware reports whether the clone's hardware differs from the
 // template's by configuration.
-func (b *build) needsHardware() bool {
+func (b *buildEnv) needsHardware() bool {
 	h := b.hw
 	return h.CPUs > 0 || h.CPUCores > 0 || h.RAM > 0 || h.Notes != "" || len(h.ConfigurationParameters) > 0 ||
 		b.clone.DiskSize > 0 || b.clone.Network != ""
 }
 
-// hardwareStep reconfigures the clone: CPUs, memory, first disk's size,
+// stepHardware reconfigures the clone: CPUs, memory, first disk's size,
 // first network adapter's network, notes and advanced settings. Nothing to
 // undo: the clone is removed as a whole when the build fails.
-func (b *build) hardwareStep() step.Step {
-	return &step.Func{StepName: "configure hardware", RunFunc: b.configureHardware}
+type stepHardware struct {
+	env   *buildEnv
+	vm    *vmHandle
+	place *stepPlacement // the network
 }
 
-func (b *build) configureHardware(ctx context.Context) error {
+// Name implements step.Step.
+func (s *stepHardware) Name() string { return "configure hardware" }
+
+// Run implements step.Step.
+func (s *stepHardware) Run(ctx context.Context) error {
+	b := s.env
 	spec := b.hardwareSpec()
 	var o mo.VirtualMachine
-	if b.clone.DiskSize > 0 || b.network != nil {
-		if err := b.vm.Properties(ctx, b.vm.Reference(), []string{"config.hardware.device"}, &o); err != nil {
-			return fmt.Errorf("reading the devices of %s: %s", b.vmPath, explain(err))
+	if b.clone.DiskSize > 0 || s.place.network != nil {
+		if err := s.vm.vm.Properties(ctx, s.vm.vm.Reference(), []string{"config.hardware.device"}, &o); err != nil {
+			return fmt.Errorf("reading the devices of %s: %s", s.vm.path, explain(err))
 		}
 		devices := object.VirtualDeviceList(o.Config.Hardware.Device)
 		if b.clone.DiskSize > 0 {
 			ch, err := growDisk(devices, b.clone.DiskSize)
 			if err != nil {
-				return fmt.Errorf("%s: %w", b.vmPath, err)
+				return fmt.Errorf("%s: %w", s.vm.path, err)
 			}
 			spec.DeviceChange = append(spec.DeviceChange, ch)
 		}
-		if b.network != nil {
-			ch, err := b.connectNIC(ctx, devices)
+		if s.place.network != nil {
+			ch, err := s.connectNIC(ctx, devices)
 			if err != nil {
 				return err
 			}
 			spec.DeviceChange = append(spec.DeviceChange, ch)
 		}
 	}
-	b.say("configuring %s: %s", b.vmPath, describeSpec(spec, b.clone.DiskSize, b.clone.Network))
-	t, err := b.vm.Reconfigure(ctx, spec)
+	b.say("configuring %s: %s", s.vm.path, describeSpec(spec, b.clone.DiskSize, b.clone.Network))
+	t, err := s.vm.vm.Reconfigure(ctx, spec)
 	if err == nil {
 		_, err = b.waitTask(ctx, t, "configure hardware")
 	}
 	if err != nil {
-		return ctxErr(ctx, fmt.Errorf("reconfiguring %s: %s", b.vmPath, explain(err)))
+		return ctxErr(ctx, fmt.Errorf("reconfiguring %s: %s", s.vm.path, explain(err)))
 	}
 	return nil
 }
 
 // hardwareSpec holds the settings both builders share.
-func (b *build) hardwareSpec() types.VirtualMachineConfigSpec {
+func (b *buildEnv) hardwareSpec() types.VirtualMachineConfigSpec {
 	h := b.hw
 	spec := types.VirtualMachineConfigSpec{Annotation: h.Notes}
 	if h.CPUs > 0 {
@@ -108,12 +113,13 @@ func growDisk(devices object.VirtualDeviceList, mib int) (types.BaseVirtualDevic
 
 // connectNIC returns the change connecting the first network adapter to
 // the build's network.
-func (b *build) connectNIC(ctx context.Context, devices object.VirtualDeviceList) (types.BaseVirtualDeviceConfigSpec, error) {
+func (s *stepHardware) connectNIC(ctx context.Context, devices object.VirtualDeviceList) (types.BaseVirtualDeviceConfigSpec, error) {
+	b := s.env
 	nics := devices.SelectByType((*types.VirtualEthernetCard)(nil))
 	if len(nics) == 0 {
-		return nil, fmt.Errorf("network is set but %s has no network adapter to connect", b.vmPath)
+		return nil, fmt.Errorf("network is set but %s has no network adapter to connect", s.vm.path)
 	}
-	backing, err := b.network.EthernetCardBackingInfo(ctx)
+	backing, err := s.place.network.EthernetCardBackingInfo(ctx)
 	if err != nil {
 		return nil, fmt.Errorf("network %s: %s", b.clone.Network, explain(err))
 	}

@@ -7,18 +7,22 @@ import (
 	"github.com/vmware/govmomi/object"
 	"github.com/vmware/govmomi/vim25/mo"
 	"github.com/vmware/govmomi/vim25/types"
-
-	"github.com/imgbuild/imgbuild/engine/step"
 )
 
-// removeSettingsStep takes out what only the build needed before the VM is
+// stepRemoveSettings takes out what only the build needed before the VM is
 // captured: the guestinfo settings that carried the build's SSH key and,
 // for vsphere_iso with remove_cdrom, the CD-ROM drives.
-func (b *build) removeSettingsStep() step.Step {
-	return &step.Func{StepName: "remove build settings", RunFunc: b.removeSettings}
+type stepRemoveSettings struct {
+	env *buildEnv
+	vm  *vmHandle
 }
 
-func (b *build) removeSettings(ctx context.Context) error {
+// Name implements step.Step.
+func (s *stepRemoveSettings) Name() string { return "remove build settings" }
+
+// Run implements step.Step.
+func (s *stepRemoveSettings) Run(ctx context.Context) error {
+	b := s.env
 	spec := types.VirtualMachineConfigSpec{}
 	for _, k := range b.guestinfoKeys() {
 		// An empty value removes the setting.
@@ -27,8 +31,8 @@ func (b *build) removeSettings(ctx context.Context) error {
 	what := "the build's guestinfo"
 	if b.iso != nil && b.iso.RemoveCDROM {
 		var o mo.VirtualMachine
-		if err := b.vm.Properties(ctx, b.vm.Reference(), []string{"config.hardware.device"}, &o); err != nil {
-			return ctxErr(ctx, fmt.Errorf("reading the devices of %s: %s", b.vmPath, explain(err)))
+		if err := s.vm.vm.Properties(ctx, s.vm.vm.Reference(), []string{"config.hardware.device"}, &o); err != nil {
+			return ctxErr(ctx, fmt.Errorf("reading the devices of %s: %s", s.vm.path, explain(err)))
 		}
 		cdroms := object.VirtualDeviceList(o.Config.Hardware.Device).SelectByType((*types.VirtualCdrom)(nil))
 		for _, d := range cdroms {
@@ -38,13 +42,13 @@ func (b *build) removeSettings(ctx context.Context) error {
 			what += fmt.Sprintf(" and %d CD-ROM drive(s)", len(cdroms))
 		}
 	}
-	b.say("removing %s from %s", what, b.vmPath)
-	t, err := b.vm.Reconfigure(ctx, spec)
+	b.say("removing %s from %s", what, s.vm.path)
+	t, err := s.vm.vm.Reconfigure(ctx, spec)
 	if err == nil {
 		_, err = b.waitTask(ctx, t, "remove build settings")
 	}
 	if err != nil {
-		return ctxErr(ctx, fmt.Errorf("removing %s from %s: %s", what, b.vmPath, explain(err)))
+		return ctxErr(ctx, fmt.Errorf("removing %s from %s: %s", what, s.vm.path, explain(err)))
 	}
 	return nil
 }

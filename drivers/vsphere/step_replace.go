@@ -8,33 +8,29 @@ import (
 
 	"github.com/vmware/govmomi/object"
 	"github.com/vmware/govmomi/vim25/types"
-
-	"github.com/imgbuild/imgbuild/engine/step"
 )
 
-// replaceStep, with force, puts the new VM in the place of the one that
+// stepReplace, with force, puts the new VM in the place of the one that
 // held vm_name: the old one is renamed aside and the new one takes its
 // name. Only once the whole build succeeded (post-processors included) is
 // the old one removed; if anything fails, both names are put back and the
 // old VM is as it was.
-func (b *build) replaceStep() step.Step {
-	r := &replacement{b: b}
-	return &step.Func{
-		StepName:  "replace existing VM",
-		Artifact:  true,
-		RunFunc:   r.run,
-		CleanFunc: r.finish,
-		LeftFunc:  r.left,
-	}
-}
+type stepReplace struct {
+	env   *buildEnv
+	vm    *vmHandle      // renamed to vm_name
+	place *stepPlacement // the VM to replace, the folder, the name the new one was made under
 
-// replacement is the state of a replaceStep.
-type replacement struct {
-	b          *build
+	// outputs
 	asideName  string // the old VM's name while it is set aside
 	oldAside   bool   // the old VM was renamed aside
 	newInPlace bool   // the new VM was renamed to vm_name
 }
+
+// Name implements step.Step.
+func (s *stepReplace) Name() string { return "replace existing VM" }
+
+// MakesArtifact implements step.Artifact.
+func (s *stepReplace) MakesArtifact() bool { return true }
 
 // rename renames vm, seeing the rename through even when the build is
 // cancelled meanwhile: the step must know which name each VM has.
@@ -48,12 +44,13 @@ func rename(ctx context.Context, vm *object.VirtualMachine, name string) error {
 	return err
 }
 
-func (r *replacement) run(ctx context.Context) error {
-	b := r.b
-	if b.replace == nil {
+// Run implements step.Step.
+func (s *stepReplace) Run(ctx context.Context) error {
+	b, r, place := s.env, s, s.place
+	if place.replace == nil {
 		return nil
 	}
-	old := b.replace
+	old := place.replace
 	st, err := readState(ctx, old)
 	if err != nil {
 		return ctxErr(ctx, fmt.Errorf("reading %s before replacing it: %s", old.InventoryPath, explain(err)))
@@ -72,27 +69,27 @@ func (r *replacement) run(ctx context.Context) error {
 			return context.Cause(ctx)
 		}
 	}
-	b.say("renaming %s to %s", b.vmPath, b.name)
-	if err := rename(ctx, b.vm, b.name); err != nil {
-		return ctxErr(ctx, fmt.Errorf("renaming %s to %s: %s", b.vmPath, b.name, explain(err)))
+	b.say("renaming %s to %s", s.vm.path, b.name)
+	if err := rename(ctx, s.vm.vm, b.name); err != nil {
+		return ctxErr(ctx, fmt.Errorf("renaming %s to %s: %s", s.vm.path, b.name, explain(err)))
 	}
 	r.newInPlace = true
-	b.vmPath = path.Join(b.folder.InventoryPath, b.name)
-	b.vm.InventoryPath = b.vmPath
+	s.vm.path = path.Join(place.folder.InventoryPath, b.name)
+	s.vm.vm.InventoryPath = s.vm.path
 	return ctxErr(ctx, nil)
 }
 
-// finish removes the old VM once the build succeeded, or puts both names
+// Cleanup removes the old VM once the build succeeded, or puts both names
 // back when it failed (the new VM is then removed by its own cleanup).
-func (r *replacement) finish(ctx context.Context, failed bool) error {
-	b := r.b
+func (s *stepReplace) Cleanup(ctx context.Context, failed bool) error {
+	b, r, place := s.env, s, s.place
 	if !failed {
 		if !r.oldAside {
 			return nil
 		}
-		aside := path.Join(b.folder.InventoryPath, r.asideName)
+		aside := path.Join(place.folder.InventoryPath, r.asideName)
 		b.say("removing the replaced %s", aside)
-		t, err := b.replace.Destroy(ctx)
+		t, err := place.replace.Destroy(ctx)
 		if err == nil {
 			err = t.Wait(ctx)
 		}
@@ -104,28 +101,29 @@ func (r *replacement) finish(ctx context.Context, failed bool) error {
 	}
 	var errs []error
 	if r.newInPlace {
-		if err := rename(ctx, b.vm, b.createName); err != nil {
-			errs = append(errs, fmt.Errorf("renaming the new VM back to %s: %s", b.createName, explain(err)))
+		if err := rename(ctx, s.vm.vm, place.createName); err != nil {
+			errs = append(errs, fmt.Errorf("renaming the new VM back to %s: %s", place.createName, explain(err)))
 		} else {
 			r.newInPlace = false
-			b.vmPath = path.Join(b.folder.InventoryPath, b.createName)
-			b.vm.InventoryPath = b.vmPath
+			s.vm.path = path.Join(place.folder.InventoryPath, place.createName)
+			s.vm.vm.InventoryPath = s.vm.path
 		}
 	}
 	if r.oldAside && !r.newInPlace {
-		if err := rename(ctx, b.replace, b.name); err != nil {
+		if err := rename(ctx, place.replace, b.name); err != nil {
 			errs = append(errs, fmt.Errorf("renaming %s back to %s: %s", r.asideName, b.name, explain(err)))
 		} else {
 			r.oldAside = false
-			b.say("put %s back", b.replace.InventoryPath)
+			b.say("put %s back", place.replace.InventoryPath)
 		}
 	}
 	return errors.Join(errs...)
 }
 
-func (r *replacement) left() []string {
-	if !r.oldAside {
+// Leftovers implements step.Leaver.
+func (s *stepReplace) Leftovers() []string {
+	if !s.oldAside {
 		return nil
 	}
-	return []string{fmt.Sprintf("the VM this build replaces, renamed to %s (its name was %s)", path.Join(r.b.folder.InventoryPath, r.asideName), r.b.name)}
+	return []string{fmt.Sprintf("the VM this build replaces, renamed to %s (its name was %s)", path.Join(s.place.folder.InventoryPath, s.asideName), s.env.name)}
 }

@@ -10,23 +10,29 @@ import (
 	"github.com/vmware/govmomi/vim25/types"
 
 	"github.com/imgbuild/imgbuild/engine"
-	"github.com/imgbuild/imgbuild/engine/step"
 )
 
-// shutdownStep shuts the guest down, with shutdown_command over SSH or
+// stepShutdown shuts the guest down, with shutdown_command over SSH or
 // through VMware Tools, and waits up to shutdown_timeout for the VM to
 // power off: a captured image must come from a cleanly stopped system.
-func (b *build) shutdownStep() step.Step {
-	return &step.Func{StepName: "shut down", RunFunc: b.shutdown}
+type stepShutdown struct {
+	env *buildEnv
+	vm  *vmHandle
+	ssh *stepSSH // runs shutdown_command; closed once it is sent
 }
 
-func (b *build) shutdown(ctx context.Context) error {
+// Name implements step.Step.
+func (s *stepShutdown) Name() string { return "shut down" }
+
+// Run implements step.Step.
+func (s *stepShutdown) Run(ctx context.Context) error {
+	b := s.env
 	how := ""
 	if cmd := b.fin.ShutdownCommand; cmd != "" {
 		how = "shutdown_command"
-		b.say("shutting down %s with shutdown_command", b.vmPath)
+		b.say("shutting down %s with shutdown_command", s.vm.path)
 		out, errOut := b.job.UI.Lines("stdout"), b.job.UI.Lines("stderr")
-		status, err := b.comm.Run(ctx, &engine.Command{Command: cmd, Stdout: out, Stderr: errOut})
+		status, err := s.ssh.Comm.Run(ctx, &engine.Command{Command: cmd, Stdout: out, Stderr: errOut})
 		out.Close()
 		errOut.Close()
 		switch {
@@ -40,35 +46,35 @@ func (b *build) shutdown(ctx context.Context) error {
 	} else {
 		how = "a guest shutdown through VMware Tools"
 		var o mo.VirtualMachine
-		if err := b.vm.Properties(ctx, b.vm.Reference(), []string{"guest.toolsRunningStatus"}, &o); err != nil {
-			return ctxErr(ctx, fmt.Errorf("reading the VMware Tools status of %s: %s", b.vmPath, explain(err)))
+		if err := s.vm.vm.Properties(ctx, s.vm.vm.Reference(), []string{"guest.toolsRunningStatus"}, &o); err != nil {
+			return ctxErr(ctx, fmt.Errorf("reading the VMware Tools status of %s: %s", s.vm.path, explain(err)))
 		}
 		if o.Guest == nil || o.Guest.ToolsRunningStatus != string(types.VirtualMachineToolsRunningStatusGuestToolsRunning) {
-			return fmt.Errorf("VMware Tools are not running in %s, so it cannot be shut down through them: install open-vm-tools in the image, or set shutdown_command (\"sudo systemctl poweroff\")", b.vmPath)
+			return fmt.Errorf("VMware Tools are not running in %s, so it cannot be shut down through them: install open-vm-tools in the image, or set shutdown_command (\"sudo systemctl poweroff\")", s.vm.path)
 		}
-		b.say("shutting down %s through VMware Tools", b.vmPath)
-		if err := b.vm.ShutdownGuest(ctx); err != nil {
-			return ctxErr(ctx, fmt.Errorf("asking VMware Tools to shut %s down: %s", b.vmPath, explain(err)))
+		b.say("shutting down %s through VMware Tools", s.vm.path)
+		if err := s.vm.vm.ShutdownGuest(ctx); err != nil {
+			return ctxErr(ctx, fmt.Errorf("asking VMware Tools to shut %s down: %s", s.vm.path, explain(err)))
 		}
 	}
 	// The connection dies with the guest; close it now rather than let its
 	// keepalives find out.
-	if b.comm != nil {
-		_ = b.comm.Close()
-		b.comm = nil
+	if s.ssh.Comm != nil {
+		_ = s.ssh.Comm.Close()
+		s.ssh.Comm = nil
 	}
 	wctx, cancel := context.WithTimeout(ctx, b.fin.ShutdownTimeout)
 	defer cancel()
 	start := time.Now()
-	if err := waitPowerState(wctx, b.vm, types.VirtualMachinePowerStatePoweredOff); err != nil {
+	if err := waitPowerState(wctx, s.vm.vm, types.VirtualMachinePowerStatePoweredOff); err != nil {
 		if ctx.Err() != nil {
 			return context.Cause(ctx)
 		}
 		if wctx.Err() != nil {
-			return fmt.Errorf("%s did not power off within shutdown_timeout (%s) after %s: check that the command shuts the system down (and that sudo needs no password), or raise shutdown_timeout", b.vmPath, b.fin.ShutdownTimeout, how)
+			return fmt.Errorf("%s did not power off within shutdown_timeout (%s) after %s: check that the command shuts the system down (and that sudo needs no password), or raise shutdown_timeout", s.vm.path, b.fin.ShutdownTimeout, how)
 		}
-		return fmt.Errorf("waiting for %s to power off: %s", b.vmPath, explain(err))
+		return fmt.Errorf("waiting for %s to power off: %s", s.vm.path, explain(err))
 	}
-	b.say("%s powered off after %s", b.vmPath, time.Since(start).Round(time.Millisecond))
+	b.say("%s powered off after %s", s.vm.path, time.Since(start).Round(time.Millisecond))
 	return nil
 }

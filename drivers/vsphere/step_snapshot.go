@@ -3,25 +3,28 @@ package vsphere
 import (
 	"context"
 	"fmt"
-
-	"github.com/imgbuild/imgbuild/engine/step"
 )
 
-// snapshotStep snapshots the shut-down VM (create_snapshot): linked clones
+// stepSnapshot snapshots the shut-down VM (create_snapshot): linked clones
 // of the result base their disks on it.
-func (b *build) snapshotStep() step.Step {
-	return &step.Func{
-		StepName: "create snapshot",
-		RunFunc: func(ctx context.Context) error {
-			b.say("taking snapshot %q of %s", b.fin.SnapshotName, b.vmPath)
-			t, err := b.vm.CreateSnapshot(ctx, b.fin.SnapshotName, "Made by imgbuild build "+b.job.Name, false, false)
-			if err == nil {
-				_, err = b.waitTask(ctx, t, "snapshot")
-			}
-			if err != nil {
-				return ctxErr(ctx, fmt.Errorf("taking snapshot %q of %s: %s", b.fin.SnapshotName, b.vmPath, explain(err)))
-			}
-			return nil
-		},
+type stepSnapshot struct {
+	env *buildEnv
+	vm  *vmHandle
+}
+
+// Name implements step.Step.
+func (s *stepSnapshot) Name() string { return "create snapshot" }
+
+// Run implements step.Step.
+func (s *stepSnapshot) Run(ctx context.Context) error {
+	b, vm := s.env, s.vm
+	b.say("taking snapshot %q of %s", b.fin.SnapshotName, vm.path)
+	t, err := vm.vm.CreateSnapshot(ctx, b.fin.SnapshotName, "Made by imgbuild build "+b.job.Name, false, false)
+	if err == nil {
+		_, err = b.waitTask(ctx, t, "snapshot")
 	}
+	if err != nil {
+		return ctxErr(ctx, fmt.Errorf("taking snapshot %q of %s: %s", b.fin.SnapshotName, vm.path, explain(err)))
+	}
+	return nil
 }

@@ -18,8 +18,6 @@ import (
 	"github.com/vmware/govmomi/fault"
 	"github.com/vmware/govmomi/vim25/soap"
 	"github.com/vmware/govmomi/vim25/types"
-
-	"github.com/imgbuild/imgbuild/engine/step"
 )
 
 // parseChecksum parses iso_checksum: "sha256:<hex>", "sha512:<hex>" or
@@ -53,48 +51,64 @@ func newChecksumHash(algo string) hash.Hash {
 	return nil
 }
 
-// uploadISOStep fetches iso_url, checks it against iso_checksum and uploads
+// stepUploadISO fetches iso_url, checks it against iso_checksum and uploads
 // it to the datastore, into a directory of its own for this build. The
 // cleanup deletes it when the build failed or the CD-ROM drives are
 // removed (remove_cdrom): nothing refers to it then.
-func (b *build) uploadISOStep() step.Step {
-	var uploaded string // datastore path
-	return &step.Func{
-		StepName: "upload ISO",
-		RunFunc: func(ctx context.Context) error {
-			p, err := b.uploadISO(ctx, &uploaded)
-			if err != nil {
-				return ctxErr(ctx, err)
-			}
-			b.isoFiles = append(b.isoFiles, p)
-			return nil
-		},
-		CleanFunc: func(ctx context.Context, failed bool) error {
-			if uploaded == "" || (!failed && !b.iso.RemoveCDROM) {
-				return nil
-			}
-			b.say("deleting %s", b.ds.Path(uploaded))
-			fm := b.ds.NewFileManager(b.inv.dc, true)
-			if err := fm.Delete(ctx, path.Dir(uploaded)); err != nil && !fault.Is(err, &types.FileNotFound{}) {
-				return fmt.Errorf("deleting %s: %s", b.ds.Path(path.Dir(uploaded)), explain(err))
-			}
-			uploaded = ""
-			return nil
-		},
-		LeftFunc: func() []string {
-			if uploaded == "" {
-				return nil
-			}
-			return []string{"file " + b.ds.Path(path.Dir(uploaded)) + " on datastore " + datastoreNameOf(context.Background(), b.ds)}
-		},
-	}
+type stepUploadISO struct {
+	env   *buildEnv
+	place *stepPlacement // the datastore
+
+	// outputs
+	uploaded string // its path on the datastore, once the upload started
+	file     string // its datastore path ("[ds] dir/x.iso"), once uploaded
 }
 
-// uploadISO fetches, checks and uploads the ISO; *uploaded is set as soon
-// as the upload started, so that a partial file is deleted too.
-func (b *build) uploadISO(ctx context.Context, uploaded *string) (string, error) {
+// Name implements step.Step.
+func (s *stepUploadISO) Name() string { return "upload ISO" }
+
+// Run implements step.Step.
+func (s *stepUploadISO) Run(ctx context.Context) error {
+	p, err := s.upload(ctx)
+	if err != nil {
+		return ctxErr(ctx, err)
+	}
+	s.file = p
+	return nil
+}
+
+// Cleanup implements step.Cleaner.
+func (s *stepUploadISO) Cleanup(ctx context.Context, failed bool) error {
+	b := s.env
+	b, ds := s.env, s.place.ds
+	if s.uploaded == "" || (!failed && !b.iso.RemoveCDROM) {
+		return nil
+	}
+	b.say("deleting %s", ds.Path(s.uploaded))
+	fm := ds.NewFileManager(s.place.inv.dc, true)
+	if err := fm.Delete(ctx, path.Dir(s.uploaded)); err != nil && !fault.Is(err, &types.FileNotFound{}) {
+		return fmt.Errorf("deleting %s: %s", ds.Path(path.Dir(s.uploaded)), explain(err))
+	}
+	s.uploaded = ""
+	return nil
+}
+
+// Leftovers implements step.Leaver.
+func (s *stepUploadISO) Leftovers() []string {
+	if s.uploaded == "" {
+		return nil
+	}
+	ds := s.place.ds
+	return []string{"file " + ds.Path(path.Dir(s.uploaded)) + " on datastore " + datastoreNameOf(context.Background(), ds)}
+}
+
+// upload fetches, checks and uploads the ISO; s.uploaded is set as soon as
+// the upload started, so that a partial file is deleted too.
+func (s *stepUploadISO) upload(ctx context.Context) (string, error) {
+	b := s.env
+	b, ds := s.env, s.place.ds
 	algo, want, _ := parseChecksum(b.iso.ISOChecksum)
-	local, err := b.fetchISO(ctx)
+	local, err := s.fetchISO(ctx)
 	if err != nil {
 		return "", err
 	}
@@ -126,21 +140,22 @@ func (b *build) uploadISO(ctx context.Context, uploaded *string) (string, error)
 		name = path.Base(u.Path)
 	}
 	dst := path.Join("imgbuild-"+b.id, name)
-	b.say("uploading %s (%d bytes) to %s", name, fi.Size(), b.ds.Path(dst))
-	*uploaded = dst
-	err = b.ds.Upload(ctx, f, dst, &soap.Upload{
+	b.say("uploading %s (%d bytes) to %s", name, fi.Size(), ds.Path(dst))
+	s.uploaded = dst
+	err = ds.Upload(ctx, f, dst, &soap.Upload{
 		Type: "application/octet-stream", Method: "PUT", ContentLength: fi.Size(),
 		Progress: b.bytesSink("upload "+name, fi.Size()),
 	})
 	if err != nil {
-		return "", fmt.Errorf("uploading %s to %s: %s", name, b.ds.Path(dst), explain(err))
+		return "", fmt.Errorf("uploading %s to %s: %s", name, ds.Path(dst), explain(err))
 	}
-	return b.ds.Path(dst), nil
+	return ds.Path(dst), nil
 }
 
 // fetchISO returns a local file holding iso_url: the file itself for a
 // path or file:// URL, else a download into the build's scratch directory.
-func (b *build) fetchISO(ctx context.Context) (string, error) {
+func (s *stepUploadISO) fetchISO(ctx context.Context) (string, error) {
+	b := s.env
 	raw := b.iso.ISOURL
 	u, err := url.Parse(raw)
 	if err != nil || u.Scheme == "" || len(u.Scheme) == 1 {

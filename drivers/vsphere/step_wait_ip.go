@@ -11,16 +11,21 @@ import (
 	"github.com/vmware/govmomi/property"
 	"github.com/vmware/govmomi/vim25/mo"
 	"github.com/vmware/govmomi/vim25/types"
-
-	"github.com/imgbuild/imgbuild/engine/step"
 )
 
-// waitIPStep waits for VMware Tools in the guest to report an address in
+// stepWaitIP waits for VMware Tools in the guest to report an address in
 // ip_wait_address that stays the same for ip_settle_timeout: the address
 // SSH connects to. It fails early when guest customization failed.
-func (b *build) waitIPStep() step.Step {
-	return &step.Func{StepName: "wait for IP", RunFunc: b.waitIP}
+type stepWaitIP struct {
+	env *buildEnv
+	vm  *vmHandle
+
+	// outputs
+	ip string
 }
+
+// Name implements step.Step.
+func (s *stepWaitIP) Name() string { return "wait for IP" }
 
 // guestAddresses is what the guest reported so far.
 type guestAddresses struct {
@@ -92,65 +97,67 @@ func (g *guestAddresses) reported() []string {
 
 var errCustomizationFailed = errors.New("guest customization failed")
 
-func (b *build) waitIP(ctx context.Context) error {
+// Run implements step.Step.
+func (s *stepWaitIP) Run(ctx context.Context) error {
+	b := s.env
 	_, network, err := net.ParseCIDR(b.fin.IPWaitAddress)
 	if err != nil {
 		return fmt.Errorf("ip_wait_address %q: %v", b.fin.IPWaitAddress, err)
 	}
 	timeout := b.fin.IPWaitTimeout
-	b.say("waiting up to %s for VMware Tools to report an IP address of %s in %s", timeout, b.vmPath, network)
+	b.say("waiting up to %s for VMware Tools to report an IP address of %s in %s", timeout, s.vm.path, network)
 	wctx, cancel := context.WithTimeout(ctx, timeout)
 	defer cancel()
 	var g guestAddresses
 	for {
-		ip, err := b.nextAddress(wctx, network, &g)
+		ip, err := s.nextAddress(wctx, network, &g)
 		if err != nil {
 			if ctx.Err() != nil {
 				return context.Cause(ctx)
 			}
 			if wctx.Err() != nil {
-				return b.noAddress(network, timeout, &g)
+				return s.noAddress(network, timeout, &g)
 			}
 			return err
 		}
 		if b.fin.IPSettleTimeout <= 0 {
-			b.ip = ip
+			s.ip = ip
 			break
 		}
-		b.say("%s reported %s; checking that it stays for %s", b.vmPath, ip, b.fin.IPSettleTimeout)
+		b.say("%s reported %s; checking that it stays for %s", s.vm.path, ip, b.fin.IPSettleTimeout)
 		select {
 		case <-ctx.Done():
 			return context.Cause(ctx)
 		case <-time.After(b.fin.IPSettleTimeout):
 		}
-		again, err := b.currentAddress(ctx, network)
+		again, err := s.currentAddress(ctx, network)
 		if err != nil {
 			return ctxErr(ctx, fmt.Errorf("reading the guest's address: %s", explain(err)))
 		}
 		if again == ip {
-			b.ip = ip
+			s.ip = ip
 			break
 		}
 		b.say("the address changed to %q; waiting again", again)
 		if wctx.Err() != nil {
-			return b.noAddress(network, timeout, &g)
+			return s.noAddress(network, timeout, &g)
 		}
 	}
-	b.say("%s has address %s", b.vmPath, b.ip)
+	b.say("%s has address %s", s.vm.path, s.ip)
 	return nil
 }
 
 // nextAddress waits until the guest reports an address in network.
-func (b *build) nextAddress(ctx context.Context, network *net.IPNet, g *guestAddresses) (string, error) {
-	pc := property.DefaultCollector(b.vm.Client())
+func (s *stepWaitIP) nextAddress(ctx context.Context, network *net.IPNet, g *guestAddresses) (string, error) {
+	pc := property.DefaultCollector(s.vm.vm.Client())
 	var found string
 	var failure error
-	err := property.Wait(ctx, pc, b.vm.Reference(), []string{"guest.net", "guest.ipAddress", "guest.customizationInfo"}, func(changes []types.PropertyChange) bool {
+	err := property.Wait(ctx, pc, s.vm.vm.Reference(), []string{"guest.net", "guest.ipAddress", "guest.customizationInfo"}, func(changes []types.PropertyChange) bool {
 		for _, c := range changes {
 			g.apply(c)
 		}
 		if ci := g.customization; ci != nil && ci.CustomizationStatus == string(types.GuestInfoCustomizationStatusTOOLSDEPLOYPKG_FAILED) {
-			failure = fmt.Errorf("%w in %s: %s; the guest reports why in /var/log/vmware-imc/toolsDeployPkg.log", errCustomizationFailed, b.vmPath, strings.TrimSpace(ci.ErrorMsg))
+			failure = fmt.Errorf("%w in %s: %s; the guest reports why in /var/log/vmware-imc/toolsDeployPkg.log", errCustomizationFailed, s.vm.path, strings.TrimSpace(ci.ErrorMsg))
 			return true
 		}
 		found = g.pick(network)
@@ -165,9 +172,9 @@ func (b *build) nextAddress(ctx context.Context, network *net.IPNet, g *guestAdd
 	return found, nil
 }
 
-func (b *build) currentAddress(ctx context.Context, network *net.IPNet) (string, error) {
+func (s *stepWaitIP) currentAddress(ctx context.Context, network *net.IPNet) (string, error) {
 	var o mo.VirtualMachine
-	if err := b.vm.Properties(ctx, b.vm.Reference(), []string{"guest.net", "guest.ipAddress"}, &o); err != nil {
+	if err := s.vm.vm.Properties(ctx, s.vm.vm.Reference(), []string{"guest.net", "guest.ipAddress"}, &o); err != nil {
 		return "", err
 	}
 	g := guestAddresses{}
@@ -178,11 +185,11 @@ func (b *build) currentAddress(ctx context.Context, network *net.IPNet) (string,
 }
 
 // noAddress is the error for an ip_wait_timeout that expired.
-func (b *build) noAddress(network *net.IPNet, timeout time.Duration, g *guestAddresses) error {
+func (s *stepWaitIP) noAddress(network *net.IPNet, timeout time.Duration, g *guestAddresses) error {
 	seen := "it reported no address at all"
 	if r := g.reported(); len(r) > 0 {
 		seen = "it reported only " + strings.Join(r, ", ")
 	}
 	return fmt.Errorf("VMware Tools reported no IP address in %s for %s within ip_wait_timeout (%s); %s: check that the guest boots, runs VMware Tools (open-vm-tools) and gets an address on its network, widen ip_wait_address or raise ip_wait_timeout, or set ssh_host to connect to a known address",
-		network, b.vmPath, timeout, seen)
+		network, s.vm.path, timeout, seen)
 }

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"path"
 	"time"
 
 	"github.com/vmware/govmomi/fault"
@@ -27,12 +28,12 @@ func detached(ctx context.Context) (context.Context, context.CancelFunc) {
 
 // waitTask waits for a task with ctx, reporting its progress under label.
 // If ctx ends first, the task goes on; its result is learnt in the cleanup.
-func (b *build) waitTask(ctx context.Context, t *object.Task, label string) (*types.TaskInfo, error) {
+func (b *buildEnv) waitTask(ctx context.Context, t *object.Task, label string) (*types.TaskInfo, error) {
 	return t.WaitForResult(ctx, b.percentSink(label))
 }
 
 // percentSink reports a task's progress as percent.
-func (b *build) percentSink(label string) progress.Sinker {
+func (b *buildEnv) percentSink(label string) progress.Sinker {
 	ui := b.job.UI
 	return progress.SinkFunc(func() chan<- progress.Report {
 		ch := make(chan progress.Report)
@@ -48,7 +49,7 @@ func (b *build) percentSink(label string) progress.Sinker {
 }
 
 // bytesSink reports a transfer of total bytes, received as percent.
-func (b *build) bytesSink(label string, total int64) progress.Sinker {
+func (b *buildEnv) bytesSink(label string, total int64) progress.Sinker {
 	ui := b.job.UI
 	return progress.SinkFunc(func() chan<- progress.Report {
 		ch := make(chan progress.Report)
@@ -61,6 +62,79 @@ func (b *build) bytesSink(label string, total int64) progress.Sinker {
 		}()
 		return ch
 	})
+}
+
+// vmHandle is the VM the build works on. The clone or create step makes it
+// (and its cleanup removes it, once post-processing is over, if the build
+// failed or destroy = True); the steps after it work on it; the template
+// step makes it a template and the replace step renames it, which they
+// record here.
+type vmHandle struct {
+	env   *buildEnv
+	vc    *stepConnect   // the session
+	place *stepPlacement // the folder, and the name it is created under
+
+	pending   *object.Task // the task creating it, until its result is known
+	vm        *object.VirtualMachine
+	path      string // its inventory path
+	templated bool
+	removed   bool // the VM was removed (destroy = True, or the build failed)
+}
+
+// adopt records the VM the build created.
+func (h *vmHandle) adopt(ref types.ManagedObjectReference) {
+	h.vm = object.NewVirtualMachine(h.vc.sess.client.Client, ref)
+	h.path = path.Join(h.place.folder.InventoryPath, h.place.createName)
+	h.vm.InventoryPath = h.path
+	h.pending = nil
+}
+
+// remove is the cleanup of the step that creates the VM: once the build
+// is over, it removes the VM when the build failed or destroy = True. A VM
+// whose creation was still running when the build was cancelled is waited
+// for and removed too.
+func (h *vmHandle) remove(ctx context.Context, failed bool) error {
+	b := h.env
+	if !failed && !b.fin.Destroy {
+		return nil
+	}
+	if h.vm == nil && h.pending != nil {
+		info, err := h.pending.WaitForResult(ctx)
+		if err != nil {
+			// The task failed: vSphere made nothing to remove.
+			h.pending = nil
+			return nil
+		}
+		h.adopt(info.Result.(types.ManagedObjectReference))
+	}
+	if h.vm == nil || h.removed {
+		return nil
+	}
+	why := "the build failed"
+	if !failed {
+		why = "destroy = True"
+	}
+	b.say("removing %s (%s)", h.path, why)
+	if err := b.destroyVM(ctx, h.vm, h.path); err != nil {
+		return err
+	}
+	h.removed = true
+	return nil
+}
+
+// left says what the VM is, for leftovers.
+func (h *vmHandle) left() []string {
+	switch {
+	case h.vm != nil && !h.removed:
+		what := "VM "
+		if h.templated {
+			what = "template "
+		}
+		return []string{what + h.path + " (" + h.vm.Reference().Value + ")"}
+	case h.pending != nil:
+		return []string{"VM " + h.place.plannedPath() + " (being created by task " + h.pending.Reference().Value + ")"}
+	}
+	return nil
 }
 
 // vmState is what cleanups read before touching a VM.
@@ -97,7 +171,7 @@ func readState(ctx context.Context, vm *object.VirtualMachine) (vmState, error) 
 // destroyVM powers off and removes a VM this build created. It refuses a VM
 // that does not carry this build's marker, and does nothing when the VM is
 // already gone.
-func (b *build) destroyVM(ctx context.Context, vm *object.VirtualMachine, shown string) error {
+func (b *buildEnv) destroyVM(ctx context.Context, vm *object.VirtualMachine, shown string) error {
 	st, err := readState(ctx, vm)
 	if err != nil {
 		return fmt.Errorf("reading %s before removing it: %s", shown, explain(err))
