@@ -35,7 +35,7 @@ func TestExitCodes(t *testing.T) {
 		{[]string{"plan", "invalid.star"}, 2, `invalid.star:1:6: local: unexpected keyword argument "nope"`},
 		{[]string{"validate", "missing.star"}, 2, "cannot read the description"},
 		{[]string{"run"}, 2, "run takes one description file or directory, like imgbuild run images.star"},
-		{[]string{"run", "ok.star", "--on-error", "panic"}, 2, `--on-error "panic": want cleanup or abort`},
+		{[]string{"run", "ok.star", "--on-error", "panic"}, 2, `--on-error "panic": want cleanup, abort or ask`},
 		{[]string{"run", "ok.star", "--parallel", "0"}, 2, "--parallel 0: want at least 1"},
 		{[]string{"run", "ok.star", "--bogus"}, 2, "flag provided but not defined: -bogus"},
 		{[]string{"run", "ok.star", "--var", "novalue"}, 2, `--var "novalue": write it as --var name=value`},

@@ -30,7 +30,8 @@ func runCommand() *cli.Command {
 		Flags: append(descriptionFlags(),
 			&cli.IntFlag{Name: "parallel", Value: 8, Usage: "how many builds may run at once"},
 			&cli.BoolFlag{Name: "fail-fast", Usage: "cancel the other builds on the first failure (default: builds that do not depend on it go on)"},
-			&cli.StringFlag{Name: "on-error", Value: "cleanup", Usage: "what to do with a failed build's resources: cleanup, or abort (keep them for debugging and list them)"},
+			&cli.StringFlag{Name: "on-error", Value: "cleanup", Usage: "what to do with a failed build's resources: cleanup, abort (keep them for debugging and list them), or ask (on a terminal: clean up, abort, or retry the step)"},
+			&cli.BoolFlag{Name: "debug", Usage: "pause before each step and say how to reach the machine (an ssh command line with the build's key, in a 0600 file removed at the end)"},
 			&cli.BoolFlag{Name: "json", Usage: "print one JSON event per line"},
 			&cli.BoolFlag{Name: "no-color", Usage: "plain lines without colour, even on a terminal (the NO_COLOR environment variable does the same)"},
 			&cli.BoolFlag{Name: "timestamps", Usage: "start each output line with the time"},
@@ -46,20 +47,37 @@ func runAction(c *cli.Context) error {
 		return err
 	}
 	var policy step.Policy
+	var hooks step.Hooks
+	var ask *asker
+	interactive := c.String("on-error") == "ask" || c.Bool("debug")
+	if interactive {
+		mode := "--on-error ask"
+		if c.Bool("debug") {
+			mode = "--debug"
+		}
+		if ask, err = newAsker(os.Stdin, c.App.ErrWriter, mode); err != nil {
+			return invalid(err)
+		}
+		defer ask.close()
+	}
 	switch c.String("on-error") {
 	case "cleanup":
 		policy = step.Cleanup
 	case "abort":
 		policy = step.Abort
+	case "ask":
+		hooks.Failed = ask.failed
 	default:
-		return invalid(fmt.Errorf("--on-error %q: want cleanup or abort", c.String("on-error")))
+		return invalid(fmt.Errorf("--on-error %q: want cleanup, abort or ask", c.String("on-error")))
+	}
+	if c.Bool("debug") {
+		hooks.Before = ask.before
 	}
 	if c.Int("parallel") < 1 {
 		return invalid(fmt.Errorf("--parallel %d: want at least 1", c.Int("parallel")))
 	}
-	// Builds see paths relative to the workspace root, wherever imgbuild
-	// was started from.
-	// Paths printed for the user are relative to where imgbuild started.
+	// Paths printed for the user are relative to where imgbuild started;
+	// builds see paths relative to the workspace root.
 	cwd, err := os.Getwd()
 	if err != nil {
 		return err
@@ -76,7 +94,7 @@ func runAction(c *cli.Context) error {
 	for _, s := range d.Secrets {
 		bus.AddSecret(s)
 	}
-	rend := render.New(render.Options{Out: c.App.Writer, JSON: c.Bool("json"), NoColor: noColor(c), Timestamps: c.Bool("timestamps")})
+	rend := render.New(render.Options{Out: c.App.Writer, JSON: c.Bool("json"), NoColor: noColor(c) || interactive, Timestamps: c.Bool("timestamps")})
 	bus.Subscribe(rend)
 	tails := render.NewTails()
 	bus.Subscribe(tails)
@@ -123,6 +141,7 @@ func runAction(c *cli.Context) error {
 		// run_id() is the run's journal and log name; timestamp() is now.
 		RunID: runID,
 		Start: time.Now(),
+		Hooks: &hooks,
 	})
 	jerr := jr.Close(true)
 	if err := closeTrace(); err != nil {
