@@ -17,6 +17,7 @@ import (
 	"github.com/imgbuild/imgbuild/drivers/ssh"
 	"github.com/imgbuild/imgbuild/drivers/ssh/sshtest"
 	"github.com/imgbuild/imgbuild/engine/event"
+	"github.com/imgbuild/imgbuild/engine/testkit"
 )
 
 // terminal is the real imgbuild binary running on a pseudo-terminal, as a
@@ -107,7 +108,7 @@ local(name = "web", provisioners = [shell(inline = ["test -e %s || { echo not ye
 
 func TestOnErrorAskRetriesTheFailedStep(t *testing.T) {
 	marker := filepath.Join(t.TempDir(), "ready")
-	dir := workspace(t, map[string]string{"images.star": strings.Replace(flaky, "%s", marker, 1)})
+	dir := testkit.Workspace(t, map[string]string{"images.star": strings.Replace(flaky, "%s", marker, 1)})
 	tm := startTerminal(t, dir, "run", "images.star", "--on-error", "ask")
 	tm.waitFor("[c]lean up, [a]bort (keep everything), or [r]etry the step? ", 1)
 	if !strings.Contains(tm.text(), `web: step "provision" failed:`) || !strings.Contains(tm.text(), "exited with status 4") {
@@ -125,7 +126,7 @@ func TestOnErrorAskRetriesTheFailedStep(t *testing.T) {
 }
 
 func TestOnErrorAskAbortKeepsAndCleanUpRemoves(t *testing.T) {
-	dir := workspace(t, map[string]string{"images.star": strings.Replace(flaky, "%s", "/nonexistent", 1)})
+	dir := testkit.Workspace(t, map[string]string{"images.star": strings.Replace(flaky, "%s", "/nonexistent", 1)})
 	tm := startTerminal(t, dir, "run", "images.star", "--on-error", "ask")
 	tm.waitFor("or [r]etry the step? ", 1)
 	tm.answer("x")
@@ -155,7 +156,7 @@ func TestOnErrorAskAbortKeepsAndCleanUpRemoves(t *testing.T) {
 }
 
 func TestOnErrorAskAndDebugNeedATerminal(t *testing.T) {
-	dir := workspace(t, map[string]string{"images.star": `local(name = "a")`})
+	dir := testkit.Workspace(t, map[string]string{"images.star": `local(name = "a")`})
 	for _, args := range [][]string{{"--on-error", "ask"}, {"--debug"}} {
 		cmd := exec.Command(binary, append([]string{"run", "images.star"}, args...)...)
 		cmd.Dir = dir
@@ -169,7 +170,7 @@ func TestOnErrorAskAndDebugNeedATerminal(t *testing.T) {
 
 func TestDebugPausesBeforeEachStepAndSaysHowToReachTheMachine(t *testing.T) {
 	srv := sshtest.Start(t)
-	dir := workspace(t, map[string]string{"images.star": `
+	dir := testkit.Workspace(t, map[string]string{"images.star": `
 null(name = "host", ssh_host = "127.0.0.1", ssh_port = ` + itoa(srv.Port) + `, ssh_username = "` + srv.User + `",
      ssh_private_key_file = "` + srv.ClientKeyFile + `", ssh_host_key = "` + srv.HostKeyFingerprint + `",
      provisioners = [shell(inline = ["echo provisioned"])])
