@@ -1,15 +1,17 @@
 // Package all registers every driver compiled into imgbuild: the
 // local(), null(), rootfs(), qemu(), amazon_ebs(), vsphere_clone() and
 // vsphere_iso() builders, the aws_ami() lookup, the shell(), shell_local(),
-// file(), ansible(), ansible_local() and puppet_apply() provisioners, and
-// the manifest(), checksum() and vagrant_box() post-processors. The command
-// line tool calls Register to fill the registry the builtins layer and the
-// engine read. It knows nothing of Starlark.
+// file(), ansible(), ansible_local(), puppet_apply() and chef_solo()
+// provisioners, and the manifest(), checksum() and vagrant_box()
+// post-processors. The command line tool calls Register to fill the
+// registry the builtins layer and the engine read. It knows nothing of
+// Starlark.
 package all
 
 import (
 	"github.com/imgbuild/imgbuild/drivers/amazon"
 	"github.com/imgbuild/imgbuild/drivers/ansible"
+	"github.com/imgbuild/imgbuild/drivers/chef"
 	"github.com/imgbuild/imgbuild/drivers/local"
 	"github.com/imgbuild/imgbuild/drivers/null"
 	"github.com/imgbuild/imgbuild/drivers/post"
@@ -34,5 +36,6 @@ func Register(r *engine.Registry) {
 	provision.Register(r)
 	ansible.Register(r)
 	puppet.Register(r)
+	chef.Register(r)
 	post.Register(r)
 }
