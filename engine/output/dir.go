@@ -3,126 +3,160 @@ package output
 import (
 	"errors"
 	"fmt"
-	"io/fs"
 	"os"
+	"path"
 	"path/filepath"
-	"sort"
-	"strings"
+	"slices"
 	"sync"
+
+	"golang.org/x/sys/unix"
 )
 
-// Dir is a build's output directory.
+// Dir is a build's output directory, filled one file at a time (a disk
+// image, a kernel, an export): each file is written under a temporary name
+// (Begin) and renamed when complete (Done). The directory is taken when
+// the first file begins: a fresh one is moved into its place, replacing
+// what was there as a Set allows, so that the directory never mixes this
+// build's files with an earlier run's.
 type Dir struct {
 	// Path is absolute; Workspace is the description's root, against
 	// which paths are shown.
 	Path, Workspace string
 
+	set     *Set
+	rel     string // Path relative to the workspace
+	keyword string
+	err     error // from New: reported by Check and Begin
+
 	mu       sync.Mutex
-	made     bool     // this build created Path
-	outputs  []string // files moved into place
-	partials []string // files being written
+	pl       *placement
+	outputs  []string // files moved into place, absolute
+	partials map[string]string
 }
 
-// New returns the output directory dir (relative to workspace unless
-// absolute; "" means output/<build>).
+// New returns the output directory dir of the named build (relative to
+// workspace; "" means output/<build>; {build} is replaced by the build's
+// name), with a Set of its own that its Cleanup finishes.
 func New(workspace, dir, build string) (*Dir, error) {
-	ws, err := filepath.Abs(workspace)
-	if err != nil {
-		return nil, err
+	d := NewSet(workspace, build, false).Dir(dir, "output_directory")
+	return d, nil
+}
+
+// Dir returns the output directory rel of the set's build; keyword names
+// the setting, for messages.
+func (s *Set) Dir(rel, keyword string) *Dir {
+	if rel == "" {
+		rel = "output/{build}"
 	}
-	if dir == "" {
-		dir = filepath.Join("output", build)
+	rel = Expand(rel, s.build, "")
+	d := &Dir{Workspace: s.workspace, set: s, keyword: keyword, partials: map[string]string{}}
+	d.rel, d.err = CheckPath(s.workspace, rel)
+	if d.err != nil {
+		d.err = fmt.Errorf("%s: %w", keyword, d.err)
+		d.Path = filepath.Join(s.workspace, rel)
+	} else {
+		d.Path = s.Abs(d.rel)
 	}
-	if !filepath.IsAbs(dir) {
-		dir = filepath.Join(ws, dir)
-	}
-	return &Dir{Path: filepath.Clean(dir), Workspace: ws}, nil
+	return d
 }
 
 // Show returns p relative to the workspace when inside it, else p; "" for
 // "".
-func (d *Dir) Show(p string) string {
-	if p == "" {
-		return ""
-	}
-	rel, err := filepath.Rel(d.Workspace, p)
-	if err != nil || rel == ".." || strings.HasPrefix(rel, "../") {
-		return p
-	}
-	return filepath.ToSlash(rel)
-}
+func (d *Dir) Show(p string) string { return d.set.Show(p) }
 
 // File is the path of the named file in the directory.
 func (d *Dir) File(name string) string { return filepath.Join(d.Path, name) }
 
-// Check fails when the directory would hold the workspace, is not a
-// directory, or (unless force) already holds one of names.
+// Check fails, before anything is made, when the directory holds what the
+// build may not replace (see Set), or its path is not one an output may
+// have. force lets it replace what imgbuild made for another build. The
+// names of the files to come are not needed: the directory is judged
+// whole.
 func (d *Dir) Check(keyword string, force bool, names ...string) error {
-	if rel, err := filepath.Rel(d.Path, d.Workspace); err == nil && rel != ".." && !strings.HasPrefix(rel, "../") {
-		return fmt.Errorf("%s %q would hold the workspace %s: choose a directory inside it, such as \"output/build\"", keyword, d.Show(d.Path), d.Workspace)
+	if d.err != nil {
+		return d.err
 	}
-	fi, err := os.Stat(d.Path)
-	if errors.Is(err, fs.ErrNotExist) {
-		return nil
-	}
-	if err != nil {
-		return fmt.Errorf("output directory %s: %w", d.Show(d.Path), err)
-	}
-	if !fi.IsDir() {
-		return fmt.Errorf("output directory %s exists and is not a directory: remove it or choose another %s", d.Show(d.Path), keyword)
-	}
-	if force {
-		return nil
-	}
-	var existing []string
-	for _, n := range names {
-		if _, err := os.Lstat(d.File(n)); err == nil {
-			existing = append(existing, d.Show(d.File(n)))
-		}
-	}
-	switch len(existing) {
-	case 0:
-	case 1:
-		return fmt.Errorf("%s already exists: remove it, choose another %s, or set force = True to replace it", existing[0], keyword)
-	default:
-		list := strings.Join(existing[:len(existing)-1], ", ") + " and " + existing[len(existing)-1]
-		return fmt.Errorf("%s already exist: remove them, choose another %s, or set force = True to replace them", list, keyword)
-	}
-	return nil
+	d.keyword = keyword
+	d.set.SetForce(force)
+	return d.set.Check(d.rel, keyword)
 }
 
-// Begin makes the directory if needed and returns the temporary name the
-// named file is written under until Done.
+// Begin takes the directory if this is its first file, and returns the
+// temporary name the named file is written under until Done.
 func (d *Dir) Begin(name string) (string, error) {
+	if d.err != nil {
+		return "", d.err
+	}
 	d.mu.Lock()
 	defer d.mu.Unlock()
-	if _, err := os.Stat(d.Path); errors.Is(err, fs.ErrNotExist) {
-		if err := os.MkdirAll(d.Path, 0o755); err != nil {
-			return "", fmt.Errorf("creating %s: %w", d.Show(d.Path), err)
+	if d.pl == nil {
+		if err := d.take(); err != nil {
+			return "", err
 		}
-		d.made = true
 	}
-	tmp := d.File(name) + ".partial"
-	d.partials = append(d.partials, tmp)
-	return tmp, nil
+	tmp := tempName(name, "new")
+	d.partials[name] = tmp
+	return d.File(tmp), nil
+}
+
+// take moves a fresh, empty directory into the output's place.
+func (d *Dir) take() error {
+	clean, r, parent, name, err := d.set.target(d.rel, d.keyword)
+	if err != nil {
+		return err
+	}
+	defer r.Close()
+	defer parent.Close()
+	fd := int(parent.Fd())
+	tmp := tempName(name, "new")
+	if err := unix.Mkdirat(fd, tmp, 0o755); err != nil {
+		return fmt.Errorf("creating %s: %w", clean, err)
+	}
+	pl, err := d.set.put(r, parent, tmp, clean, d.keyword)
+	if err != nil {
+		unix.Unlinkat(fd, tmp, unix.AT_REMOVEDIR)
+		return err
+	}
+	d.pl = pl
+	return nil
 }
 
 // Done moves the named file into place and returns its final path.
 func (d *Dir) Done(name string) (string, error) {
 	d.mu.Lock()
 	defer d.mu.Unlock()
-	final := d.File(name)
-	tmp := final + ".partial"
-	if err := os.Rename(tmp, final); err != nil {
+	tmp, ok := d.partials[name]
+	if !ok {
+		return "", fmt.Errorf("%s was not begun", name)
+	}
+	r, err := d.set.root()
+	if err != nil {
 		return "", err
 	}
-	for i, p := range d.partials {
-		if p == tmp {
-			d.partials = append(d.partials[:i], d.partials[i+1:]...)
-			break
-		}
+	defer r.Close()
+	dir, err := r.Open(d.rel)
+	if err != nil {
+		return "", unwrapPath(err)
 	}
-	d.outputs = append(d.outputs, final)
+	defer dir.Close()
+	fd := int(dir.Fd())
+	if err := unix.Renameat(fd, tmp, fd, name); err != nil {
+		return "", fmt.Errorf("moving %s into place: %w", d.Show(d.File(name)), err)
+	}
+	delete(d.partials, name)
+	final := d.File(name)
+	if !slices.Contains(d.outputs, final) {
+		d.outputs = append(d.outputs, final)
+	}
+	// The record lists the file at once: the directory is the build's.
+	parent, err := r.Open(path.Dir(d.rel))
+	if err != nil {
+		return "", unwrapPath(err)
+	}
+	defer parent.Close()
+	if err := d.set.record(r, int(parent.Fd()), d.pl); err != nil {
+		return "", fmt.Errorf("recording %s: %w", d.Show(final), err)
+	}
 	return final, nil
 }
 
@@ -134,35 +168,29 @@ func (d *Dir) Files() []string {
 	for _, p := range d.outputs {
 		out = append(out, d.Show(p))
 	}
-	sort.Strings(out)
+	slices.Sort(out)
 	return out
 }
 
-// Cleanup removes the files being written and, when the build failed,
-// the files it moved into place and the directory if it made it and it is
-// empty.
+// Cleanup removes the files being written and ends the directory: kept
+// when the build succeeded (what it replaced is removed), removed when it
+// failed (what it replaced is put back). It may be called more than once.
 func (d *Dir) Cleanup(failed bool) error {
 	d.mu.Lock()
-	defer d.mu.Unlock()
 	var errs []error
-	for _, p := range d.partials {
-		if err := os.Remove(p); err != nil && !errors.Is(err, fs.ErrNotExist) {
+	for name, tmp := range d.partials {
+		if err := os.Remove(d.File(tmp)); err != nil && !errors.Is(err, os.ErrNotExist) {
 			errs = append(errs, err)
 		}
+		delete(d.partials, name)
 	}
-	d.partials = nil
-	if !failed {
-		return errors.Join(errs...)
+	pl := d.pl
+	if failed {
+		d.outputs = nil
 	}
-	for _, p := range d.outputs {
-		if err := os.Remove(p); err != nil && !errors.Is(err, fs.ErrNotExist) {
-			errs = append(errs, err)
-		}
-	}
-	d.outputs = nil
-	if d.made {
-		_ = os.Remove(d.Path) // only when empty
-		d.made = false
+	d.mu.Unlock()
+	if pl != nil {
+		errs = append(errs, d.set.finish(pl, failed))
 	}
 	return errors.Join(errs...)
 }
@@ -172,8 +200,18 @@ func (d *Dir) Leftovers() []string {
 	d.mu.Lock()
 	defer d.mu.Unlock()
 	var out []string
-	for _, p := range append(append([]string(nil), d.partials...), d.outputs...) {
+	for _, tmp := range d.partials {
+		out = append(out, "file "+d.Show(d.File(tmp)))
+	}
+	for _, p := range d.outputs {
 		out = append(out, "file "+d.Show(p))
 	}
+	if d.pl != nil && !d.pl.done {
+		out = append(out, "output directory "+d.rel)
+		if d.pl.aside != "" {
+			out = append(out, "replaced output directory "+path.Join(path.Dir(d.rel), d.pl.aside))
+		}
+	}
+	slices.Sort(out)
 	return out
 }
