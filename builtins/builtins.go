@@ -11,6 +11,7 @@
 package builtins
 
 import (
+	"errors"
 	"fmt"
 	"maps"
 	"os"
@@ -20,8 +21,10 @@ import (
 	"strings"
 
 	"github.com/imgbuild/imgbuild/engine"
+	"github.com/imgbuild/imgbuild/engine/output"
 	"github.com/imgbuild/imgbuild/engine/schema"
 	"github.com/imgbuild/imgbuild/engine/value"
+	"github.com/imgbuild/imgbuild/engine/workspace"
 	"go.starlark.net/lib/math"
 	"go.starlark.net/starlark"
 	"go.starlark.net/starlarkstruct"
@@ -293,14 +296,24 @@ func (r *Recorder) setting(thread *starlark.Thread, f *schema.Field, v starlark.
 	if f.Path == schema.PathNone {
 		return sv, nil
 	}
-	if unless := f.PathUnless; unless[0] != "" {
-		for _, kv := range kwargs {
-			if s, ok := kv[1].(starlark.String); ok && string(kv[0].(starlark.String)) == unless[0] && string(s) == unless[1] {
-				return sv, nil
-			}
-		}
+	if unless := f.PathUnless; unless[0] != "" && callSets(kwargs, unless) {
+		return sv, nil
+	}
+	if only := f.PathIf; only[0] != "" && !callSets(kwargs, only) {
+		return sv, nil
 	}
 	return r.paths(thread, f, sv)
+}
+
+// callSets reports whether the call's keywords set kv[0] to the string
+// kv[1].
+func callSets(kwargs []starlark.Tuple, kv [2]string) bool {
+	for _, a := range kwargs {
+		if s, ok := a[1].(starlark.String); ok && string(a[0].(starlark.String)) == kv[0] && string(s) == kv[1] {
+			return true
+		}
+	}
+	return false
 }
 
 // paths makes every plain string in v an absolute path that must exist
@@ -329,9 +342,18 @@ func (r *Recorder) paths(thread *starlark.Thread, f *schema.Field, v value.Value
 }
 
 // path resolves p: "//x" from the workspace root, else relative to the
-// calling file's directory. It must stay inside the workspace and exist.
+// calling file's directory. It must stay inside the workspace, through
+// ".." and symbolic links alike, and exist. An output path is relative to
+// the workspace root, need not exist yet, and is kept as written.
 func (r *Recorder) path(thread *starlark.Thread, f *schema.Field, p string) (string, error) {
 	kind := f.Path
+	if kind.IsOutput() {
+		p = strings.TrimPrefix(p, "//")
+		if _, err := output.CheckPath(r.opts.Root, p); err != nil {
+			return "", err
+		}
+		return p, nil
+	}
 	file := callFile(thread)
 	dir, boundary := r.opts.Root, r.opts.Root
 	if r.opts.Resolve != nil {
@@ -363,6 +385,13 @@ func (r *Recorder) path(thread *starlark.Thread, f *schema.Field, p string) (str
 	}
 	if rel, err := filepath.Rel(boundary, abs); !f.PathAnywhere && (err != nil || rel == ".." || strings.HasPrefix(rel, ".."+string(filepath.Separator))) {
 		return "", fmt.Errorf("%q is outside the workspace %s; descriptions may only read files inside it", p, boundary)
+	}
+	if !f.PathAnywhere {
+		var esc *workspace.EscapeError
+		if _, err := workspace.Resolve(boundary, abs); errors.As(err, &esc) {
+			esc.Path = p
+			return "", fmt.Errorf("%v; descriptions may only read files inside the workspace", esc)
+		}
 	}
 	st, err := os.Stat(abs)
 	if err != nil {

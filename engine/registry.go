@@ -10,6 +10,7 @@ import (
 
 	"github.com/imgbuild/imgbuild/engine/event"
 	"github.com/imgbuild/imgbuild/engine/journal"
+	"github.com/imgbuild/imgbuild/engine/output"
 	"github.com/imgbuild/imgbuild/engine/schema"
 	"github.com/imgbuild/imgbuild/engine/step"
 	"github.com/imgbuild/imgbuild/engine/value"
@@ -71,6 +72,25 @@ type ProvisionEnv struct {
 	// Workspace is the description's root directory: relative local paths
 	// are taken from it.
 	Workspace string
+	// Outputs are the build's outputs (a file downloaded from the
+	// machine); nil until OutputSet makes it.
+	Outputs *output.Set
+	// Force is the run's --force: replace this build's previous artifacts.
+	Force bool
+}
+
+// OutputSet returns the build's outputs, made on first use when the engine
+// gave none (a driver's own tests).
+func (e *ProvisionEnv) OutputSet() *output.Set {
+	return outputSet(&e.Outputs, e.Workspace, e.Build, e.Force)
+}
+
+// outputSet returns *set, made first if nil.
+func outputSet(set **output.Set, workspace, build string, force bool) *output.Set {
+	if *set == nil {
+		*set = output.NewSet(workspace, build, force)
+	}
+	return *set
 }
 
 // ProvisionerDef declares a provisioner: its schema and a constructor from
@@ -100,6 +120,18 @@ type PostEnv struct {
 	Workspace string
 	// Redact removes secrets from text a post-processor writes to disk.
 	Redact func(string) string
+	// Outputs are the build's outputs: a post-processor writes its files
+	// through them, so that a later failure removes them; nil until
+	// OutputSet makes it.
+	Outputs *output.Set
+	// Force is the run's --force: replace this build's previous artifacts.
+	Force bool
+}
+
+// OutputSet returns the build's outputs, made on first use when the engine
+// gave none (a post-processor's own tests).
+func (e *PostEnv) OutputSet() *output.Set {
+	return outputSet(&e.Outputs, e.Workspace, e.Build, e.Force)
 }
 
 // PostProcessorDef declares a post-processor.
@@ -269,6 +301,15 @@ type Job struct {
 	Workspace string
 	// Inputs are the artifacts of the builds this one depends on.
 	Inputs map[string]*Artifact
+	// Force is the run's --force, the one meaning of which is "replace
+	// this build's previous artifacts": an AMI or a VM of the same name,
+	// outputs another build made. A driver treats it as its own force
+	// keyword set.
+	Force bool
+	// Outputs are the files the build leaves in the workspace, shared
+	// with its provisioners and post-processors; the engine finishes them
+	// when the build is over. Nil until OutputSet makes it.
+	Outputs *output.Set
 
 	provisioners []namedProvisioner
 	errorCleanup []namedProvisioner
@@ -300,6 +341,12 @@ type namedProvisioner struct {
 	pos   string
 	label string // what it works on: "scripts/setup.sh", "echo hi"
 	p     Provisioner
+}
+
+// OutputSet returns the build's outputs, made on first use when the engine
+// gave none (a driver's own tests).
+func (j *Job) OutputSet() *output.Set {
+	return outputSet(&j.Outputs, j.Workspace, j.Name, j.Force)
 }
 
 // Provision runs the build's provisioners in order over comm. Each is
@@ -339,7 +386,7 @@ func (j *Job) provision(ctx context.Context, comm Communicator, list []namedProv
 		j.UI.Say("%s (%s)", label, np.pos)
 		j.UI.Emit(event.Event{Type: event.ProvisionerStarted, Message: name})
 		start := time.Now()
-		env := &ProvisionEnv{UI: j.UI, Comm: comm, Build: j.Name, Driver: j.Driver, WorkDir: j.WorkDir, Workspace: j.Workspace}
+		env := &ProvisionEnv{UI: j.UI, Comm: comm, Build: j.Name, Driver: j.Driver, WorkDir: j.WorkDir, Workspace: j.Workspace, Outputs: j.OutputSet(), Force: j.Force}
 		err := np.p.Provision(ctx, env)
 		j.UI.Emit(event.Event{Type: event.ProvisionerFinished, Message: name, Elapsed: time.Since(start), Error: errString(err)})
 		if err != nil {

@@ -15,6 +15,7 @@ import (
 
 	"github.com/imgbuild/imgbuild/engine/event"
 	"github.com/imgbuild/imgbuild/engine/journal"
+	"github.com/imgbuild/imgbuild/engine/output"
 	"github.com/imgbuild/imgbuild/engine/panics"
 	"github.com/imgbuild/imgbuild/engine/schema"
 	"github.com/imgbuild/imgbuild/engine/step"
@@ -41,6 +42,10 @@ type RunOptions struct {
 	Tracker *step.Tracker
 	// CleanupTimeout bounds each step's cleanup; 0 means 10 minutes.
 	CleanupTimeout time.Duration
+	// Force replaces every build's previous artifacts (run --force): the
+	// drivers read it as Job.Force, as if each build's force keyword
+	// (force, force_deregister) were set.
+	Force bool
 	// Start and RunID are what run values (timestamp(), run_id()) resolve
 	// to, the same for every build of the run; zero means the time Run
 	// starts, and an id made from it.
@@ -368,6 +373,8 @@ func buildOne(ctx context.Context, n *Node, reg *Registry, ui *event.UI, opts Ru
 		WorkDir:   workDir,
 		Workspace: opts.Workspace,
 		Inputs:    inputs,
+		Force:     opts.Force,
+		Outputs:   output.NewSet(opts.Workspace, n.Name, opts.Force),
 		redact:    ui.Bus().Redact,
 		journal:   opts.Journal,
 	}
@@ -424,7 +431,7 @@ func buildOne(ctx context.Context, n *Node, reg *Registry, ui *event.UI, opts Ru
 	}
 	if err == nil {
 		art.Build, art.Driver = n.Name, n.Driver
-		art, err = postProcess(ctx, n, ui, posts, postObjs, art, &PostEnv{UI: ui, Build: n.Name, Driver: n.Driver, WorkDir: workDir, Workspace: opts.Workspace, Redact: job.redact})
+		art, err = postProcess(ctx, n, ui, posts, postObjs, art, &PostEnv{UI: ui, Build: n.Name, Driver: n.Driver, WorkDir: workDir, Workspace: opts.Workspace, Redact: job.redact, Outputs: job.Outputs, Force: opts.Force})
 	}
 	// A goroutine's panic fails the build even if the steps ended well:
 	// what it was doing is lost.
@@ -433,6 +440,15 @@ func buildOne(ctx context.Context, n *Node, reg *Registry, ui *event.UI, opts Ru
 	// post-processing is over: removed if it failed.
 	if ferr := job.Steps.Finish(ctx, err != nil); ferr != nil {
 		err = errors.Join(err, ferr)
+	}
+	// So are the outputs the build, its provisioners and post-processors
+	// placed: kept, or removed with the previous ones put back.
+	if err != nil && (opts.OnError == step.Abort || job.Steps.Kept()) {
+		if left := job.Outputs.Leftovers(); len(left) > 0 {
+			ui.Emit(event.Event{Type: event.Leftover, Message: "kept for debugging (--on-error=abort)", Items: left})
+		}
+	} else if ferr := job.Outputs.Finish(err != nil); ferr != nil {
+		err = errors.Join(err, fmt.Errorf("outputs: %w", ferr))
 	}
 	if err != nil {
 		return nil, err

@@ -297,7 +297,7 @@ func TestExistingOutputFailsBeforeProvisioning(t *testing.T) {
 	g := engine.NewGraph()
 	must(t, g.Add(node("web", kw(), []*value.Object{obj("shell_local", 2, kw("command", "touch ran"))})))
 	sum := w.run(context.Background(), g, 1)
-	want := "check output directory: output directory output/web already exists and is not empty: remove it, choose another output_directory, or set force = True to replace it"
+	want := "check output directory: output/web holds output/web/keep, which imgbuild did not make: move it away or choose another output_directory (force replaces only what imgbuild made)"
 	if r := sum.Result("web"); r.Err == nil || r.Err.Error() != want {
 		t.Fatalf("err = %v", r.Err)
 	}

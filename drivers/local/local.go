@@ -24,13 +24,14 @@ import (
 
 	"github.com/imgbuild/imgbuild/drivers/shellquote"
 	"github.com/imgbuild/imgbuild/engine"
+	"github.com/imgbuild/imgbuild/engine/output"
 	"github.com/imgbuild/imgbuild/engine/schema"
 )
 
 // Config is the local() builder's configuration.
 type Config struct {
-	OutputDirectory string            `kw:"output_directory" doc:"Where the built files go, relative to the workspace; \"\" means output/<build name>."`
-	Force           bool              `kw:"force" default:"False" doc:"Replace an existing, non-empty output directory instead of failing."`
+	OutputDirectory string            `kw:"output_directory" default:"output/{build}" path:"output" doc:"Where the built files go, relative to the workspace ({build} is the build's name). A previous run's directory is replaced; one imgbuild did not make is refused."`
+	Force           bool              `kw:"force" default:"False" doc:"Also replace an output directory imgbuild made for another build (what imgbuild did not make is never replaced)."`
 	Files           map[string]string `kw:"files" doc:"Files to seed the directory with before provisioning: relative path → content."`
 	Env             map[string]string `kw:"env" doc:"Environment variables for every command run in the directory."`
 }
@@ -90,27 +91,12 @@ func Build(ctx context.Context, job *engine.Job) (*engine.Artifact, error) {
 	if !ok {
 		return nil, fmt.Errorf("local: config is %T, want *local.Config", job.Config)
 	}
-	ws := job.Workspace
-	if ws == "" {
-		ws = "."
-	}
-	ws, err := filepath.Abs(ws)
-	if err != nil {
-		return nil, err
-	}
-	out := cfg.OutputDirectory
-	if out == "" {
-		out = filepath.Join("output", job.Name)
-	}
-	if !filepath.IsAbs(out) {
-		out = filepath.Join(ws, out)
-	}
-	t := &target{workspace: ws, dir: filepath.Clean(out)}
-	t.shown = t.display(t.dir)
-
+	outs := job.OutputSet()
+	outs.SetForce(cfg.Force)
+	t := &target{outs: outs, rel: output.Expand(cfg.OutputDirectory, job.Name, job.Driver)}
 	scratch := &stepCreateScratch{ui: job.UI, cfg: cfg, workDir: job.WorkDir}
-	err = job.Steps.Run(ctx,
-		&stepCheckOutput{cfg: cfg, build: job.Name, target: t},
+	err := job.Steps.Run(ctx,
+		&stepCheckOutput{target: t},
 		scratch,
 		&stepProvision{job: job, cfg: cfg, scratch: scratch},
 		&stepMove{ui: job.UI, target: t, scratch: scratch},
@@ -120,38 +106,21 @@ func Build(ctx context.Context, job *engine.Job) (*engine.Artifact, error) {
 	}
 	files, err := t.listFiles()
 	if err != nil {
-		return nil, fmt.Errorf("listing the files of %s: %w", t.shown, err)
+		return nil, fmt.Errorf("listing the files of %s: %w", t.rel, err)
 	}
 	return &engine.Artifact{
-		ID:       t.shown,
+		ID:       t.rel,
 		Platform: "local",
 		Files:    files,
-		Fields:   map[string]any{"directory": t.shown},
+		Fields:   map[string]any{"directory": t.rel},
 	}, nil
 }
 
-// target is where a build's result goes.
+// target is where a build's result goes: an output directory of the
+// build's output set.
 type target struct {
-	workspace string // absolute
-	dir       string // the output directory, absolute
-	shown     string // dir as the user reads it
-}
-
-// display returns p relative to the workspace when inside it, else p.
-func (t *target) display(p string) string {
-	if rel, ok := within(t.workspace, p); ok {
-		return rel
-	}
-	return p
-}
-
-// within returns p relative to dir, and whether p is inside dir.
-func within(dir, p string) (string, bool) {
-	rel, err := filepath.Rel(dir, p)
-	if err != nil || rel == ".." || strings.HasPrefix(rel, ".."+string(filepath.Separator)) || filepath.IsAbs(rel) {
-		return "", false
-	}
-	return rel, true
+	outs *output.Set
+	rel  string // the output directory, relative to the workspace
 }
 
 // listFiles returns the output directory's files (regular files and
@@ -159,14 +128,14 @@ func within(dir, p string) (string, bool) {
 // directory is inside it.
 func (t *target) listFiles() ([]string, error) {
 	var files []string
-	err := filepath.WalkDir(t.dir, func(p string, d fs.DirEntry, err error) error {
+	err := filepath.WalkDir(t.outs.Abs(t.rel), func(p string, d fs.DirEntry, err error) error {
 		if err != nil {
 			return err
 		}
 		if d.IsDir() {
 			return nil
 		}
-		files = append(files, filepath.ToSlash(t.display(p)))
+		files = append(files, t.outs.Show(p))
 		return nil
 	})
 	sort.Strings(files)

@@ -10,6 +10,7 @@ import (
 	"testing"
 
 	"github.com/imgbuild/imgbuild/engine"
+	"github.com/imgbuild/imgbuild/engine/output"
 	"github.com/imgbuild/imgbuild/engine/schema"
 	"github.com/imgbuild/imgbuild/engine/step"
 	"github.com/imgbuild/imgbuild/engine/testkit"
@@ -67,32 +68,57 @@ func TestBuildSeedsFilesAndListsThem(t *testing.T) {
 	}
 }
 
-func TestBuildRefusesANonEmptyOutputDirectoryBeforeAnythingRuns(t *testing.T) {
-	job, ev := newJob(t, strMap("output_directory", "dist"))
-	must(t, os.MkdirAll(filepath.Join(job.Workspace, "dist"), 0o755))
-	must(t, os.WriteFile(filepath.Join(job.Workspace, "dist/old.txt"), []byte("old"), 0o644))
-	_, err := Build(context.Background(), job)
-	want := "check output directory: output directory dist already exists and is not empty: remove it, choose another output_directory, or set force = True to replace it"
-	if err == nil || err.Error() != want {
-		t.Fatalf("err = %v\nwant %s", err, want)
+// runJob runs the job as the engine does: Build, then the end of what the
+// steps made.
+func runJob(t *testing.T, job *engine.Job) (*engine.Artifact, error) {
+	t.Helper()
+	art, err := Build(context.Background(), job)
+	if ferr := job.Steps.Finish(context.Background(), err != nil); ferr != nil {
+		t.Fatal(ferr)
 	}
-	if got := ev.Steps(""); !reflect.DeepEqual(got, []string{"check output directory"}) {
-		t.Errorf("steps run: %v", got)
-	}
-	if b, _ := os.ReadFile(filepath.Join(job.Workspace, "dist/old.txt")); string(b) != "old" {
-		t.Error("the existing output directory was touched")
+	return art, err
+}
+
+// again returns a job for the same build in the same workspace.
+func again(t *testing.T, prev *engine.Job, settings *value.Map) *engine.Job {
+	t.Helper()
+	job, _ := newJob(t, settings)
+	job.Workspace = prev.Workspace
+	return job
+}
+
+func TestBuildRefusesAnOutputDirectoryImgbuildDidNotMakeBeforeAnythingRuns(t *testing.T) {
+	for _, force := range []bool{false, true} {
+		s := strMap("output_directory", "dist")
+		s.Set("force", value.Bool(force))
+		job, ev := newJob(t, s)
+		must(t, os.MkdirAll(filepath.Join(job.Workspace, "dist"), 0o755))
+		must(t, os.WriteFile(filepath.Join(job.Workspace, "dist/old.txt"), []byte("old"), 0o644))
+		_, err := runJob(t, job)
+		want := "check output directory: dist holds dist/old.txt, which imgbuild did not make: move it away or choose another output_directory (force replaces only what imgbuild made)"
+		if err == nil || err.Error() != want {
+			t.Fatalf("force %v: err = %v\nwant %s", force, err, want)
+		}
+		if got := ev.Steps(""); !reflect.DeepEqual(got, []string{"check output directory"}) {
+			t.Errorf("steps run: %v", got)
+		}
+		if b, _ := os.ReadFile(filepath.Join(job.Workspace, "dist/old.txt")); string(b) != "old" {
+			t.Error("the existing output directory was touched")
+		}
 	}
 }
 
-func TestBuildWithForceReplacesTheOutputDirectory(t *testing.T) {
+func TestBuildReplacesItsOwnEarlierOutputDirectoryWithoutForce(t *testing.T) {
 	s := value.NewMap()
-	s.Set("force", value.Bool(true))
+	s.Set("files", strMap("old.txt", "old"))
+	first, _ := newJob(t, s)
+	if _, err := runJob(t, first); err != nil {
+		t.Fatal(err)
+	}
+	s = value.NewMap()
 	s.Set("files", strMap("new.txt", "new"))
-	job, _ := newJob(t, s)
-	out := filepath.Join(job.Workspace, "output/web")
-	must(t, os.MkdirAll(out, 0o755))
-	must(t, os.WriteFile(filepath.Join(out, "old.txt"), []byte("old"), 0o644))
-	art, err := Build(context.Background(), job)
+	job := again(t, first, s)
+	art, err := runJob(t, job)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -108,33 +134,37 @@ func TestBuildWithForceReplacesTheOutputDirectory(t *testing.T) {
 func TestBuildAcceptsAnEmptyOutputDirectory(t *testing.T) {
 	job, _ := newJob(t, value.NewMap())
 	must(t, os.MkdirAll(filepath.Join(job.Workspace, "output/web"), 0o755))
-	if _, err := Build(context.Background(), job); err != nil {
+	if _, err := runJob(t, job); err != nil {
 		t.Fatal(err)
 	}
 }
 
-func TestBuildOutsideTheWorkspaceUsesAbsolutePaths(t *testing.T) {
-	out := filepath.Join(t.TempDir(), "elsewhere")
-	s := strMap("output_directory", out)
-	s.Set("files", strMap("a", "a"))
-	job, _ := newJob(t, s)
-	art, err := Build(context.Background(), job)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if art.ID != out || !reflect.DeepEqual(art.Files, []string{filepath.Join(out, "a")}) {
-		t.Errorf("artifact %+v", art)
-	}
-}
-
-func TestBuildRefusesAnOutputDirectoryHoldingTheWorkspace(t *testing.T) {
-	for _, dir := range []string{".", ".."} {
-		job, _ := newJob(t, strMap("output_directory", dir))
-		_, err := Build(context.Background(), job)
-		want := `check output directory: output_directory "` + dir + `" would hold the workspace ` + job.Workspace + `: choose a directory inside it, such as "output/web"`
+func TestBuildRefusesAnOutputDirectoryOutsideTheWorkspace(t *testing.T) {
+	top := t.TempDir()
+	ws := filepath.Join(top, "ws")
+	outside := filepath.Join(top, "x")
+	must(t, os.MkdirAll(ws, 0o755))
+	must(t, os.MkdirAll(outside, 0o755))
+	must(t, os.WriteFile(filepath.Join(outside, "precious"), []byte("keep"), 0o644))
+	must(t, os.Symlink(outside, filepath.Join(ws, "link")))
+	for dir, want := range map[string]string{
+		"../x":  `check output directory: output_directory: "../x" leads out of the workspace through "..": outputs go inside the workspace, such as "output/x"`,
+		outside: `check output directory: output_directory: "` + outside + `" is absolute: outputs go inside the workspace; write a path relative to it, such as "output/x"`,
+		"link":  `check output directory: output_directory: "link" leads out of the workspace through the symbolic link link (→ ` + outside + `): outputs go inside the workspace, such as "output/link"`,
+		".":     `check output directory: output_directory: "." is the workspace itself: outputs go in a directory inside it, such as "output/web"`,
+		"..":    `check output directory: output_directory: ".." leads out of the workspace through "..": outputs go inside the workspace, such as "output/.."`,
+	} {
+		s := strMap("output_directory", dir)
+		s.Set("force", value.Bool(true))
+		job, _ := newJob(t, s)
+		job.Workspace = ws
+		_, err := runJob(t, job)
 		if err == nil || err.Error() != want {
 			t.Errorf("output_directory %q: err = %v\nwant %s", dir, err, want)
 		}
+	}
+	if b, err := os.ReadFile(filepath.Join(outside, "precious")); err != nil || string(b) != "keep" {
+		t.Errorf("the directory outside the workspace was touched: %q, %v", b, err)
 	}
 }
 
@@ -169,18 +199,28 @@ func TestDocsListEveryKeyword(t *testing.T) {
 	}
 }
 
+// anEarlierRun leaves the build's own output/web holding old.
+func anEarlierRun(t *testing.T) *engine.Job {
+	t.Helper()
+	s := value.NewMap()
+	s.Set("files", strMap("old", "old"))
+	job, _ := newJob(t, s)
+	if _, err := runJob(t, job); err != nil {
+		t.Fatal(err)
+	}
+	return job
+}
+
 func TestBuildCopiesWhenTheScratchDirectoryIsOnAnotherFileSystem(t *testing.T) {
-	defer func(f func(string, string) error) { renameScratch = f }(renameScratch)
-	renameScratch = func(from, to string) error {
-		return &os.LinkError{Op: "rename", Old: from, New: to, Err: syscall.EXDEV}
+	earlier := anEarlierRun(t)
+	defer func(f func(*output.Set, string, string, string) (string, error)) { placeScratch = f }(placeScratch)
+	placeScratch = func(*output.Set, string, string, string) (string, error) {
+		return "", &os.LinkError{Op: "rename", Err: syscall.EXDEV}
 	}
 	s := value.NewMap()
 	s.Set("files", strMap("bin/tool", "#!/bin/sh", "etc/conf", "x"))
-	s.Set("force", value.Bool(true))
-	job, _ := newJob(t, s)
-	must(t, os.MkdirAll(filepath.Join(job.Workspace, "output/web"), 0o755))
-	must(t, os.WriteFile(filepath.Join(job.Workspace, "output/web/old"), nil, 0o644))
-	art, err := Build(context.Background(), job)
+	job := again(t, earlier, s)
+	art, err := runJob(t, job)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -195,22 +235,19 @@ func TestBuildCopiesWhenTheScratchDirectoryIsOnAnotherFileSystem(t *testing.T) {
 	}
 }
 
-func TestFailedMovePutsTheReplacedOutputBack(t *testing.T) {
-	defer func(f func(string, string) error) { renameScratch = f }(renameScratch)
-	renameScratch = func(from, to string) error {
-		return &os.LinkError{Op: "rename", Old: from, New: to, Err: syscall.EACCES}
+func TestAFailedMoveLeavesThePreviousOutputInPlace(t *testing.T) {
+	earlier := anEarlierRun(t)
+	defer func(f func(*output.Set, string, string, string) (string, error)) { placeScratch = f }(placeScratch)
+	placeScratch = func(*output.Set, string, string, string) (string, error) {
+		return "", &os.LinkError{Op: "rename", Err: syscall.EACCES}
 	}
-	s := value.NewMap()
-	s.Set("force", value.Bool(true))
-	job, _ := newJob(t, s)
-	must(t, os.MkdirAll(filepath.Join(job.Workspace, "output/web"), 0o755))
-	must(t, os.WriteFile(filepath.Join(job.Workspace, "output/web/old"), []byte("old"), 0o644))
-	_, err := Build(context.Background(), job)
-	if err == nil || !strings.HasPrefix(err.Error(), "move to output directory: moving the result into output/web: rename ") {
+	job := again(t, earlier, value.NewMap())
+	_, err := runJob(t, job)
+	if err == nil || !strings.HasPrefix(err.Error(), "move to output directory: rename ") {
 		t.Fatalf("err = %v", err)
 	}
 	if b, _ := os.ReadFile(filepath.Join(job.Workspace, "output/web/old")); string(b) != "old" {
-		t.Error("the replaced output directory was not put back")
+		t.Error("the previous output directory is gone")
 	}
 	if entries, _ := os.ReadDir(filepath.Join(job.Workspace, "output")); len(entries) != 1 {
 		t.Errorf("output/ holds %v", entries)

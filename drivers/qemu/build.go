@@ -28,14 +28,7 @@ func Build(ctx context.Context, job *engine.Job) (*engine.Artifact, error) {
 	if err := checkTools(); err != nil {
 		return nil, err
 	}
-	ws := job.Workspace
-	if ws == "" {
-		ws = "."
-	}
-	out, err := output.New(ws, cfg.OutputDirectory, job.Name)
-	if err != nil {
-		return nil, err
-	}
+	out := job.OutputSet().Dir(cfg.OutputDirectory, "output_directory")
 	disk := diskName(job.Name, cfg.Format)
 	conn := &connection{}
 	inspect := &stepInspect{ui: job.UI, cfg: cfg, out: out}

@@ -53,8 +53,8 @@ type Config struct {
 	ShutdownTimeout time.Duration `kw:"shutdown_timeout" default:"2m" doc:"How long to wait for the machine to power off before stopping it by force (with a warning)."`
 	Format          string        `kw:"format" default:"qcow2" enum:"qcow2|raw|vmdk" doc:"Format of the output disk."`
 	Compress        bool          `kw:"compress" default:"False" doc:"Compress the qcow2 output (smaller, slower to write)."`
-	OutputDirectory string        `kw:"output_directory" doc:"Where the outputs go, relative to the workspace; \"\" means output/<build name>."`
-	Force           bool          `kw:"force" default:"False" doc:"Replace outputs a previous run left in the output directory instead of failing."`
+	OutputDirectory string        `kw:"output_directory" default:"output/{build}" path:"output" doc:"Where the outputs go, relative to the workspace ({build} is the build's name). A previous run's outputs are replaced; a directory holding files imgbuild did not make is refused."`
+	Force           bool          `kw:"force" default:"False" doc:"Also replace an output directory imgbuild made for another build (what imgbuild did not make is never replaced)."`
 	QemuArgs        []string      `kw:"qemu_args" doc:"Extra arguments for qemu-system-x86_64, added last."`
 	SSH             ssh.Options   `kw:",squash"`
 }

@@ -31,13 +31,10 @@ func qcow2Disk(t *testing.T, size string) string {
 func TestInspectAloneRefusesToShrinkTheDisk(t *testing.T) {
 	disk := qcow2Disk(t, "64M")
 	ws := t.TempDir()
-	out, err := output.New(ws, "", "tiny")
-	if err != nil {
-		t.Fatal(err)
-	}
+	out := output.NewSet(ws, "tiny", false).Dir("", "output_directory")
 	cfg := &Config{Disk: disk, DiskSize: "32M", Accelerator: "tcg"}
 	s := &stepInspect{ui: event.NewUI(nil, "tiny", Name), cfg: cfg, out: out}
-	err = s.Run(context.Background())
+	err := s.Run(context.Background())
 	want := "disk_size 32M is smaller than the disk (64M): qemu() can grow a disk, not shrink it"
 	if err == nil || err.Error() != want {
 		t.Fatalf("got  %v\nwant %s", err, want)
@@ -75,10 +72,7 @@ func TestCreateOverlayAloneGrowsTheDiskAndCleansUp(t *testing.T) {
 func TestConvertAloneMakesTheDiskAndRemovesItOnFailure(t *testing.T) {
 	disk := qcow2Disk(t, "16M")
 	ws := t.TempDir()
-	out, err := output.New(ws, "", "tiny")
-	if err != nil {
-		t.Fatal(err)
-	}
+	out := output.NewSet(ws, "tiny", false).Dir("", "output_directory")
 	s := &stepConvert{
 		ui: event.NewUI(nil, "tiny", Name), cfg: &Config{Format: "raw"}, out: out, name: "tiny.raw",
 		overlay: &stepCreateOverlay{path: disk},

@@ -138,11 +138,20 @@ func TestBuildEndToEnd(t *testing.T) {
 		t.Error("apt's download is not in the package cache")
 	}
 
-	// Again: the outputs are there, so it refuses without force.
+	// Again, with a file of the user's among the outputs: the build's own
+	// would be replaced, but that one is not imgbuild's, so it refuses
+	// before anything runs, force or not.
+	notes := filepath.Join(dir, "output/base/notes.txt")
+	if err := os.WriteFile(notes, []byte("mine"), 0o644); err != nil {
+		t.Fatal(err)
+	}
 	r = runDescription(t, context.Background(), dir, "images.star", nil)
 	msg := r.buildErr(t, "base")
-	if !strings.Contains(msg, "output/base/base.tar, output/base/base.raw and output/base/base.qcow2 already exist: remove them, choose another output_directory, or set force = True to replace them") {
+	if !strings.Contains(msg, "check output directory: output/base holds output/base/notes.txt, which imgbuild did not make: move it away or choose another output_directory (force replaces only what imgbuild made)") {
 		t.Errorf("second run: %s", msg)
+	}
+	if b, _ := os.ReadFile(notes); string(b) != "mine" {
+		t.Error("the user's file is gone")
 	}
 }
 

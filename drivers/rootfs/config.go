@@ -28,8 +28,8 @@ type Config struct {
 	Network         string            `kw:"network" default:"dhcp" enum:"dhcp|none" doc:"dhcp makes systemd-networkd take an address by DHCP on every Ethernet interface (when systemd is installed); none leaves networking alone."`
 	Env             map[string]string `kw:"env" doc:"Environment variables for every command the provisioners run in the tree."`
 	SourceDateEpoch int64             `kw:"source_date_epoch" doc:"Clamp every modification time in the images to this many seconds since 1970 (reproducible builds), and derive the file system's UUID from it; 0 means $SOURCE_DATE_EPOCH when that is set, else no clamping."`
-	OutputDirectory string            `kw:"output_directory" doc:"Where the outputs go, relative to the workspace; \"\" means output/<build name>."`
-	Force           bool              `kw:"force" default:"False" doc:"Replace outputs a previous run left in the output directory instead of failing."`
+	OutputDirectory string            `kw:"output_directory" default:"output/{build}" path:"output" doc:"Where the outputs go, relative to the workspace ({build} is the build's name). A previous run's outputs are replaced; a directory holding files imgbuild did not make is refused."`
+	Force           bool              `kw:"force" default:"False" doc:"Also replace an output directory imgbuild made for another build (what imgbuild did not make is never replaced)."`
 }
 
 var (

@@ -74,18 +74,11 @@ func Build(ctx context.Context, job *engine.Job) (*engine.Artifact, error) {
 	if err := checkTools(cfg); err != nil {
 		return nil, err
 	}
-	ws := job.Workspace
-	if ws == "" {
-		ws = "."
-	}
 	size, err := qemuimg.ParseSize(cfg.Size)
 	if err != nil {
 		return nil, fmt.Errorf("size: %w", err)
 	}
-	out, err := output.New(ws, cfg.OutputDirectory, job.Name)
-	if err != nil {
-		return nil, err
-	}
+	out := job.OutputSet().Dir(cfg.OutputDirectory, "output_directory")
 	epoch, err := sourceDateEpoch(cfg)
 	if err != nil {
 		return nil, err

@@ -34,16 +34,9 @@ type Dir struct {
 	partials map[string]string
 }
 
-// New returns the output directory dir of the named build (relative to
-// workspace; "" means output/<build>; {build} is replaced by the build's
-// name), with a Set of its own that its Cleanup finishes.
-func New(workspace, dir, build string) (*Dir, error) {
-	d := NewSet(workspace, build, false).Dir(dir, "output_directory")
-	return d, nil
-}
-
-// Dir returns the output directory rel of the set's build; keyword names
-// the setting, for messages.
+// Dir returns the output directory rel of the set's build ("" means
+// output/{build}; {build} is replaced by the build's name); keyword names
+// the setting, for messages. Its Cleanup ends it, as Finish would.
 func (s *Set) Dir(rel, keyword string) *Dir {
 	if rel == "" {
 		rel = "output/{build}"

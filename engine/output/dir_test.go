@@ -11,7 +11,7 @@ import (
 // and rootfs() do, and ends it.
 func build(t *testing.T, ws, name, content string, failed bool) (*Dir, error) {
 	t.Helper()
-	d, _ := New(ws, "", name)
+	d, _ := newDir(ws, "", name)
 	if err := d.Check("output_directory", false, name+".qcow2"); err != nil {
 		return d, err
 	}
@@ -26,6 +26,11 @@ func build(t *testing.T, ws, name, content string, failed bool) (*Dir, error) {
 	return d, d.Cleanup(failed)
 }
 
+// newDir is the output directory dir of a build in a fresh Set.
+func newDir(ws, dir, build string) (*Dir, error) {
+	return NewSet(ws, build, false).Dir(dir, "output_directory"), nil
+}
+
 func read(t *testing.T, p string) string {
 	t.Helper()
 	b, err := os.ReadFile(p)
@@ -37,7 +42,7 @@ func read(t *testing.T, p string) string {
 
 func TestAnOutputIsInPlaceOnlyWhenComplete(t *testing.T) {
 	ws := t.TempDir()
-	d, _ := New(ws, "", "web")
+	d, _ := newDir(ws, "", "web")
 	if err := d.Check("output_directory", false, "web.qcow2"); err != nil {
 		t.Fatal(err)
 	}
@@ -110,7 +115,7 @@ func TestForeignContentIsRefusedWithItsPathEvenWithForce(t *testing.T) {
 	notes := filepath.Join(ws, "output/web/notes.txt")
 	os.WriteFile(notes, []byte("mine"), 0o644)
 	for _, force := range []bool{false, true} {
-		d, _ := New(ws, "", "web")
+		d, _ := newDir(ws, "", "web")
 		err := d.Check("output_directory", force)
 		want := "output/web holds output/web/notes.txt, which imgbuild did not make: move it away or choose another output_directory (force replaces only what imgbuild made)"
 		if err == nil || err.Error() != want {
@@ -130,7 +135,7 @@ func TestAFileAUserPutInPlaceOfImgbuildsIsForeign(t *testing.T) {
 	disk := filepath.Join(ws, "output/web/web.qcow2")
 	os.Remove(disk)
 	os.WriteFile(disk, []byte("the user's own disk"), 0o644)
-	d, _ := New(ws, "", "web")
+	d, _ := newDir(ws, "", "web")
 	err := d.Check("output_directory", true)
 	if err == nil || !strings.Contains(err.Error(), "output/web holds output/web/web.qcow2, which imgbuild did not make") {
 		t.Errorf("got %v", err)
@@ -139,13 +144,13 @@ func TestAFileAUserPutInPlaceOfImgbuildsIsForeign(t *testing.T) {
 
 func TestAnotherBuildsOutputIsReplacedOnlyWithForce(t *testing.T) {
 	ws := t.TempDir()
-	d, _ := New(ws, "out/shared", "web")
+	d, _ := newDir(ws, "out/shared", "web")
 	tmp, _ := d.Begin("x")
 	os.WriteFile(tmp, nil, 0o644)
 	d.Done("x")
 	d.Cleanup(false)
 
-	other, _ := New(ws, "out/shared", "www")
+	other, _ := newDir(ws, "out/shared", "www")
 	err := other.Check("output_directory", false)
 	want := `out/shared was made by imgbuild for the build "web": set force = True (or run with --force) to replace it, or choose another output_directory`
 	if err == nil || err.Error() != want {
@@ -158,7 +163,7 @@ func TestAnotherBuildsOutputIsReplacedOnlyWithForce(t *testing.T) {
 
 func TestADirectoryThatAppearedDuringTheBuildIsNotReplaced(t *testing.T) {
 	ws := t.TempDir()
-	d, _ := New(ws, "", "web")
+	d, _ := newDir(ws, "", "web")
 	if err := d.Check("output_directory", true); err != nil {
 		t.Fatal(err)
 	}

@@ -424,6 +424,24 @@ func (s *Set) Finish(failed bool) error {
 	return errors.Join(errs...)
 }
 
+// FinishPath ends the output rel alone, as Finish does: for the step that
+// placed it, whose cleanup runs when the build is over.
+func (s *Set) FinishPath(rel string, failed bool) error {
+	s.mu.Lock()
+	var mine []*placement
+	for _, p := range s.placed {
+		if p.rel == path.Clean(filepath.ToSlash(rel)) {
+			mine = append(mine, p)
+		}
+	}
+	s.mu.Unlock()
+	var errs []error
+	for i := len(mine) - 1; i >= 0; i-- {
+		errs = append(errs, s.finish(mine[i], failed))
+	}
+	return errors.Join(errs...)
+}
+
 // finish ends one placement.
 func (s *Set) finish(pl *placement, failed bool) error {
 	s.mu.Lock()

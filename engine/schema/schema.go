@@ -11,8 +11,16 @@
 // The kw tag's options are: required, sensitive (never shown), squash (the
 // nested struct's keywords are this struct's own). Further tags: default (a
 // literal for scalars, JSON for lists and dicts), doc, enum ("a|b|c"), and
-// path ("file", "dir" or "any": a workspace path that must exist when the
-// description is evaluated).
+// path: "file", "dir" or "any" for an input, a workspace path that must
+// exist when the description is evaluated; "output" for a file or
+// directory the build writes, relative to the workspace, which must stay
+// inside it and not touch the description, .imgbuild/ or any build's
+// inputs, and which no other build may write; "output-shared" for a file
+// several builds record into (a manifest), which only outputs of the same
+// kind may share. An output path may hold {build} and {driver}; pathvars
+// names a list keyword whose values another placeholder takes, one output
+// each: pathvars:"type=checksum_types" makes "{build}.{type}sum" one file
+// per checksum type.
 //
 // From that one declaration come the builtin's keyword checking (Decode),
 // its validation, the reference (Docs) and the plan. The package knows
@@ -20,7 +28,8 @@
 //
 // A path check may depend on another keyword: pathunless:"direction=download"
 // skips it when the call sets direction to "download" (the path then names
-// a file on the machine, not here). Paths must lie inside the workspace,
+// a file on the machine, not here), and pathif:"direction=download" makes
+// it only then. Paths must lie inside the workspace,
 // except with pathscope:"machine": credentials such as SSH keys, which are
 // read when the build runs and usually live in ~/.ssh, may be anywhere on
 // this machine ("~/" is the user's home).
@@ -47,7 +56,14 @@ const (
 	PathFile PathKind = "file"
 	PathDir  PathKind = "dir"
 	PathAny  PathKind = "any"
+	// PathOutput is a file or directory the build writes.
+	PathOutput PathKind = "output"
+	// PathSharedOutput is a file several builds record into.
+	PathSharedOutput PathKind = "output-shared"
 )
+
+// IsOutput reports whether the kind is one of the output kinds.
+func (k PathKind) IsOutput() bool { return k == PathOutput || k == PathSharedOutput }
 
 // Field is one keyword of a schema.
 type Field struct {
@@ -61,6 +77,12 @@ type Field struct {
 	// PathUnless, if set, names a keyword and value under which the path
 	// is not checked: {"direction", "download"}.
 	PathUnless [2]string
+	// PathIf, if set, names a keyword and value under which alone the
+	// path is checked.
+	PathIf [2]string
+	// PathVars maps an output path's placeholder to the list keyword whose
+	// values it takes: {"type": "checksum_types"}.
+	PathVars map[string]string
 	// PathAnywhere allows a path outside the workspace (pathscope:"machine").
 	PathAnywhere bool
 	TypeName     string // as a user would say it: "string", "list of string"
@@ -161,12 +183,29 @@ func (s *Schema) collect(t reflect.Type, index []int) {
 		default:
 			panic(fmt.Sprintf("schema %s: pathscope of %s must be workspace or machine, not %q", s.Name, name, scope))
 		}
-		if pu := sf.Tag.Get("pathunless"); pu != "" {
-			k, v, ok := strings.Cut(pu, "=")
-			if !ok {
-				panic(fmt.Sprintf("schema %s: pathunless of %s must read keyword=value", s.Name, name))
+		switch f.Path {
+		case PathNone, PathFile, PathDir, PathAny, PathOutput, PathSharedOutput:
+		default:
+			panic(fmt.Sprintf("schema %s: path of %s must be file, dir, any, output or output-shared, not %q", s.Name, name, f.Path))
+		}
+		for tag, dst := range map[string]*[2]string{"pathunless": &f.PathUnless, "pathif": &f.PathIf} {
+			if pu := sf.Tag.Get(tag); pu != "" {
+				k, v, ok := strings.Cut(pu, "=")
+				if !ok {
+					panic(fmt.Sprintf("schema %s: %s of %s must read keyword=value", s.Name, tag, name))
+				}
+				*dst = [2]string{k, v}
 			}
-			f.PathUnless = [2]string{k, v}
+		}
+		if pv := sf.Tag.Get("pathvars"); pv != "" {
+			f.PathVars = map[string]string{}
+			for _, kv := range strings.Split(pv, ",") {
+				k, v, ok := strings.Cut(kv, "=")
+				if !ok {
+					panic(fmt.Sprintf("schema %s: pathvars of %s must read placeholder=keyword", s.Name, name))
+				}
+				f.PathVars[k] = v
+			}
 		}
 		if e := sf.Tag.Get("enum"); e != "" {
 			f.Enum = strings.Split(e, "|")
