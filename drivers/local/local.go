@@ -91,8 +91,7 @@ func Build(ctx context.Context, job *engine.Job) (*engine.Artifact, error) {
 	if !ok {
 		return nil, fmt.Errorf("local: config is %T, want *local.Config", job.Config)
 	}
-	outs := job.OutputSet()
-	outs.SetForce(cfg.Force)
+	outs := job.OutputSet().Forced(cfg.Force)
 	t := &target{outs: outs, rel: output.Expand(cfg.OutputDirectory, job.Name, job.Driver)}
 	scratch := &stepCreateScratch{ui: job.UI, cfg: cfg, workDir: job.WorkDir}
 	err := job.Steps.Run(ctx,

@@ -10,8 +10,6 @@ import (
 	"fmt"
 	"hash"
 	"io"
-	"os"
-	"path/filepath"
 	"sort"
 	"strings"
 
@@ -40,7 +38,7 @@ func supported() string {
 // ChecksumConfig is checksum()'s configuration.
 type ChecksumConfig struct {
 	ChecksumTypes []string `kw:"checksum_types" default:"[\"sha256\"]" doc:"Which checksums to write: md5, sha1, sha256, sha512."`
-	Output        string   `kw:"output" default:"{build}.{type}sum" doc:"The checksum file, relative to the workspace; {build}, {driver} and {type} are replaced."`
+	Output        string   `kw:"output" default:"{build}.{type}sum" path:"output" pathvars:"type=checksum_types" doc:"The checksum file, relative to the workspace; {build}, {driver} and {type} are replaced. One this build wrote before is replaced; a file imgbuild did not make is refused."`
 }
 
 // Validate implements schema.Validator.
@@ -112,39 +110,37 @@ func (c *Checksum) PostProcess(ctx context.Context, env *engine.PostEnv, in *eng
 	// One read of each file feeds every hash.
 	var summed, skipped []string
 	for _, f := range in.Files {
-		ok, err := regular(inWorkspace(env, f))
-		if err != nil {
-			return nil, err
-		}
-		if !ok {
-			skipped = append(skipped, f)
-			continue
-		}
-		summed = append(summed, f)
 		hs := make([]hash.Hash, len(c.cfg.ChecksumTypes))
 		ws := make([]io.Writer, len(hs))
 		for i, t := range c.cfg.ChecksumTypes {
 			hs[i] = hashes[t]()
 			ws[i] = hs[i]
 		}
-		if err := hashInto(ctx, inWorkspace(env, f), io.MultiWriter(ws...)); err != nil {
-			return nil, fmt.Errorf("checksumming %s: %w", f, err)
+		_, skip, err := hashArtifactFile(ctx, env, f, io.MultiWriter(ws...))
+		if err != nil {
+			return nil, err // it names f
 		}
+		if skip != "" {
+			skipped = append(skipped, f+" ("+skip+")")
+			continue
+		}
+		summed = append(summed, f)
 		for i := range hs {
 			sums[i][f] = hex.EncodeToString(hs[i].Sum(nil))
 		}
 	}
 	if len(skipped) > 0 {
-		env.UI.Say("checksum: skipped %d link(s) to no regular file: %s", len(skipped), strings.Join(skipped, ", "))
+		env.UI.Say("checksum: skipped %d file(s) that are not regular files inside the workspace: %s", len(skipped), strings.Join(skipped, ", "))
 	}
+	outs := env.OutputSet()
 	for i, t := range c.cfg.ChecksumTypes {
-		name := strings.NewReplacer("{build}", env.Build, "{driver}", env.Driver, "{type}", t).Replace(c.cfg.Output)
+		name := strings.ReplaceAll(output.Expand(c.cfg.Output, env.Build, env.Driver), "{type}", t)
 		var b strings.Builder
 		for _, f := range summed {
 			b.WriteString(redact(sumLine(sums[i][f], f)))
 		}
-		if err := output.WriteFile(inWorkspace(env, name), []byte(b.String()), 0o644); err != nil {
-			return nil, fmt.Errorf("writing %s: %w", name, err)
+		if _, err := outs.WriteFile(name, "output", []byte(b.String()), 0o644); err != nil {
+			return nil, err
 		}
 		env.UI.Say("checksum: wrote %s sums of %d file(s) to %s", t, len(summed), name)
 		out.Files = append(out.Files, name)
@@ -163,22 +159,4 @@ func sumLine(sum, name string) string {
 		return "\\" + sum + "  " + esc + "\n"
 	}
 	return sum + "  " + name + "\n"
-}
-
-func hashInto(ctx context.Context, name string, w io.Writer) error {
-	f, err := os.Open(name)
-	if err != nil {
-		return err
-	}
-	defer f.Close()
-	_, err = io.Copy(w, ctxReader{ctx, f})
-	return err
-}
-
-// inWorkspace takes a relative local path from the workspace root.
-func inWorkspace(env *engine.PostEnv, p string) string {
-	if filepath.IsAbs(p) || env.Workspace == "" {
-		return p
-	}
-	return filepath.Join(env.Workspace, p)
 }

@@ -7,12 +7,11 @@ import (
 	"crypto/sha256"
 	"encoding/hex"
 	"encoding/json"
-	"errors"
 	"fmt"
-	"io"
-	"io/fs"
-	"os"
+	"maps"
 	"path/filepath"
+	"slices"
+	"strings"
 	"sync"
 	"time"
 
@@ -24,7 +23,7 @@ import (
 
 // ManifestConfig is manifest()'s configuration.
 type ManifestConfig struct {
-	Output     string            `kw:"output" default:"manifest.json" doc:"The manifest file, relative to the workspace; builds sharing it each keep one entry."`
+	Output     string            `kw:"output" default:"manifest.json" path:"output-shared" doc:"The manifest file, relative to the workspace; builds sharing it each keep one entry. A file that is not an imgbuild manifest is never replaced."`
 	StripPath  bool              `kw:"strip_path" default:"False" doc:"Record file names without their directories."`
 	CustomData map[string]string `kw:"custom_data" doc:"Extra key/value pairs recorded with the build's entry."`
 }
@@ -121,17 +120,17 @@ func (m *Manifest) PostProcess(ctx context.Context, env *engine.PostEnv, in *eng
 		RunUUID:     RunUUID(),
 		Files:       []ManifestFile{},
 	}
+	var skipped []string
 	for _, f := range in.Files {
-		var size int64
-		var sum string
-		ok, err := regular(inWorkspace(env, f))
+		h := sha256.New()
+		size, skip, err := hashArtifactFile(ctx, env, f, h)
 		if err != nil {
-			return nil, err
+			return nil, err // it names f
 		}
-		if ok {
-			if size, sum, err = hashFile(ctx, inWorkspace(env, f)); err != nil {
-				return nil, fmt.Errorf("recording artifact file %s: %w", f, err)
-			}
+		sum := hex.EncodeToString(h.Sum(nil))
+		if skip != "" {
+			sum = ""
+			skipped = append(skipped, f+" ("+skip+")")
 		}
 		name := f
 		if m.cfg.StripPath {
@@ -139,65 +138,90 @@ func (m *Manifest) PostProcess(ctx context.Context, env *engine.PostEnv, in *eng
 		}
 		entry.Files = append(entry.Files, ManifestFile{Name: name, Size: size, SHA256: sum})
 	}
+	if len(skipped) > 0 {
+		env.UI.Say("manifest: recorded %d file(s) without a checksum: %s", len(skipped), strings.Join(skipped, ", "))
+	}
 	raw, err := redactedJSON(entry, redact)
 	if err != nil {
 		return nil, fmt.Errorf("encoding the manifest entry: %w", err)
 	}
 
-	abs, err := filepath.Abs(inWorkspace(env, m.cfg.Output))
-	if err != nil {
-		return nil, err
-	}
+	rel := output.Expand(m.cfg.Output, env.Build, env.Driver)
+	outs := env.OutputSet()
 	// Builds of this run and of runs beside it may write the manifest at
 	// once: each replaces its entry holding the manifest's lock.
-	unlock, err := filelock.Lock(ctx, filelock.For(env.Workspace, abs))
+	unlock, err := filelock.Lock(ctx, filelock.For(env.Workspace, outs.Abs(rel)))
 	if err != nil {
 		return nil, err
 	}
 	defer unlock()
-	man, err := readManifest(abs)
-	if err != nil {
-		return nil, fmt.Errorf("%s: %w", m.cfg.Output, err)
-	}
-	replaced := false
-	for i, b := range man.Builds {
-		var head struct {
-			Name string `json:"name"`
+	err = outs.Update(rel, "output", func(old []byte) ([]byte, error) {
+		man, err := parseManifest(old)
+		if err != nil {
+			return nil, fmt.Errorf("%s %w", rel, err)
 		}
-		if json.Unmarshal(b, &head) == nil && head.Name == redact(env.Build) {
-			man.Builds[i] = raw
-			replaced = true
-			break
+		replaced := false
+		for i, b := range man.Builds {
+			var head struct {
+				Name string `json:"name"`
+			}
+			if json.Unmarshal(b, &head) == nil && head.Name == redact(env.Build) {
+				man.Builds[i] = raw
+				replaced = true
+				break
+			}
 		}
-	}
-	if !replaced {
-		man.Builds = append(man.Builds, raw)
-	}
-	man.LastRunUUID = RunUUID()
-	data, err := json.MarshalIndent(man, "", "  ")
-	if err != nil {
-		return nil, fmt.Errorf("encoding the manifest: %w", err)
-	}
-	if err := output.WriteFile(abs, append(data, '\n'), 0o644); err != nil {
-		return nil, fmt.Errorf("writing the manifest %s: %w", m.cfg.Output, err)
-	}
-	env.UI.Say("manifest: recorded %s in %s", env.Build, m.cfg.Output)
-	return in, nil
-}
-
-// readManifest reads a manifest, or returns an empty one when the file does
-// not exist.
-func readManifest(p string) (*ManifestData, error) {
-	data, err := os.ReadFile(p)
-	if errors.Is(err, fs.ErrNotExist) {
-		return &ManifestData{Builds: []json.RawMessage{}}, nil
-	}
+		if !replaced {
+			man.Builds = append(man.Builds, raw)
+		}
+		man.LastRunUUID = RunUUID()
+		data, err := json.MarshalIndent(man, "", "  ")
+		if err != nil {
+			return nil, fmt.Errorf("encoding the manifest: %w", err)
+		}
+		return append(data, '\n'), nil
+	})
 	if err != nil {
 		return nil, err
 	}
+	env.UI.Say("manifest: recorded %s in %s", env.Build, rel)
+	return in, nil
+}
+
+// parseManifest reads a manifest's content (nil for a file not there yet:
+// an empty manifest). Content that is not an imgbuild manifest (a JSON
+// object with a "builds" list of named entries, and the last run's id) is
+// an error: such a file is not replaced.
+func parseManifest(data []byte) (*ManifestData, error) {
+	if data == nil {
+		return &ManifestData{Builds: []json.RawMessage{}}, nil
+	}
+	why := func(format string, args ...any) error {
+		return fmt.Errorf("exists and is not an imgbuild manifest (%s): move it away or choose another output", fmt.Sprintf(format, args...))
+	}
+	var top map[string]json.RawMessage
+	if err := json.Unmarshal(data, &top); err != nil {
+		return nil, why("it is not a JSON object: %v", err)
+	}
+	for _, k := range slices.Sorted(maps.Keys(top)) {
+		if k != "builds" && k != "last_run_uuid" {
+			return nil, why("it has the key %q", k)
+		}
+	}
 	var man ManifestData
+	if _, ok := top["builds"]; !ok {
+		return nil, why("it has no \"builds\" list")
+	}
 	if err := json.Unmarshal(data, &man); err != nil {
-		return nil, fmt.Errorf("exists but is not a manifest (%v): remove it or choose another output", err)
+		return nil, why("%v", err)
+	}
+	for i, b := range man.Builds {
+		var head struct {
+			Name *string `json:"name"`
+		}
+		if json.Unmarshal(b, &head) != nil || head.Name == nil {
+			return nil, why("build %d has no name", i)
+		}
 	}
 	if man.Builds == nil {
 		man.Builds = []json.RawMessage{}
@@ -239,49 +263,4 @@ func redactTree(v any, redact func(string) string) any {
 		return out
 	}
 	return v
-}
-
-// regular reports whether name is (or links to) a regular file; a symbolic
-// link to a directory or to nothing (common in a root file system tree,
-// /etc/resolv.conf say) is not, and is not an error.
-func regular(name string) (bool, error) {
-	fi, err := os.Stat(name)
-	if err != nil {
-		if li, lerr := os.Lstat(name); lerr == nil && li.Mode()&fs.ModeSymlink != 0 {
-			return false, nil
-		}
-		if errors.Is(err, fs.ErrNotExist) {
-			return false, fmt.Errorf("artifact file %s does not exist (was it removed after the build?)", name)
-		}
-		return false, err
-	}
-	return fi.Mode().IsRegular(), nil
-}
-
-// hashFile returns a file's size and SHA-256.
-func hashFile(ctx context.Context, name string) (int64, string, error) {
-	f, err := os.Open(name)
-	if err != nil {
-		return 0, "", err
-	}
-	defer f.Close()
-	h := sha256.New()
-	n, err := io.Copy(h, ctxReader{ctx, f})
-	if err != nil {
-		return 0, "", err
-	}
-	return n, hex.EncodeToString(h.Sum(nil)), nil
-}
-
-// ctxReader stops reading once ctx is done.
-type ctxReader struct {
-	ctx context.Context
-	r   io.Reader
-}
-
-func (c ctxReader) Read(p []byte) (int, error) {
-	if err := c.ctx.Err(); err != nil {
-		return 0, context.Cause(c.ctx)
-	}
-	return c.r.Read(p)
 }

@@ -6,7 +6,9 @@ import (
 	"fmt"
 	"os"
 	"os/exec"
+	"path/filepath"
 	"reflect"
+	"slices"
 	"sort"
 	"strings"
 	"sync"
@@ -199,9 +201,29 @@ func TestManifestErrors(t *testing.T) {
 	}
 	p := newPost(t, ManifestDef(), kw())
 	_, err := p.PostProcess(context.Background(), postEnv(event.NewBus(), "web"), &engine.Artifact{ID: "x"})
-	want := "manifest.json: exists but is not a manifest (invalid character 'o' in literal null (expecting 'u')): remove it or choose another output"
+	want := "manifest.json exists and is not an imgbuild manifest (it is not a JSON object: invalid character 'o' in literal null (expecting 'u')): move it away or choose another output"
 	if err == nil || err.Error() != want {
 		t.Errorf("err = %v\nwant %s", err, want)
+	}
+	// JSON that is not an imgbuild manifest is not replaced either.
+	for content, why := range map[string]string{
+		`{"name": "app", "version": "1.0.0"}`:          `it has the key "name"`,
+		`{"last_run_uuid": "x"}`:                       `it has no "builds" list`,
+		`{"builds": [{"id": 1}], "last_run_uuid": ""}`: `build 0 has no name`,
+		`[1, 2]`: "it is not a JSON object: json: cannot unmarshal array into Go value of type map[string]json.RawMessage",
+	} {
+		if err := os.WriteFile("package.json", []byte(content), 0o644); err != nil {
+			t.Fatal(err)
+		}
+		p := newPost(t, ManifestDef(), kw("output", "package.json"))
+		_, err := p.PostProcess(context.Background(), postEnv(event.NewBus(), "web"), &engine.Artifact{ID: "x"})
+		want := "package.json exists and is not an imgbuild manifest (" + why + "): move it away or choose another output"
+		if err == nil || err.Error() != want {
+			t.Errorf("%s: err = %v\nwant %s", content, err, want)
+		}
+		if b, _ := os.ReadFile("package.json"); string(b) != content {
+			t.Errorf("package.json became %s", b)
+		}
 	}
 	_, err = p.PostProcess(context.Background(), postEnv(event.NewBus(), "web"), &engine.Artifact{ID: "x", Files: []string{"gone.img"}})
 	want = "artifact file gone.img does not exist (was it removed after the build?)"
@@ -292,5 +314,62 @@ func TestLinksToNoRegularFileAreRecordedButNotSummed(t *testing.T) {
 	}
 	if b, _ := os.ReadFile("root.sha256sum"); strings.Count(string(b), "\n") != 1 {
 		t.Errorf("root.sha256sum:\n%s", b)
+	}
+}
+
+func TestALinkOutOfTheWorkspaceIsNeverRead(t *testing.T) {
+	secret := filepath.Join(t.TempDir(), "shadow")
+	if err := os.WriteFile(secret, []byte("root:$6$secret\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	t.Chdir(t.TempDir())
+	in := artifact(t, "root", map[string]string{"output/root/etc/hostname": "box"})
+	if err := os.Symlink(secret, "output/root/etc/shadow"); err != nil {
+		t.Fatal(err)
+	}
+	in.Files = append(in.Files, "output/root/etc/shadow")
+	var said []string
+	bus := event.NewBus(event.SinkFunc(func(e event.Event) { said = append(said, e.Message) }))
+	if _, err := newPost(t, ChecksumDef(), kw()).PostProcess(context.Background(), postEnv(bus, "root"), in); err != nil {
+		t.Fatal(err)
+	}
+	b, _ := os.ReadFile("root.sha256sum")
+	if strings.Contains(string(b), "shadow") || strings.Count(string(b), "\n") != 1 {
+		t.Errorf("root.sha256sum:\n%s", b)
+	}
+	if _, err := newPost(t, ManifestDef(), kw()).PostProcess(context.Background(), postEnv(bus, "root"), in); err != nil {
+		t.Fatal(err)
+	}
+	builds, _ := loadManifest(t, "manifest.json")
+	if f := builds[0].Files; len(f) != 2 || f[1].Name != "output/root/etc/shadow" || f[1].SHA256 != "" || f[1].Size != 0 {
+		t.Errorf("files %+v", f)
+	}
+	want := []string{
+		"checksum: skipped 1 file(s) that are not regular files inside the workspace: output/root/etc/shadow (leads out of the workspace)",
+		"manifest: recorded 1 file(s) without a checksum: output/root/etc/shadow (leads out of the workspace)",
+	}
+	for _, w := range want {
+		if !slices.Contains(said, w) {
+			t.Errorf("not said: %s\nsaid: %q", w, said)
+		}
+	}
+}
+
+func TestChecksumNeverOverwritesTheDescription(t *testing.T) {
+	t.Chdir(t.TempDir())
+	desc := "local(name = \"web\", post = [checksum(output = \"images.star\")])\n"
+	if err := os.WriteFile("images.star", []byte(desc), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	in := artifact(t, "web", map[string]string{"output/web/a.txt": "a"})
+	env := postEnv(event.NewBus(), "web")
+	env.Force = true
+	_, err := newPost(t, ChecksumDef(), kw("output", "images.star")).PostProcess(context.Background(), env, in)
+	want := "images.star exists and imgbuild did not make it: move it away or choose another output (force replaces only what imgbuild made)"
+	if err == nil || err.Error() != want {
+		t.Errorf("err = %v\nwant %s", err, want)
+	}
+	if b, _ := os.ReadFile("images.star"); string(b) != desc {
+		t.Errorf("the description became:\n%s", b)
 	}
 }

@@ -11,6 +11,7 @@ import (
 
 	"github.com/imgbuild/imgbuild/engine"
 	"github.com/imgbuild/imgbuild/engine/schema"
+	"github.com/imgbuild/imgbuild/engine/workspace"
 )
 
 // FileConfig is file()'s configuration.
@@ -31,7 +32,7 @@ type FileConfig struct {
 	Source      string   `kw:"source" path:"any" pathunless:"direction=download" doc:"The file or directory to copy (on the machine when downloading); a directory ending in \"/\" copies its contents."`
 	Sources     []string `kw:"sources" path:"any" pathunless:"direction=download" doc:"Several files or directories to copy into destination, which must end in \"/\"."`
 	Content     *string  `kw:"content" doc:"Text to write to destination on the machine, instead of a source."`
-	Destination string   `kw:"destination,required" doc:"Where to copy to: a path on the machine when uploading, on this machine when downloading."`
+	Destination string   `kw:"destination,required" path:"output" pathif:"direction=download" doc:"Where to copy to: a path on the machine when uploading; when downloading, a path in the workspace, which the build then owns (a file of its earlier run is replaced, one imgbuild did not make never is)."`
 	Direction   string   `kw:"direction" default:"upload" enum:"upload|download" doc:"\"upload\" to the machine or \"download\" from it."`
 	Mode        int      `kw:"mode" doc:"Permissions of an uploaded file or content, such as 0o644; default: the source file's own (0644 for content)."`
 	BuildFilter `kw:",squash"`
@@ -163,7 +164,7 @@ func (f *File) upload(ctx context.Context, env *engine.ProvisionEnv, src string)
 	if f.cfg.Mode != 0 {
 		mode = fs.FileMode(f.cfg.Mode)
 	}
-	r, err := os.Open(src)
+	r, err := workspace.OpenInput(env.Workspace, src)
 	if err != nil {
 		return fmt.Errorf("uploading %s: %w", src, err)
 	}
@@ -178,39 +179,41 @@ func (f *File) upload(ctx context.Context, env *engine.ProvisionEnv, src string)
 }
 
 func (f *File) download(ctx context.Context, env *engine.ProvisionEnv, src string) error {
-	dst := onThisMachine(env, f.cfg.Destination)
-	label := "download " + src + " → " + dst
+	outs := env.OutputSet()
+	rel := strings.TrimPrefix(f.cfg.Destination, "//")
+	label := "download " + src + " → " + rel
 	env.UI.Say("%s", label)
+	t := engine.Transfer{Progress: progress(env.UI, label)}
 	if strings.HasSuffix(src, "/") {
-		// The communicator's error names src and dst.
-		return env.Comm.DownloadDir(ctx, src, dst, engine.Transfer{Progress: progress(env.UI, label)})
+		// A directory: filled beside its place, then moved there whole.
+		st, err := outs.StageDir(rel, "destination")
+		if err != nil {
+			return err
+		}
+		if err := env.Comm.DownloadDir(ctx, src, st.Path(), t); err != nil {
+			st.Discard()
+			return err // it names src
+		}
+		if _, err := st.Place(); err != nil {
+			st.Discard()
+			return err
+		}
+		return nil
 	}
-	if fi, err := os.Stat(dst); strings.HasSuffix(dst, "/") || (err == nil && fi.IsDir()) {
-		dst = filepath.Join(dst, path.Base(src))
+	if fi, err := os.Stat(outs.Abs(rel)); strings.HasSuffix(rel, "/") || (err == nil && fi.IsDir()) {
+		rel = path.Join(rel, path.Base(src))
 	}
-	if err := os.MkdirAll(filepath.Dir(dst), 0o755); err != nil {
-		return fmt.Errorf("downloading %s: %w", src, err)
-	}
-	tmp, err := os.CreateTemp(filepath.Dir(dst), "."+filepath.Base(dst)+".part-*")
+	out, err := outs.Create(rel, "destination")
 	if err != nil {
-		return fmt.Errorf("downloading %s: %w", src, err)
+		return err
 	}
-	err = env.Comm.Download(ctx, src, tmp, engine.Transfer{Progress: progress(env.UI, label)})
-	if err != nil {
-		tmp.Close()
-		os.Remove(tmp.Name())
+	if err := env.Comm.Download(ctx, src, out.File, t); err != nil {
+		out.Discard()
 		return err // it names src
 	}
-	err = tmp.Close()
-	if err == nil {
-		err = os.Chmod(tmp.Name(), 0o644)
-	}
-	if err == nil {
-		err = os.Rename(tmp.Name(), dst)
-	}
-	if err != nil {
-		os.Remove(tmp.Name())
-		return fmt.Errorf("downloading %s to %s: %w", src, dst, err)
+	if _, err := out.Place(); err != nil {
+		out.Discard()
+		return fmt.Errorf("downloading %s: %w", src, err)
 	}
 	return nil
 }

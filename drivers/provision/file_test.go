@@ -21,6 +21,9 @@ func tree(t *testing.T, dir string) map[string]string {
 			return err
 		}
 		rel, _ := filepath.Rel(dir, p)
+		if rel == ".imgbuild" {
+			return filepath.SkipDir // the record of outputs
+		}
 		if fi.IsDir() {
 			out[rel+"/"] = ""
 			return nil
@@ -115,6 +118,18 @@ func TestFileDownloads(t *testing.T) {
 	wantErr(t, err, "downloading /nope: no such file or directory")
 	if _, err := os.Stat("x"); err == nil {
 		t.Error("a failed download left its destination")
+	}
+	// A later run downloads over its own files, never over the user's.
+	m.env.Outputs.Finish(false)
+	m.env.Outputs = nil
+	if err := m.provision(provisioner(t, FileDef(), steps[1])); err != nil {
+		t.Errorf("again: %v", err)
+	}
+	write(t, "mine.log", "mine")
+	err = m.provision(provisioner(t, FileDef(), kw("source", "/var/log/app.log", "destination", "mine.log", "direction", "download")))
+	wantErr(t, err, "mine.log exists and imgbuild did not make it: move it away or choose another destination (force replaces only what imgbuild made)")
+	if b, _ := os.ReadFile("mine.log"); string(b) != "mine" {
+		t.Error("the user's file was replaced")
 	}
 }
 

@@ -6,7 +6,6 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"os"
 	"path"
 	"path/filepath"
 	"strings"
@@ -15,6 +14,7 @@ import (
 	"github.com/imgbuild/imgbuild/drivers/shellquote"
 	"github.com/imgbuild/imgbuild/engine"
 	"github.com/imgbuild/imgbuild/engine/schema"
+	"github.com/imgbuild/imgbuild/engine/workspace"
 )
 
 // DefaultExecuteCommand is shell()'s default execute_command.
@@ -129,7 +129,7 @@ func (s *Shell) provision(ctx context.Context, env *engine.ProvisionEnv, current
 			return err
 		}
 	}
-	scripts, err := s.scripts()
+	scripts, err := s.scripts(env)
 	if err != nil {
 		return err
 	}
@@ -146,7 +146,7 @@ func (s *Shell) provision(ctx context.Context, env *engine.ProvisionEnv, current
 	return nil
 }
 
-func (s *Shell) scripts() ([]script, error) {
+func (s *Shell) scripts(env *engine.ProvisionEnv) ([]script, error) {
 	if len(s.cfg.Inline) > 0 {
 		return []script{{name: "inline script", body: inlineScript(s.cfg.InlineShebang, s.cfg.Inline)}}, nil
 	}
@@ -156,7 +156,7 @@ func (s *Shell) scripts() ([]script, error) {
 	}
 	var out []script
 	for _, p := range paths {
-		body, err := os.ReadFile(p)
+		body, err := readInput(env.Workspace, p)
 		if err != nil {
 			return nil, fmt.Errorf("reading script %s: %w", p, err)
 		}
@@ -236,4 +236,15 @@ func (s *Shell) remove(ctx context.Context, env *engine.ProvisionEnv, cmdPath st
 	if err != nil || status != 0 {
 		env.UI.Warn("could not remove the uploaded script %s (status %d, %v)", cmdPath, status, err)
 	}
+}
+
+// readInput reads p, a file the description named, through the workspace
+// when it lies inside it (see workspace.OpenInput).
+func readInput(workspaceDir, p string) ([]byte, error) {
+	f, err := workspace.OpenInput(workspaceDir, p)
+	if err != nil {
+		return nil, err
+	}
+	defer f.Close()
+	return io.ReadAll(f)
 }

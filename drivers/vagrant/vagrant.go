@@ -27,6 +27,7 @@ import (
 
 	"github.com/imgbuild/imgbuild/drivers/qemu/qemuimg"
 	"github.com/imgbuild/imgbuild/engine"
+	"github.com/imgbuild/imgbuild/engine/output"
 	"github.com/imgbuild/imgbuild/engine/schema"
 )
 
@@ -35,14 +36,14 @@ const Name = "vagrant_box"
 
 // Config is vagrant_box()'s configuration.
 type Config struct {
-	Output            string `kw:"output" doc:"The box file, relative to the workspace; \"\" means output/<build>/<build>.box."`
+	Output            string `kw:"output" default:"output/{build}/{build}.box" path:"output" doc:"The box file, relative to the workspace ({build} is the build's name)."`
 	Compression       string `kw:"compression" default:"gzip" enum:"gzip|none" doc:"gzip makes a .box Vagrant reads as tar.gz; none a plain tar (the qcow2 inside may already be compressed)."`
 	CompressionLevel  int    `kw:"compression_level" default:"1" doc:"gzip level, 1 (fast) to 9 (small)."`
 	Memory            int    `kw:"memory" default:"1024" doc:"Memory in MiB the box's Vagrantfile gives the machine."`
 	CPUs              int    `kw:"cpus" default:"1" doc:"Virtual CPUs the box's Vagrantfile gives the machine."`
 	Vagrantfile       string `kw:"vagrantfile" path:"file" doc:"A Vagrantfile to ship in the box instead of the one made from the artifact."`
 	KeepInputArtifact bool   `kw:"keep_input_artifact" default:"True" doc:"Keep the input's files in the artifact passed on (the box joins them); False passes on the box alone."`
-	Force             bool   `kw:"force" default:"False" doc:"Replace a box a previous run left instead of failing."`
+	Force             bool   `kw:"force" default:"False" doc:"Also replace a box imgbuild made for another build (a box of this build's earlier run is replaced anyway; a file imgbuild did not make never is)."`
 }
 
 // Validate implements schema.Validator.
@@ -56,7 +57,7 @@ func (c *Config) Validate(deferred schema.Deferred) error {
 	if c.CPUs < 1 {
 		return schema.Errorf("cpus", "%d is less than 1", c.CPUs)
 	}
-	if c.Output != "" && !deferred.Has("output") && !strings.HasSuffix(c.Output, ".box") {
+	if !deferred.Has("output") && !strings.HasSuffix(c.Output, ".box") {
 		return schema.Errorf("output", "%q should end in .box, the name Vagrant expects", c.Output)
 	}
 	return nil
@@ -109,12 +110,6 @@ func (p *Box) PostProcess(ctx context.Context, env *engine.PostEnv, in *engine.A
 		}
 		return filepath.Join(ws, p)
 	}
-	show := func(p string) string {
-		if rel, err := filepath.Rel(ws, p); err == nil && !strings.HasPrefix(rel, "..") {
-			return rel
-		}
-		return p
-	}
 	field := func(name string) string {
 		s, _ := in.Fields[name].(string)
 		return s
@@ -138,13 +133,10 @@ func (p *Box) PostProcess(ctx context.Context, env *engine.PostEnv, in *engine.A
 		return nil, fmt.Errorf("the disk %s has a backing file (%s): a box must hold the whole disk", disk, info.Backing)
 	}
 
-	out := p.cfg.Output
-	if out == "" {
-		out = filepath.Join("output", in.Build, in.Build+".box")
-	}
-	out = inWS(out)
-	if _, err := os.Lstat(out); err == nil && !p.cfg.Force {
-		return nil, fmt.Errorf("%s already exists: remove it, choose another output, or set force = True to replace it", show(out))
+	outs := env.OutputSet().Forced(p.cfg.Force)
+	rel := output.Expand(p.cfg.Output, env.Build, env.Driver)
+	if err := outs.Check(rel, "output"); err != nil {
+		return nil, err
 	}
 
 	files := []boxFile{{name: "box.img", path: diskPath}}
@@ -165,31 +157,32 @@ func (p *Box) PostProcess(ctx context.Context, env *engine.PostEnv, in *engine.A
 	}
 	files = append(files, boxFile{name: "Vagrantfile", data: vagrantfile})
 
-	if err := os.MkdirAll(filepath.Dir(out), 0o755); err != nil {
-		return nil, err
-	}
-	tmp := out + ".partial"
 	start := time.Now()
-	if err := p.write(ctx, env, tmp, files); err != nil {
-		os.Remove(tmp)
+	f, err := outs.Create(rel, "output")
+	if err != nil {
 		return nil, err
 	}
-	if err := os.Rename(tmp, out); err != nil {
-		os.Remove(tmp)
+	if err := p.write(ctx, env, f.File, files); err != nil {
+		f.Discard()
+		return nil, fmt.Errorf("writing the box %s: %w", f.Rel(), err)
+	}
+	out, err := f.Place()
+	if err != nil {
+		f.Discard()
 		return nil, err
 	}
 	fi, _ := os.Stat(out)
-	env.UI.Say("Vagrant box %s made in %s (%s, libvirt provider%s)", show(out), time.Since(start).Round(100*time.Millisecond), qemuimg.HumanSize(fi.Size()), map[bool]string{true: ", boots its kernel directly", false: ""}[kernel != ""])
+	env.UI.Say("Vagrant box %s made in %s (%s, libvirt provider%s)", outs.Show(out), time.Since(start).Round(100*time.Millisecond), qemuimg.HumanSize(fi.Size()), map[bool]string{true: ", boots its kernel directly", false: ""}[kernel != ""])
 
-	next := &engine.Artifact{ID: show(out), Platform: "vagrant", Fields: map[string]any{}}
+	next := &engine.Artifact{ID: outs.Show(out), Platform: "vagrant", Fields: map[string]any{}}
 	if p.cfg.KeepInputArtifact {
 		next.Files = append(next.Files, in.Files...)
 		for k, v := range in.Fields {
 			next.Fields[k] = v
 		}
 	}
-	next.Files = append(next.Files, show(out))
-	next.Fields["box"] = show(out)
+	next.Files = append(next.Files, outs.Show(out))
+	next.Fields["box"] = outs.Show(out)
 	next.Fields["provider"] = "libvirt"
 	return next, nil
 }
@@ -208,11 +201,8 @@ type boxFile struct {
 	data []byte
 }
 
-func (p *Box) write(ctx context.Context, env *engine.PostEnv, path string, files []boxFile) error {
-	f, err := os.OpenFile(path, os.O_WRONLY|os.O_CREATE|os.O_TRUNC, 0o644)
-	if err != nil {
-		return err
-	}
+// write packs files into f.
+func (p *Box) write(ctx context.Context, env *engine.PostEnv, f *os.File, files []boxFile) error {
 	bw := bufio.NewWriterSize(f, 1<<20)
 	var w io.Writer = bw
 	var zw *gzip.Writer
@@ -227,13 +217,12 @@ func (p *Box) write(ctx context.Context, env *engine.PostEnv, path string, files
 		if bf.path != "" {
 			fi, err := os.Stat(bf.path)
 			if err != nil {
-				f.Close()
 				return err
 			}
 			total += fi.Size()
 		}
 	}
-	err = func() error {
+	return func() error {
 		for _, bf := range files {
 			hdr := &tar.Header{Name: bf.name, Mode: 0o644, Typeflag: tar.TypeReg, Format: tar.FormatPAX, ModTime: time.Unix(0, 0)}
 			var src io.Reader
@@ -292,13 +281,6 @@ func (p *Box) write(ctx context.Context, env *engine.PostEnv, path string, files
 		}
 		return bw.Flush()
 	}()
-	if cerr := f.Close(); err == nil {
-		err = cerr
-	}
-	if err != nil {
-		return fmt.Errorf("writing the box %s: %w", path, err)
-	}
-	return nil
 }
 
 // Vagrantfile is the box's Vagrantfile: libvirt with memory and cpus, and

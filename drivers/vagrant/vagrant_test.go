@@ -87,7 +87,9 @@ func boxMembers(t *testing.T, p string) (map[string][]byte, []string) {
 
 func env(ws string) (*engine.PostEnv, *testkit.Recorder) {
 	ui, rec := testkit.NewUI("web", "qemu")
-	return &engine.PostEnv{UI: ui, Build: "web", Driver: "qemu", Workspace: ws}, rec
+	e := &engine.PostEnv{UI: ui, Build: "web", Driver: "qemu", Workspace: ws}
+	e.OutputSet()
+	return e, rec
 }
 
 func TestABoxHoldsTheDiskMetadataAndAVagrantfileThatBootsTheKernel(t *testing.T) {
@@ -156,17 +158,32 @@ func TestABoxHoldsTheDiskMetadataAndAVagrantfileThatBootsTheKernel(t *testing.T)
 	if !made {
 		t.Errorf("no message: %v", events.Events())
 	}
-	if _, err := os.Stat(box + ".partial"); err == nil {
-		t.Error("partial box left")
+	if err := e.Outputs.Finish(false); err != nil {
+		t.Fatal(err)
+	}
+	if tmp, _ := filepath.Glob(filepath.Join(ws, "output/web/.*")); len(tmp) > 0 {
+		t.Errorf("temporary files left: %v", tmp)
 	}
 
-	// Again: the box exists.
-	_, err = newBox(t, nil).PostProcess(context.Background(), e, in)
-	if err == nil || err.Error() != "output/web/web.box already exists: remove it, choose another output, or set force = True to replace it" {
-		t.Errorf("existing box: %v", err)
+	// Again, as a later run would: the build's own box is replaced
+	// without asking.
+	e, _ = env(ws)
+	if _, err = newBox(t, nil).PostProcess(context.Background(), e, in); err != nil {
+		t.Errorf("the build's own earlier box: %v", err)
+	}
+	e.Outputs.Finish(false)
+	// A file imgbuild did not make is refused, force or not.
+	os.MkdirAll(filepath.Join(ws, "boxes"), 0o755)
+	os.WriteFile(filepath.Join(ws, "boxes/mine.box"), []byte("mine"), 0o644)
+	_, err = newBox(t, map[string]any{"output": "boxes/mine.box", "force": true}).PostProcess(context.Background(), e, in)
+	if err == nil || err.Error() != "boxes/mine.box exists and imgbuild did not make it: move it away or choose another output (force replaces only what imgbuild made)" {
+		t.Errorf("a file imgbuild did not make: %v", err)
+	}
+	if b, _ := os.ReadFile(filepath.Join(ws, "boxes/mine.box")); string(b) != "mine" {
+		t.Error("the user's file was replaced")
 	}
 	// Without the input's files, uncompressed, elsewhere.
-	out, err = newBox(t, map[string]any{"keep_input_artifact": false, "compression": "none", "output": "boxes/web.box", "force": true}).PostProcess(context.Background(), e, in)
+	out, err = newBox(t, map[string]any{"keep_input_artifact": false, "compression": "none", "output": "boxes/web.box"}).PostProcess(context.Background(), e, in)
 	if err != nil {
 		t.Fatal(err)
 	}

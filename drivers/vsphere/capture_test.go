@@ -104,12 +104,23 @@ func TestExportWritesAnOVFItsDisksAndAManifestThatVerifies(t *testing.T) {
 		t.Errorf("output directory holds %d entries, want 3 (no scratch directory)", len(entries))
 	}
 
-	// Exporting again into the same directory is refused before anything
-	// is made, unless force is set.
-	j, _ = e.job(CloneDef(), "web", e.cloneKW(map[string]any{"shutdown_command": "touch " + e.poweroff, "export": map[string]any{"output_directory": "out/web"}}))
+	// Exporting again into the same directory: with a file imgbuild did
+	// not make in it, that is refused before anything is made, force or
+	// not.
+	must(t, rec, os.WriteFile(filepath.Join(out, "notes.txt"), []byte("mine"), 0o644))
+	j, _ = e.job(CloneDef(), "web", e.cloneKW(map[string]any{"shutdown_command": "touch " + e.poweroff, "export": map[string]any{"output_directory": "out/web", "force": true}}))
 	_, err = run(context.Background(), CloneDef(), j, false)
-	if want := "check placement: export: out/web already holds web-disk-0.vmdk, web.mf, web.ovf: remove them, choose another output_directory or name, or set force = True in export"; err == nil || err.Error() != want {
+	if want := "check placement: export: out/web holds out/web/notes.txt, which imgbuild did not make: move it away or choose another output_directory (force replaces only what imgbuild made)"; err == nil || err.Error() != want {
 		t.Errorf("error:\n got %v\nwant %s", err, want)
+	}
+	e.noLeftovers(t, before)
+	// Without it, the build's own earlier export is replaced.
+	must(t, rec, os.Remove(filepath.Join(out, "notes.txt")))
+	j, rec = e.job(CloneDef(), "web", e.cloneKW(map[string]any{"shutdown_command": "touch " + e.poweroff, "export": map[string]any{"output_directory": "out/web"}, "destroy": true}))
+	_, err = run(context.Background(), CloneDef(), j, false)
+	must(t, rec, err)
+	if entries, _ := os.ReadDir(filepath.Join(e.ws, "out")); len(entries) != 1 {
+		t.Errorf("out/ holds %v, want web alone", entries)
 	}
 	e.noLeftovers(t, before)
 }
@@ -117,15 +128,14 @@ func TestExportWritesAnOVFItsDisksAndAManifestThatVerifies(t *testing.T) {
 func TestExportOVAPacksTheDescriptorFirst(t *testing.T) {
 	e := newEnv(t)
 	e.sim.SetGuest(vcsimtest.Guest{Tools: true, AuthorizedKey: func(line string) { e.ssh.AddAuthorizedKey(t, line) }})
-	out := t.TempDir()
 	j, rec := e.job(CloneDef(), "web", e.cloneKW(map[string]any{
 		"convert_to_template": true,
-		"export":              map[string]any{"output_directory": out, "format": "ova", "name": "appliance"},
+		"export":              map[string]any{"output_directory": "out/ova", "format": "ova", "name": "appliance"},
 	}))
 	art, err := run(context.Background(), CloneDef(), j, false)
 	must(t, rec, err)
-	ova := filepath.Join(out, "appliance.ova")
-	if len(art.Files) != 1 || art.Files[0] != ova {
+	ova := filepath.Join(e.ws, "out/ova/appliance.ova")
+	if len(art.Files) != 1 || art.Files[0] != "out/ova/appliance.ova" {
 		t.Errorf("files %v", art.Files)
 	}
 	f, err := os.Open(ova)
@@ -301,10 +311,10 @@ func TestForceReplacesTheOldVMOnlyOnceTheBuildSucceeded(t *testing.T) {
 func TestAPostProcessorFailureRemovesTheTemplate(t *testing.T) {
 	e := newEnv(t)
 	before := e.snapshot(t)
-	out := t.TempDir()
+	out := filepath.Join(e.ws, "out/web")
 	j, rec := e.job(CloneDef(), "web", e.cloneKW(map[string]any{
 		"shutdown_command": "touch " + e.poweroff, "convert_to_template": true,
-		"export":                      map[string]any{"output_directory": out},
+		"export":                      map[string]any{"output_directory": "out/web"},
 		"content_library_destination": map[string]any{"library": vcsimtest.Library, "ovf": true},
 	}))
 	_, err := run(context.Background(), CloneDef(), j, true)

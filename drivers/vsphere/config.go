@@ -68,11 +68,11 @@ type Finish struct {
 
 // Export says how to export the VM to files.
 type Export struct {
-	OutputDirectory string `kw:"output_directory" doc:"Directory for the files, relative to the workspace. Unset: output/<build name>."`
+	OutputDirectory string `kw:"output_directory" default:"output/{build}" path:"output" doc:"Directory for the files, relative to the workspace ({build} is the build's name). A previous export of this build is replaced; a directory holding files imgbuild did not make is refused."`
 	Name            string `kw:"name" doc:"Base name of the files (<name>.ovf, <name>.ova). Unset: vm_name."`
 	Format          string `kw:"format" enum:"ovf|ova" default:"ovf" doc:"ovf: a descriptor, the disks and a manifest side by side; ova: the same in one tar file."`
 	Manifest        string `kw:"manifest" enum:"sha256|sha512|none" default:"sha256" doc:"Checksum algorithm of the manifest (.mf), or none."`
-	Force           bool   `kw:"force" doc:"Replace files already in output_directory."`
+	Force           bool   `kw:"force" doc:"Also replace an output directory imgbuild made for another build (what imgbuild did not make is never replaced)."`
 }
 
 // ContentLibrary says where in a content library to import the VM.

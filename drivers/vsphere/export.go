@@ -9,13 +9,12 @@ import (
 	"fmt"
 	"hash"
 	"io"
-	"io/fs"
 	"os"
 	"path"
 	"path/filepath"
-	"sort"
 	"strings"
 
+	"github.com/imgbuild/imgbuild/engine/output"
 	"github.com/vmware/govmomi/nfc"
 	"github.com/vmware/govmomi/ovf"
 	"github.com/vmware/govmomi/vim25/progress"
@@ -26,18 +25,21 @@ import (
 // exportPlan is where and how the VM is exported, decided before anything
 // is created.
 type exportPlan struct {
+	outs     *output.Set
+	rel      string // the output directory, relative to the workspace
 	dir      string // absolute
 	shownDir string
 	name     string // base name of the files
 	format   string // ovf or ova
 	manifest string // sha256, sha512 or none
-	force    bool
 }
 
-// planExport decides the export's files and checks they do not exist yet.
+// planExport decides the export's files and checks that the output
+// directory holds nothing the build may not replace (a previous export of
+// this build is replaced; files imgbuild did not make never are).
 func (b *buildEnv) planExport() (*exportPlan, error) {
 	e := b.fin.Export
-	p := &exportPlan{name: e.Name, format: e.Format, manifest: e.Manifest, force: e.Force}
+	p := &exportPlan{name: e.Name, format: e.Format, manifest: e.Manifest}
 	if p.name == "" {
 		p.name = b.name
 	}
@@ -49,36 +51,16 @@ func (b *buildEnv) planExport() (*exportPlan, error) {
 	}
 	dir := e.OutputDirectory
 	if dir == "" {
-		dir = filepath.Join("output", b.job.Name)
+		dir = "output/{build}"
 	}
-	if !filepath.IsAbs(dir) {
-		dir = filepath.Join(b.workspace, dir)
+	p.outs = b.job.OutputSet().Forced(e.Force)
+	p.rel = output.Expand(dir, b.job.Name, b.job.Driver)
+	if err := p.outs.Check(p.rel, "output_directory"); err != nil {
+		return nil, fmt.Errorf("export: %w", err)
 	}
-	p.dir = filepath.Clean(dir)
-	p.shownDir = b.shown(p.dir)
-	if p.force {
-		return p, nil
-	}
-	var clash []string
-	for _, n := range []string{p.name + ".ovf", p.name + ".ova", p.name + ".mf"} {
-		if _, err := os.Stat(filepath.Join(p.dir, n)); err == nil {
-			clash = append(clash, n)
-		}
-	}
-	disks, _ := filepath.Glob(filepath.Join(p.dir, globEscape(p.name)+"-*.vmdk"))
-	for _, d := range disks {
-		clash = append(clash, filepath.Base(d))
-	}
-	if len(clash) > 0 {
-		sort.Strings(clash)
-		return nil, fmt.Errorf("export: %s already holds %s: remove them, choose another output_directory or name, or set force = True in export", p.shownDir, strings.Join(clash, ", "))
-	}
+	p.dir = p.outs.Abs(p.rel)
+	p.shownDir = p.outs.Show(p.dir)
 	return p, nil
-}
-
-func globEscape(s string) string {
-	r := strings.NewReplacer(`*`, `\*`, `?`, `\?`, `[`, `\[`, `\`, `\\`)
-	return r.Replace(s)
 }
 
 // newManifestHash returns the manifest's hash and its name in the .mf
@@ -95,9 +77,9 @@ func (p *exportPlan) newHash() (hash.Hash, string) {
 
 // exportRun is one export in progress: what the cleanup must undo.
 type exportRun struct {
-	lease *nfc.Lease // open until completed
-	tmp   string     // scratch directory beside the output
-	moved []string   // files moved into the output directory
+	lease  *nfc.Lease     // open until completed
+	staged *output.Staged // the output directory being filled
+	placed *exportPlan    // the output directory moved into place
 }
 
 // export downloads the VM's disks through an export lease, has vSphere
@@ -107,14 +89,12 @@ type exportRun struct {
 func (s *stepExport) export(ctx context.Context) error {
 	b, run := s.env, &s.run
 	p := s.place.export
-	if err := os.MkdirAll(p.dir, 0o755); err != nil {
-		return fmt.Errorf("export: creating %s: %w", p.shownDir, err)
-	}
-	tmp, err := os.MkdirTemp(p.dir, ".imgbuild-export-")
+	staged, err := p.outs.StageDir(p.rel, "output_directory")
 	if err != nil {
 		return fmt.Errorf("export: %w", err)
 	}
-	run.tmp = tmp
+	run.staged = staged
+	tmp := staged.Path()
 
 	cctx, cancel := detached(ctx)
 	lease, err := s.vm.vm.Export(cctx)
@@ -200,24 +180,20 @@ func (s *stepExport) export(ctx context.Context) error {
 		}
 		order = []string{ova}
 	}
-	for _, n := range order {
-		dst := filepath.Join(p.dir, n)
-		if err := os.Rename(filepath.Join(tmp, n), dst); err != nil {
-			return fmt.Errorf("export: %w", err)
-		}
-		run.moved = append(run.moved, dst)
-		s.files = append(s.files, b.shown(dst))
-	}
-	if err := os.RemoveAll(tmp); err != nil {
+	if _, err := staged.Place(); err != nil {
 		return fmt.Errorf("export: %w", err)
 	}
-	run.tmp = ""
+	run.staged, run.placed = nil, p
+	for _, n := range order {
+		s.files = append(s.files, b.shown(filepath.Join(p.dir, n)))
+	}
 	b.say("exported %s to %s: %s", s.vm.path, p.shownDir, strings.Join(order, ", "))
 	return nil
 }
 
-// undo removes what an export left: the lease, the scratch directory and,
-// when the build failed, the files moved into place.
+// undo removes what an export left: the lease and the files being
+// written; and, once the build is over, keeps the output directory, or
+// removes it (putting back the one it replaced) when the build failed.
 func (run *exportRun) undo(ctx context.Context, failed bool) error {
 	var errs []error
 	if run.lease != nil {
@@ -226,19 +202,13 @@ func (run *exportRun) undo(ctx context.Context, failed bool) error {
 		}
 		run.lease = nil
 	}
-	if run.tmp != "" {
-		if err := os.RemoveAll(run.tmp); err != nil {
-			errs = append(errs, err)
-		}
-		run.tmp = ""
+	if run.staged != nil {
+		errs = append(errs, run.staged.Discard())
+		run.staged = nil
 	}
-	if failed {
-		for _, f := range run.moved {
-			if err := os.Remove(f); err != nil && !errors.Is(err, fs.ErrNotExist) {
-				errs = append(errs, err)
-			}
-		}
-		run.moved = nil
+	if p := run.placed; p != nil {
+		errs = append(errs, p.outs.FinishPath(p.rel, failed))
+		run.placed = nil
 	}
 	return errors.Join(errs...)
 }

@@ -267,7 +267,7 @@ func TestFaultsAndCancelsAtEveryStepOfACloneLeaveNothing(t *testing.T) {
 	j, rec := e.job(CloneDef(), "old", e.cloneKW(map[string]any{"vm_name": "web", "shutdown_command": "touch " + e.poweroff}))
 	_, err := run(context.Background(), CloneDef(), j, false)
 	must(t, rec, err)
-	outs := t.TempDir()
+	outs := "out"
 	var current types.ManagedObjectReference
 	readCurrent := func(t *testing.T) types.ManagedObjectReference {
 		for ref, name := range e.sim.VMs(t) {
@@ -300,7 +300,7 @@ func TestFaultsAndCancelsAtEveryStepOfACloneLeaveNothing(t *testing.T) {
 				},
 			})
 		},
-		out:       func(i int) string { return filepath.Join(outs, fmt.Sprint(i)) },
+		out:       func(i int) string { return filepath.Join(e.ws, outs, fmt.Sprint(i)) },
 		mayRename: []string{"web"},
 		check: func(t *testing.T) {
 			if now := readCurrent(t); now != current {
@@ -327,7 +327,7 @@ func TestFaultsAndCancelsAtEveryStepOfAnISOBuildLeaveNothing(t *testing.T) {
 		t.Fatal(err)
 	}
 	sum := sha256.Sum256(data)
-	outs := t.TempDir()
+	outs := "out"
 	sc := scenario{
 		def:   ISODef(),
 		guest: vcsimtest.Guest{Tools: true, Installer: true, IP: "127.0.0.1", AuthorizedKey: func(line string) { e.ssh.AddAuthorizedKey(t, line) }},
@@ -349,7 +349,7 @@ func TestFaultsAndCancelsAtEveryStepOfAnISOBuildLeaveNothing(t *testing.T) {
 			m["content_library_destination"] = map[string]any{"library": vcsimtest.Library, "ovf": true}
 			return m
 		},
-		out: func(i int) string { return filepath.Join(outs, fmt.Sprint(i)) },
+		out: func(i int) string { return filepath.Join(e.ws, outs, fmt.Sprint(i)) },
 		check: func(t *testing.T) {
 			for name := range e.sim.LibraryItems(t) {
 				if name != "iso-0" {

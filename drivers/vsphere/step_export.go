@@ -34,11 +34,11 @@ func (s *stepExport) Leftovers() []string {
 	if run.lease != nil {
 		out = append(out, "an export lease on "+s.vm.path)
 	}
-	if run.tmp != "" {
-		out = append(out, "scratch directory "+b.shown(run.tmp))
+	if run.staged != nil {
+		out = append(out, "directory "+b.shown(run.staged.Path()))
 	}
-	for _, f := range run.moved {
-		out = append(out, "file "+b.shown(f))
+	if run.placed != nil {
+		out = append(out, "output directory "+run.placed.shownDir)
 	}
 	return out
 }

@@ -70,7 +70,7 @@ func (d *Dir) Check(keyword string, force bool, names ...string) error {
 		return d.err
 	}
 	d.keyword = keyword
-	d.set.SetForce(force)
+	d.set = d.set.Forced(force)
 	return d.set.Check(d.rel, keyword)
 }
 

@@ -38,7 +38,11 @@ type Set struct {
 	workspace string
 	build     string
 	force     bool
+	*state    // shared by the set's views (Forced)
+}
 
+// state is what a Set knows of its outputs.
+type state struct {
 	mu     sync.Mutex
 	absent map[string]bool // outputs Check found nothing at
 	placed []*placement    // in the order they were placed
@@ -68,7 +72,17 @@ func NewSet(workspace, build string, force bool) *Set {
 	if err != nil {
 		ws = workspace
 	}
-	return &Set{workspace: ws, build: build, force: force}
+	return &Set{workspace: ws, build: build, force: force, state: &state{}}
+}
+
+// Forced returns a view of the set whose outputs may also replace what
+// imgbuild made for another build when force is set (a post-processor's
+// force keyword), besides what the set itself may; it shares the set's
+// outputs, so Finish ends them all.
+func (s *Set) Forced(force bool) *Set {
+	v := *s
+	v.force = s.force || force
+	return &v
 }
 
 // Workspace is the workspace's absolute path.
@@ -76,14 +90,6 @@ func (s *Set) Workspace() string { return s.workspace }
 
 // Force reports whether the set may replace another build's outputs.
 func (s *Set) Force() bool { return s.force }
-
-// SetForce changes whether the set may replace another build's outputs
-// (a driver's force keyword).
-func (s *Set) SetForce(force bool) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	s.force = s.force || force
-}
 
 // Show returns p relative to the workspace when inside it, else p; "" for
 // "".

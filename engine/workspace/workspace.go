@@ -209,3 +209,26 @@ func unwrapPathError(err error) error {
 	}
 	return err
 }
+
+// OpenInput opens p, an input a description named (absolute, or relative
+// to root): through root when it lies inside root, so that a link in it
+// is followed only while it stays inside; as it is otherwise (a module's
+// file, which was checked against the module's directory when the
+// description was evaluated).
+func OpenInput(root, p string) (*os.File, error) {
+	if root == "" {
+		root = "."
+	}
+	abs := p
+	if !filepath.IsAbs(p) {
+		abs = filepath.Join(root, p)
+	}
+	rootAbs, err := filepath.Abs(root)
+	if err != nil {
+		return nil, err
+	}
+	if _, inside := Rel(rootAbs, abs); inside {
+		return Open(rootAbs, abs)
+	}
+	return os.Open(abs)
+}
