@@ -482,6 +482,9 @@ func (r *Recorder) Finish() error {
 // sensitive string it made and the markers that stand for them.
 func (r *Recorder) Redact(text string) string { return r.sens.Redact(text) }
 
+// Registry is the registry the builtins were made from.
+func (r *Recorder) Registry() *engine.Registry { return r.opts.Registry }
+
 // Secrets returns the values of every sensitive variable.
 func (r *Recorder) Secrets() []string {
 	var out []string

@@ -36,6 +36,7 @@ func runCommand() *cli.Command {
 			&cli.BoolFlag{Name: "no-color", Usage: "plain lines without colour, even on a terminal (the NO_COLOR environment variable does the same)"},
 			&cli.BoolFlag{Name: "timestamps", Usage: "start each output line with the time"},
 			&cli.StringFlag{Name: "trace", Usage: "write a Chrome/Perfetto trace of the run to this file: a track per build, a span per step and provisioner (open it in ui.perfetto.dev or chrome://tracing)"},
+			&cli.BoolFlag{Name: "force", Usage: "replace every build's previous artifacts: an AMI or VM of the same name, outputs imgbuild made for another build (what imgbuild did not make is never replaced)"},
 		),
 		Action: runAction,
 	}
@@ -138,6 +139,7 @@ func runAction(c *cli.Context) error {
 		TempDir:   tmp,
 		Tracker:   tracker,
 		Journal:   jr,
+		Force:     c.Bool("force"),
 		// run_id() is the run's journal and log name; timestamp() is now.
 		RunID: runID,
 		Start: time.Now(),

@@ -95,6 +95,17 @@ func Load(opts Options) (*Description, error) {
 	if err := rec.Finish(); err != nil {
 		return nil, errors.New(rec.Redact(err.Error()))
 	}
+	// What the builds write may touch neither the description nor what
+	// any build reads, nor what another build writes.
+	files := []string{filepath.Join(root, host.ModFile)}
+	for _, label := range h.Loaded() {
+		if p, ok := h.Resolve(host.DisplayName(label)); ok {
+			files = append(files, p)
+		}
+	}
+	if err := engine.CheckOutputs(rec.Graph, rec.Registry(), root, files); err != nil {
+		return nil, errors.New(rec.Redact(err.Error()))
+	}
 	abs, _ := filepath.Abs(opts.File)
 	rel, _ := filepath.Rel(root, abs)
 	return &Description{
