@@ -98,7 +98,7 @@ func TestAMissingKernelIsNamed(t *testing.T) {
 base = local(name = "base", provisioners = [shell(inline = ["echo no kernel here"])])
 qemu(name = "tiny", disk = "disk.raw", kernel = base.id + "/vmlinuz", provisioners = [shell(inline = ["true"])])
 `})
-	os.Symlink(g.Disk, filepath.Join(dir, "disk.raw"))
+	linkIn(t, g.Disk, filepath.Join(dir, "disk.raw"))
 	r := runIn(t, context.Background(), dir, nil)
 	msg := r.failed(t, "tiny")
 	want := "inspect disk: kernel " + filepath.Join(dir, "output/base/vmlinuz") + " does not exist: check the path, or that the build making it ran"
