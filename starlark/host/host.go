@@ -15,12 +15,12 @@ import (
 	"errors"
 	"fmt"
 	"io/fs"
-	"os"
 	"path"
 	"path/filepath"
 	"sort"
 	"strings"
 
+	wspath "github.com/imgbuild/imgbuild/engine/workspace"
 	"go.starlark.net/resolve"
 	"go.starlark.net/starlark"
 	"go.starlark.net/syntax"
@@ -250,9 +250,9 @@ func (h *Host) read(label string) ([]byte, error) {
 		}
 		return src, nil
 	case "":
-		return h.readFile(filepath.Join(h.Root, filepath.FromSlash(rel)), label)
+		return h.readFile(h.Root, rel, label)
 	default:
-		return h.readFile(filepath.Join(h.Modules[repo[1:]], filepath.FromSlash(rel)), label)
+		return h.readFile(h.Modules[repo[1:]], rel, label)
 	}
 }
 
@@ -270,13 +270,23 @@ func (h *Host) stdlibHint() string {
 	return " (it has " + strings.Join(names, ", ") + ")"
 }
 
-func (h *Host) readFile(p, label string) ([]byte, error) {
-	read := h.ReadFile
-	if read == nil {
-		read = os.ReadFile
+// readFile reads the module rel (slash-separated) of the directory root:
+// through root, so that a symbolic link is followed only while it stays
+// inside (the workspace, or the module's own directory).
+func (h *Host) readFile(root, rel, label string) ([]byte, error) {
+	p := filepath.Join(root, filepath.FromSlash(rel))
+	var src []byte
+	var err error
+	if h.ReadFile != nil {
+		src, err = h.ReadFile(p)
+	} else {
+		src, err = wspath.ReadFile(root, filepath.FromSlash(rel))
 	}
-	src, err := read(p)
-	if errors.Is(err, fs.ErrNotExist) {
+	var esc *wspath.EscapeError
+	switch {
+	case errors.As(err, &esc):
+		return nil, fmt.Errorf("module %s: %v; modules may only be read from inside the %s", label, esc, scopeName(repoOf(label)))
+	case errors.Is(err, fs.ErrNotExist):
 		return nil, fmt.Errorf("module %s not found (looked for %s)", label, p)
 	}
 	return src, err
