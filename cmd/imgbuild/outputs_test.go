@@ -5,6 +5,8 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+
+	"github.com/imgbuild/imgbuild/engine/testkit"
 )
 
 // What a build writes stays inside the workspace and replaces only what
@@ -37,7 +39,7 @@ func TestHelloRunsTwice(t *testing.T) {
 }
 
 func TestForeignContentIsRefusedWithItsPathEvenWithForce(t *testing.T) {
-	dir := workspace(t, map[string]string{"images.star": `local(name = "web", files = {"a": "a"})`})
+	dir := testkit.Workspace(t, map[string]string{"images.star": `local(name = "web", files = {"a": "a"})`})
 	os.MkdirAll(filepath.Join(dir, "output/web"), 0o755)
 	os.WriteFile(filepath.Join(dir, "output/web/notes.txt"), []byte("mine"), 0o644)
 	code, out, _ := imgbuild(t, dir, "run", "images.star", "--no-color", "--force")
@@ -50,7 +52,7 @@ func TestForeignContentIsRefusedWithItsPathEvenWithForce(t *testing.T) {
 }
 
 func TestRunForceReplacesWhatImgbuildMadeForAnotherBuild(t *testing.T) {
-	dir := workspace(t, map[string]string{
+	dir := testkit.Workspace(t, map[string]string{
 		"old.star": `local(name = "web", output_directory = "out/site", files = {"v": "1"})`,
 		"new.star": `local(name = "www", output_directory = "out/site", files = {"v": "2"})`,
 	})
@@ -95,7 +97,7 @@ func TestOutputsThatTouchWhatTheBuildDoesNotOwnAreRefusedAtValidation(t *testing
 			[]string{`images.star:2:6: local: for parameter output_directory: build "a" writes "out" too`, `images.star:2:61: checksum: for parameter output: "images.star" is a file of the description`}},
 	} {
 		t.Run(c.name, func(t *testing.T) {
-			dir := workspace(t, map[string]string{"images.star": c.src, "lib/site.star": "x = 1\n", "files/app.conf": "port = 80\n"})
+			dir := testkit.Workspace(t, map[string]string{"images.star": c.src, "lib/site.star": "x = 1\n", "files/app.conf": "port = 80\n"})
 			outside := filepath.Join(filepath.Dir(dir), "x")
 			os.MkdirAll(outside, 0o755)
 			os.WriteFile(filepath.Join(outside, "precious"), []byte("keep"), 0o644)
@@ -121,7 +123,7 @@ func TestOutputsThatTouchWhatTheBuildDoesNotOwnAreRefusedAtValidation(t *testing
 }
 
 func TestBuildsMayShareAManifest(t *testing.T) {
-	dir := workspace(t, map[string]string{"images.star": `
+	dir := testkit.Workspace(t, map[string]string{"images.star": `
 local(name = "a", post = [manifest(output = "out/manifest.json")])
 local(name = "b", post = [manifest(output = "out/manifest.json")])
 `})
@@ -142,7 +144,7 @@ func TestInputsNeverFollowALinkOutOfTheWorkspace(t *testing.T) {
 			`module //files/link.star: "files/link.star" leads out of the workspace through the symbolic link files/link.star (→ ` + secret + `); modules may only be read from inside the workspace`},
 	} {
 		t.Run(c.name, func(t *testing.T) {
-			dir := workspace(t, map[string]string{"images.star": c.src, "files/inside": "ok\n"})
+			dir := testkit.Workspace(t, map[string]string{"images.star": c.src, "files/inside": "ok\n"})
 			os.Symlink(secret, filepath.Join(dir, "files/link"))
 			os.Symlink(secret, filepath.Join(dir, "files/link.star"))
 			code, _, errOut := imgbuild(t, dir, "validate", "images.star")
@@ -152,7 +154,7 @@ func TestInputsNeverFollowALinkOutOfTheWorkspace(t *testing.T) {
 		})
 	}
 	// A link that stays inside is fine.
-	dir := workspace(t, map[string]string{"images.star": `local(name = "web", provisioners = [file(source = "files/link", destination = "/x")])`, "files/inside": "ok\n"})
+	dir := testkit.Workspace(t, map[string]string{"images.star": `local(name = "web", provisioners = [file(source = "files/link", destination = "/x")])`, "files/inside": "ok\n"})
 	os.Symlink("inside", filepath.Join(dir, "files/link"))
 	if code, out, errOut := imgbuild(t, dir, "run", "images.star", "--no-color"); code != 0 {
 		t.Errorf("a link inside: exit %d\n%s\n%s", code, out, errOut)

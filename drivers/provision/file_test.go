@@ -125,7 +125,7 @@ func TestFileDownloads(t *testing.T) {
 	if err := m.provision(provisioner(t, FileDef(), steps[1])); err != nil {
 		t.Errorf("again: %v", err)
 	}
-	write(t, "mine.log", "mine")
+	testkit.WriteFile(t, "mine.log", "mine")
 	err = m.provision(provisioner(t, FileDef(), kw("source", "/var/log/app.log", "destination", "mine.log", "direction", "download")))
 	wantErr(t, err, "mine.log exists and imgbuild did not make it: move it away or choose another destination (force replaces only what imgbuild made)")
 	if b, _ := os.ReadFile("mine.log"); string(b) != "mine" {
