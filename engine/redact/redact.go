@@ -131,10 +131,17 @@ func (s *Set) cutShort(text string) string {
 	}
 }
 
+// minCutShort is the shortest start of a secret hidden before a "…":
+// shorter ones say next to nothing of it, and hiding them would mangle
+// ordinary cut lines ("Downloadin(sensitive)…" for a secret that starts
+// with "g").
+const minCutShort = 3
+
 // longestPrefixAtEnd is the length of the longest start of a secret (in
-// any of its forms, shorter than it) that text ends with.
+// any of its forms, shorter than it, and at least minCutShort bytes) that
+// text ends with.
 func (s *Set) longestPrefixAtEnd(text string) int {
-	best := 0
+	best := minCutShort - 1
 	for _, f := range s.forms {
 		for n := min(len(f)-1, len(text)); n > best; n-- {
 			if strings.HasSuffix(text, f[:n]) {
@@ -142,6 +149,9 @@ func (s *Set) longestPrefixAtEnd(text string) int {
 				break
 			}
 		}
+	}
+	if best < minCutShort {
+		return 0
 	}
 	return best
 }
