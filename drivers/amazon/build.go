@@ -55,6 +55,11 @@ func (d *Driver) Build(ctx context.Context, job *engine.Job) (*engine.Artifact, 
 	if !ok {
 		return nil, fmt.Errorf("%s: config is %T, not *amazon.Config", BuilderName, job.Config)
 	}
+	if job.Force {
+		// run --force: replace this build's previous artifact, an AMI of
+		// the same name.
+		cfg.ForceDeregister = true
+	}
 	token, err := newToken()
 	if err != nil {
 		return nil, err

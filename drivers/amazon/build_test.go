@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"reflect"
+	"slices"
 	"strings"
 	"testing"
 
@@ -233,6 +234,24 @@ amazon_ebs(name = "web", region = "eu-west-2", source_ami = %q, instance_type = 
 	steps := rec.Steps("web")
 	if steps[len(steps)-2] != "deregister existing AMI" || steps[len(steps)-1] != "create AMI" {
 		t.Errorf("steps %v: the old AMI must be deregistered just before the new one is made", steps)
+	}
+}
+
+func TestRunForceReplacesTheAMIOfTheSameName(t *testing.T) {
+	h := newHarness(t)
+	h.force = true
+	old := h.makeImage("eu-west-3", "replace-me")
+	sum, rec := h.mustRun(fmt.Sprintf(`
+amazon_ebs(name = "web", region = "eu-west-3", source_ami = %q, instance_type = "t3.small", %s, ami_name = "replace-me")
+`, h.sourceAMI("eu-west-3"), h.sshKeywords()))
+	a := sum.Result("web").Artifact
+	defer h.removeArtifact(a)
+	out, err := h.moto.EC2("eu-west-3").DescribeImages(context.Background(), &ec2.DescribeImagesInput{Owners: []string{"self"}, Filters: []types.Filter{{Name: aws.String("name"), Values: []string{"replace-me"}}}})
+	if err != nil || len(out.Images) != 1 || aws.ToString(out.Images[0].ImageId) != a.ID || a.ID == old {
+		t.Fatalf("AMIs named replace-me: %+v (%v); want only the new %s, not %s", out, err, a.ID, old)
+	}
+	if steps := rec.Steps("web"); !slices.Contains(steps, "deregister existing AMI") {
+		t.Errorf("steps %v: run --force must deregister the AMI of the same name", steps)
 	}
 }
 

@@ -39,7 +39,8 @@ type harness struct {
 	faults *awstest.Faults
 	reg    *engine.Registry
 
-	amis map[string]string // region → sourceAMI
+	amis  map[string]string // region → sourceAMI
+	force bool              // runs are run --force
 }
 
 func newHarness(t testing.TB) *harness {
@@ -125,6 +126,7 @@ func (h *harness) run(ctx context.Context, src string, rec *testkit.Recorder) *e
 	bus := event.NewBus(rec)
 	return engine.Run(ctx, d.Graph, h.reg, bus, engine.RunOptions{
 		Workspace: d.Root, TempDir: h.t.TempDir(), Parallel: 8, Tracker: step.NewTracker(), CleanupTimeout: 2 * time.Minute,
+		Force: h.force,
 	})
 }
 

@@ -55,6 +55,9 @@ func newBuild(job *engine.Job) (*buildEnv, error) {
 		return nil, err
 	}
 	b.id = hex.EncodeToString(raw[:])
+	// run --force: replace this build's previous artifact, a VM or
+	// template of the same name.
+	b.loc.Force = b.loc.Force || job.Force
 	b.name = b.loc.VMName
 	if b.name == "" {
 		b.name = job.Name

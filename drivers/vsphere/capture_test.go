@@ -402,3 +402,20 @@ func TestAHardStopListsWhatTheBuildHasMadeSoFar(t *testing.T) {
 		}
 	}
 }
+
+func TestRunForceReplacesTheVMOfTheSameName(t *testing.T) {
+	e := newEnv(t)
+	kw := e.cloneKW(map[string]any{"vm_name": "web", "shutdown_command": "touch " + e.poweroff, "convert_to_template": true})
+	j, rec := e.job(CloneDef(), "web", kw)
+	_, err := run(context.Background(), CloneDef(), j, false)
+	must(t, rec, err)
+	old := e.sim.VM(t, "/DC0/vm/web")
+	// Without force = True, run --force (Job.Force) replaces it.
+	j, rec = e.job(CloneDef(), "web", kw)
+	j.Force = true
+	_, err = run(context.Background(), CloneDef(), j, false)
+	must(t, rec, err)
+	if now := e.sim.VM(t, "/DC0/vm/web"); now == nil || now.Self == old.Self {
+		t.Errorf("not replaced: now %v", now)
+	}
+}

@@ -9,7 +9,7 @@ import (
 
 // tree makes a workspace with a file, a directory, links that stay inside
 // and links that lead out, next to a directory outside it.
-func tree(t *testing.T) (ws, outside string) {
+func tree(t testing.TB) (ws, outside string) {
 	t.Helper()
 	top := t.TempDir()
 	ws, outside = filepath.Join(top, "ws"), filepath.Join(top, "outside")
