@@ -280,5 +280,3 @@ func convertSeq(seq starlark.Indexable, tab *sensitive) (value.Value, error) {
 	}
 	return out, nil
 }
-
-func nearest(name string, candidates []string) string { return schema.Nearest(name, candidates) }

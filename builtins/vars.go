@@ -8,6 +8,8 @@ import (
 	"strings"
 
 	"go.starlark.net/starlark"
+
+	"github.com/imgbuild/imgbuild/engine/schema"
 )
 
 var varName = regexp.MustCompile(`^[A-Za-z_][A-Za-z0-9_]*$`)
@@ -129,7 +131,7 @@ func withSuggestion(err error, valid []string) error {
 	if i := strings.Index(msg, marker); i >= 0 {
 		kw := msg[i+len(marker):]
 		kw = kw[:strings.IndexByte(kw, '"')]
-		if near := nearest(kw, valid); near != "" {
+		if near := schema.Nearest(kw, valid); near != "" {
 			msg += fmt.Sprintf(" (did you mean %q?)", near)
 		}
 	}

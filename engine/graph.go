@@ -8,6 +8,7 @@ import (
 	"strconv"
 	"strings"
 
+	"github.com/imgbuild/imgbuild/engine/schema"
 	"github.com/imgbuild/imgbuild/engine/value"
 )
 
@@ -146,7 +147,7 @@ func (g *Graph) Check(reg *Registry) error {
 			from, ok := g.byName[e.From]
 			if !ok {
 				msg := fmt.Sprintf("%s: build %q depends on %q, which is not defined", n.Pos, n.Name, e.From)
-				if near := nearestName(e.From, g.Names()); near != "" {
+				if near := schema.Nearest(e.From, g.Names()); near != "" {
 					msg += fmt.Sprintf(" (did you mean %q?)", near)
 				}
 				errs = append(errs, msg)
@@ -190,36 +191,6 @@ func outputNames(def *BuilderDef) string {
 		names = append(names, o.Name)
 	}
 	return strings.Join(names, ", ")
-}
-
-func nearestName(name string, names []string) string {
-	best, bestD := "", 3
-	for _, c := range names {
-		if d := editDistance(name, c); d < bestD {
-			best, bestD = c, d
-		}
-	}
-	return best
-}
-
-func editDistance(a, b string) int {
-	prev := make([]int, len(b)+1)
-	for j := range prev {
-		prev[j] = j
-	}
-	for i := 1; i <= len(a); i++ {
-		cur := make([]int, len(b)+1)
-		cur[0] = i
-		for j := 1; j <= len(b); j++ {
-			c := 1
-			if a[i-1] == b[j-1] {
-				c = 0
-			}
-			cur[j] = min(prev[j]+1, cur[j-1]+1, prev[j-1]+c)
-		}
-		prev = cur
-	}
-	return prev[len(b)]
 }
 
 // cycle returns the members of one dependency cycle, in order, or nil.

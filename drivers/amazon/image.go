@@ -10,6 +10,8 @@ import (
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/ec2"
 	"github.com/aws/aws-sdk-go-v2/service/ec2/types"
+
+	"github.com/imgbuild/imgbuild/engine/retry"
 )
 
 // What making and removing AMIs share, in any region.
@@ -173,26 +175,22 @@ func (e *buildEnv) discardImage(ctx context.Context, region string, made *madeIm
 // every action it runs can be repeated. A refusal (permissions,
 // credentials) is not tried again.
 func (e *buildEnv) tidy(ctx context.Context, fn func(ctx context.Context) error) error {
-	delay := e.cfg.WaitDelay
-	for attempt := 1; ; attempt++ {
-		err := fn(ctx)
-		if err == nil {
-			return nil
-		}
-		var api *APIError
-		if errors.As(err, &api) && (api.Denied() || api.badCredentials()) || attempt == cleanupAttempts || ctx.Err() != nil {
-			return err
-		}
-		e.ui.Warn("cleanup: %v; trying again", err)
-		t := time.NewTimer(delay)
-		select {
-		case <-ctx.Done():
-			t.Stop()
-			return err
-		case <-t.C:
-		}
-		delay = min(2*delay, 30*time.Second)
+	var last error
+	err := retry.Do(ctx, retry.Backoff{First: e.cfg.WaitDelay, Max: 30 * time.Second, Factor: 2}, cleanupAttempts,
+		func(_ int, err error, _ time.Duration) { e.ui.Warn("cleanup: %v; trying again", err) },
+		func(ctx context.Context, _ int) error {
+			last = fn(ctx)
+			var api *APIError
+			if errors.As(last, &api) && (api.Denied() || api.badCredentials()) {
+				return retry.Permanent(last)
+			}
+			return last
+		})
+	if err != nil && last != nil {
+		// Out of time while waiting: what failed says more than that.
+		return last
 	}
+	return err
 }
 
 // cleanupAttempts is how many times tidy tries a cleanup action.

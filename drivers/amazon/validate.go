@@ -300,7 +300,7 @@ func (c *Config) Validate(deferred schema.Deferred) error {
 			if err := checkRegion(r, c.SkipRegionValidation); err != nil {
 				return schema.Errorf("region_kms_key_ids", "key %q: %v", r, err)
 			}
-			if known("region") && known("ami_regions") && r != c.Region && !contains(c.AMIRegions, r) {
+			if known("region") && known("ami_regions") && r != c.Region && !slices.Contains(c.AMIRegions, r) {
 				return schema.Errorf("region_kms_key_ids", "names region %s, which is neither region nor in ami_regions: the AMI is not copied there", r)
 			}
 			if r == c.Region && !c.EncryptBoot {
@@ -460,7 +460,7 @@ func (bd *BlockDevice) check() error {
 	case bd.VirtualName != "" && !virtualName.MatchString(bd.VirtualName):
 		return fmt.Errorf("virtual_name %q is not an instance store name (\"ephemeral0\" to \"ephemeral23\")", bd.VirtualName)
 	}
-	if bd.VolumeType != "" && !contains(VolumeTypes, bd.VolumeType) {
+	if bd.VolumeType != "" && !slices.Contains(VolumeTypes, bd.VolumeType) {
 		msg := fmt.Sprintf("volume_type %q is not an EBS volume type", bd.VolumeType)
 		if near := schema.Nearest(bd.VolumeType, VolumeTypes); near != "" {
 			msg += fmt.Sprintf(" (did you mean %q?)", near)
@@ -534,13 +534,4 @@ func parseDeprecateAt(s string, now time.Time) (time.Time, error) {
 		return now.Add(d).UTC().Truncate(time.Minute), nil
 	}
 	return time.Time{}, fmt.Errorf("%q is neither an RFC 3339 time (\"2027-01-01T00:00:00Z\") nor a duration (\"8760h\")", s)
-}
-
-func contains(list []string, s string) bool {
-	for _, e := range list {
-		if e == s {
-			return true
-		}
-	}
-	return false
 }

@@ -2,10 +2,12 @@ package amazon
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"time"
 
 	"github.com/imgbuild/imgbuild/engine/event"
+	"github.com/imgbuild/imgbuild/engine/retry"
 )
 
 // waiter polls until something is ready, backing off, and gives up after a
@@ -42,12 +44,12 @@ type status struct {
 func (w *waiter) wait(ctx context.Context, what string, poll func(ctx context.Context) (status, error)) error {
 	start := time.Now()
 	deadline := start.Add(w.timeout)
-	delay := w.delay
 	said := start
-	for {
+	b := retry.Backoff{First: w.delay, Max: w.maxDelay, Factor: 1.5, Deadline: deadline}
+	err := retry.Do(ctx, b, 0, nil, func(ctx context.Context, _ int) error {
 		st, err := poll(ctx)
 		if err != nil {
-			return err
+			return retry.Permanent(err)
 		}
 		if st.done {
 			if st.percent >= 0 {
@@ -65,18 +67,18 @@ func (w *waiter) wait(ctx context.Context, what string, poll func(ctx context.Co
 			w.ui.Say("still waiting for %s: %s after %s", what, st.state, elapsed.Round(time.Second))
 			said = time.Now()
 		}
-		remaining := time.Until(deadline)
-		if remaining <= 0 {
-			return fmt.Errorf("gave up waiting for %s after %s: it is still %s; if it is only slow, raise %s (it is %s)",
-				what, w.timeout, st.state, w.keyword, w.timeout)
+		if time.Until(deadline) <= 0 {
+			return retry.Permanent(fmt.Errorf("gave up waiting for %s after %s: it is still %s; if it is only slow, raise %s (it is %s)",
+				what, w.timeout, st.state, w.keyword, w.timeout))
 		}
-		t := time.NewTimer(min(delay, remaining))
-		select {
-		case <-ctx.Done():
-			t.Stop()
-			return context.Cause(ctx)
-		case <-t.C:
-		}
-		delay = min(delay*3/2, w.maxDelay)
+		return errPending
+	})
+	if errors.Is(err, errPending) {
+		// Cancelled before a wait.
+		return context.Cause(ctx)
 	}
+	return err
 }
+
+// errPending is a poll's answer while what it waits for is not ready.
+var errPending = errors.New("not ready yet")

@@ -127,21 +127,6 @@ func explainTimeout(ctx context.Context, what string, d time.Duration, err error
 	return err
 }
 
-// sleep waits d or until ctx is done.
-func sleep(ctx context.Context, d time.Duration) error {
-	if d <= 0 {
-		return nil
-	}
-	t := time.NewTimer(d)
-	defer t.Stop()
-	select {
-	case <-t.C:
-		return nil
-	case <-ctx.Done():
-		return context.Cause(ctx)
-	}
-}
-
 // randomName returns 16 random hex digits for temporary file names.
 func randomName() string {
 	var b [8]byte

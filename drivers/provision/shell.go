@@ -13,6 +13,7 @@ import (
 
 	"github.com/imgbuild/imgbuild/drivers/shellquote"
 	"github.com/imgbuild/imgbuild/engine"
+	"github.com/imgbuild/imgbuild/engine/retry"
 	"github.com/imgbuild/imgbuild/engine/schema"
 	"github.com/imgbuild/imgbuild/engine/workspace"
 )
@@ -125,7 +126,7 @@ func (s *Shell) Provision(ctx context.Context, env *engine.ProvisionEnv) error {
 func (s *Shell) provision(ctx context.Context, env *engine.ProvisionEnv, current *string) error {
 	if d := s.cfg.PauseBefore; d > 0 {
 		env.UI.Say("pausing %s before running (pause_before)", d)
-		if err := sleep(ctx, d); err != nil {
+		if err := retry.Sleep(ctx, d); err != nil {
 			return err
 		}
 	}
@@ -167,18 +168,14 @@ func (s *Shell) scripts(env *engine.ProvisionEnv) ([]script, error) {
 
 func (s *Shell) runWithRetries(ctx context.Context, env *engine.ProvisionEnv, sc script, vars string) error {
 	attempts := 1 + s.cfg.MaxRetries
-	var err error
-	for i := 1; i <= attempts; i++ {
-		env.UI.Say("running %s", sc.name)
-		err = s.runOnce(ctx, env, sc, vars)
-		if err == nil || ctx.Err() != nil || i == attempts {
-			break
-		}
-		env.UI.Warn("%v (attempt %d of %d); trying again in %s", err, i, attempts, retryDelay)
-		if serr := sleep(ctx, retryDelay); serr != nil {
-			return serr
-		}
-	}
+	err := retry.Do(ctx, retry.Backoff{First: retryDelay}, attempts,
+		func(attempt int, err error, wait time.Duration) {
+			env.UI.Warn("%v (attempt %d of %d); trying again in %s", err, attempt, attempts, wait)
+		},
+		func(ctx context.Context, _ int) error {
+			env.UI.Say("running %s", sc.name)
+			return s.runOnce(ctx, env, sc, vars)
+		})
 	if err != nil && attempts > 1 && ctx.Err() == nil {
 		return fmt.Errorf("%w (after %d attempts; max_retries = %d)", err, attempts, s.cfg.MaxRetries)
 	}

@@ -14,6 +14,7 @@ import (
 
 	"github.com/imgbuild/imgbuild/drivers/ssh"
 	"github.com/imgbuild/imgbuild/engine/event"
+	"github.com/imgbuild/imgbuild/engine/retry"
 )
 
 // stepWaitForSSH waits, within ssh_timeout, for the machine's SSH server to
@@ -39,7 +40,7 @@ func (s *stepWaitForSSH) Run(ctx context.Context) error {
 	c := s.cfg
 	if d := c.BootWait; d > 0 {
 		s.ui.Say("waiting %s before connecting (boot_wait)", d)
-		if err := sleep(ctx, d); err != nil {
+		if err := retry.Sleep(ctx, d); err != nil {
 			return err
 		}
 	}
@@ -76,7 +77,7 @@ func (s *stepWaitForSSH) Run(ctx context.Context) error {
 			s.ui.Say("still waiting for SSH (%s): %v", time.Since(start).Round(time.Second), err)
 			lastSaid = time.Now()
 		}
-		if err := sleep(ctx, 500*time.Millisecond); err != nil {
+		if err := retry.Sleep(ctx, 500*time.Millisecond); err != nil {
 			return causeOf(ctx, err)
 		}
 	}
@@ -111,15 +112,6 @@ func (s *stepWaitForSSH) keyHint() string {
 func (s *stepWaitForSSH) Cleanup(ctx context.Context, failed bool) error {
 	s.conn.close()
 	return nil
-}
-
-func sleep(ctx context.Context, d time.Duration) error {
-	select {
-	case <-time.After(d):
-		return nil
-	case <-ctx.Done():
-		return context.Cause(ctx)
-	}
 }
 
 // errGotKey ends a probe's handshake once the host key is known.

@@ -11,6 +11,7 @@ import (
 	"os"
 	"path/filepath"
 	"regexp"
+	"slices"
 	"sort"
 	"strings"
 	"time"
@@ -160,7 +161,7 @@ func parseDeb822(text string) []aptSource {
 // include a release of the main archive.
 func pickMirror(entries []aptSource) string {
 	for _, e := range entries {
-		if !e.Enabled || !contains(e.Types, "deb") || len(e.URIs) == 0 {
+		if !e.Enabled || !slices.Contains(e.Types, "deb") || len(e.URIs) == 0 {
 			continue
 		}
 		main := false
@@ -182,15 +183,6 @@ func pickMirror(entries []aptSource) string {
 		}
 	}
 	return ""
-}
-
-func contains(list []string, s string) bool {
-	for _, e := range list {
-		if e == s {
-			return true
-		}
-	}
-	return false
 }
 
 // checkMirrorURL checks the mirror keyword's form.

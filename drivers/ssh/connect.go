@@ -13,6 +13,7 @@ import (
 	gossh "golang.org/x/crypto/ssh"
 
 	"github.com/imgbuild/imgbuild/engine/event"
+	"github.com/imgbuild/imgbuild/engine/retry"
 	"github.com/imgbuild/imgbuild/engine/schema"
 )
 
@@ -162,54 +163,65 @@ func (d *dialer) dial(ctx context.Context) (*conn, error) {
 	timeout := d.opts.Timeout
 	dctx, cancel := context.WithTimeout(ctx, timeout)
 	defer cancel()
-	backoff := 200 * time.Millisecond
 	failures := 0
 	lastSaid := time.Time{}
 	var last *attemptError
-	for {
-		cn, err := d.attempt(dctx)
-		if err == nil {
-			return cn, nil
-		}
-		if ctx.Err() != nil {
-			return nil, fmt.Errorf("connecting to %s: %w", d.opts.String(), context.Cause(ctx))
-		}
-		var ae *attemptError
-		if !errors.As(err, &ae) {
-			ae = &attemptError{kind: failDial, err: err}
-		}
-		if ae.kind == failFatal {
-			return nil, ae.err
-		}
-		// An attempt cut short by ssh_timeout says less than the one
-		// before it ("context deadline exceeded").
-		timedOut := dctx.Err() != nil
-		if !timedOut || last == nil {
-			last = ae
-		}
-		if timedOut {
-			return nil, d.timeoutError(last)
-		}
-		if ae.kind == failHandshake {
-			failures++
-			if failures >= d.opts.HandshakeAttempts {
-				return nil, d.loginError(ae, failures)
-			}
-		}
-		if time.Since(lastSaid) > 30*time.Second {
-			d.ui.Say("waiting for SSH on %s: %v", d.opts.String(), ae.err)
-			lastSaid = time.Now()
-		}
-		select {
-		case <-time.After(backoff):
-		case <-dctx.Done():
-			if ctx.Err() != nil {
-				return nil, fmt.Errorf("connecting to %s: %w", d.opts.String(), context.Cause(ctx))
-			}
-			return nil, d.timeoutError(last)
-		}
-		backoff = min(backoff*2, 5*time.Second)
+	var cn *conn
+	var final error // why to stop trying
+	stop := func(err error) error {
+		final = err
+		return retry.Permanent(err)
 	}
+	err := retry.Do(dctx, retry.Backoff{First: 200 * time.Millisecond, Max: 5 * time.Second, Factor: 2}, 0,
+		func(_ int, err error, _ time.Duration) {
+			if time.Since(lastSaid) > 30*time.Second {
+				d.ui.Say("waiting for SSH on %s: %v", d.opts.String(), err)
+				lastSaid = time.Now()
+			}
+		},
+		func(dctx context.Context, _ int) error {
+			c, err := d.attempt(dctx)
+			if err == nil {
+				cn = c
+				return nil
+			}
+			if ctx.Err() != nil {
+				return stop(fmt.Errorf("connecting to %s: %w", d.opts.String(), context.Cause(ctx)))
+			}
+			var ae *attemptError
+			if !errors.As(err, &ae) {
+				ae = &attemptError{kind: failDial, err: err}
+			}
+			if ae.kind == failFatal {
+				return stop(ae.err)
+			}
+			// An attempt cut short by ssh_timeout says less than the one
+			// before it ("context deadline exceeded").
+			timedOut := dctx.Err() != nil
+			if !timedOut || last == nil {
+				last = ae
+			}
+			if timedOut {
+				return stop(d.timeoutError(last))
+			}
+			if ae.kind == failHandshake {
+				failures++
+				if failures >= d.opts.HandshakeAttempts {
+					return stop(d.loginError(ae, failures))
+				}
+			}
+			return ae.err
+		})
+	switch {
+	case err == nil:
+		return cn, nil
+	case final != nil:
+		return nil, final
+	case ctx.Err() != nil:
+		return nil, fmt.Errorf("connecting to %s: %w", d.opts.String(), context.Cause(ctx))
+	}
+	// ssh_timeout ran out during a wait.
+	return nil, d.timeoutError(last)
 }
 
 func (d *dialer) timeoutError(last *attemptError) error {

@@ -5,9 +5,10 @@ import (
 	"fmt"
 	"strconv"
 	"strings"
-	"time"
 
 	"github.com/vmware/govmomi/vim25/types"
+
+	"github.com/imgbuild/imgbuild/engine/retry"
 )
 
 // stepBootCommand waits boot_wait, then types boot_command on the VM's
@@ -45,7 +46,7 @@ func (s *stepBootCommand) Run(ctx context.Context) error {
 	}
 	if w := b.iso.BootWait; w > 0 {
 		b.say("waiting %s (boot_wait) before typing the boot command", w)
-		if err := sleep(ctx, w); err != nil {
+		if err := retry.Sleep(ctx, w); err != nil {
 			return err
 		}
 	}
@@ -53,7 +54,7 @@ func (s *stepBootCommand) Run(ctx context.Context) error {
 	sent := 0
 	for _, bs := range plan {
 		if bs.Wait > 0 {
-			if err := sleep(ctx, bs.Wait); err != nil {
+			if err := retry.Sleep(ctx, bs.Wait); err != nil {
 				return err
 			}
 			continue
@@ -68,7 +69,7 @@ func (s *stepBootCommand) Run(ctx context.Context) error {
 		}
 		for i, keys := range batches {
 			if i > 0 {
-				if err := sleep(ctx, b.iso.BootKeyInterval); err != nil {
+				if err := retry.Sleep(ctx, b.iso.BootKeyInterval); err != nil {
 					return err
 				}
 			}
@@ -84,16 +85,4 @@ func (s *stepBootCommand) Run(ctx context.Context) error {
 	}
 	b.say("typed the boot command (%d keys)", sent)
 	return nil
-}
-
-// sleep waits d or until ctx ends.
-func sleep(ctx context.Context, d time.Duration) error {
-	t := time.NewTimer(d)
-	defer t.Stop()
-	select {
-	case <-ctx.Done():
-		return context.Cause(ctx)
-	case <-t.C:
-		return nil
-	}
 }

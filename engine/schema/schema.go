@@ -39,6 +39,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"reflect"
+	"slices"
 	"sort"
 	"strconv"
 	"strings"
@@ -314,7 +315,7 @@ func (s *Schema) Decode(settings *value.Map, out any, opts Options) (Deferred, e
 			deferred[f.Keyword] = true
 		}
 		if len(f.Enum) > 0 && fv.Kind() == reflect.String && !d.deferred {
-			if !contains(f.Enum, fv.String()) {
+			if !slices.Contains(f.Enum, fv.String()) {
 				return nil, Errorf(f.Keyword, "%q is not one of %s", fv.String(), quoteList(f.Enum))
 			}
 		}
@@ -325,15 +326,6 @@ func (s *Schema) Decode(settings *value.Map, out any, opts Options) (Deferred, e
 		}
 	}
 	return deferred, nil
-}
-
-func contains(list []string, s string) bool {
-	for _, e := range list {
-		if e == s {
-			return true
-		}
-	}
-	return false
 }
 
 func quoteList(list []string) string {
