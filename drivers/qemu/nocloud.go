@@ -4,8 +4,6 @@ import (
 	"fmt"
 	"net"
 	"net/http"
-	"strings"
-	"sync"
 )
 
 // noCloud serves a cloud-init NoCloud seed (meta-data, user-data) over
@@ -15,9 +13,6 @@ import (
 type noCloud struct {
 	srv  *http.Server
 	port int
-
-	mu     sync.Mutex
-	served []string
 }
 
 // userData is the seed's user-data: the build's key for root, root login
@@ -48,9 +43,6 @@ func startNoCloud(instanceID, hostname, authorizedKey string) (*noCloud, error) 
 			http.NotFound(w, r)
 			return
 		}
-		n.mu.Lock()
-		n.served = append(n.served, strings.TrimPrefix(r.URL.Path, "/"))
-		n.mu.Unlock()
 		w.Header().Set("Content-Type", "text/plain")
 		fmt.Fprint(w, body)
 	})}
@@ -61,13 +53,6 @@ func startNoCloud(instanceID, hostname, authorizedKey string) (*noCloud, error) 
 // Serial is the SMBIOS serial number that points cloud-init at the seed.
 func (n *noCloud) Serial() string {
 	return fmt.Sprintf("ds=nocloud;s=http://10.0.2.2:%d/", n.port)
-}
-
-// Served lists the files the guest fetched.
-func (n *noCloud) Served() []string {
-	n.mu.Lock()
-	defer n.mu.Unlock()
-	return append([]string(nil), n.served...)
 }
 
 func (n *noCloud) Close() error { return n.srv.Close() }

@@ -397,6 +397,3 @@ func poolOwnerHost(ctx context.Context, rp *object.ResourcePool) *object.HostSys
 	}
 	return object.NewHostSystem(rp.Client(), cr.Host[0])
 }
-
-// refString names a managed object reference: "vm-42".
-func refString(r types.ManagedObjectReference) string { return r.Value }

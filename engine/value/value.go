@@ -224,13 +224,6 @@ func join(path, k string) string {
 	return path + "." + k
 }
 
-// IsSensitive reports whether v holds any sensitive string.
-func IsSensitive(v Value) bool {
-	found := false
-	Secrets(v, func(string) { found = true })
-	return found
-}
-
 // Secrets calls fn with every sensitive string in v.
 func Secrets(v Value, fn func(string)) {
 	switch v := v.(type) {

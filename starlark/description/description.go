@@ -7,7 +7,6 @@ package description
 
 import (
 	"errors"
-	"fmt"
 	"io/fs"
 	"path/filepath"
 
@@ -117,6 +116,3 @@ func Load(opts Options) (*Description, error) {
 		Modules:   h.Loaded(),
 	}, nil
 }
-
-// Errorf is a convenience for callers that add context to Load's errors.
-func Errorf(format string, args ...any) error { return fmt.Errorf(format, args...) }

@@ -2,7 +2,6 @@ package awstest
 
 import (
 	"context"
-	"fmt"
 	"sort"
 	"strings"
 	"testing"
@@ -134,14 +133,4 @@ func (inv Inventory) Without(ids ...string) Inventory {
 		}
 	}
 	return out
-}
-
-// String lists the inventory, one entry a line.
-func (inv Inventory) String() string {
-	var out []string
-	for e := range inv {
-		out = append(out, e)
-	}
-	sort.Strings(out)
-	return fmt.Sprintf("%d resources:\n  %s", len(out), strings.Join(out, "\n  "))
 }
