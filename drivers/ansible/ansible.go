@@ -155,7 +155,7 @@ func (a *Ansible) provision(ctx context.Context, env *engine.ProvisionEnv) error
 	}
 	environ = withUser(environ, c.AnsibleEnvVars)
 	name := filepath.Base(c.PlaybookFile)
-	env.UI.Say("ansible: running %s against %s (%s)", name, c.HostAlias, t.how)
+	env.UI.Say("ansible: running %s against %s (%s): %s", name, c.HostAlias, t.how, shellquote.Join(argv...))
 	start := time.Now()
 	err = cfgtool.Attempts(ctx, env.UI, "ansible-playbook "+name, c.MaxRetries, func(ctx context.Context) error {
 		r := &playbookRun{env: env, argv: argv, dir: dir, environ: environ, name: name}

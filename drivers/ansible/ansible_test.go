@@ -9,6 +9,7 @@ import (
 	"strings"
 	"sync"
 	"testing"
+	"time"
 
 	"github.com/imgbuild/imgbuild/drivers/ssh/sshtest"
 	"github.com/imgbuild/imgbuild/engine/event"
@@ -246,4 +247,67 @@ local(name = "site", provisioners = [ansible(playbook_file = "site/site.yml", us
 `)
 	r := run(t, dir, "images.star", nil)
 	wantIn(t, "the error", r.Err(t, "site"), "use_proxy = False connects ansible-playbook straight to the machine's SSH server, but the local builder does not reach its machine over SSH: leave use_proxy at True")
+}
+
+// TestEveryKeywordReachesAnsible: galaxy_file (a role and a collection
+// from local tarballs, offline), roles_path, ansible_cfg, host_alias,
+// groups, inventory_extra, extra_arguments and become, each seen from
+// inside the playbook.
+func TestEveryKeywordReachesAnsible(t *testing.T) {
+	requireAnsible(t)
+	dir := workspace(t, `
+local(name = "site", files = {"out/.keep": ""}, provisioners = [ansible(
+    playbook_file = "keywords/play.yml",
+    host_alias = "webhost",
+    groups = ["web", "frontend"],
+    inventory_extra = {"custom_host_var": "from inventory_extra"},
+    ansible_cfg = "keywords/ansible.cfg",
+    galaxy_file = "keywords/requirements.yml",
+    galaxy_offline = True,
+    roles_path = ["keywords/roles"],
+    extra_arguments = ["--tags", "selected", "--become-method=su"],
+    become = True,
+    ansible_env_vars = {"ANSIBLE_DISPLAY_SKIPPED_HOSTS": "False"},
+)])
+`)
+	kw := filepath.Join(dir, "keywords")
+	if out, err := exec.Command("tar", "czf", filepath.Join(kw, "greeter.tar.gz"), "-C", filepath.Join(kw, "src"), "greeter").CombinedOutput(); err != nil {
+		t.Fatalf("tar: %v\n%s", err, out)
+	}
+	build := exec.Command("ansible-galaxy", "collection", "build", "--output-path", kw, filepath.Join(kw, "src/collection"))
+	if out, err := build.CombinedOutput(); err != nil {
+		t.Fatalf("ansible-galaxy collection build: %v\n%s", err, out)
+	}
+	r := run(t, dir, "images.star", nil)
+	r.OK(t)
+	out := filepath.Join(dir, "output/site/out")
+	wantIn(t, "given", readFile(t, filepath.Join(out, "given")),
+		"inventory_hostname=webhost\n", "groups=frontend,web\n", "custom=from inventory_extra\n", "timeout=17\n", "who=root\n")
+	for name, want := range map[string]string{"greeter": "from galaxy_file\n", "localrole": "from roles_path\n", "collection": "from a collection\n"} {
+		if got := readFile(t, filepath.Join(out, name)); got != want {
+			t.Errorf("%s = %q, want %q", name, got, want)
+		}
+	}
+	if _, err := os.Stat(filepath.Join(out, "skipped")); !os.IsNotExist(err) {
+		t.Errorf("--tags did not leave the other task out: %v", err)
+	}
+	wantIn(t, "the log", r.Rec.Log(), "installing galaxy_file's roles", "installing galaxy_file's collections", "--offline", "--become --tags selected --become-method=su")
+}
+
+// TestTimeoutStopsAPlaybookThatTakesTooLong: the error says which timeout.
+func TestTimeoutStopsAPlaybookThatTakesTooLong(t *testing.T) {
+	requireAnsible(t)
+	dir := workspace(t, `
+local(name = "site", provisioners = [ansible(playbook_file = "slow.yml", timeout = "5s")])
+`)
+	testkit.WriteFile(t, filepath.Join(dir, "slow.yml"), "- hosts: all\n  gather_facts: false\n  tasks:\n    - ansible.builtin.command: sleep 600\n")
+	start := time.Now()
+	r := run(t, dir, "images.star", nil)
+	wantIn(t, "the error", r.Err(t, "site"), `ansible slow.yml timed out after 5s (timeout = "5s"): make it faster or raise timeout`)
+	if d := time.Since(start); d > 90*time.Second {
+		t.Errorf("stopping took %s", d)
+	}
+	if p, _ := processesMentioning("sleep 600"); len(p) > 0 {
+		t.Errorf("left running: %v", p)
+	}
 }
