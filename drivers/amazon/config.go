@@ -20,6 +20,7 @@ type Config struct {
 
 	SourceAMI    SourceAMI `kw:"source_ami,required" doc:"The AMI to start from: an id (\"ami-0abc...\"), another build's output (base.image_id) or aws_ami(...)."`
 	InstanceType string    `kw:"instance_type,required" doc:"EC2 instance type to build on (\"t3.small\")."`
+	EBSOptimized bool      `kw:"ebs_optimized" doc:"Launch the build instance EBS-optimized: bandwidth of its own to its volumes (most current instance types are, whatever this says)."`
 
 	SubnetID                 string            `kw:"subnet_id" doc:"Subnet to launch in; \"\" means one found by subnet_filter, else the default VPC's choice."`
 	SubnetFilter             map[string]string `kw:"subnet_filter" doc:"EC2 filters (name → value) that find the subnet to launch in; the match with the most free addresses is used."`

@@ -48,6 +48,9 @@ func (l *launch) instance() (*ec2.RunInstancesInput, error) {
 			tagSpec(types.ResourceTypeVolume, c.RunTags, e.ownTags())...),
 		InstanceInitiatedShutdownBehavior: types.ShutdownBehaviorStop,
 	}
+	if c.EBSOptimized {
+		in.EbsOptimized = aws.Bool(true)
+	}
 	if c.AssociatePublicIPAddress != nil {
 		in.NetworkInterfaces = []types.InstanceNetworkInterfaceSpecification{{
 			DeviceIndex:              aws.Int32(0),
@@ -93,6 +96,7 @@ func templateData(in *ec2.RunInstancesInput) *types.RequestLaunchTemplateData {
 		KeyName:                           in.KeyName,
 		UserData:                          in.UserData,
 		SecurityGroupIds:                  in.SecurityGroupIds,
+		EbsOptimized:                      in.EbsOptimized,
 		InstanceInitiatedShutdownBehavior: types.ShutdownBehaviorTerminate,
 	}
 	for _, ts := range in.TagSpecifications {

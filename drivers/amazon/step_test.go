@@ -114,7 +114,7 @@ func TestTheSpotTemplateDescribesTheInstanceTheOnDemandPathLaunches(t *testing.T
 	public := true
 	e := &buildEnv{
 		cfg: &Config{
-			InstanceType: "t3.small", AssociatePublicIPAddress: &public, IAMInstanceProfile: "builder",
+			InstanceType: "t3.small", EBSOptimized: true, AssociatePublicIPAddress: &public, IAMInstanceProfile: "builder",
 			UserData: "#cloud-config\n", RunTags: map[string]string{"team": "platform"},
 			LaunchBlockDeviceMappings: []BlockDevice{{DeviceName: "/dev/xvda", VolumeSize: 20, VolumeType: "gp3"}},
 			MetadataOptions:           &MetadataOptions{HTTPPutResponseHops: 2},
@@ -135,6 +135,9 @@ func TestTheSpotTemplateDescribesTheInstanceTheOnDemandPathLaunches(t *testing.T
 	data := templateData(in)
 	if aws.ToString(data.ImageId) != "ami-0abc" || aws.ToString(data.KeyName) != "imgbuild-web-1f2e3d4c" || aws.ToString(data.UserData) != aws.ToString(in.UserData) {
 		t.Errorf("image, key or user data lost: %+v", data)
+	}
+	if !aws.ToBool(in.EbsOptimized) || !aws.ToBool(data.EbsOptimized) {
+		t.Errorf("ebs_optimized: on demand %v, spot %v; want both true", in.EbsOptimized, data.EbsOptimized)
 	}
 	if data.InstanceInitiatedShutdownBehavior != types.ShutdownBehaviorTerminate || in.InstanceInitiatedShutdownBehavior != types.ShutdownBehaviorStop {
 		t.Errorf("shutdown behaviour: on demand %s, spot %s; want stop and terminate", in.InstanceInitiatedShutdownBehavior, data.InstanceInitiatedShutdownBehavior)
