@@ -8,6 +8,11 @@
 // Errors read "name: for parameter x: ..." and Starlark adds the position.
 // The package knows nothing of SDKs or networks: drivers are reached only
 // through the engine.Registry.
+//
+// builtins.go is over 500 lines: it holds the Recorder and the builder
+// builtin, whose handling of every keyword (name, provisioners,
+// error_cleanup, post, depends_on, settings) reads as one function with its
+// helpers.
 package builtins
 
 import (

@@ -5,4 +5,8 @@
 // It knows nothing of Starlark (the builtins package records nodes into a
 // Graph) and nothing of any platform (drivers register themselves into a
 // Registry that the command wires up).
+//
+// run.go is over 500 lines: it is the run of the graph and of one build
+// (waves, skips with their reasons, leases, panics caught, cleanups), kept
+// together so the order of a build's phases reads in one place.
 package engine

@@ -28,4 +28,8 @@
 // writes the state file with it and gives each build a Set, and the engine
 // may import no driver. It knows nothing of Starlark and nothing of any
 // platform. It needs Linux (renameat2, statx, openat).
+//
+// set.go is over 500 lines: placing a build's outputs (checks, markers,
+// renameat2 with RENAME_NOREPLACE or RENAME_EXCHANGE under os.Root, and
+// undoing it all on failure) is one state machine, clearer whole.
 package output

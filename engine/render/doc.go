@@ -36,4 +36,7 @@
 // With colour on, each build's prefix has a colour of its own, steps are
 // bold, warnings orange and failures red. With colour off not one escape
 // sequence is written.
+//
+// render_test.go is over 500 lines: the golden tests of every renderer share
+// one set of scripted events.
 package render

@@ -13,6 +13,10 @@
 // The guest is built once per test binary. When something it needs is
 // missing, Guest skips the test, unless IMGBUILD_INTEGRATION=1 is set,
 // where it fails it.
+//
+// qemutest.go is over 500 lines: it builds the tiny guest (kernel found or
+// fetched from Debian, module order, the initramfs writer) in one pass whose
+// parts are used nowhere else.
 package qemutest
 
 import (

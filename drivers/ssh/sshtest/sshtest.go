@@ -13,6 +13,10 @@
 //
 // The package knows nothing of builds or drivers beyond ssh.Options, which
 // Server.Options fills in so a driver's test can point its SSH at it.
+//
+// sshtest.go stays one file of over 500 lines: it is one harness (the
+// private sshd's configuration, keys, start, and the helpers tests call on
+// the running server), read top to bottom.
 package sshtest
 
 import (

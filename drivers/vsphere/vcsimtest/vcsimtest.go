@@ -25,6 +25,10 @@
 // and check that a build changed no VM it did not create (Touched).
 //
 // The package knows nothing of builds, Starlark or the driver's code.
+//
+// vcsimtest.go is over 500 lines: it is one extension of govmomi's simulator
+// (fault rules, the guest's behaviour, export leases, the OVF manager vcsim
+// lacks) whose parts share the Sim's state.
 package vcsimtest
 
 import (
