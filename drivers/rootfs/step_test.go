@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/imgbuild/imgbuild/engine/event"
+	"github.com/imgbuild/imgbuild/engine/testkit"
 )
 
 // These tests build and run single steps alone on a tree written by hand,
@@ -16,20 +17,7 @@ import (
 // debootstrap, no chroot, no root.
 
 // handTree writes files into a new tree: path inside it → content.
-func handTree(t *testing.T, files map[string]string) string {
-	t.Helper()
-	tree := t.TempDir()
-	for p, data := range files {
-		full := filepath.Join(tree, p)
-		if err := os.MkdirAll(filepath.Dir(full), 0o755); err != nil {
-			t.Fatal(err)
-		}
-		if err := os.WriteFile(full, []byte(data), 0o644); err != nil {
-			t.Fatal(err)
-		}
-	}
-	return tree
-}
+func handTree(t *testing.T, files map[string]string) string { return testkit.Workspace(t, files) }
 
 func readTree(t *testing.T, tree, p string) string {
 	t.Helper()

@@ -12,23 +12,23 @@
 // state: one type per step, one step per file (step_<what>.go), with the
 // step's inputs and outputs as its fields.
 //
-//	// stepKeyPair imports the build's key as a temporary EC2 key pair.
-//	type stepKeyPair struct {
-//		env *buildEnv // the config, clients and names, read only
+//	// stepInspect checks the disk and picks the accelerator.
+//	type stepInspect struct {
+//		ui  *event.UI
+//		cfg *Config // read only
 //
 //		// outputs
-//		key     *ssh.Key
-//		keyName string
+//		disk string
+//		info *qemuimg.Info
 //	}
 //
-//	// stepRunInstance launches the build instance.
-//	type stepRunInstance struct {
-//		env    *buildEnv
-//		source *stepSourceAMI // the AMI to launch
-//		key    *stepKeyPair   // the key pair it installs
+//	// stepCreateOverlay makes the overlay the machine boots.
+//	type stepCreateOverlay struct {
+//		workDir string
+//		disk    *stepInspect // the disk and its format
 //
 //		// outputs
-//		instanceID string
+//		path string
 //	}
 //
 // A step's fields come in three kinds, in this order:
@@ -41,6 +41,12 @@
 // build.go), which is where to read how data flows through a build. The
 // methods are Run, and as needed Cleanup (Cleaner), Leftovers (Leaver) and
 // MakesArtifact (Artifact).
+//
+// What every step of a build reads and none writes (the config, clients,
+// the build's names) may be one read-only value the steps share (amazon's
+// and vsphere's buildEnv). Something several steps change in turn is a
+// value of its own, named for what it is (vsphere's vmHandle, qemu's
+// connection), never a bag of everything.
 //
 // Why this shape, and not the two others the drivers used before:
 //   - Closures over one function's variables (Func values made in a Build
