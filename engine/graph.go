@@ -243,32 +243,9 @@ func (g *Graph) cycle() []*Node {
 // globs; empty means all) and not matching except, plus every build a
 // selected build depends on. A pattern that matches nothing is an error.
 func (g *Graph) Select(only, except []string) (*Graph, error) {
-	match := func(patterns []string, name string) bool {
-		for _, p := range patterns {
-			if ok, _ := path.Match(p, name); ok {
-				return true
-			}
-		}
-		return false
-	}
-	for _, p := range append(append([]string(nil), only...), except...) {
-		if _, err := path.Match(p, ""); err != nil {
-			return nil, fmt.Errorf("bad build pattern %q: %v", p, err)
-		}
-		hit := false
-		for _, n := range g.Nodes {
-			if match([]string{p}, n.Name) {
-				hit = true
-				break
-			}
-		}
-		if !hit {
-			msg := fmt.Sprintf("no build matches %q", p)
-			if len(g.Nodes) > 0 {
-				msg += fmt.Sprintf(" (builds: %s)", strings.Join(g.Names(), ", "))
-			}
-			return nil, fmt.Errorf("%s", msg)
-		}
+	match := matchAny
+	if err := g.CheckPatterns(append(append([]string(nil), only...), except...)); err != nil {
+		return nil, err
 	}
 	keep := map[string]bool{}
 	var want func(name string)
@@ -315,6 +292,42 @@ func (g *Graph) Select(only, except []string) (*Graph, error) {
 		}
 	}
 	return out, nil
+}
+
+// CheckPatterns reports a build pattern (a name or a glob) that is
+// malformed or matches no build, listing the builds there are.
+func (g *Graph) CheckPatterns(patterns []string) error {
+	for _, p := range patterns {
+		if _, err := path.Match(p, ""); err != nil {
+			return fmt.Errorf("bad build pattern %q: %v", p, err)
+		}
+		hit := false
+		for _, n := range g.Nodes {
+			if matchAny([]string{p}, n.Name) {
+				hit = true
+				break
+			}
+		}
+		if !hit {
+			msg := fmt.Sprintf("no build matches %q", p)
+			if len(g.Nodes) > 0 {
+				msg += fmt.Sprintf(" (builds: %s)", strings.Join(g.Names(), ", "))
+			}
+			return fmt.Errorf("%s", msg)
+		}
+	}
+	return nil
+}
+
+// matchAny reports whether name matches one of the patterns (names or
+// globs).
+func matchAny(patterns []string, name string) bool {
+	for _, p := range patterns {
+		if ok, _ := path.Match(p, name); ok {
+			return true
+		}
+	}
+	return false
 }
 
 func pluralVerb(n int, one, many string) string {

@@ -6,8 +6,8 @@ import (
 	"fmt"
 	"io"
 	"strings"
+	"time"
 
-	"github.com/imgbuild/imgbuild/engine/schema"
 	"github.com/imgbuild/imgbuild/engine/value"
 )
 
@@ -34,6 +34,14 @@ type PlannedBuild struct {
 	ErrorCleanup   []Step    `json:"error_cleanup,omitempty"`
 	PostProcessors []Step    `json:"post_processors"`
 	Needs          []Edge    `json:"needs"`
+	// Mark says what a run would do, compared with state: "new", "up to
+	// date" or "rebuild" ("" when the plan was not compared). Reasons
+	// say why a build is rebuilt; Built and Artifact what an up-to-date
+	// build's last build was.
+	Mark     Mark       `json:"mark,omitempty"`
+	Reasons  []string   `json:"reasons,omitempty"`
+	Built    *time.Time `json:"built,omitempty"`
+	Artifact string     `json:"artifact,omitempty"`
 }
 
 // Setting is one keyword of a build as the plan shows it.
@@ -146,33 +154,81 @@ func planStep(o *value.Object, reg *Registry, rel func(string) string) Step {
 // Refresh resolves every lookup in the builds' settings (read-only: an
 // image search, say) and records what it found. The first error stops it.
 func (p *Plan) Refresh(ctx context.Context, reg *Registry) error {
+	f := &Fingerprinter{Registry: reg}
 	for _, b := range p.Builds {
 		for i := range b.Settings {
 			s := &b.Settings[i]
 			if s.lookup == nil {
 				continue
 			}
-			def := reg.Lookups[s.lookup.Kind]
-			cfg := def.Schema.New()
-			if _, err := def.Schema.Decode(&s.lookup.Fields, cfg, schema.Options{}); err != nil {
-				return fmt.Errorf("%s: %s: %w", s.lookup.Pos, s.lookup.Kind, err)
-			}
-			found, err := def.Resolve(ctx, cfg, s.build)
+			found, err := f.lookup(ctx, s.lookup, s.build)
 			if err != nil {
 				return fmt.Errorf("build %q: %s: %s at %s: %w", b.Name, s.Keyword, s.lookup.Kind, s.lookup.Pos, err)
 			}
-			s.Resolved = found
-			s.Value += " → " + found
+			s.resolved(found)
 		}
 	}
 	return nil
+}
+
+func (s *Setting) resolved(found string) {
+	s.Resolved = found
+	s.Value += " → " + found
+}
+
+// SetMarks records what a run would do with each build (Assessor.Assess),
+// and what the assessment's lookups found.
+func (p *Plan) SetMarks(as map[string]*Assessment) {
+	for _, b := range p.Builds {
+		a, ok := as[b.Name]
+		if !ok {
+			continue
+		}
+		b.Mark, b.Reasons = a.Mark, a.Reasons
+		if a.Mark == MarkUpToDate && a.Prev.Built() {
+			t := a.Prev.Finished
+			b.Built, b.Artifact = &t, a.Prev.Artifact.ID
+		}
+		if a.Inputs == nil {
+			continue
+		}
+		for i := range b.Settings {
+			if found, ok := a.Inputs.Lookups[b.Settings[i].Keyword]; ok && b.Settings[i].lookup != nil {
+				b.Settings[i].resolved(found)
+			}
+		}
+	}
+}
+
+// counts says how many builds have each mark: "1 new, 2 to rebuild, 3 up
+// to date".
+func (p *Plan) counts() string {
+	n := map[Mark]int{}
+	for _, b := range p.Builds {
+		n[b.Mark]++
+	}
+	var parts []string
+	if n[MarkNew] > 0 {
+		parts = append(parts, fmt.Sprintf("%d new", n[MarkNew]))
+	}
+	if n[MarkRebuild] > 0 {
+		parts = append(parts, fmt.Sprintf("%d to rebuild", n[MarkRebuild]))
+	}
+	if n[MarkUpToDate] > 0 {
+		parts = append(parts, fmt.Sprintf("%d up to date", n[MarkUpToDate]))
+	}
+	return strings.Join(parts, ", ")
 }
 
 // WriteText writes the plan for people.
 func (p *Plan) WriteText(w io.Writer) error {
 	ew := &errWriter{w: w}
 	builds := len(p.Builds)
-	ew.printf("Plan: %d %s in %d %s\n", builds, plural(builds, "build", "builds"), len(p.Waves), plural(len(p.Waves), "wave", "waves"))
+	ew.printf("Plan: %d %s in %d %s", builds, plural(builds, "build", "builds"), len(p.Waves), plural(len(p.Waves), "wave", "waves"))
+	if c := p.counts(); c != "" {
+		ew.printf(": %s", c)
+	}
+	ew.printf("\n")
 	for wi, wave := range p.Waves {
 		names := make([]string, len(wave))
 		for i, b := range wave {
@@ -180,7 +236,29 @@ func (p *Plan) WriteText(w io.Writer) error {
 		}
 		ew.printf("\nWave %d: %s\n", wi+1, strings.Join(names, ", "))
 		for _, b := range wave {
-			ew.printf("\n  %s (%s) at %s\n", b.Name, b.Driver, b.Pos)
+			if b.Mark == "" {
+				ew.printf("\n  %s (%s) at %s\n", b.Name, b.Driver, b.Pos)
+			} else {
+				ew.printf("\n  %s %s (%s) at %s\n", b.Mark.Symbol(), b.Name, b.Driver, b.Pos)
+			}
+			switch b.Mark {
+			case MarkNew:
+				ew.printf("    new: not built before\n")
+			case MarkUpToDate:
+				line := "    up to date"
+				if b.Built != nil {
+					line += ": built " + b.Built.Local().Format("2006-01-02 15:04:05")
+					if b.Artifact != "" {
+						line += ", artifact " + b.Artifact
+					}
+				}
+				ew.printf("%s\n", line)
+			case MarkRebuild:
+				ew.printf("    rebuild:\n")
+				for _, r := range b.Reasons {
+					ew.printf("      %s\n", r)
+				}
+			}
 			if len(b.Needs) > 0 {
 				ew.printf("    needs:\n")
 				for _, e := range b.Needs {

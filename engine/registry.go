@@ -38,6 +38,27 @@ type BuilderDef struct {
 	// Build runs a build whose config has been decoded into job.Config (a
 	// pointer to the schema's struct) and returns its artifact.
 	Build func(ctx context.Context, job *Job) (*Artifact, error)
+	// Version counts in every build's fingerprint: raise it when the same
+	// settings make a different image than before ("" is version 0).
+	Version string
+	// Verify, if set, confirms that artifacts this driver made still exist
+	// and are intact (an AMI available in every region, a template with
+	// its marker), so that an unchanged build can be skipped. It gets
+	// every check of a run at once, to batch them (one DescribeImages
+	// call per region), and returns one error per check: nil when the
+	// artifact is there, else what is gone. A build whose driver has no
+	// Verify and whose artifact has no local files always runs. Local
+	// files are checked against their sha256 by the engine itself.
+	Verify func(ctx context.Context, checks []ArtifactCheck) []error
+}
+
+// ArtifactCheck is one artifact to verify: the build's config, decoded
+// with its references resolved from the upstream artifacts in state, and
+// the artifact state recorded.
+type ArtifactCheck struct {
+	Build    string
+	Config   any
+	Artifact *Artifact
 }
 
 // HasOutput reports whether builds of this kind have the named output.
@@ -98,6 +119,8 @@ func outputSet(set **output.Set, workspace, build string, force bool) *output.Se
 type ProvisionerDef struct {
 	Schema *schema.Schema
 	New    func(config any) (Provisioner, error)
+	// Version counts in the fingerprint of every build that uses it.
+	Version string
 	// Filter, if set, says whether the provisioner applies to a build (its
 	// only/except keywords).
 	Filter func(config any, build string) bool
@@ -138,6 +161,8 @@ func (e *PostEnv) OutputSet() *output.Set {
 type PostProcessorDef struct {
 	Schema *schema.Schema
 	New    func(config any) (PostProcessor, error)
+	// Version counts in the fingerprint of every build that uses it.
+	Version string
 }
 
 // LookupDef declares a lookup: a builtin whose value stands for something
@@ -153,6 +178,10 @@ type LookupDef struct {
 	// to no other build), so that a lookup can default to the build's own
 	// region, say.
 	Resolve func(ctx context.Context, config any, build *value.Map) (string, error)
+	// Context names the build keywords Resolve reads ("region"): one
+	// lookup with the same config and context is resolved once per run,
+	// however many builds use it.
+	Context []string
 }
 
 // Registry holds every builder, provisioner, post-processor and lookup by
@@ -165,6 +194,16 @@ type Registry struct {
 	// Reapers remove what a killed run left, per kind of journal entry
 	// (see Job.Record); this machine's own kinds are always there.
 	Reapers map[string]journal.Reaper
+	// States open shared state stores by the scheme of --state ("s3").
+	States map[string]StateBackend
+}
+
+// AddState registers the state backend of a --state scheme ("s3").
+func (r *Registry) AddState(scheme string, open StateBackend) {
+	if _, ok := r.States[scheme]; ok {
+		panic(fmt.Sprintf("engine: state backend %q registered twice", scheme))
+	}
+	r.States[scheme] = open
 }
 
 // NewRegistry returns an empty registry.
@@ -175,6 +214,7 @@ func NewRegistry() *Registry {
 		PostProcessors: map[string]*PostProcessorDef{},
 		Lookups:        map[string]*LookupDef{},
 		Reapers:        journal.Local(),
+		States:         map[string]StateBackend{},
 	}
 }
 

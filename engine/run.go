@@ -42,8 +42,9 @@ type RunOptions struct {
 	Tracker *step.Tracker
 	// CleanupTimeout bounds each step's cleanup; 0 means 10 minutes.
 	CleanupTimeout time.Duration
-	// Force replaces every build's previous artifacts (run --force): the
-	// drivers read it as Job.Force, as if each build's force keyword
+	// Force rebuilds every build whatever its state and replaces its
+	// previous artifacts (run --force): the drivers read it as Job.Force
+	// (also set for ForceBuilds), as if each build's force keyword
 	// (force, force_deregister) were set.
 	Force bool
 	// Start and RunID are what run values (timestamp(), run_id()) resolve
@@ -57,6 +58,33 @@ type RunOptions struct {
 	// Journal, if set, records what builds create before they create it
 	// (Job.Record), so that a killed run leaves nothing lost.
 	Journal *journal.Journal
+	// Store, if set, holds the builds' records: a build whose inputs did
+	// not change since it was last built, and whose artifact its driver
+	// confirms, is not run again (status UpToDate) and gives its outputs
+	// to its dependents from there. Each build is locked in the store
+	// while it is decided and built, so runs sharing the store never make
+	// one image twice. Without a store every build runs.
+	Store Store
+	// Fingerprinter computes the builds' inputs; needed with Store.
+	Fingerprinter *Fingerprinter
+	// ForceBuilds names builds (names or globs) rebuilt whatever their
+	// state, and whose previous artifacts are replaced, as --force-build
+	// does; Force does both to every build.
+	ForceBuilds []string
+	// Lock says who this run is and how long it waits for builds other
+	// runs hold.
+	Lock LockOptions
+}
+
+// forced says why the build is rebuilt whatever its state, or "".
+func (o *RunOptions) forced(build string) string {
+	switch {
+	case o.Force:
+		return "forced (--force)"
+	case matchAny(o.ForceBuilds, build):
+		return "forced (--force-build)"
+	}
+	return ""
 }
 
 // Result is how one build ended.
@@ -67,7 +95,15 @@ type Result struct {
 	Err      error
 	Artifact *Artifact
 	Elapsed  time.Duration
+	// Files are the sums of the artifact's local files.
+	Files map[string]FileSum
+	// Built is when an up-to-date build was last built.
+	Built time.Time
 }
+
+// identity is the identity of the build's artifact, for its dependents'
+// inputs.
+func (r *Result) identity() string { return ArtifactIdentity(r.Artifact, r.Files) }
 
 // Summary is how a run ended.
 type Summary struct {
@@ -75,10 +111,10 @@ type Summary struct {
 	Elapsed time.Duration
 }
 
-// OK reports whether every build succeeded.
+// OK reports whether every build succeeded or was up to date.
 func (s *Summary) OK() bool {
 	for _, r := range s.Results {
-		if r.Status != event.Succeeded {
+		if !r.Status.OK() {
 			return false
 		}
 	}
@@ -119,6 +155,10 @@ func Run(ctx context.Context, g *Graph, reg *Registry, bus *event.Bus, opts RunO
 
 	runCtx, cancelAll := context.WithCancelCause(ctx)
 	defer cancelAll(nil)
+	inc, err := startIncremental(ctx, g, bus, &opts)
+	if err != nil {
+		return failAll(g, bus, err, start)
+	}
 
 	results := map[string]*Result{}
 	waiting := map[string]int{}         // build → unfinished dependencies
@@ -148,7 +188,7 @@ func Run(ctx context.Context, g *Graph, reg *Registry, bus *event.Bus, opts RunO
 			if _, settled := results[dep]; settled {
 				continue
 			}
-			if r.Status != event.Succeeded {
+			if !r.Status.OK() {
 				n, _ := g.Node(dep)
 				reason := fmt.Sprintf("it needs %q, which %s", r.Build, statusVerb(r.Status))
 				sr := &Result{Build: dep, Driver: n.Driver, Status: event.Skipped, Err: errors.New(reason)}
@@ -172,11 +212,11 @@ func Run(ctx context.Context, g *Graph, reg *Registry, bus *event.Bus, opts RunO
 			n := ready[0]
 			ready = ready[1:]
 			running++
-			inputs := map[string]*Artifact{}
+			deps := map[string]*Result{}
 			for _, d := range g.Deps(n) {
-				inputs[d] = results[d].Artifact
+				deps[d] = results[d]
 			}
-			go func(n *Node) { done <- runBuild(runCtx, n, reg, bus, opts, inputs) }(n)
+			go func(n *Node) { done <- inc.run(runCtx, n, reg, bus, opts, deps) }(n)
 		}
 		if ctx.Err() != nil && !stopping {
 			stopping, stopReason = true, "the run was interrupted"
@@ -234,7 +274,7 @@ func statusVerb(s event.Status) string {
 // post-processor, a goroutine the driver started with panics.Go) is the
 // build's failure, with the stack in its log, after the cleanups of the
 // steps that ran.
-func runBuild(ctx context.Context, n *Node, reg *Registry, bus *event.Bus, opts RunOptions, inputs map[string]*Artifact) (r *Result) {
+func runBuild(ctx context.Context, n *Node, reg *Registry, bus *event.Bus, opts RunOptions, inputs map[string]*Artifact, lookups map[string]string, why string) (r *Result) {
 	start := time.Now()
 	ui := event.NewUI(bus, n.Name, n.Driver)
 	r = &Result{Build: n.Name, Driver: n.Driver}
@@ -257,12 +297,19 @@ func runBuild(ctx context.Context, n *Node, reg *Registry, bus *event.Bus, opts 
 		ui.Emit(event.Event{Type: event.BuildFinished, Status: r.Status, Error: errString(r.Err), Elapsed: r.Elapsed})
 	}()
 	ui.Emit(event.Event{Type: event.BuildStarted})
+	if why != "" {
+		ui.Say("%s", why)
+	}
 	bctx, catcher := catchPanics(ctx, ui)
 	defer catcher.stop()
 	if n, r.Err = atRun(n, value.RunInfo{Start: opts.Start, ID: opts.RunID}); r.Err != nil {
 		return r
 	}
+	n = withLookups(n, lookups)
 	r.Artifact, r.Err = buildOne(bctx, n, reg, ui, opts, inputs, catcher)
+	if r.Err == nil && r.Artifact != nil {
+		r.Files = sumArtifactFiles(opts.Workspace, r.Artifact)
+	}
 	return r
 }
 
@@ -367,14 +414,16 @@ func buildOne(ctx context.Context, n *Node, reg *Registry, ui *event.UI, opts Ru
 	if err != nil {
 		return nil, err
 	}
+	// One flag, one meaning: a forced build replaces its previous artifacts.
+	force := opts.forced(n.Name) != ""
 	job := &Job{
 		Name: n.Name, Driver: n.Driver, Config: cfg, UI: ui,
 		Steps:     &step.Runner{UI: ui, OnError: opts.OnError, Tracker: opts.Tracker, CleanupTimeout: opts.CleanupTimeout, Hooks: opts.Hooks},
 		WorkDir:   workDir,
 		Workspace: opts.Workspace,
 		Inputs:    inputs,
-		Force:     opts.Force,
-		Outputs:   output.NewSet(opts.Workspace, n.Name, opts.Force),
+		Force:     force,
+		Outputs:   output.NewSet(opts.Workspace, n.Name, force),
 		redact:    ui.Bus().Redact,
 		journal:   opts.Journal,
 	}
@@ -431,7 +480,7 @@ func buildOne(ctx context.Context, n *Node, reg *Registry, ui *event.UI, opts Ru
 	}
 	if err == nil {
 		art.Build, art.Driver = n.Name, n.Driver
-		art, err = postProcess(ctx, n, ui, posts, postObjs, art, &PostEnv{UI: ui, Build: n.Name, Driver: n.Driver, WorkDir: workDir, Workspace: opts.Workspace, Redact: job.redact, Outputs: job.Outputs, Force: opts.Force})
+		art, err = postProcess(ctx, n, ui, posts, postObjs, art, &PostEnv{UI: ui, Build: n.Name, Driver: n.Driver, WorkDir: workDir, Workspace: opts.Workspace, Redact: job.redact, Outputs: job.Outputs, Force: force})
 	}
 	// A goroutine's panic fails the build even if the steps ended well:
 	// what it was doing is lost.

@@ -55,7 +55,14 @@ func TestRunValuesResolveOnceAtRunStartTheSameForEveryBuild(t *testing.T) {
 	if v := plan.Builds[1].Settings[0].Value; v != `"web-" + (at run: timestamp.format("YYYYMMDD-hhmmss"))` {
 		t.Errorf("plan shows %s", v)
 	}
-	fp := engine.Fingerprint(plan.Builds[0])
+	fingerprint := func() string {
+		in, err := (&engine.Fingerprinter{Registry: reg}).Inputs(context.Background(), g.Nodes[0], nil, false)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return in.Fingerprint()
+	}
+	fp := fingerprint()
 	reg2 := taskRegistry(&recorder{})
 	sum2 := engine.Run(context.Background(), g, reg2, event.NewBus(), engine.RunOptions{Start: start.Add(time.Hour)})
 	if !sum2.OK() {
@@ -64,7 +71,7 @@ func TestRunValuesResolveOnceAtRunStartTheSameForEveryBuild(t *testing.T) {
 	if got := sum2.Result("a").Artifact.Fields["value"]; got != "base-2026-03-04T05:06:07Z" {
 		t.Errorf("second run: input %q", got)
 	}
-	if fp2 := engine.Fingerprint(engine.MakePlan(g, reg, "").Builds[0]); fp2 != fp {
+	if fp2 := fingerprint(); fp2 != fp {
 		t.Errorf("fingerprint changed between runs: %s, then %s", fp, fp2)
 	}
 }

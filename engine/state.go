@@ -2,8 +2,6 @@ package engine
 
 import (
 	"context"
-	"crypto/sha256"
-	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -17,9 +15,9 @@ import (
 	"github.com/imgbuild/imgbuild/engine/output"
 )
 
-// State records, per build, the last run's outcome and artifact, with the
-// fingerprint of the settings it was built from. Secrets never reach it:
-// fingerprints are taken over the plan's redacted form and artifacts pass
+// State records, per build, what its last successful build was made from
+// and what it made, and how its last run ended. Secrets never reach it:
+// inputs hold only keyed digests of them, and artifacts and errors pass
 // through the run's redaction.
 type State struct {
 	Builds map[string]*BuildState `json:"builds"`
@@ -27,76 +25,91 @@ type State struct {
 
 // BuildState is one build's record.
 type BuildState struct {
-	Driver      string       `json:"driver"`
-	Status      event.Status `json:"status"`
-	Fingerprint string       `json:"fingerprint"`
-	Finished    time.Time    `json:"finished"`
-	Artifact    *Artifact    `json:"artifact,omitempty"`
-	Error       string       `json:"error,omitempty"`
+	Driver string `json:"driver"`
+	// Status is how the last run of the build ended.
+	Status event.Status `json:"status"`
+	// Fingerprint, Inputs, Finished, Artifact and Files describe the last
+	// successful build: what it was made from, when it ended, what it
+	// made, and the sums of the artifact's local files. A failed run
+	// leaves them as they were.
+	Fingerprint string             `json:"fingerprint,omitempty"`
+	Inputs      *Inputs            `json:"inputs,omitempty"`
+	Finished    time.Time          `json:"finished"`
+	Artifact    *Artifact          `json:"artifact,omitempty"`
+	Files       map[string]FileSum `json:"files,omitempty"`
+	// Runner names who made it ("ci-7 pid 4242").
+	Runner string `json:"runner,omitempty"`
+	// Error is why the last run failed, when it did, and FailedAt when.
+	Error    string     `json:"error,omitempty"`
+	FailedAt *time.Time `json:"failed_at,omitempty"`
 }
 
-// Fingerprint identifies what a build was asked to do: its driver,
-// settings, provisioners and post-processors as the plan shows them (so
-// secrets are not part of it) and the edges it consumes.
-func Fingerprint(p *PlannedBuild) string {
-	h := sha256.New()
-	fmt.Fprintf(h, "%s\n", p.Driver)
-	for _, s := range p.Settings {
-		fmt.Fprintf(h, "%s=%s\n", s.Keyword, s.Value)
-	}
-	for _, s := range p.Provisioners {
-		fmt.Fprintf(h, "p:%s\n", s.Line)
-	}
-	for _, s := range p.PostProcessors {
-		fmt.Fprintf(h, "pp:%s\n", s.Line)
-	}
-	for _, s := range p.ErrorCleanup {
-		fmt.Fprintf(h, "ec:%s\n", s.Line)
-	}
-	for _, e := range p.Needs {
-		fmt.Fprintf(h, "e:%s %s\n", e.From, e.Via)
-	}
-	return hex.EncodeToString(h.Sum(nil))[:16]
+// Built reports whether the record holds a successful build.
+func (b *BuildState) Built() bool {
+	return b != nil && b.Artifact != nil && b.Fingerprint != ""
 }
 
-// LoadState reads a state file; a missing file is an empty state.
+// Identity is the identity of the recorded artifact (ArtifactIdentity).
+func (b *BuildState) Identity() string {
+	if !b.Built() {
+		return ""
+	}
+	return ArtifactIdentity(b.Artifact, b.Files)
+}
+
+// After returns the record that follows b once a run of the build ended
+// with r: a success replaces what was built; a failure keeps it and says
+// why the run failed.
+func (b *BuildState) After(r *Result, in *Inputs, runner string, redact func(string) string) *BuildState {
+	now := time.Now().UTC()
+	if r.Status.OK() && r.Status != event.UpToDate {
+		rec := &BuildState{Driver: r.Driver, Status: r.Status, Finished: now, Runner: runner, Files: r.Files}
+		if in != nil {
+			rec.Inputs, rec.Fingerprint = in, in.Fingerprint()
+		}
+		if r.Artifact != nil {
+			rec.Artifact = r.Artifact.Redacted(redact).(*Artifact)
+		}
+		return rec
+	}
+	rec := &BuildState{Driver: r.Driver}
+	if b != nil {
+		c := *b
+		rec = &c
+	}
+	rec.Status = r.Status
+	if r.Status == event.UpToDate {
+		rec.Error, rec.FailedAt = "", nil
+		return rec
+	}
+	if r.Err != nil {
+		rec.Error = redact(r.Err.Error())
+	}
+	rec.FailedAt = &now
+	return rec
+}
+
+// LoadState reads a state file and the records appended to its log since
+// it was last written whole; a missing file is an empty state.
 func LoadState(path string) (*State, error) {
 	s := &State{Builds: map[string]*BuildState{}}
 	data, err := os.ReadFile(path)
-	if errors.Is(err, fs.ErrNotExist) {
-		return s, nil
+	switch {
+	case errors.Is(err, fs.ErrNotExist):
+	case err != nil:
+		return nil, err
+	default:
+		if err := json.Unmarshal(data, s); err != nil {
+			return nil, fmt.Errorf("state file %s is damaged (%v); remove it to start afresh (every build is then new)", path, err)
+		}
+		if s.Builds == nil {
+			s.Builds = map[string]*BuildState{}
+		}
 	}
-	if err != nil {
+	if err := readStateLog(path+".log", s); err != nil {
 		return nil, err
 	}
-	if err := json.Unmarshal(data, s); err != nil {
-		return nil, fmt.Errorf("state file %s is damaged (%v); remove it to start afresh", path, err)
-	}
-	if s.Builds == nil {
-		s.Builds = map[string]*BuildState{}
-	}
 	return s, nil
-}
-
-// Record stores a run's results; redact removes secrets from what is kept.
-func (s *State) Record(plan *Plan, sum *Summary, redact func(string) string) {
-	fps := map[string]string{}
-	for _, b := range plan.Builds {
-		fps[b.Name] = Fingerprint(b)
-	}
-	for _, r := range sum.Results {
-		if r == nil {
-			continue
-		}
-		bs := &BuildState{Driver: r.Driver, Status: r.Status, Fingerprint: fps[r.Build], Finished: time.Now().UTC()}
-		if r.Artifact != nil {
-			bs.Artifact = r.Artifact.Redacted(redact).(*Artifact)
-		}
-		if r.Err != nil {
-			bs.Error = redact(r.Err.Error())
-		}
-		s.Builds[r.Build] = bs
-	}
 }
 
 // Save writes the state atomically.
@@ -108,10 +121,10 @@ func (s *State) Save(path string) error {
 	return output.WriteFile(path, append(data, '\n'), 0o644)
 }
 
-// UpdateState loads the state file at path, lets update change it and
-// saves it, holding the file's lock from the read to the write, so that
-// runs sharing a workspace at the same time never lose each other's
-// records.
+// UpdateState loads the state file at path (with its log), lets update
+// change it and saves it whole, emptying the log, holding the file's lock
+// from the read to the write, so that runs sharing a workspace at the same
+// time never lose each other's records.
 func UpdateState(ctx context.Context, path string, update func(*State)) error {
 	return filelock.With(ctx, path+".lock", func() error {
 		s, err := LoadState(path)
@@ -119,21 +132,14 @@ func UpdateState(ctx context.Context, path string, update func(*State)) error {
 			return err
 		}
 		update(s)
-		return s.Save(path)
+		if err := s.Save(path); err != nil {
+			return err
+		}
+		if err := os.Remove(path + ".log"); err != nil && !errors.Is(err, fs.ErrNotExist) {
+			return err
+		}
+		return nil
 	})
-}
-
-// Changed reports, for the plan, whether a build's fingerprint differs from
-// its last successful run: "new", "changed" or "unchanged".
-func (s *State) Changed(p *PlannedBuild) string {
-	prev, ok := s.Builds[p.Name]
-	switch {
-	case !ok || prev.Status != event.Succeeded:
-		return "new"
-	case prev.Fingerprint != Fingerprint(p):
-		return "changed"
-	}
-	return "unchanged"
 }
 
 // stateFileName is where state lives under the workspace.

@@ -5,6 +5,7 @@ import (
 
 	"github.com/imgbuild/imgbuild/builtins"
 	"github.com/imgbuild/imgbuild/engine"
+	"github.com/imgbuild/imgbuild/starlark/description"
 	"github.com/urfave/cli/v2"
 )
 
@@ -31,10 +32,10 @@ func planCommand() *cli.Command {
 		Name:      "plan",
 		Usage:     "show what would be built, in which order, and why (a dry run)",
 		ArgsUsage: "FILE|DIR",
-		Flags: append(descriptionFlags(),
+		Flags: append(append(descriptionFlags(), stateFlags()...),
 			&cli.BoolFlag{Name: "json", Usage: "print the plan as JSON"},
 			&cli.BoolFlag{Name: "dot", Usage: "print the plan as a Graphviz digraph"},
-			&cli.BoolFlag{Name: "refresh", Usage: "resolve lookups (such as aws_ami) read-only and show what they find"},
+			&cli.BoolFlag{Name: "refresh", Usage: "resolve every build's lookups (such as aws_ami) read-only and show what they find; --refresh=false checks nothing over the network: lookups unresolved, artifacts unchecked (default: what is needed to mark builds that were built before)"},
 		),
 		Action: func(c *cli.Context) error {
 			d, err := loadDescription(c)
@@ -47,10 +48,8 @@ func planCommand() *cli.Command {
 			reg := registry()
 			plan := engine.MakePlan(d.Graph, reg, d.Root)
 			plan.Variables = d.Variables
-			if c.Bool("refresh") {
-				if err := plan.Refresh(c.Context, reg); err != nil {
-					return &exitError{code: exitBuildFailed, err: fmt.Errorf("plan --refresh: %w", err)}
-				}
+			if err := markPlan(c, d, plan); err != nil {
+				return err
 			}
 			switch {
 			case c.Bool("json"):
@@ -118,4 +117,31 @@ func plural(n int, one, many string) string {
 		return one
 	}
 	return many
+}
+
+// markPlan compares the plan's builds with their records: new, up to date
+// or to rebuild, and why.
+func markPlan(c *cli.Context, d *description.Description, plan *engine.Plan) error {
+	store, fp, err := openState(c, d)
+	if err != nil {
+		return err
+	}
+	records, err := store.Load(c.Context)
+	if err != nil {
+		return &exitError{code: exitBuildFailed, err: fmt.Errorf("plan: reading the state in %s: %w", store.Where(), err)}
+	}
+	noRefresh := c.IsSet("refresh") && !c.Bool("refresh")
+	a := &engine.Assessor{Graph: d.Graph, Fingerprinter: fp, Records: records, NoVerify: noRefresh, AllLookups: c.Bool("refresh")}
+	marks := a.Assess(c.Context)
+	for _, name := range d.Graph.Names() {
+		if err := marks[name].Err; err != nil {
+			what := "plan"
+			if c.Bool("refresh") {
+				what = "plan --refresh"
+			}
+			return &exitError{code: exitBuildFailed, err: fmt.Errorf("%s: %w", what, err)}
+		}
+	}
+	plan.SetMarks(marks)
+	return nil
 }

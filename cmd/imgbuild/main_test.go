@@ -37,6 +37,9 @@ func TestMain(m *testing.M) {
 	if err != nil {
 		panic("building imgbuild with make release: " + err.Error() + "\n" + string(out))
 	}
+	// The fingerprint key (engine.LoadFingerprintKey) is made in a
+	// configuration directory of the tests' own.
+	os.Setenv("XDG_CONFIG_HOME", filepath.Join(dir, "config"))
 	code := m.Run()
 	os.RemoveAll(dir)
 	os.Exit(code)

@@ -27,7 +27,7 @@ func runCommand() *cli.Command {
 		Aliases:   []string{"build"},
 		Usage:     "build the images a description asks for",
 		ArgsUsage: "FILE|DIR",
-		Flags: append(descriptionFlags(),
+		Flags: append(append(append(descriptionFlags(), stateFlags()...), runStateFlags()...),
 			&cli.IntFlag{Name: "parallel", Value: 8, Usage: "how many builds may run at once"},
 			&cli.BoolFlag{Name: "fail-fast", Usage: "cancel the other builds on the first failure (default: builds that do not depend on it go on)"},
 			&cli.StringFlag{Name: "on-error", Value: "cleanup", Usage: "what to do with a failed build's resources: cleanup, abort (keep them for debugging and list them), or ask (on a terminal: clean up, abort, or retry the step)"},
@@ -36,7 +36,6 @@ func runCommand() *cli.Command {
 			&cli.BoolFlag{Name: "no-color", Usage: "plain lines without colour, even on a terminal (the NO_COLOR environment variable does the same)"},
 			&cli.BoolFlag{Name: "timestamps", Usage: "start each output line with the time"},
 			&cli.StringFlag{Name: "trace", Usage: "write a Chrome/Perfetto trace of the run to this file: a track per build, a span per step and provisioner (open it in ui.perfetto.dev or chrome://tracing)"},
-			&cli.BoolFlag{Name: "force", Usage: "replace every build's previous artifacts: an AMI or VM of the same name, outputs imgbuild made for another build (what imgbuild did not make is never replaced)"},
 		),
 		Action: runAction,
 	}
@@ -130,16 +129,35 @@ func runAction(c *cli.Context) error {
 	defer cancel()
 	interrupted := watchSignals(ctx, cancel, tracker, c)
 
+	store, fp, err := openState(c, d)
+	if err != nil {
+		rend.Close()
+		return err
+	}
+	forced, err := forceBuilds(c, d)
+	if err != nil {
+		rend.Close()
+		return err
+	}
+	locks, err := lockOptions(c, runner(jr.ID()))
+	if err != nil {
+		rend.Close()
+		return err
+	}
 	reg := registry()
 	sum := engine.Run(ctx, d.Graph, reg, bus, engine.RunOptions{
-		Parallel:  c.Int("parallel"),
-		FailFast:  c.Bool("fail-fast"),
-		OnError:   policy,
-		Workspace: d.Root,
-		TempDir:   tmp,
-		Tracker:   tracker,
-		Journal:   jr,
-		Force:     c.Bool("force"),
+		Store:         store,
+		Fingerprinter: fp,
+		Force:         c.Bool("force"),
+		ForceBuilds:   forced,
+		Lock:          locks,
+		Parallel:      c.Int("parallel"),
+		FailFast:      c.Bool("fail-fast"),
+		OnError:       policy,
+		Workspace:     d.Root,
+		TempDir:       tmp,
+		Tracker:       tracker,
+		Journal:       jr,
 		// run_id() is the run's journal and log name; timestamp() is now.
 		RunID: runID,
 		Start: time.Now(),
@@ -152,11 +170,7 @@ func runAction(c *cli.Context) error {
 	rendErr := rend.Close()
 	logErr := logs.Close()
 
-	plan := engine.MakePlan(d.Graph, reg, d.Root)
-	err = engine.UpdateState(context.WithoutCancel(ctx), engine.StatePath(d.Root), func(s *engine.State) {
-		s.Record(plan, sum, bus.Redact)
-	})
-	if err != nil {
+	if err := store.Close(context.WithoutCancel(ctx)); err != nil {
 		fmt.Fprintf(c.App.ErrWriter, "warning: could not record state: %v\n", err)
 	}
 	annotateFailures(c.App.Writer, d.Graph, cwd, d.Root, sum.Results, bus.Redact)
@@ -171,7 +185,11 @@ func runAction(c *cli.Context) error {
 			return err
 		}
 		fmt.Fprintf(c.App.Writer, "logs: %s\n", relTo(cwd, logDir))
-		fmt.Fprintf(c.App.Writer, "state: %s\n", relTo(cwd, engine.StatePath(d.Root)))
+		where := store.Where()
+		if _, local := store.(*engine.LocalStore); local {
+			where = relTo(cwd, engine.StatePath(d.Root))
+		}
+		fmt.Fprintf(c.App.Writer, "state: %s\n", where)
 	}
 	for _, e := range append([]error{rendErr, logErr, jerr}, bus.Broken()...) {
 		if e != nil {

@@ -61,7 +61,22 @@ const (
 	Failed    Status = "failed"
 	Skipped   Status = "skipped"
 	Cancelled Status = "cancelled"
+	// UpToDate is a build not run because nothing it depends on changed
+	// and its driver confirmed that its artifact is still there.
+	UpToDate Status = "up_to_date"
 )
+
+// OK reports whether the build has its artifact: it succeeded, or was up
+// to date.
+func (s Status) OK() bool { return s == Succeeded || s == UpToDate }
+
+// Shown is the status as people read it: "up to date", "failed".
+func (s Status) Shown() string {
+	if s == UpToDate {
+		return "up to date"
+	}
+	return string(s)
+}
 
 // Event is one thing that happened. Fields not relevant to a Type are empty.
 type Event struct {

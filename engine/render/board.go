@@ -178,8 +178,12 @@ func (b *Board) update(e event.Event) {
 			r.detail += fmt.Sprintf(" (%d %s)", len(files), plural(len(files), "file", "files"))
 		}
 	case event.BuildFinished:
-		r.state, r.elapsed, r.step, r.progress = string(e.Status), e.Elapsed, "", nil
-		if e.Status != event.Succeeded {
+		r.state, r.elapsed, r.step, r.progress = e.Status.Shown(), e.Elapsed, "", nil
+		switch e.Status {
+		case event.Succeeded:
+		case event.UpToDate:
+			r.detail = strings.TrimPrefix(e.Message, "up to date: ")
+		default:
 			r.detail = reason(e, string(e.Status)+": ")
 		}
 	}
@@ -345,7 +349,7 @@ func (b *Board) header(now time.Time, counts map[string]int, width int) string {
 }
 
 // stateOrder is the order states are counted in.
-var stateOrder = []string{"running", string(event.Succeeded), string(event.Failed), string(event.Skipped), string(event.Cancelled), "queued"}
+var stateOrder = []string{"running", string(event.Succeeded), event.UpToDate.Shown(), string(event.Failed), string(event.Skipped), string(event.Cancelled), "queued"}
 
 // countText is "2 running, 1 succeeded, 3 queued".
 func countText(counts map[string]int) string {
@@ -368,6 +372,8 @@ func (b *Board) rowLine(r *boardRow, now time.Time, stepW, barW int) string {
 		icon, st = "●", b.pal.run
 	case string(event.Succeeded):
 		icon, st = "✓", b.pal.ok
+	case event.UpToDate.Shown():
+		icon, st = "=", b.pal.ok
 	case string(event.Failed):
 		icon, st = "✗", b.pal.fail
 	case string(event.Skipped):
@@ -392,7 +398,7 @@ func (b *Board) rowLine(r *boardRow, now time.Time, stepW, barW int) string {
 		rest = clean(r.step)
 	default:
 		rest = shorten(clean(strings.SplitN(r.detail, "\n", 2)[0]), 200)
-		if r.state != string(event.Succeeded) {
+		if r.state != string(event.Succeeded) && r.state != event.UpToDate.Shown() {
 			rest = b.pal.paint(st, rest)
 		}
 	}

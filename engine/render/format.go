@@ -182,6 +182,8 @@ func (d *describer) finished(e event.Event) []line {
 		if a := d.artifacts[e.Build]; a != "" {
 			text += ": " + a
 		}
+	case event.UpToDate:
+		k, text = kSucceeded, e.Message
 	case event.Failed:
 		k, text = kFailed, "build failed after "+human(e.Elapsed)
 		text = joinNonEmpty(text, reason(e, ""))

@@ -91,13 +91,13 @@ func summary(w io.Writer, results []*engine.Result, o SummaryOptions) string {
 			continue
 		}
 		n++
-		counts[string(res.Status)]++
+		counts[res.Status.Shown()]++
 		statuses = append(statuses, res.Status)
 		var el, art, msg string
 		if res.Elapsed > 0 {
 			el = human(res.Elapsed)
 		}
-		if a := res.Artifact; a != nil && res.Status == event.Succeeded {
+		if a := res.Artifact; a != nil && res.Status.OK() {
 			art = clean(redact(path(a.ID)))
 			if len(a.Files) > 0 {
 				art += fmt.Sprintf(" (%d %s)", len(a.Files), plural(len(a.Files), "file", "files"))
@@ -106,7 +106,7 @@ func summary(w io.Writer, results []*engine.Result, o SummaryOptions) string {
 		if res.Err != nil {
 			msg = failureCause(strings.TrimPrefix(redact(res.Err.Error()), string(res.Status)+": "), o.Tails.Lines(res.Build), redact)
 		}
-		t.Row(clean(redact(res.Build)), clean(res.Driver), string(res.Status), el, shorten(art, 60), msg)
+		t.Row(clean(redact(res.Build)), clean(res.Driver), res.Status.Shown(), el, shorten(art, 60), msg)
 	}
 	cell := r.NewStyle().Padding(0, 1)
 	t.StyleFunc(func(row, col int) lipgloss.Style {
@@ -141,7 +141,7 @@ func summary(w io.Writer, results []*engine.Result, o SummaryOptions) string {
 // statusStyle is the colour of a build's final status.
 func (p *palette) statusStyle(s event.Status) lipgloss.Style {
 	switch s {
-	case event.Succeeded:
+	case event.Succeeded, event.UpToDate:
 		return p.ok
 	case event.Failed:
 		return p.fail

@@ -330,18 +330,41 @@ func MapTemplates(v Value, fn func(*Template) (Value, error)) (Value, error) {
 
 // Format renders v for the plan: strings quoted, references bare, sensitive
 // values as (sensitive).
-func Format(v Value) string {
+func Format(v Value) string { return FormatWith(v, Formatting{}) }
+
+// Formatting changes how FormatWith shows what the plan hides or
+// abbreviates.
+type Formatting struct {
+	// Secret, if set, is what a sensitive text shows as (a keyed digest,
+	// for fingerprints); nil means "(sensitive)".
+	Secret func(text string) string
+	// Origin, if set, is what a text read from a file shows as; nil means
+	// its origin and a short digest: read_file("//x") (sha256:1a2b3c4d5e6f).
+	Origin func(s String) string
+}
+
+// FormatWith renders v as Format does, with f's replacements.
+func FormatWith(v Value, f Formatting) string {
 	var b strings.Builder
-	format(&b, v)
+	format(&b, v, &f)
 	return b.String()
 }
 
-func format(b *strings.Builder, v Value) {
+func (f *Formatting) secret(text string) string {
+	if f.Secret == nil {
+		return "(sensitive)"
+	}
+	return f.Secret(text)
+}
+
+func format(b *strings.Builder, v Value, f *Formatting) {
 	switch v := v.(type) {
 	case String:
 		switch {
 		case v.Sensitive:
-			b.WriteString("(sensitive)")
+			b.WriteString(f.secret(v.S))
+		case v.Origin != "" && f.Origin != nil:
+			b.WriteString(f.Origin(v))
 		case v.Origin != "":
 			sum := sha256.Sum256([]byte(v.S))
 			b.WriteString(v.Origin + " (sha256:" + hex.EncodeToString(sum[:6]) + ")")
@@ -366,7 +389,7 @@ func format(b *strings.Builder, v Value) {
 			if i > 0 {
 				b.WriteString(", ")
 			}
-			format(b, e)
+			format(b, e, f)
 		}
 		b.WriteByte(']')
 	case *Map:
@@ -377,7 +400,7 @@ func format(b *strings.Builder, v Value) {
 			}
 			b.WriteString(strconv.Quote(k))
 			b.WriteString(": ")
-			format(b, v.Values[k])
+			format(b, v.Values[k], f)
 		}
 		b.WriteByte('}')
 	case *Template:
@@ -391,7 +414,7 @@ func format(b *strings.Builder, v Value) {
 			case p.Run != nil:
 				b.WriteString(p.Run.Shown())
 			case p.Sensitive:
-				b.WriteString("(sensitive)")
+				b.WriteString(f.secret(p.Lit))
 			default:
 				b.WriteString(strconv.Quote(p.Lit))
 			}
@@ -405,7 +428,7 @@ func format(b *strings.Builder, v Value) {
 			}
 			b.WriteString(k)
 			b.WriteString(" = ")
-			format(b, v.Fields.Values[k])
+			format(b, v.Fields.Values[k], f)
 		}
 		b.WriteByte(')')
 	}

@@ -58,6 +58,9 @@ type Description struct {
 	Secrets []string
 	// Modules lists every module evaluated.
 	Modules []string
+	// State is where imgbuild.mod keeps the builds' records ("" for the
+	// workspace's .imgbuild/state.json).
+	State string
 }
 
 // Load evaluates opts.File. Errors name file, line and column.
@@ -66,10 +69,11 @@ func Load(opts Options) (*Description, error) {
 	if err != nil {
 		return nil, err
 	}
-	mods, err := host.ReadMod(root)
+	mod, err := host.ReadModFile(root)
 	if err != nil {
 		return nil, err
 	}
+	mods := mod.Modules
 	lib := opts.Stdlib
 	if lib == nil {
 		lib = stdlib.FS
@@ -114,5 +118,6 @@ func Load(opts Options) (*Description, error) {
 		Variables: rec.Variables(),
 		Secrets:   rec.Secrets(),
 		Modules:   h.Loaded(),
+		State:     mod.State,
 	}, nil
 }

@@ -1,6 +1,7 @@
 package description
 
 import (
+	"context"
 	"os"
 	"path/filepath"
 	"strings"
@@ -51,9 +52,20 @@ box(name = "web", region = "x", image = read_file("files/image.txt").strip().upp
 	if strings.Join(got, "\n") != strings.Join(want, "\n") {
 		t.Errorf("plan:\n%s\nwant:\n%s", strings.Join(got, "\n"), strings.Join(want, "\n"))
 	}
-	before := engine.Fingerprint(b)
+	fingerprint := func() string {
+		d, err := Load(Options{File: filepath.Join(root, "images.star"), Registry: testRegistry()})
+		if err != nil {
+			t.Fatal(err)
+		}
+		in, err := (&engine.Fingerprinter{Registry: testRegistry(), Workspace: d.Root}).Inputs(context.Background(), d.Graph.Nodes[0], nil, false)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return in.Fingerprint()
+	}
+	before := fingerprint()
 	os.WriteFile(filepath.Join(root, "cloud-init.yaml"), []byte("#cloud-config\npackages: [yq]\n"), 0o644)
-	if after := engine.Fingerprint(load()); after == before {
+	if after := fingerprint(); after == before {
 		t.Errorf("the fingerprint did not change when the file did")
 	}
 }

@@ -38,15 +38,50 @@ var moduleName = regexp.MustCompile(`^[a-z][a-z0-9_-]*$`)
 // @shared// to that directory (relative to root). A missing file declares
 // none.
 func ReadMod(root string) (map[string]string, error) {
+	m, err := ReadModFile(root)
+	if err != nil {
+		return nil, err
+	}
+	return m.Modules, nil
+}
+
+// Mod is what imgbuild.mod declares.
+type Mod struct {
+	// Modules maps an external module's name to its directory.
+	Modules map[string]string
+	// State is where the builds' records are kept, when not in the
+	// workspace: state(location = "s3://bucket/prefix"), which --state
+	// overrides.
+	State string
+}
+
+// ReadModFile reads root/imgbuild.mod, if any: module(...) and state(...)
+// declarations.
+func ReadModFile(root string) (*Mod, error) {
 	file := filepath.Join(root, ModFile)
+	m := &Mod{Modules: map[string]string{}}
 	src, err := os.ReadFile(file)
 	if errors.Is(err, fs.ErrNotExist) {
-		return map[string]string{}, nil
+		return m, nil
 	}
 	if err != nil {
 		return nil, err
 	}
-	mods := map[string]string{}
+	mods := m.Modules
+	state := starlark.NewBuiltin("state", func(t *starlark.Thread, b *starlark.Builtin, args starlark.Tuple, kwargs []starlark.Tuple) (starlark.Value, error) {
+		var location string
+		if err := starlark.UnpackArgs("state", args, kwargs, "location", &location); err != nil {
+			return nil, err
+		}
+		if m.State != "" {
+			return nil, fmt.Errorf("state: declared twice")
+		}
+		if location == "" {
+			return nil, fmt.Errorf("state: location is empty: give s3://bucket/prefix, or leave state(...) out to keep state in .imgbuild/state.json")
+		}
+		m.State = location
+		return starlark.None, nil
+	})
 	module := starlark.NewBuiltin("module", func(t *starlark.Thread, b *starlark.Builtin, args starlark.Tuple, kwargs []starlark.Tuple) (starlark.Value, error) {
 		var name, path string
 		if len(args) > 0 {
@@ -76,10 +111,11 @@ func ReadMod(root string) (map[string]string, error) {
 	thread.SetMaxExecutionSteps(1_000_000)
 	_, err = starlark.ExecFileOptions(FileOptions, thread, ModFile, src, starlark.StringDict{
 		"module": module,
+		"state":  state,
 		"struct": starlark.NewBuiltin("struct", starlarkstruct.Make),
 	})
 	if err != nil {
 		return nil, Describe(err)
 	}
-	return mods, nil
+	return m, nil
 }
