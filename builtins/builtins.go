@@ -33,6 +33,7 @@ import (
 	"go.starlark.net/lib/math"
 	"go.starlark.net/starlark"
 	"go.starlark.net/starlarkstruct"
+	"go.starlark.net/syntax"
 )
 
 // Options configure a Recorder.
@@ -56,6 +57,10 @@ type Options struct {
 	Warn func(msg string)
 	// StrictVars makes a var-file's undeclared variable an error.
 	StrictVars bool
+	// Syntax returns the syntax tree of a file as shown in positions
+	// (host.Host.Syntax), so that errors point at the offending keyword;
+	// nil points them at the call.
+	Syntax func(display string) *syntax.File
 }
 
 // VarValue is a variable's value from outside the description.
@@ -81,6 +86,7 @@ type Recorder struct {
 	vars  map[string]*declaredVar
 	order []string
 	sens  *sensitive
+	errs  ErrorList
 }
 
 type declaredVar struct {
@@ -178,6 +184,7 @@ func (r *Recorder) builderBuiltin(def *engine.BuilderDef) func(*starlark.Thread,
 		}
 		node := &engine.Node{Driver: s.Name, Pos: callPos(thread), Settings: value.NewMap()}
 		valid := append(append([]string(nil), commonKeywords...), s.Keywords()...)
+		bad := len(r.errs)
 		for _, kv := range kwargs {
 			kw := string(kv[0].(starlark.String))
 			v := kv[1]
@@ -196,7 +203,8 @@ func (r *Recorder) builderBuiltin(def *engine.BuilderDef) func(*starlark.Thread,
 			default:
 				f, ok := s.Field(kw)
 				if !ok {
-					return nil, unknownKeyword(b.Name(), kw, valid)
+					r.collect(thread, kw, unknownKeyword(b.Name(), kw, valid))
+					continue
 				}
 				var sv value.Value
 				sv, err = r.setting(thread, f, v, kwargs)
@@ -205,17 +213,21 @@ func (r *Recorder) builderBuiltin(def *engine.BuilderDef) func(*starlark.Thread,
 				}
 			}
 			if err != nil {
-				return nil, fmt.Errorf("%s: for parameter %s: %v", b.Name(), kw, err)
+				r.collect(thread, kw, fmt.Errorf("%s: for parameter %s: %v", b.Name(), kw, err))
 			}
 		}
 		if node.Name == "" {
-			return nil, fmt.Errorf("%s: missing required keyword argument \"name\": every build needs a unique name", b.Name())
+			r.collect(thread, "", fmt.Errorf("%s: missing required keyword argument \"name\": every build needs a unique name", b.Name()))
+			return &Handle{node: node, def: def}, nil
 		}
-		if _, err := s.Decode(node.Settings, s.New(), schema.Options{Deferred: true}); err != nil {
-			return nil, fmt.Errorf("%s: %v", b.Name(), err)
+		if len(r.errs) == bad {
+			// Missing values are reported once the keywords themselves are right.
+			if _, err := s.Decode(node.Settings, s.New(), schema.Options{Deferred: true}); err != nil {
+				r.collectDecode(thread, b.Name(), err)
+			}
 		}
 		if err := r.Graph.Add(node); err != nil {
-			return nil, err
+			r.collect(thread, "name", err)
 		}
 		return &Handle{node: node, def: def}, nil
 	}
@@ -430,20 +442,25 @@ func (r *Recorder) objectBuiltin(s *schema.Schema, wrap func(*value.Object) star
 			return nil, err
 		}
 		obj := &value.Object{Kind: s.Name, Pos: callPos(thread)}
+		bad := len(r.errs)
 		for _, kv := range kwargs {
 			kw := string(kv[0].(starlark.String))
 			f, ok := s.Field(kw)
 			if !ok {
-				return nil, unknownKeyword(b.Name(), kw, s.Keywords())
+				r.collect(thread, kw, unknownKeyword(b.Name(), kw, s.Keywords()))
+				continue
 			}
 			sv, err := r.setting(thread, f, kv[1], kwargs)
 			if err != nil {
-				return nil, fmt.Errorf("%s: for parameter %s: %v", b.Name(), kw, err)
+				r.collect(thread, kw, fmt.Errorf("%s: for parameter %s: %v", b.Name(), kw, err))
+				continue
 			}
 			obj.Fields.Set(kw, sv)
 		}
-		if _, err := s.Decode(&obj.Fields, s.New(), schema.Options{Deferred: true}); err != nil {
-			return nil, fmt.Errorf("%s: %v", b.Name(), err)
+		if len(r.errs) == bad {
+			if _, err := s.Decode(&obj.Fields, s.New(), schema.Options{Deferred: true}); err != nil {
+				r.collectDecode(thread, b.Name(), err)
+			}
 		}
 		return wrap(obj), nil
 	}
@@ -454,6 +471,11 @@ func (r *Recorder) objectBuiltin(s *schema.Schema, wrap func(*value.Object) star
 // var-file's undeclared variable is a warning, as in Packer (shared var
 // files set more than one description uses), unless StrictVars is set.
 func (r *Recorder) Finish() error {
+	if len(r.errs) > 0 {
+		// The graph of a description with mistakes would only add
+		// errors that follow from them.
+		return r.errs
+	}
 	for _, name := range slices.Sorted(maps.Keys(r.opts.Vars)) {
 		if _, ok := r.vars[name]; ok {
 			continue

@@ -31,8 +31,8 @@ func TestExitCodes(t *testing.T) {
 	}{
 		{[]string{"run", "ok.star", "--no-color"}, 0, ""},
 		{[]string{"run", "fails.star", "--no-color"}, 1, ""},
-		{[]string{"run", "invalid.star"}, 2, `invalid.star:1:6: local: unexpected keyword argument "nope"`},
-		{[]string{"plan", "invalid.star"}, 2, `invalid.star:1:6: local: unexpected keyword argument "nope"`},
+		{[]string{"run", "invalid.star"}, 2, `invalid.star:1:19: local: unexpected keyword argument "nope"`},
+		{[]string{"plan", "invalid.star"}, 2, `invalid.star:1:19: local: unexpected keyword argument "nope"`},
 		{[]string{"validate", "missing.star"}, 2, "cannot read the description"},
 		{[]string{"run"}, 2, "run takes one description file or directory, like imgbuild run images.star"},
 		{[]string{"run", "ok.star", "--on-error", "panic"}, 2, `--on-error "panic": want cleanup, abort or ask`},

@@ -80,7 +80,7 @@ func TestRunJSONReportsUsageErrorsAsAnEvent(t *testing.T) {
 		want string
 	}{
 		{[]string{"run", "images.star", "--json", "--bogus"}, "flag provided but not defined: -bogus"},
-		{[]string{"run", "bad.star", "--json"}, `bad.star:1:6: local: unexpected keyword argument "nope"`},
+		{[]string{"run", "bad.star", "--json"}, `bad.star:1:19: local: unexpected keyword argument "nope"`},
 		{[]string{"run", "--json", "images.star", "--parallel", "0"}, "--parallel 0: want at least 1"},
 	} {
 		code, out, _ := imgbuild(t, dir, c.args...)
@@ -105,7 +105,7 @@ func TestGitHubActionsGetsErrorAnnotations(t *testing.T) {
 	})
 	t.Setenv("GITHUB_ACTIONS", "true")
 	_, out, _ := imgbuild(t, dir, "validate", "proj/bad.star")
-	if !strings.Contains(out, `::error file=proj/bad.star,line=1,col=6::local: unexpected keyword argument "nope"`) {
+	if !strings.Contains(out, `::error file=proj/bad.star,line=2,col=7::local: unexpected keyword argument "nope"`) {
 		t.Errorf("validation annotation:\n%s", out)
 	}
 	_, out, _ = imgbuild(t, dir, "run", "proj/broken.star", "--no-color")
@@ -115,5 +115,35 @@ func TestGitHubActionsGetsErrorAnnotations(t *testing.T) {
 	t.Setenv("GITHUB_ACTIONS", "")
 	if _, out, _ := imgbuild(t, dir, "validate", "proj/bad.star"); strings.Contains(out, "::error") {
 		t.Errorf("annotations outside GitHub Actions:\n%s", out)
+	}
+}
+
+func TestValidateReportsEveryErrorAtItsKeyword(t *testing.T) {
+	dir := testkit.Workspace(t, map[string]string{"images.star": `
+local(
+    name = "a",
+    provisoners = [],
+)
+local(name = "b", provisioners = [shell(inlin = ["true"])])
+local(name = "c", env = 3)
+`})
+	code, _, errOut := imgbuild(t, dir, "validate", "images.star")
+	if code != 2 {
+		t.Fatalf("exit %d: %s", code, errOut)
+	}
+	want := []string{
+		`error: images.star:4:5: local: unexpected keyword argument "provisoners" (did you mean "provisioners"?)`,
+		`error: images.star:6:41: shell: unexpected keyword argument "inlin" (did you mean "inline"?)`,
+		`error: images.star:7:19: local: for parameter env:`,
+		"3 errors",
+	}
+	lines := strings.Split(strings.TrimSpace(errOut), "\n")
+	if len(lines) != len(want) {
+		t.Fatalf("stderr has %d lines, want %d:\n%s", len(lines), len(want), errOut)
+	}
+	for i, w := range want {
+		if !strings.HasPrefix(lines[i], w) {
+			t.Errorf("line %d = %q, want %q", i+1, lines[i], w)
+		}
 	}
 }

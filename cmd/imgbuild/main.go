@@ -15,6 +15,7 @@ import (
 	"io"
 	"os"
 
+	"github.com/imgbuild/imgbuild/builtins"
 	"github.com/urfave/cli/v2"
 )
 
@@ -77,7 +78,15 @@ func exitCode(err error, stderr io.Writer) int {
 	}
 	var ee *exitError
 	if errors.As(err, &ee) {
-		if ee.err != nil {
+		var list builtins.ErrorList
+		switch {
+		case errors.As(ee.err, &list) && len(list) > 1:
+			// validate's habit: every mistake, then how many.
+			for _, e := range list {
+				fmt.Fprintf(stderr, "error: %v\n", e)
+			}
+			fmt.Fprintf(stderr, "%d errors\n", len(list))
+		case ee.err != nil:
 			fmt.Fprintf(stderr, "error: %v\n", ee.err)
 		}
 		return ee.code

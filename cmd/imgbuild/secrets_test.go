@@ -93,7 +93,7 @@ local(name = "a", output_directory = token, force = "%s" % token)
 		"and on stderr (sensitive)",
 		"failing with (sensitive)",
 		"for parameter ssh_timeout: (sensitive) is not a duration",
-		"invalid2.star:3:6: local: for parameter force: got string, want bool",
+		"invalid2.star:3:45: local: for parameter force: got string, want bool",
 	} {
 		if !strings.Contains(seen.String(), want) {
 			t.Errorf("the output lacks %q:\n%s", want, seen.String())

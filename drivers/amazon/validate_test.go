@@ -41,7 +41,7 @@ func TestBadInputIsRefusedWhenTheDescriptionIsEvaluated(t *testing.T) {
 		name, src, want string
 	}{
 		{"unknown region", strings.Replace(build(""), `"eu-west-1"`, `"eu-wset-1"`, 1),
-			`images.star:1:11: amazon_ebs: for parameter region: unknown region "eu-wset-1" (did you mean "eu-west-1"?); if it is a region newer than this imgbuild, set skip_region_validation = True`},
+			`images.star:1:26: amazon_ebs: for parameter region: unknown region "eu-wset-1" (did you mean "eu-west-1"?); if it is a region newer than this imgbuild, set skip_region_validation = True`},
 		{"unknown copy region", build(`, ami_regions = ["us-east-1", "us-esat-2"]`),
 			`amazon_ebs: for parameter ami_regions: element 1: unknown region "us-esat-2" (did you mean "us-east-2"?); if it is a region newer than this imgbuild, set skip_region_validation = True`},
 		{"malformed AMI id", strings.Replace(build(""), "ami-0abcdef1234567890", "ami-12345", 1),

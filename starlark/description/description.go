@@ -88,14 +88,25 @@ func Load(opts Options) (*Description, error) {
 		Root:       root,
 		Warn:       opts.Warn,
 		StrictVars: opts.StrictVars,
+		Syntax:     h.Syntax,
 	})
 	h.Predeclared = rec.Predeclared()
 	h.Transform = builtins.RewriteFormatting
 	h.Redact = rec.Redact
 	if _, err := h.Exec(opts.File); err != nil {
+		// What the builtins collected comes first, then the error that
+		// stopped the evaluation.
+		if list := rec.Errors(); len(list) > 0 {
+			list = append(list, err)
+			return nil, redactList(list, rec.Redact)
+		}
 		return nil, err
 	}
 	if err := rec.Finish(); err != nil {
+		var list builtins.ErrorList
+		if errors.As(err, &list) {
+			return nil, redactList(list, rec.Redact)
+		}
 		return nil, errors.New(rec.Redact(err.Error()))
 	}
 	// What the builds write may touch neither the description nor what
@@ -120,4 +131,13 @@ func Load(opts Options) (*Description, error) {
 		Modules:   h.Loaded(),
 		State:     mod.State,
 	}, nil
+}
+
+// redactList redacts every error of a list, keeping it a list.
+func redactList(list builtins.ErrorList, redact func(string) string) builtins.ErrorList {
+	out := make(builtins.ErrorList, len(list))
+	for i, e := range list {
+		out[i] = errors.New(redact(e.Error()))
+	}
+	return out
 }

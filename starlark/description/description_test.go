@@ -2,6 +2,7 @@ package description
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -67,22 +68,22 @@ func TestBadInputMessages(t *testing.T) {
 		{
 			name:  "unknown keyword suggests the nearest",
 			files: map[string]string{"images.star": `box(name = "a", regon = "x")`},
-			want:  `images.star:1:4: box: unexpected keyword argument "regon" (did you mean "region"?)`,
+			want:  `images.star:1:17: box: unexpected keyword argument "regon" (did you mean "region"?)`,
 		},
 		{
 			name:  "wrong type",
 			files: map[string]string{"images.star": `box(name = "a", region = "x", size = "big")`},
-			want:  `images.star:1:4: box: for parameter size: got string, want int`,
+			want:  `images.star:1:31: box: for parameter size: got string, want int`,
 		},
 		{
 			name:  "wrong element type",
 			files: map[string]string{"images.star": `box(name = "a", region = "x", tags = {"k": 1})`},
-			want:  `images.star:1:4: box: for parameter tags: key "k": got int, want string`,
+			want:  `images.star:1:31: box: for parameter tags: key "k": got int, want string`,
 		},
 		{
 			name:  "value outside enum",
 			files: map[string]string{"images.star": `box(name = "a", region = "x", mode = "medium")`},
-			want:  `images.star:1:4: box: for parameter mode: "medium" is not one of "fast", "slow"`,
+			want:  `images.star:1:31: box: for parameter mode: "medium" is not one of "fast", "slow"`,
 		},
 		{
 			name:  "missing required keyword",
@@ -107,7 +108,7 @@ func TestBadInputMessages(t *testing.T) {
 		{
 			name:  "two builds with one name",
 			files: map[string]string{"images.star": "box(name = \"a\", region = \"x\")\nbox(name = \"a\", region = \"y\")\n"},
-			want:  `images.star:2:4: two builds are named "a": images.star:1:4 and images.star:2:4; build names must be unique`,
+			want:  `images.star:2:5: two builds are named "a": images.star:1:4 and images.star:2:4; build names must be unique`,
 		},
 		{
 			name:  "cycle names every member",
@@ -132,37 +133,37 @@ func TestBadInputMessages(t *testing.T) {
 		{
 			name:  "a build passed as a setting",
 			files: map[string]string{"images.star": "base = box(name = \"base\", region = \"x\")\nbox(name = \"web\", region = \"x\", image = base)\n"},
-			want:  `images.star:2:4: box: for parameter image: got the build "base" itself; pass one of its outputs (base.files) or list it in depends_on`,
+			want:  `images.star:2:33: box: for parameter image: got the build "base" itself; pass one of its outputs (base.files) or list it in depends_on`,
 		},
 		{
 			name:  "file that does not exist",
 			files: map[string]string{"images.star": `step(source = "files/nginx.conf")`},
-			want:  `images.star:1:5: step: for parameter source: "files/nginx.conf" does not exist (looked for `,
+			want:  `images.star:1:6: step: for parameter source: "files/nginx.conf" does not exist (looked for `,
 		},
 		{
 			name:  "file outside the workspace",
 			files: map[string]string{"images.star": `step(source = "../outside.txt")`},
-			want:  `images.star:1:5: step: for parameter source: "../outside.txt" is outside the workspace`,
+			want:  `images.star:1:6: step: for parameter source: "../outside.txt" is outside the workspace`,
 		},
 		{
 			name:  "absolute file outside the workspace",
 			files: map[string]string{"images.star": `step(source = "/etc/passwd")`},
-			want:  `images.star:1:5: step: for parameter source: "/etc/passwd" is outside the workspace`,
+			want:  `images.star:1:6: step: for parameter source: "/etc/passwd" is outside the workspace`,
 		},
 		{
 			name:  "script that is a directory",
 			files: map[string]string{"images.star": `box(name = "a", region = "x", script = "dir")`, "dir/x": ""},
-			want:  `images.star:1:4: box: for parameter script: "dir" is a directory, want a file`,
+			want:  `images.star:1:31: box: for parameter script: "dir" is a directory, want a file`,
 		},
 		{
 			name:  "provisioner list holding a string",
 			files: map[string]string{"images.star": `box(name = "a", region = "x", provisioners = ["echo hi"])`},
-			want:  `images.star:1:4: box: for parameter provisioners: element 0: got string, want a provisioner such as shell(...) or file(...)`,
+			want:  `images.star:1:31: box: for parameter provisioners: element 0: got string, want a provisioner such as shell(...) or file(...)`,
 		},
 		{
 			name:  "post-processor in provisioners",
 			files: map[string]string{"images.star": `box(name = "a", region = "x", provisioners = [post_step()])`},
-			want:  `images.star:1:4: box: for parameter provisioners: element 0: got post-processor, want a provisioner such as shell(...) or file(...)`,
+			want:  `images.star:1:31: box: for parameter provisioners: element 0: got post-processor, want a provisioner such as shell(...) or file(...)`,
 		},
 		{
 			name:  "missing module",
@@ -217,7 +218,7 @@ func TestBadInputMessages(t *testing.T) {
 				"images.star":      "load(\"//teams/setup.star\", \"setup\")\nbox(name = \"a\", region = \"x\", provisioners = setup())\n",
 				"teams/setup.star": "def setup():\n    return [step(inline = [\"x\"], envv = {})]\n",
 			},
-			want: "teams/setup.star:2:17: step: unexpected keyword argument \"envv\" (did you mean \"env\"?)\nbacktrace (most recent call last):\n  images.star:2:51: in <toplevel>\n  teams/setup.star:2:17: in setup",
+			want: "teams/setup.star:2:34: step: unexpected keyword argument \"envv\" (did you mean \"env\"?)\nbacktrace (most recent call last):\n  images.star:2:51: in <toplevel>\n  teams/setup.star:2:17: in setup",
 		},
 	}
 	for _, c := range cases {
@@ -368,7 +369,7 @@ fetch(source = "/var/log/remote.log", direction = "download")
 fetch(source = "missing.txt")
 `})
 	_, err := Load(Options{File: filepath.Join(root, "images.star"), Registry: reg})
-	if err == nil || !strings.Contains(err.Error(), `images.star:3:6: fetch: for parameter source: "missing.txt" does not exist`) {
+	if err == nil || !strings.Contains(err.Error(), `images.star:3:7: fetch: for parameter source: "missing.txt" does not exist`) {
 		t.Errorf("error = %v (the download's source must not be checked, the upload's must)", err)
 	}
 }
@@ -459,12 +460,46 @@ login(key = "` + outside + `")
 login(key = "` + outside + `.missing")
 `})
 	_, err := Load(Options{File: filepath.Join(root, "images.star"), Registry: reg})
-	if err == nil || !strings.Contains(err.Error(), `images.star:3:6: login: for parameter key: "`+outside+`.missing" does not exist`) {
+	if err == nil || !strings.Contains(err.Error(), `images.star:3:7: login: for parameter key: "`+outside+`.missing" does not exist`) {
 		t.Errorf("error = %v (a key outside the workspace is fine, a missing one is not)", err)
 	}
 	root = testkit.Workspace(t, map[string]string{"images.star": `login(conf = "` + outside + `")`})
 	_, err = Load(Options{File: filepath.Join(root, "images.star"), Registry: reg})
 	if err == nil || !strings.Contains(err.Error(), "is outside the workspace") {
 		t.Errorf("error = %v (workspace-scoped paths stay inside)", err)
+	}
+}
+
+// TestEveryMistakeIsReportedAtItsKeyword: three mistakes in three calls give
+// three errors, each at the line and column of the offending keyword, not
+// of the call's opening bracket.
+func TestEveryMistakeIsReportedAtItsKeyword(t *testing.T) {
+	root := testkit.Workspace(t, map[string]string{"images.star": `
+box(
+    name = "a",
+    provisoners = [],
+)
+step(
+    env = 3,
+)
+box(name = "b", region = "r", provisioners = [step(src = "x")])
+`})
+	_, err := Load(Options{File: filepath.Join(root, "images.star"), Registry: testRegistry()})
+	var list builtins.ErrorList
+	if !errors.As(err, &list) {
+		t.Fatalf("err = %v, want a list", err)
+	}
+	want := []string{
+		`images.star:4:5: box: unexpected keyword argument "provisoners" (did you mean "provisioners"?)`,
+		`images.star:7:5: step: for parameter env:`,
+		`images.star:9:52: step: unexpected keyword argument "src"`,
+	}
+	if len(list) != len(want) {
+		t.Fatalf("%d errors, want %d:\n%v", len(list), len(want), err)
+	}
+	for i, w := range want {
+		if !strings.HasPrefix(list[i].Error(), w) {
+			t.Errorf("error %d = %q, want it to start %q", i+1, list[i], w)
+		}
 	}
 }

@@ -19,6 +19,7 @@ import (
 	"path/filepath"
 	"sort"
 	"strings"
+	"sync"
 
 	wspath "github.com/imgbuild/imgbuild/engine/workspace"
 	"go.starlark.net/resolve"
@@ -68,6 +69,9 @@ type Host struct {
 	cache  map[string]*entry
 	order  []string
 	budget *budget
+
+	syntaxMu sync.Mutex
+	syntax   map[string]*syntax.File
 }
 
 type entry struct {
@@ -358,16 +362,31 @@ func (h *Host) exec(parent *starlark.Thread, chain []string, label string, src [
 	return globals, nil
 }
 
-// execFile is starlark.ExecFileOptions with the Transform applied.
+// Syntax returns the syntax tree of the module shown as display in
+// positions, as it was evaluated, or nil before it was: builtins use it to
+// point an error at the offending keyword rather than at the call.
+func (h *Host) Syntax(display string) *syntax.File {
+	h.syntaxMu.Lock()
+	defer h.syntaxMu.Unlock()
+	return h.syntax[display]
+}
+
+// execFile is starlark.ExecFileOptions with the Transform applied; it keeps
+// each file's tree for Syntax.
 func (h *Host) execFile(thread *starlark.Thread, name string, src []byte) (starlark.StringDict, error) {
-	if h.Transform == nil {
-		return starlark.ExecFileOptions(FileOptions, thread, name, src, h.Predeclared)
-	}
 	f, err := FileOptions.Parse(name, src, 0)
 	if err != nil {
 		return nil, err
 	}
-	h.Transform(f)
+	if h.Transform != nil {
+		h.Transform(f)
+	}
+	h.syntaxMu.Lock()
+	if h.syntax == nil {
+		h.syntax = map[string]*syntax.File{}
+	}
+	h.syntax[name] = f
+	h.syntaxMu.Unlock()
 	prog, err := starlark.FileProgram(f, h.Predeclared.Has)
 	if err != nil {
 		return nil, err
