@@ -216,6 +216,9 @@ func (r *Recorder) builderBuiltin(def *engine.BuilderDef) func(*starlark.Thread,
 				r.collect(thread, kw, fmt.Errorf("%s: for parameter %s: %v", b.Name(), kw, err))
 			}
 		}
+		if node.Name == "" && len(r.errs) > bad {
+			return &Handle{node: node, def: def}, nil // a bad name is reported already
+		}
 		if node.Name == "" {
 			r.collect(thread, "", fmt.Errorf("%s: missing required keyword argument \"name\": every build needs a unique name", b.Name()))
 			return &Handle{node: node, def: def}, nil

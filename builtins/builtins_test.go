@@ -86,18 +86,19 @@ local(name = "last", depends_on = [base, "app"])
 	}
 }
 
-// Every bad call names the builtin, the parameter and what to do.
+// Every bad call names the builtin, the parameter and what to do. (Without
+// Options.Syntax, the builtins place their errors at the call.)
 func TestBadCallsSayWhatIsWrong(t *testing.T) {
 	const login = `ssh_host = "h", ssh_username = "u", ssh_password = "p", ssh_insecure_ignore_host_key = True`
 	for _, tc := range []struct{ src, want string }{
-		{`null(name = "a", ssh_hots = "x")`, `null: unexpected keyword argument "ssh_hots" (did you mean "ssh_host"?)`},
-		{`null(name = "a", ssh_host = 3)`, `null: for parameter ssh_host: got int, want string`},
+		{`null(name = "a", ssh_hots = "x")`, `images.star:1:5: null: unexpected keyword argument "ssh_hots" (did you mean "ssh_host"?)`},
+		{`null(name = "a", ssh_host = 3)`, `images.star:1:5: null: for parameter ssh_host: got int, want string`},
 		{`null("a")`, `null: got 1 positional argument, but null takes keywords only, like null(name = "web", ...)`},
-		{`null(name = "a", ` + login + `); null(name = "a", ` + login + `)`, `two builds are named "a": images.star:1:5 and images.star:1:116; build names must be unique`},
+		{`null(name = "a", ` + login + `); null(name = "a", ` + login + `)`, `images.star:1:116: two builds are named "a": images.star:1:5 and images.star:1:116; build names must be unique`},
 		{`a = local(name = "a"); a.nope`, `local build "a" has no output "nope" (did you mean "name"?); its outputs are directory, files, id, name`},
 		{`local(name = "b", depends_on = ["nope"])`, `images.star:1:6: build "b" depends on "nope", which is not defined`},
-		{`shell(inline = ["x"], foo = 1)`, `shell: unexpected keyword argument "foo"`},
-		{`local(name = "a b")`, `local: for parameter name: "a b" is not a valid build name (letters, digits, '.', '_' and '-', starting with a letter or digit)`},
+		{`shell(inline = ["x"], foo = 1)`, `images.star:1:6: shell: unexpected keyword argument "foo"`},
+		{`local(name = "a b")`, `images.star:1:6: local: for parameter name: "a b" is not a valid build name (letters, digits, '.', '_' and '-', starting with a letter or digit)`},
 		{`var("region")`, `var: variable "region" is required but not set: pass --var region=..., put it in a --var-file, set IMGBUILD_VAR_region, or give it a default`},
 		{`var("token", default = 1, sensitive = True)`, `var: sensitive variable "token" must be a string, not int (its default)`},
 	} {

@@ -78,15 +78,15 @@ func TestOutputsThatTouchWhatTheBuildDoesNotOwnAreRefusedAtValidation(t *testing
 		want      []string
 	}{
 		{"a directory outside the workspace", `local(name = "web", output_directory = "../x", force = True)`,
-			[]string{`images.star:1:6: local: for parameter output_directory: "../x" leads out of the workspace through "..": outputs go inside the workspace, such as "output/x"`}},
+			[]string{`images.star:1:21: local: for parameter output_directory: "../x" leads out of the workspace through "..": outputs go inside the workspace, such as "output/x"`}},
 		{"an absolute path", `local(name = "web", output_directory = "/tmp/x")`,
-			[]string{`images.star:1:6: local: for parameter output_directory: "/tmp/x" is absolute: outputs go inside the workspace; write a path relative to it, such as "output/x"`}},
+			[]string{`images.star:1:21: local: for parameter output_directory: "/tmp/x" is absolute: outputs go inside the workspace; write a path relative to it, such as "output/x"`}},
 		{"the description", `local(name = "web", post = [checksum(output = "images.star")])`,
 			[]string{`images.star:1:37: checksum: for parameter output: "images.star" is a file of the description: choose another path`}},
 		{"a loaded module's directory", "load(\"//lib/site.star\", \"x\")\nlocal(name = \"web\", output_directory = \"lib\")",
 			[]string{`images.star:2:6: local: for parameter output_directory: "lib" holds lib/site.star, a file of the description: choose another path`}},
 		{"imgbuild's own state", `local(name = "web", output_directory = ".imgbuild/web")`,
-			[]string{`images.star:1:6: local: for parameter output_directory: ".imgbuild/web" is inside .imgbuild/, where imgbuild keeps its state and logs: choose another path, such as "output/web"`}},
+			[]string{`images.star:1:21: local: for parameter output_directory: ".imgbuild/web" is inside .imgbuild/, where imgbuild keeps its state and logs: choose another path, such as "output/web"`}},
 		{"an input of another build", "local(name = \"web\", output_directory = \"files\")\nlocal(name = \"app\", provisioners = [file(source = \"files/app.conf\", destination = \"/etc/app.conf\")])",
 			[]string{`images.star:1:6: local: for parameter output_directory: "files" holds files/app.conf, an input of build "app" (file at images.star:2:41, source): choose another path`}},
 		{"two builds, one output", "local(name = \"a\", output_directory = \"out\")\nlocal(name = \"b\", output_directory = \"out\")",
@@ -137,9 +137,9 @@ func TestInputsNeverFollowALinkOutOfTheWorkspace(t *testing.T) {
 	os.WriteFile(secret, []byte("s3cret\n"), 0o600)
 	for _, c := range []struct{ name, src, want string }{
 		{"file(source=)", `local(name = "web", provisioners = [file(source = "files/link", destination = "/x")])`,
-			`images.star:1:41: file: for parameter source: "files/link" leads out of the workspace through the symbolic link files/link (→ ` + secret + `); descriptions may only read files inside the workspace`},
+			`images.star:1:42: file: for parameter source: "files/link" leads out of the workspace through the symbolic link files/link (→ ` + secret + `); descriptions may only read files inside the workspace`},
 		{"a script", `local(name = "web", provisioners = [shell(script = "files/link")])`,
-			`images.star:1:42: shell: for parameter script: "files/link" leads out of the workspace through the symbolic link files/link (→ ` + secret + `); descriptions may only read files inside the workspace`},
+			`images.star:1:43: shell: for parameter script: "files/link" leads out of the workspace through the symbolic link files/link (→ ` + secret + `); descriptions may only read files inside the workspace`},
 		{"load()", `load("//files/link.star", "x")`,
 			`module //files/link.star: "files/link.star" leads out of the workspace through the symbolic link files/link.star (→ ` + secret + `); modules may only be read from inside the workspace`},
 	} {
