@@ -72,6 +72,8 @@ type boardRow struct {
 	started  time.Time
 	elapsed  time.Duration // once finished
 	progress *event.Event  // the current step's last Progress
+	prov     string        // the provisioner running: "shell 2/5 (scripts/setup.sh)"
+	lastLine string        // the current step's last line of output
 	detail   string        // once finished: artifact, error or reason
 }
 
@@ -163,11 +165,19 @@ func (b *Board) update(e event.Event) {
 	case event.BuildStarted:
 		r.state, r.started = "running", e.Time
 	case event.StepStarted:
-		r.step, r.progress = e.Step, nil
+		r.step, r.progress, r.prov, r.lastLine = e.Step, nil, "", ""
 	case event.StepFinished:
 		r.progress = nil
+	case event.ProvisionerStarted:
+		r.prov, r.lastLine = e.Message, ""
+	case event.ProvisionerFinished:
+		r.prov = ""
+	case event.Output:
+		if l := strings.TrimSpace(clean(e.Message)); l != "" {
+			r.lastLine = l
+		}
 	case event.CleanupStarted:
-		r.step, r.progress = "cleanup: "+e.Step, nil
+		r.step, r.progress, r.prov, r.lastLine = "cleanup: "+e.Step, nil, "", ""
 	case event.Progress:
 		p := e
 		r.progress = &p
@@ -277,7 +287,7 @@ func (b *Board) frame(now time.Time) []string {
 	stepW, barW := 0, min(max((cols-60)/2, 6), barWidth)
 	for _, r := range rows {
 		if r != nil && r.state == "running" {
-			stepW = max(stepW, min(width(clean(r.step)), 32, cols/4))
+			stepW = max(stepW, min(width(clean(r.stepText())), 32, cols/4))
 		}
 	}
 	shown := 0
@@ -393,9 +403,12 @@ func (b *Board) rowLine(r *boardRow, now time.Time, stepW, barW int) string {
 	var rest string
 	switch {
 	case r.state == "running" && r.progress != nil:
-		rest = pad(ansi.Truncate(clean(r.step), stepW, "…"), stepW) + "  " + b.progress(r.progress, barW)
+		rest = pad(ansi.Truncate(clean(r.stepText()), stepW, "…"), stepW) + "  " + b.progress(r.progress, barW)
 	case r.state == "running":
-		rest = clean(r.step)
+		rest = clean(r.stepText())
+		if r.lastLine != "" {
+			rest += "  " + b.pal.paint(b.pal.faint, "│ "+r.lastLine)
+		}
 	default:
 		rest = shorten(clean(strings.SplitN(r.detail, "\n", 2)[0]), 200)
 		if r.state != string(event.Succeeded) && r.state != event.UpToDate.Shown() {
@@ -430,4 +443,12 @@ func (b *Board) progress(e *event.Event, barW int) string {
 		text += strings.TrimRight(fmt.Sprintf(" %d/%d %s", e.Done, total, clean(e.Unit)), " ")
 	}
 	return text
+}
+
+// stepText is the row's step, with the provisioner running in it.
+func (r *boardRow) stepText() string {
+	if r.prov != "" {
+		return r.step + ": " + r.prov
+	}
+	return r.step
 }

@@ -304,7 +304,7 @@ func TestBoardShowsEachBuildStateStepElapsedAndProgress(t *testing.T) {
 	want := strings.Join([]string{
 		rule("── imgbuild · 3s · 2 running, 1 queued ", 119),
 		"● base        running        2s  upload disk       ██░░░░░░░░░░░░░░░░░░  11% disk.qcow2 120.0 MiB of 1.0 GiB",
-		"● web-server  running        2s  provision: shell",
+		"● web-server  running        2s  provision: shell  │ E: Unable to locate package nginxx",
 		"○ app         queued",
 	}, "\n")
 	if got := frameText(b, now); got != want {
@@ -610,5 +610,26 @@ func TestSummaryShowsTheCauseOfAFailure(t *testing.T) {
 		if strings.Contains(text, not) {
 			t.Errorf("summary shows %q:\n%s", not, text)
 		}
+	}
+}
+
+// TestBoardRowShowsTheProvisionerAndItsLastLineThenTheCleanupStep.
+func TestBoardRowShowsTheProvisionerAndItsLastLineThenTheCleanupStep(t *testing.T) {
+	var out bytes.Buffer
+	now := time.Date(2026, 1, 2, 15, 4, 5, 0, time.UTC)
+	b := newBoard(&out, false, false, func() time.Time { return now }, func() (int, int) { return 120, 40 })
+	ev := func(e event.Event) { e.Time, e.Build = now, "web"; b.Handle(e) }
+	ev(event.Event{Type: event.BuildStarted})
+	ev(event.Event{Type: event.StepStarted, Step: "provision"})
+	ev(event.Event{Type: event.ProvisionerStarted, Message: "shell 2/5 (scripts/setup.sh)"})
+	ev(event.Event{Type: event.Output, Stream: "stdout", Message: "Setting up nginx (1.22.1-9) ..."})
+	row := strings.Join(b.frame(now), "\n")
+	if !strings.Contains(row, "provision: shell 2/5 (scripts/setup.sh)  │ Setting up nginx (1.22.1-9) ...") {
+		t.Errorf("row:\n%s", row)
+	}
+	ev(event.Event{Type: event.CleanupStarted, Step: "launch instance"})
+	row = strings.Join(b.frame(now), "\n")
+	if !strings.Contains(row, "cleanup: launch instance") || strings.Contains(row, "nginx") {
+		t.Errorf("row during cleanup:\n%s", row)
 	}
 }
