@@ -127,7 +127,7 @@ func runAction(c *cli.Context) error {
 	tracker := step.NewTracker()
 	ctx, cancel := context.WithCancel(c.Context)
 	defer cancel()
-	interrupted := watchSignals(ctx, cancel, tracker, c)
+	interrupted := watchSignals(ctx, cancel, tracker, c, bus)
 
 	store, fp, err := openState(c, d)
 	if err != nil {
@@ -208,7 +208,7 @@ func runAction(c *cli.Context) error {
 // watchSignals cancels the run on the first SIGINT or SIGTERM; on a second
 // it lists what may be left and exits at once. It returns whether a signal
 // came.
-func watchSignals(ctx context.Context, cancel context.CancelFunc, tracker *step.Tracker, c *cli.Context) func() bool {
+func watchSignals(ctx context.Context, cancel context.CancelFunc, tracker *step.Tracker, c *cli.Context, bus *event.Bus) func() bool {
 	sigs := make(chan os.Signal, 2)
 	signal.Notify(sigs, syscall.SIGINT, syscall.SIGTERM)
 	got := make(chan struct{})
@@ -220,6 +220,9 @@ func watchSignals(ctx context.Context, cancel context.CancelFunc, tracker *step.
 		case s := <-sigs:
 			close(got)
 			fmt.Fprintf(c.App.ErrWriter, "\n%s: cancelling the builds and cleaning up; interrupt again to stop at once\n", s)
+			// Also on the board, where it stays while the rows show their
+			// cleanup steps.
+			bus.Emit(event.Event{Type: event.RunCancelling, Message: s.String() + ": cancelling, cleaning up… (interrupt again to stop at once)"})
 			cancel()
 		}
 		s := <-sigs

@@ -50,6 +50,9 @@ const (
 	// UsageError is a run that could not start: bad flags or an invalid
 	// description (with --json, the only event).
 	UsageError Type = "usage_error"
+	// RunCancelling says the run was interrupted and its builds are
+	// cleaning up; Message says so to the user.
+	RunCancelling Type = "run_cancelling"
 )
 
 // Status is how a build ended.

@@ -54,6 +54,7 @@ type Board struct {
 	runStart   time.Time
 	runElapsed time.Duration
 	runDone    bool
+	cancelling bool // interrupted: the builds are cleaning up
 
 	now  func() time.Time
 	size func() (width, height int)
@@ -155,6 +156,9 @@ func (b *Board) update(e event.Event) {
 		return
 	case event.RunFinished:
 		b.runDone, b.runElapsed = true, e.Elapsed
+		return
+	case event.RunCancelling:
+		b.cancelling = true
 		return
 	}
 	if e.Build == "" {
@@ -351,7 +355,11 @@ func (b *Board) header(now time.Time, counts map[string]int, width int) string {
 	case !b.runStart.IsZero():
 		el = now.Sub(b.runStart)
 	}
-	text := "── imgbuild · " + clock(el) + " · " + countText(counts) + " "
+	text := "── imgbuild · " + clock(el) + " · "
+	if b.cancelling && !b.runDone {
+		text += "cancelling, cleaning up… · "
+	}
+	text += countText(counts) + " "
 	if n := width - ansi.StringWidth(text); n > 0 {
 		text += strings.Repeat("─", n)
 	}

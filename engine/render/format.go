@@ -107,6 +107,8 @@ func (d *describer) describe(e event.Event) []line {
 		if d.printProgress(e) {
 			add(kProgress, progressText(e))
 		}
+	case event.RunCancelling:
+		add(kWarning, e.Message)
 	case event.ProvisionerStarted:
 		// Announced by the provisioning step's own message.
 	case event.ProvisionerFinished:

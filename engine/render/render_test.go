@@ -633,3 +633,27 @@ func TestBoardRowShowsTheProvisionerAndItsLastLineThenTheCleanupStep(t *testing.
 		t.Errorf("row during cleanup:\n%s", row)
 	}
 }
+
+// TestBoardKeepsTheCancellingLineAndShowsItInTheHeader: after Ctrl-C the
+// line scrolls above the board (so no redraw erases it) and the header
+// says the run is cleaning up.
+func TestBoardKeepsTheCancellingLineAndShowsItInTheHeader(t *testing.T) {
+	var out bytes.Buffer
+	now := time.Date(2026, 1, 2, 15, 4, 5, 0, time.UTC)
+	b := newBoard(&out, false, false, func() time.Time { return now }, func() (int, int) { return 120, 40 })
+	b.Handle(event.Event{Time: now, Type: event.RunStarted})
+	b.Handle(event.Event{Time: now, Type: event.BuildStarted, Build: "web"})
+	b.Handle(event.Event{Time: now, Type: event.RunCancelling, Message: "interrupt: cancelling, cleaning up… (interrupt again to stop at once)"})
+	b.Handle(event.Event{Time: now, Type: event.CleanupStarted, Build: "web", Step: "launch instance"})
+	b.flush(false)
+	b.Handle(event.Event{Time: now, Type: event.Output, Build: "web", Message: "x"})
+	b.flush(true)
+	screen := ansi.Strip(out.String())
+	if !strings.Contains(screen, "interrupt: cancelling, cleaning up… (interrupt again to stop at once)\n") {
+		t.Errorf("no cancelling line:\n%s", screen)
+	}
+	frame := strings.Join(b.frame(now), "\n")
+	if !strings.Contains(frame, "── imgbuild · 0s · cancelling, cleaning up… · 1 running") || !strings.Contains(frame, "cleanup: launch instance") {
+		t.Errorf("board:\n%s", frame)
+	}
+}
