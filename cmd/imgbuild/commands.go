@@ -2,10 +2,12 @@ package main
 
 import (
 	"fmt"
+	"strings"
 
 	"github.com/imgbuild/imgbuild/builtins"
 	"github.com/imgbuild/imgbuild/engine"
 	"github.com/imgbuild/imgbuild/starlark/description"
+	"github.com/imgbuild/imgbuild/stdlib"
 	"github.com/urfave/cli/v2"
 )
 
@@ -85,14 +87,24 @@ func docsCommand() *cli.Command {
 		ArgsUsage: "[BUILTIN]",
 		Action: func(c *cli.Context) error {
 			reg := registry()
+			fns, ferr := stdlib.Functions()
+			if ferr != nil {
+				return ferr
+			}
 			if c.NArg() == 0 {
 				fmt.Fprint(c.App.Writer, builtins.Index(reg))
+				fmt.Fprint(c.App.Writer, stdlibIndex(fns))
 				return nil
 			}
 			for i, name := range c.Args().Slice() {
 				text, err := builtins.Docs(reg, name)
 				if name == "import" {
 					text, err = importDocs(reg), nil
+				}
+				if err != nil {
+					if t, ok := stdlibDocs(fns, name); ok {
+						text, err = t, nil
+					}
 				}
 				if err != nil {
 					return invalid(err)
@@ -107,6 +119,10 @@ func docsCommand() *cli.Command {
 		BashComplete: func(c *cli.Context) {
 			for _, n := range append(registry().Names(), builtins.OtherBuiltins...) {
 				fmt.Fprintln(c.App.Writer, n)
+			}
+			fns, _ := stdlib.Functions()
+			for _, f := range fns {
+				fmt.Fprintln(c.App.Writer, f.Name)
 			}
 		},
 	}
@@ -144,4 +160,39 @@ func markPlan(c *cli.Context, d *description.Description, plan *engine.Plan) err
 	}
 	plan.SetMarks(marks)
 	return nil
+}
+
+// stdlibIndex lists the standard library's functions for imgbuild docs.
+func stdlibIndex(fns []stdlib.Function) string {
+	var b strings.Builder
+	b.WriteString("\nStandard library (load(\"@stdlib//MODULE\", \"NAME\")):\n")
+	for _, f := range fns {
+		first, _, _ := strings.Cut(f.Doc, "\n")
+		fmt.Fprintf(&b, "  %-20s %s  (%s)\n", f.Name, first, f.Module)
+	}
+	return b.String()
+}
+
+// stdlibDocs is imgbuild docs NAME for a standard library function, or for
+// a module ("apt.star", "@stdlib//apt.star"): its functions' signatures and
+// docstrings.
+func stdlibDocs(fns []stdlib.Function, name string) (string, bool) {
+	module := name
+	if !strings.HasPrefix(module, "@stdlib//") {
+		module = "@stdlib//" + module
+	}
+	var b strings.Builder
+	for _, f := range fns {
+		if f.Name != name && f.Module != module {
+			continue
+		}
+		if b.Len() > 0 {
+			b.WriteString("\n")
+		}
+		fmt.Fprintf(&b, "%s\n  load(%q, %q)\n\n", f.Signature, f.Module, f.Name)
+		for _, l := range strings.Split(f.Doc, "\n") {
+			b.WriteString(strings.TrimRight("  "+l, " ") + "\n")
+		}
+	}
+	return b.String(), b.Len() > 0
 }

@@ -147,3 +147,20 @@ local(name = "c", env = 3)
 		}
 	}
 }
+
+func TestDocsCoverTheStandardLibrary(t *testing.T) {
+	_, out, _ := imgbuild(t, t.TempDir(), "docs")
+	for _, want := range []string{"Standard library", "apt_install ", "(@stdlib//apt.star)", "cleanup_steps "} {
+		if !strings.Contains(out, want) {
+			t.Errorf("docs lacks %q:\n%s", want, out)
+		}
+	}
+	code, out, _ := imgbuild(t, t.TempDir(), "docs", "apt_install")
+	if code != 0 || !strings.Contains(out, "apt_install(packages, update = True") || !strings.Contains(out, `load("@stdlib//apt.star", "apt_install")`) || !strings.Contains(out, "sudo: run through sudo") {
+		t.Errorf("docs apt_install: exit %d\n%s", code, out)
+	}
+	code, out, _ = imgbuild(t, t.TempDir(), "docs", "cleanup.star")
+	if code != 0 || !strings.Contains(out, "cleanup(") || !strings.Contains(out, "cleanup_steps(") {
+		t.Errorf("docs cleanup.star: exit %d\n%s", code, out)
+	}
+}
