@@ -119,6 +119,7 @@ func newApp(stdout, stderr io.Writer) *cli.App {
 			runCommand(),
 			cleanupCommand(),
 			inspectCommand(),
+			consoleCommand(),
 			logsCommand(),
 			fmtCommand(),
 			docsCommand(),

@@ -14,6 +14,7 @@ import (
 	"github.com/imgbuild/imgbuild/engine"
 	"github.com/imgbuild/imgbuild/starlark/host"
 	"github.com/imgbuild/imgbuild/stdlib"
+	"go.starlark.net/starlark"
 )
 
 // Options say what to evaluate and with which inputs.
@@ -56,6 +57,12 @@ type Description struct {
 	Variables []builtins.Variable
 	// Secrets are the values of sensitive variables, for redaction.
 	Secrets []string
+	// Globals are the description's top-level names, frozen; Builtins the
+	// names every module sees (imgbuild console evaluates over both).
+	Globals, Builtins starlark.StringDict
+	// Redact hides every sensitive value (and its placeholders) in text
+	// shown to the user.
+	Redact func(string) string
 	// Modules lists every module evaluated.
 	Modules []string
 	// State is where imgbuild.mod keeps the builds' records ("" for the
@@ -93,7 +100,8 @@ func Load(opts Options) (*Description, error) {
 	h.Predeclared = rec.Predeclared()
 	h.Transform = builtins.RewriteFormatting
 	h.Redact = rec.Redact
-	if _, err := h.Exec(opts.File); err != nil {
+	globals, err := h.Exec(opts.File)
+	if err != nil {
 		// What the builtins collected comes first, then the error that
 		// stopped the evaluation.
 		if list := rec.Errors(); len(list) > 0 {
@@ -129,6 +137,9 @@ func Load(opts Options) (*Description, error) {
 		Variables: rec.Variables(),
 		Secrets:   rec.Secrets(),
 		Modules:   h.Loaded(),
+		Globals:   globals,
+		Builtins:  h.Predeclared,
+		Redact:    rec.Redact,
 		State:     mod.State,
 	}, nil
 }
