@@ -42,7 +42,10 @@ func startIncremental(ctx context.Context, g *Graph, bus *event.Bus, opts *RunOp
 
 // run builds n, or reuses its artifact when it is up to date. deps are the
 // results of the builds it consumes, all with their artifacts.
-func (inc *incremental) run(ctx context.Context, n *Node, reg *Registry, bus *event.Bus, opts RunOptions, deps map[string]*Result) *Result {
+//
+// Unless wait is set, a build another runner holds is not waited for: the
+// result is marked deferred, and the scheduler tries other builds first.
+func (inc *incremental) run(ctx context.Context, n *Node, reg *Registry, bus *event.Bus, opts RunOptions, deps map[string]*Result, wait bool) *Result {
 	inputs := map[string]*Artifact{}
 	upstream := map[string]string{}
 	for d, r := range deps {
@@ -62,10 +65,14 @@ func (inc *incremental) run(ctx context.Context, n *Node, reg *Registry, bus *ev
 	}
 
 	lockOpts := opts.Lock
+	lockOpts.NoWait = !wait
 	lockOpts.Waiting = func(info LockInfo) {
 		ui.Say("waiting for %s, which has been building it since %s", info.Holder, info.Since.Local().Format(time.TimeOnly))
 	}
 	lease, err := inc.store.Lock(ctx, n.Name, lockOpts)
+	if errors.Is(err, ErrLockHeld) {
+		return &Result{Build: n.Name, Driver: n.Driver, deferred: true}
+	}
 	if err != nil {
 		return failed(ui, n, fmt.Errorf("locking the build in %s: %w", inc.store.Where(), err))
 	}

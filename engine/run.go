@@ -99,6 +99,8 @@ type Result struct {
 	Files map[string]FileSum
 	// Built is when an up-to-date build was last built.
 	Built time.Time
+
+	deferred bool // not decided: another runner holds its lock
 }
 
 // identity is the identity of the build's artifact, for its dependents'
@@ -177,6 +179,7 @@ func Run(ctx context.Context, g *Graph, reg *Registry, bus *event.Bus, opts RunO
 	}
 
 	done := make(chan *Result)
+	deferred := map[string]bool{} // builds found locked by another runner once
 	running := 0
 	stopping := false
 	stopReason := ""
@@ -216,7 +219,8 @@ func Run(ctx context.Context, g *Graph, reg *Registry, bus *event.Bus, opts RunO
 			for _, d := range g.Deps(n) {
 				deps[d] = results[d]
 			}
-			go func(n *Node) { done <- inc.run(runCtx, n, reg, bus, opts, deps) }(n)
+			wait := deferred[n.Name] || len(ready) == 0
+			go func(n *Node) { done <- inc.run(runCtx, n, reg, bus, opts, deps, wait) }(n)
 		}
 		if ctx.Err() != nil && !stopping {
 			stopping, stopReason = true, "the run was interrupted"
@@ -226,6 +230,14 @@ func Run(ctx context.Context, g *Graph, reg *Registry, bus *event.Bus, opts RunO
 		}
 		r := <-done
 		running--
+		if r.deferred {
+			// Another runner holds it: work on something else first, and
+			// wait for it next time.
+			n, _ := g.Node(r.Build)
+			deferred[n.Name] = true
+			ready = append(ready, n)
+			continue
+		}
 		finish(r)
 		if r.Status == event.Failed && opts.FailFast && !stopping {
 			stopping, stopReason = true, fmt.Sprintf("--fail-fast after %q failed", r.Build)

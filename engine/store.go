@@ -56,7 +56,13 @@ type LockOptions struct {
 	Lease time.Duration
 	// Waiting, if set, is told once that the lock is held by another.
 	Waiting func(LockInfo)
+	// NoWait makes Lock return ErrLockHeld at once when another runner
+	// holds the lock (an expired lease is still taken over).
+	NoWait bool
 }
+
+// ErrLockHeld is Lock's error with NoWait for a lock another runner holds.
+var ErrLockHeld = errors.New("the build's lock is held by another runner")
 
 // Defaults of LockOptions.
 const (
@@ -254,6 +260,9 @@ func (l *LocalStore) Lock(ctx context.Context, build string, opts LockOptions) (
 		}
 		if info.Holder == "" {
 			info.Holder = "another imgbuild run"
+		}
+		if opts.NoWait {
+			return nil, ErrLockHeld
 		}
 		if !told && opts.Waiting != nil {
 			told = true

@@ -10,6 +10,8 @@ import (
 	"runtime"
 	"strings"
 	"testing"
+
+	"github.com/imgbuild/imgbuild/drivers/amazon/awstest"
 )
 
 var update = flag.Bool("update", false, "rewrite golden files")
@@ -40,7 +42,7 @@ func TestMain(m *testing.M) {
 	// The fingerprint key (engine.LoadFingerprintKey) is made in a
 	// configuration directory of the tests' own.
 	os.Setenv("XDG_CONFIG_HOME", filepath.Join(dir, "config"))
-	code := m.Run()
+	code := awstest.Main(m) // stops moto if a test started it
 	os.RemoveAll(dir)
 	os.Exit(code)
 }

@@ -10,6 +10,7 @@ package all
 
 import (
 	"github.com/imgbuild/imgbuild/drivers/amazon"
+	"github.com/imgbuild/imgbuild/drivers/amazon/s3state"
 	"github.com/imgbuild/imgbuild/drivers/ansible"
 	"github.com/imgbuild/imgbuild/drivers/chef"
 	"github.com/imgbuild/imgbuild/drivers/local"
@@ -29,6 +30,7 @@ func Register(r *engine.Registry) {
 	local.Register(r)
 	null.Register(r)
 	amazon.Register(r)
+	s3state.Register(r)
 	rootfs.Register(r)
 	qemu.Register(r)
 	vagrant.Register(r)
