@@ -10,6 +10,12 @@
 // (changes made) are success. A failed resource or a manifest that does
 // not compile fails the build with Puppet's own "Error:" lines.
 //
+// In a rootfs() chroot, systemd is not process 1: Puppet's systemd service
+// provider declares itself not functional and the SysV one needs an init
+// script most units lack, so a service resource cannot enable a unit
+// there. Enable it with an exec of "systemctl enable", which works
+// without a running systemd (see drivers/cfgtool/e2e/testdata/inside.pp).
+//
 // The package knows nothing of Starlark: the builtins layer decodes
 // keyword arguments into Config.
 package puppet
