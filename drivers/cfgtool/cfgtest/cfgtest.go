@@ -71,9 +71,27 @@ func Workspace(t testing.TB, testdata, star string) string {
 	return dir
 }
 
-// Load evaluates file in the workspace dir.
+// Load evaluates file in the workspace dir. Variables can be set as the
+// command line tool's IMGBUILD_VAR_<name> (t.Setenv).
 func Load(dir, file string) (*description.Description, error) {
-	return description.Load(description.Options{File: filepath.Join(dir, file), Registry: Registry()})
+	return description.Load(description.Options{File: filepath.Join(dir, file), Registry: Registry(), Getenv: os.LookupEnv})
+}
+
+// PackageCache is a package cache for the rootfs() builds of one test
+// package (name), kept across runs in $IMGBUILD_TEST_CACHE (else
+// /var/cache/imgbuild/test): the builds download once, and do not wait
+// for the machine-wide cache other packages' builds hold.
+func PackageCache(t testing.TB, name string) string {
+	t.Helper()
+	dir := os.Getenv("IMGBUILD_TEST_CACHE")
+	if dir == "" {
+		dir = "/var/cache/imgbuild/test"
+	}
+	dir = filepath.Join(dir, name+"-packages")
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	return dir
 }
 
 // Result is a run of a description.
