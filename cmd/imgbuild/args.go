@@ -23,6 +23,20 @@ func interspersed(app *cli.App, args []string) []string {
 	if cmd == nil {
 		return args
 	}
+	// A subcommand (imgbuild ci github ...) takes its own flags.
+	depth := 2
+	for depth < len(args) {
+		var sub *cli.Command
+		for _, c := range cmd.Subcommands {
+			if c.HasName(args[depth]) {
+				sub = c
+			}
+		}
+		if sub == nil {
+			break
+		}
+		cmd, depth = sub, depth+1
+	}
 	takesValue := map[string]bool{}
 	for _, f := range cmd.Flags {
 		_, isBool := f.(*cli.BoolFlag)
@@ -31,7 +45,7 @@ func interspersed(app *cli.App, args []string) []string {
 		}
 	}
 	var flags, positional []string
-	rest := args[2:]
+	rest := args[depth:]
 	for i := 0; i < len(rest); i++ {
 		a := rest[i]
 		if a == "--" {
@@ -52,6 +66,6 @@ func interspersed(app *cli.App, args []string) []string {
 			i++
 		}
 	}
-	out := append([]string{args[0], args[1]}, flags...)
+	out := append(append([]string(nil), args[:depth]...), flags...)
 	return append(out, positional...)
 }

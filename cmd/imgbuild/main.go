@@ -124,6 +124,7 @@ func newApp(stdout, stderr io.Writer) *cli.App {
 			fmtCommand(),
 			docsCommand(),
 			importCommand(),
+			ciCommand(),
 			versionCommand(),
 			completionCommand(),
 		},
