@@ -44,7 +44,8 @@ func (d *Driver) Def() *engine.BuilderDef {
 			{Name: "ami_name", Doc: "The AMI's name (the output \"name\" is the build's name)."},
 			{Name: "region", Doc: "The build's region."},
 		},
-		Build: d.Build,
+		Build:  d.Build,
+		Verify: d.Verify,
 	}
 }
 
