@@ -217,11 +217,11 @@ func (r *Recorder) builderBuiltin(def *engine.BuilderDef) func(*starlark.Thread,
 			}
 		}
 		if node.Name == "" && len(r.errs) > bad {
-			return &Handle{node: node, def: def}, nil // a bad name is reported already
+			return &Handle{node: node, outs: r.opts.Registry.OutputsOf(node)}, nil // a bad name is reported already
 		}
 		if node.Name == "" {
 			r.collect(thread, "", fmt.Errorf("%s: missing required keyword argument \"name\": every build needs a unique name", b.Name()))
-			return &Handle{node: node, def: def}, nil
+			return &Handle{node: node, outs: r.opts.Registry.OutputsOf(node)}, nil
 		}
 		if len(r.errs) == bad {
 			// Missing values are reported once the keywords themselves are right.
@@ -232,7 +232,7 @@ func (r *Recorder) builderBuiltin(def *engine.BuilderDef) func(*starlark.Thread,
 		if err := r.Graph.Add(node); err != nil {
 			r.collect(thread, "name", err)
 		}
-		return &Handle{node: node, def: def}, nil
+		return &Handle{node: node, outs: r.opts.Registry.OutputsOf(node)}, nil
 	}
 }
 

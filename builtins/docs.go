@@ -123,6 +123,15 @@ func Docs(reg *engine.Registry, name string) (string, error) {
 		}
 		return b.String(), nil
 	}
+	if def, ok := reg.PostProcessors[name]; ok && len(def.Outputs) > 0 {
+		var b strings.Builder
+		b.WriteString(def.Schema.Docs())
+		b.WriteString("\n  Outputs the build gains (use as build.<output> in other builds):\n")
+		for _, o := range def.Outputs {
+			fmt.Fprintf(&b, "  %-34s %s\n", o.Name, o.Doc)
+		}
+		return b.String(), nil
+	}
 	if s, ok := reg.Schema(name); ok {
 		return s.Docs(), nil
 	}

@@ -17,7 +17,7 @@ import (
 // its outputs (base.image_id), known only once it has run.
 type Handle struct {
 	node *engine.Node
-	def  *engine.BuilderDef
+	outs *engine.BuildOutputs // its builder's and its post-processors'
 }
 
 var (
@@ -40,7 +40,10 @@ func (h *Handle) Attr(name string) (starlark.Value, error) {
 	if name == "name" {
 		return starlark.String(h.node.Name), nil
 	}
-	if h.def.HasOutput(name) {
+	if h.outs.Has(name) {
+		if err := h.outs.Check(name); err != nil {
+			return nil, err
+		}
 		return &Ref{ref: value.Ref{Build: h.node.Name, Output: name}}, nil
 	}
 	msg := fmt.Sprintf("%s build %q has no output %q", h.node.Driver, h.node.Name, name)
@@ -52,10 +55,7 @@ func (h *Handle) Attr(name string) (starlark.Value, error) {
 
 // AttrNames lists the build's outputs.
 func (h *Handle) AttrNames() []string {
-	var out []string
-	for _, o := range h.def.AllOutputs() {
-		out = append(out, o.Name)
-	}
+	out := h.outs.Names()
 	sort.Strings(out)
 	return out
 }

@@ -156,14 +156,12 @@ func (g *Graph) Check(reg *Registry) error {
 			if e.Via == "depends_on" || reg == nil {
 				continue
 			}
-			def, ok := reg.Builders[from.Driver]
-			if !ok {
+			if _, ok := reg.Builders[from.Driver]; !ok {
 				continue
 			}
 			output := e.Via[strings.LastIndex(e.Via, ".")+1:]
-			if !def.HasOutput(output) {
-				errs = append(errs, fmt.Sprintf("%s: build %q refers to %s.%s, but %s builds have no output %q (they have %s)",
-					n.Pos, n.Name, e.From, output, from.Driver, output, outputNames(def)))
+			if err := reg.OutputsOf(from).Check(output); err != nil {
+				errs = append(errs, fmt.Sprintf("%s: build %q refers to %s.%s, but %v", n.Pos, n.Name, e.From, output, err))
 			}
 		}
 	}
@@ -183,14 +181,6 @@ func (g *Graph) Check(reg *Registry) error {
 		return fmt.Errorf("%s", b.String())
 	}
 	return nil
-}
-
-func outputNames(def *BuilderDef) string {
-	var names []string
-	for _, o := range def.AllOutputs() {
-		names = append(names, o.Name)
-	}
-	return strings.Join(names, ", ")
 }
 
 // cycle returns the members of one dependency cycle, in order, or nil.

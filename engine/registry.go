@@ -163,6 +163,15 @@ type PostProcessorDef struct {
 	New    func(config any) (PostProcessor, error)
 	// Version counts in the fingerprint of every build that uses it.
 	Version string
+	// Outputs are what a build gains by using the post-processor, for
+	// other builds to refer to (img.ova): the artifact it returns sets
+	// each in its Fields, and the engine keeps them in the build's final
+	// artifact even when a later post-processor drops its input's fields.
+	Outputs []Output
+	// Provides, if set, names which of Outputs one use of the
+	// post-processor gives, from its settings (vagrant_box(provider =
+	// "virtualbox") gives box and box_virtualbox); nil means all of them.
+	Provides func(settings *value.Map) []string
 }
 
 // LookupDef declares a lookup: a builtin whose value stands for something

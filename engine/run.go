@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"io/fs"
+	"maps"
 	"os"
 	"path/filepath"
 	"strings"
@@ -492,7 +493,7 @@ func buildOne(ctx context.Context, n *Node, reg *Registry, ui *event.UI, opts Ru
 	}
 	if err == nil {
 		art.Build, art.Driver = n.Name, n.Driver
-		art, err = postProcess(ctx, n, ui, posts, postObjs, art, &PostEnv{UI: ui, Build: n.Name, Driver: n.Driver, WorkDir: workDir, Workspace: opts.Workspace, Redact: job.redact, Outputs: job.Outputs, Force: force})
+		art, err = postProcess(ctx, n, ui, reg, posts, postObjs, art, &PostEnv{UI: ui, Build: n.Name, Driver: n.Driver, WorkDir: workDir, Workspace: opts.Workspace, Redact: job.redact, Outputs: job.Outputs, Force: force})
 	}
 	// A goroutine's panic fails the build even if the steps ended well:
 	// what it was doing is lost.
@@ -518,7 +519,12 @@ func buildOne(ctx context.Context, n *Node, reg *Registry, ui *event.UI, opts Ru
 }
 
 // postProcess runs the post-processors in order on the artifact.
-func postProcess(ctx context.Context, n *Node, ui *event.UI, posts []PostProcessor, postObjs []*value.Object, art *Artifact, env *PostEnv) (*Artifact, error) {
+//
+// What each declares as its outputs (PostProcessorDef.Outputs) is kept in
+// the final artifact, even when a later one passes on less than it got,
+// so that other builds' references to them (img.ova) always find them.
+func postProcess(ctx context.Context, n *Node, ui *event.UI, reg *Registry, posts []PostProcessor, postObjs []*value.Object, art *Artifact, env *PostEnv) (*Artifact, error) {
+	kept := map[string]any{}
 	for i, p := range posts {
 		o := postObjs[i]
 		ui.SetStep("post-processor: " + o.Kind)
@@ -539,6 +545,19 @@ func postProcess(ctx context.Context, n *Node, ui *event.UI, posts []PostProcess
 			next.Build, next.Driver = n.Name, n.Driver
 			art = next
 		}
+		for _, out := range reg.PostProcessors[o.Kind].OutputsFor(&o.Fields) {
+			v, ok := art.Fields[out.Name]
+			if !ok {
+				return nil, fmt.Errorf("post-processor %s at %s: its artifact has no %q, an output it declares (a bug in %s)", o.Kind, o.Pos, out.Name, o.Kind)
+			}
+			kept[out.Name] = v
+		}
+	}
+	if len(kept) > 0 {
+		if art.Fields == nil {
+			art.Fields = map[string]any{}
+		}
+		maps.Copy(art.Fields, kept)
 	}
 	return art, nil
 }

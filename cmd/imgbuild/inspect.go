@@ -78,11 +78,7 @@ func inspectionOf(d *description.Description) *inspection {
 		if b.Consumes == nil {
 			b.Consumes = []engine.Edge{}
 		}
-		if def, ok := reg.Builders[n.Driver]; ok {
-			for _, o := range def.AllOutputs() {
-				b.Outputs = append(b.Outputs, o.Name)
-			}
-		}
+		b.Outputs = append(b.Outputs, reg.OutputsOf(n).Names()...)
 		in.Builds = append(in.Builds, b)
 	}
 	return in

@@ -48,7 +48,8 @@ func testRegistry() *engine.Registry {
 		},
 	})
 	reg.AddProvisioner(&engine.ProvisionerDef{Schema: schema.Of("step", "A fixture provisioner.", &stepConfig{})})
-	reg.AddPostProcessor(&engine.PostProcessorDef{Schema: schema.Of("post_step", "A fixture post-processor.", &postConfig{})})
+	reg.AddPostProcessor(&engine.PostProcessorDef{Schema: schema.Of("post_step", "A fixture post-processor.", &postConfig{}),
+		Outputs: []engine.Output{{Name: "report", Doc: "What it wrote."}}})
 	return reg
 }
 
@@ -123,7 +124,7 @@ func TestBadInputMessages(t *testing.T) {
 		{
 			name:  "output of a build through formatting that does not exist",
 			files: map[string]string{"images.star": "box(name = \"base\", region = \"x\")\nbox(name = \"web\", region = \"x\", image = \"${base.nope}\")\n"},
-			want:  `images.star:2:4: build "web" refers to base.nope, but box builds have no output "nope" (they have id, files, name, image_id)`,
+			want:  `images.star:2:4: build "web" refers to base.nope, but box build "base" has no output "nope" (it has id, files, name, image_id)`,
 		},
 		{
 			name:  "depends_on a build that does not exist",
@@ -501,5 +502,21 @@ box(name = "b", region = "r", provisioners = [step(src = "x")])
 		if !strings.HasPrefix(list[i].Error(), w) {
 			t.Errorf("error %d = %q, want it to start %q", i+1, list[i], w)
 		}
+	}
+}
+
+func TestAPostProcessorsOutputIsAnOutputOfItsBuild(t *testing.T) {
+	d, err := load(t, map[string]string{"images.star": "base = box(name = \"base\", region = \"x\", post = [post_step()])\nbox(name = \"web\", region = \"x\", image = base.report)\n"}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	web, _ := d.Graph.Node("web")
+	if edges := d.Graph.Edges(web); len(edges) != 1 || edges[0].From != "base" || !strings.HasSuffix(edges[0].Via, "base.report") {
+		t.Errorf("edges %+v, want one from base.report", edges)
+	}
+	_, err = load(t, map[string]string{"images.star": "base = box(name = \"base\", region = \"x\", post = [post_step(), post_step(output = \"b.json\")])\nbox(name = \"web\", region = \"x\", image = base.report)\n"}, nil)
+	want := `images.star:2:45: build "base" has output "report" 2 times (post_step at images.star:1:58; post_step at images.star:1:71): refer to one made once, such as an output of the builder`
+	if err == nil || !strings.Contains(err.Error(), want) {
+		t.Errorf("got %v, want %q", err, want)
 	}
 }
