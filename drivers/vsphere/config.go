@@ -9,6 +9,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/imgbuild/imgbuild/drivers/bootcmd"
 	"github.com/imgbuild/imgbuild/drivers/ssh"
 	"github.com/imgbuild/imgbuild/engine/schema"
 )
@@ -143,7 +144,7 @@ type ISOConfig struct {
 	ISOChecksum string   `kw:"iso_checksum" doc:"Checksum of iso_url: \"sha256:<hex>\" or \"sha512:<hex>\"; \"none\" skips the check."`
 	RemoveCDROM bool     `kw:"remove_cdrom" default:"True" doc:"Remove the CD-ROM drives before the VM is captured."`
 
-	BootCommand     []string      `kw:"boot_command" doc:"Keys to type at the installer's boot prompt: text, <enter>, <wait5>, <leftCtrlOn>..., and {http_ip}, {http_port}, {http_url}, {vm_name}."`
+	BootCommand     []string      `kw:"boot_command" doc:"Keys to type at the installer's boot prompt: text, <enter>, <wait5>, <leftCtrlOn>..., and {http_ip}, {http_port}, {http_url}, {name} (or {vm_name})."`
 	BootWait        time.Duration `kw:"boot_wait" default:"10s" doc:"How long to wait after power-on before typing boot_command."`
 	BootKeyInterval time.Duration `kw:"boot_key_interval" doc:"Pause between keys; 0 sends each run of keys between waits at once."`
 
@@ -236,14 +237,14 @@ func (c *ISOConfig) Validate(deferred schema.Deferred) error {
 		return schema.Errorf("iso_checksum", "is set but iso_url is not: the checksum is that file's")
 	}
 	if !deferred.Has("boot_command") {
-		actions, err := parseBootCommand(strings.Join(c.BootCommand, ""))
+		cmd, err := bootcmd.Parse(c.BootCommand)
 		if err != nil {
 			return schema.Errorf("boot_command", "%v", err)
 		}
 		if c.HTTPDirectory == "" && len(c.HTTPContent) == 0 && !deferred.Has("http_content") && !deferred.Has("http_directory") {
-			for _, a := range actions {
-				if a.Kind == actPlaceholder && strings.HasPrefix(a.Placeholder, "http_") {
-					return schema.Errorf("boot_command", "uses {%s} but no HTTP server runs: set http_directory or http_content", a.Placeholder)
+			for _, p := range cmd.Uses() {
+				if strings.HasPrefix(p, "http_") {
+					return schema.Errorf("boot_command", "uses {%s} but no HTTP server runs: set http_directory or http_content", p)
 				}
 			}
 		}

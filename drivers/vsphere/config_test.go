@@ -60,7 +60,7 @@ func TestKeywordsAreCheckedWhenTheDescriptionIsRead(t *testing.T) {
 		{iso, with(minimalISO(), map[string]any{"iso_url": "x.iso", "iso_checksum": "md5:abc"}), `for parameter iso_checksum: "md5:abc": the algorithm must be sha256 or sha512, not "md5"`},
 		{iso, with(minimalISO(), map[string]any{"iso_url": "x.iso", "iso_checksum": "sha256:abc"}), `for parameter iso_checksum: "sha256:abc": a sha256 checksum is 64 hexadecimal digits`},
 		{iso, with(minimalISO(), map[string]any{"iso_paths": []string{"iso/debian.iso"}}), `for parameter iso_paths: element 0: "iso/debian.iso" is not a datastore path: write "[datastore] folder/file.iso"`},
-		{iso, with(minimalISO(), map[string]any{"boot_command": []string{"<esc>{{ .HTTPIP }}"}}), `for parameter boot_command: "{{ .HTTPIP }}" is Go template syntax, which boot_command does not use: write {http_ip}`},
+		{iso, with(minimalISO(), map[string]any{"boot_command": []string{"<esc>{{ .HTTPIP }}"}}), `for parameter boot_command: at character 6: "{{ .HTTPIP }}" is Go template syntax, which boot_command does not use: write {http_ip}`},
 		{iso, with(minimalISO(), map[string]any{"boot_command": []string{"url={http_url}<enter>"}}), "for parameter boot_command: uses {http_url} but no HTTP server runs: set http_directory or http_content"},
 		{iso, with(minimalISO(), map[string]any{"firmware": "uefi"}), `for parameter firmware: "uefi" is not one of "bios", "efi", "efi-secure"`},
 		{iso, with(minimalISO(), map[string]any{"network_adapters": []any{map[string]any{"network": "VM Network", "mac_address": "00:50:56"}}}), `for parameter network_adapters: adapter 0: mac_address "00:50:56" is not a MAC address (00:50:56:aa:bb:cc)`},

@@ -27,7 +27,6 @@ const (
 	guestinfoUserdataEnc    = "guestinfo.userdata.encoding"
 	guestinfoMetadata       = "guestinfo.metadata"
 	guestinfoMetadataEnc    = "guestinfo.metadata.encoding"
-	authorizedKeysHTTPPath  = "/.imgbuild/authorized_keys"
 	cloudInitInstancePrefix = "imgbuild-"
 )
 

@@ -4,10 +4,10 @@ import (
 	"context"
 	"fmt"
 	"strconv"
-	"strings"
 
 	"github.com/vmware/govmomi/vim25/types"
 
+	"github.com/imgbuild/imgbuild/drivers/bootcmd"
 	"github.com/imgbuild/imgbuild/engine/retry"
 )
 
@@ -24,11 +24,11 @@ func (s *stepBootCommand) Name() string { return "type boot command" }
 
 // bootValues are the values of boot_command's placeholders.
 func (s *stepBootCommand) bootValues() map[string]string {
-	vals := map[string]string{"vm_name": s.env.name}
+	vals := map[string]string{"name": s.env.name, "vm_name": s.env.name}
 	if h := s.http.server; h != nil {
-		vals["http_ip"] = h.ip
-		vals["http_port"] = strconv.Itoa(h.port)
-		vals["http_url"] = h.url()
+		vals["http_ip"] = h.IP
+		vals["http_port"] = strconv.Itoa(h.Port)
+		vals["http_url"] = h.URL()
 	}
 	return vals
 }
@@ -36,11 +36,11 @@ func (s *stepBootCommand) bootValues() map[string]string {
 // Run implements step.Step.
 func (s *stepBootCommand) Run(ctx context.Context) error {
 	b := s.env
-	actions, err := parseBootCommand(strings.Join(b.iso.BootCommand, ""))
+	cmd, err := bootcmd.Parse(b.iso.BootCommand)
 	if err != nil {
 		return fmt.Errorf("boot_command: %w", err)
 	}
-	plan, err := planBootCommand(actions, s.bootValues())
+	plan, err := cmd.Plan(s.bootValues())
 	if err != nil {
 		return fmt.Errorf("boot_command: %w (set http_directory or http_content to start the HTTP server)", err)
 	}
@@ -50,39 +50,25 @@ func (s *stepBootCommand) Run(ctx context.Context) error {
 			return err
 		}
 	}
-	vm := s.vm
-	sent := 0
-	for _, bs := range plan {
-		if bs.Wait > 0 {
-			if err := retry.Sleep(ctx, bs.Wait); err != nil {
-				return err
-			}
-			continue
-		}
-		b.say("typing %q", bs.Text)
-		batches := [][]keyEvent{bs.Keys}
-		if b.iso.BootKeyInterval > 0 {
-			batches = nil
-			for _, k := range bs.Keys {
-				batches = append(batches, []keyEvent{k})
-			}
-		}
-		for i, keys := range batches {
-			if i > 0 {
-				if err := retry.Sleep(ctx, b.iso.BootKeyInterval); err != nil {
-					return err
-				}
-			}
-			n, err := vm.vm.PutUsbScanCodes(ctx, types.UsbScanCodeSpec{KeyEvents: usbEvents(keys)})
-			if err != nil {
-				return ctxErr(ctx, fmt.Errorf("typing on %s's keyboard (PutUsbScanCodes): %s", vm.path, explain(err)))
-			}
-			if int(n) != len(keys) {
-				return fmt.Errorf("typing on %s's keyboard: vSphere took %d of %d keys", vm.path, n, len(keys))
-			}
-			sent += len(keys)
-		}
+	sent, err := bootcmd.Type(ctx, plan, &usbKeyboard{vm: s.vm}, bootcmd.TypeOptions{Interval: b.iso.BootKeyInterval, Say: b.say})
+	if err != nil {
+		return ctxErr(ctx, err)
 	}
 	b.say("typed the boot command (%d keys)", sent)
+	return nil
+}
+
+// usbKeyboard types on a VM's keyboard with PutUsbScanCodes.
+type usbKeyboard struct{ vm *vmHandle }
+
+// Press implements bootcmd.Keyboard.
+func (k *usbKeyboard) Press(ctx context.Context, keys []bootcmd.Press) error {
+	n, err := k.vm.vm.PutUsbScanCodes(ctx, types.UsbScanCodeSpec{KeyEvents: usbEvents(keys)})
+	if err != nil {
+		return fmt.Errorf("typing on %s's keyboard (PutUsbScanCodes): %s", k.vm.path, explain(err))
+	}
+	if int(n) != len(keys) {
+		return fmt.Errorf("typing on %s's keyboard: vSphere took %d of %d keys", k.vm.path, n, len(keys))
+	}
 	return nil
 }

@@ -3,17 +3,22 @@ package vsphere
 import (
 	"context"
 	"fmt"
+	"maps"
+	"net"
 	"path/filepath"
+
+	"github.com/imgbuild/imgbuild/drivers/httpserve"
 )
 
 // stepHTTP starts the local HTTP server for http_directory and
-// http_content; the cleanup stops it.
+// http_content, with the build's authorized key at
+// /.imgbuild/authorized_keys; the cleanup stops it.
 type stepHTTP struct {
 	env *buildEnv
 	vc  *stepConnect // vCenter's address: the server listens toward it
 
 	// outputs
-	server *httpServer
+	server *httpserve.Server
 }
 
 // Name implements step.Step.
@@ -34,13 +39,32 @@ func (s *stepHTTP) Run(ctx context.Context) error {
 	if dir != "" && !filepath.IsAbs(dir) {
 		dir = filepath.Join(b.workspace, dir)
 	}
-	h, err := startHTTP(b.job.UI, ip, b.iso.HTTPPort, dir, b.iso.HTTPContent, b.key.AuthorizedKey())
+	content := maps.Clone(b.iso.HTTPContent)
+	if content == nil {
+		content = map[string]string{}
+	}
+	content[httpserve.AuthorizedKeysPath] = b.key.AuthorizedKey() + "\n"
+	h, err := httpserve.Start(ctx, httpserve.Options{
+		IP: ip, PortMin: b.iso.HTTPPort, PortMax: b.iso.HTTPPort,
+		Directory: dir, Content: content, Log: b.say,
+	})
 	if err != nil {
-		return err
+		return fmt.Errorf("%w (set http_ip or http_port)", err)
 	}
 	s.server = h
-	b.say("serving the installer's files at %s", h.url())
+	b.say("serving the installer's files at %s", h.URL())
 	return nil
+}
+
+// localIPToward returns this machine's address on the way to host: the
+// address a VM on host's networks most likely reaches us at.
+func localIPToward(host string) (string, error) {
+	c, err := net.Dial("udp", net.JoinHostPort(host, "443"))
+	if err != nil {
+		return "", err
+	}
+	defer c.Close()
+	return c.LocalAddr().(*net.UDPAddr).IP.String(), nil
 }
 
 // Cleanup stops the server.
@@ -48,7 +72,7 @@ func (s *stepHTTP) Cleanup(ctx context.Context, failed bool) error {
 	if s.server == nil {
 		return nil
 	}
-	err := s.server.stop(ctx)
+	err := s.server.Stop(ctx)
 	s.server = nil
 	return err
 }
@@ -58,5 +82,5 @@ func (s *stepHTTP) Leftovers() []string {
 	if s.server == nil {
 		return nil
 	}
-	return []string{"the HTTP server at " + s.server.url()}
+	return []string{"the HTTP server at " + s.server.URL()}
 }
