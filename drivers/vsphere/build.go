@@ -208,6 +208,8 @@ func (f *finish) artifact() *engine.Artifact {
 			"export_files":   append([]string{}, files...),
 			"library_item":   f.library.item,
 			"datacenter":     f.place.inv.dcName,
+			// Verify checks that the VM still carries it.
+			"marker": b.id,
 		},
 	}
 	if vm.vm != nil {

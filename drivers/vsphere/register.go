@@ -30,6 +30,7 @@ func CloneDef() *engine.BuilderDef {
 			&CloneConfig{}),
 		Outputs: outputs,
 		Build:   BuildClone,
+		Verify:  Verify,
 	}
 }
 
@@ -41,6 +42,7 @@ func ISODef() *engine.BuilderDef {
 			&ISOConfig{}),
 		Outputs: outputs,
 		Build:   BuildISO,
+		Verify:  Verify,
 	}
 }
 
