@@ -16,6 +16,7 @@ import (
 
 	"github.com/imgbuild/imgbuild/engine"
 	"github.com/imgbuild/imgbuild/engine/event"
+	"github.com/imgbuild/imgbuild/engine/panics"
 	"github.com/imgbuild/imgbuild/engine/schema"
 	"github.com/imgbuild/imgbuild/engine/step"
 )
@@ -73,6 +74,11 @@ func (d *Driver) Build(ctx context.Context, job *engine.Job) (*engine.Artifact, 
 		cfg: cfg, job: job, ui: job.UI, s: s, region: cfg.Region, token: token,
 		instanceWait: newWaiter(job.UI, cfg.WaitDelay, cfg.InstanceWaitTimeout, "instance_wait_timeout"),
 		amiWait:      newWaiter(job.UI, cfg.WaitDelay, cfg.AMIWaitTimeout, "ami_wait_timeout"),
+	}
+	// Before anything is made: if imgbuild is killed, the next run or
+	// imgbuild cleanup finds what the build left by its token.
+	if err := e.record(); err != nil {
+		return nil, err
 	}
 	steps, create, copies := e.steps()
 	if err := job.Steps.Run(ctx, steps...); err != nil {
@@ -226,16 +232,17 @@ func newToken() (string, error) {
 	return hex.EncodeToString(b[:]), nil
 }
 
-// eachRegion runs fn for every region at once and joins their errors.
-func eachRegion(regions []string, fn func(region string) error) error {
+// eachRegion runs fn for every region at once and joins their errors; a
+// panic in one fails the build ctx belongs to (panics.Go).
+func eachRegion(ctx context.Context, regions []string, fn func(region string) error) error {
 	errs := make([]error, len(regions))
 	var wg sync.WaitGroup
 	for i, r := range regions {
 		wg.Add(1)
-		go func() {
+		panics.Go(ctx, func() {
 			defer wg.Done()
 			errs[i] = fn(r)
-		}()
+		})
 	}
 	wg.Wait()
 	return errors.Join(errs...)

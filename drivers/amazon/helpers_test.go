@@ -38,6 +38,8 @@ type harness struct {
 	sshd   *sshtest.Server
 	faults *awstest.Faults
 	reg    *engine.Registry
+	// hooks, if set, run around every step of the builds run starts.
+	hooks *step.Hooks
 
 	amis  map[string]string // region → sourceAMI
 	force bool              // runs are run --force
@@ -125,7 +127,7 @@ func (h *harness) run(ctx context.Context, src string, rec *testkit.Recorder) *e
 	}
 	bus := event.NewBus(rec)
 	return engine.Run(ctx, d.Graph, h.reg, bus, engine.RunOptions{
-		Workspace: d.Root, TempDir: h.t.TempDir(), Parallel: 8, Tracker: step.NewTracker(), CleanupTimeout: 2 * time.Minute,
+		Workspace: d.Root, TempDir: h.t.TempDir(), Parallel: 8, Tracker: step.NewTracker(), CleanupTimeout: 2 * time.Minute, Hooks: h.hooks,
 		Force: h.force,
 	})
 }

@@ -196,6 +196,27 @@ func (e *buildEnv) tidy(ctx context.Context, fn func(ctx context.Context) error)
 // cleanupAttempts is how many times tidy tries a cleanup action.
 const cleanupAttempts = 4
 
+// untag removes imgbuild's own tags from an AMI the build made and its
+// snapshots, once the build succeeded: they are how a killed build's
+// half-made AMI is found (see JournalKind), and a finished AMI carries
+// only the tags the description gives it. Failing that is a warning: the
+// build's journal entry is done, so nothing will look for the AMI by them.
+func (b *buildEnv) untag(ctx context.Context, m *madeImage) {
+	if m == nil || m.ID == "" {
+		return
+	}
+	err := b.tidy(ctx, func(ctx context.Context) error {
+		_, err := b.s.ec2(m.Region).DeleteTags(ctx, &ec2.DeleteTagsInput{
+			Resources: append([]string{m.ID}, m.Snapshots...),
+			Tags:      []types.Tag{{Key: aws.String(TagToken)}, {Key: aws.String(TagBuild)}},
+		})
+		return err
+	})
+	if err != nil {
+		b.ui.Warn("could not remove imgbuild's tags from %s in %s: %v", m.ID, m.Region, explain(err))
+	}
+}
+
 // imageLeftover names what discardImage would remove.
 func (e *buildEnv) imageLeftover(region string, m *madeImage) string {
 	if m == nil || m.ID == "" {

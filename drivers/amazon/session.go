@@ -72,6 +72,7 @@ func Register(r *engine.Registry) { New(Options{}).Register(r) }
 func (d *Driver) Register(r *engine.Registry) {
 	r.AddBuilder(d.Def())
 	r.AddLookup(d.lookupDef())
+	r.AddReaper(JournalKind, reaper{d})
 }
 
 func (d *Driver) share(region string) *regionShare {

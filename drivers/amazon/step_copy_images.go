@@ -39,14 +39,15 @@ func (st *stepCopyImages) Run(ctx context.Context) error {
 	c := b.cfg
 	src := st.create.made
 	st.made, st.done = map[string]*madeImage{}, map[string]*madeImage{}
-	return eachRegion(b.copyRegions(), func(region string) error {
+	return eachRegion(ctx, b.copyRegions(), func(region string) error {
 		in := &ec2.CopyImageInput{
 			SourceImageId: aws.String(src.ID),
 			SourceRegion:  aws.String(b.region),
 			Name:          aws.String(c.AMIName),
 			Description:   optional(c.AMIDescription),
-			TagSpecifications: append(tagSpec(types.ResourceTypeImage, c.Tags),
-				tagSpec(types.ResourceTypeSnapshot, c.SnapshotTags)...),
+			// imgbuild's own tags until the build succeeds (see untag).
+			TagSpecifications: append(tagSpec(types.ResourceTypeImage, c.Tags, b.ownTags()),
+				tagSpec(types.ResourceTypeSnapshot, c.SnapshotTags, b.ownTags())...),
 		}
 		if key := c.RegionKMSKeyIDs[region]; key != "" {
 			in.Encrypted, in.KmsKeyId = aws.Bool(true), aws.String(key)
@@ -79,15 +80,25 @@ func (st *stepCopyImages) Run(ctx context.Context) error {
 }
 
 // Cleanup removes every copy (found by name where CopyImage's answer was
-// lost) and its snapshots, if the build failed.
+// lost) and its snapshots, if the build failed, and imgbuild's own tags
+// from the copies if it succeeded.
 func (st *stepCopyImages) Cleanup(ctx context.Context, failed bool) error {
 	if !failed {
+		st.mu.Lock()
+		done := make([]*madeImage, 0, len(st.done))
+		for _, m := range st.done {
+			done = append(done, m)
+		}
+		st.mu.Unlock()
+		for _, m := range done {
+			st.env.untag(ctx, m)
+		}
 		return nil
 	}
 	st.mu.Lock()
 	regions := append([]string(nil), st.attempted...)
 	st.mu.Unlock()
-	return eachRegion(regions, func(region string) error {
+	return eachRegion(ctx, regions, func(region string) error {
 		return st.env.tidy(ctx, func(ctx context.Context) error {
 			st.mu.Lock()
 			m := st.made[region]

@@ -40,8 +40,9 @@ func (st *stepCreateImage) Run(ctx context.Context) error {
 		InstanceId:  aws.String(instanceID),
 		Name:        aws.String(c.AMIName),
 		Description: optional(c.AMIDescription),
-		TagSpecifications: append(tagSpec(types.ResourceTypeImage, c.Tags),
-			tagSpec(types.ResourceTypeSnapshot, c.SnapshotTags)...),
+		// imgbuild's own tags until the build succeeds (see untag).
+		TagSpecifications: append(tagSpec(types.ResourceTypeImage, c.Tags, b.ownTags()),
+			tagSpec(types.ResourceTypeSnapshot, c.SnapshotTags, b.ownTags())...),
 	}
 	for _, bd := range c.AMIBlockDeviceMappings {
 		in.BlockDeviceMappings = append(in.BlockDeviceMappings, bd.ec2Mapping())
@@ -63,9 +64,14 @@ func (st *stepCreateImage) Run(ctx context.Context) error {
 	return nil
 }
 
-// Cleanup removes the AMI and its snapshots if the build failed.
+// Cleanup removes the AMI and its snapshots if the build failed, and
+// imgbuild's own tags from them if it succeeded.
 func (st *stepCreateImage) Cleanup(ctx context.Context, failed bool) error {
-	if !failed || !st.attempted {
+	if !st.attempted {
+		return nil
+	}
+	if !failed {
+		st.env.untag(ctx, st.made)
 		return nil
 	}
 	b := st.env

@@ -29,7 +29,7 @@ func (st *stepDeregister) Run(ctx context.Context) error {
 	if len(existing) == 0 {
 		return nil
 	}
-	return eachRegion(slices.Sorted(maps.Keys(existing)), func(region string) error {
+	return eachRegion(ctx, slices.Sorted(maps.Keys(existing)), func(region string) error {
 		for _, img := range existing[region] {
 			m := &madeImage{Region: region, ID: aws.ToString(img.ImageId)}
 			if b.cfg.ForceDeleteSnapshot {

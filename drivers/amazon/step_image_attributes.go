@@ -48,7 +48,7 @@ func (st *stepImageAttributes) Run(ctx context.Context) error {
 			return fmt.Errorf("deprecate_at: %w", err)
 		}
 	}
-	return eachRegion(b.allRegions(), func(region string) error {
+	return eachRegion(ctx, b.allRegions(), func(region string) error {
 		m := images[region]
 		client := b.s.ec2(region)
 		if len(launch) > 0 {

@@ -37,7 +37,7 @@ func (st *stepPrevalidate) Run(ctx context.Context) error {
 		return nil
 	}
 	var mu sync.Mutex
-	err := eachRegion(b.allRegions(), func(region string) error {
+	err := eachRegion(ctx, b.allRegions(), func(region string) error {
 		imgs, err := b.imagesNamed(ctx, region, b.cfg.AMIName)
 		if err != nil {
 			return fmt.Errorf("looking for AMIs named %q in %s: %w", b.cfg.AMIName, region, err)

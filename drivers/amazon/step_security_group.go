@@ -105,16 +105,7 @@ func (st *stepSecurityGroup) deleteGroup(ctx context.Context) error {
 		id = aws.ToString(out.SecurityGroups[0].GroupId)
 	}
 	w := newWaiter(b.ui, b.cfg.WaitDelay, b.cfg.InstanceWaitTimeout, "instance_wait_timeout")
-	return w.wait(ctx, "deleting security group "+id, func(ctx context.Context) (status, error) {
-		_, err := client.DeleteSecurityGroup(ctx, &ec2.DeleteSecurityGroupInput{GroupId: aws.String(id)})
-		switch {
-		case err == nil || notFound(err):
-			return status{done: true, percent: -1}, nil
-		case errorCode(err) == "DependencyViolation":
-			return status{state: "in use", percent: -1}, nil
-		}
-		return status{}, fmt.Errorf("deleting the temporary security group %s in %s: %w", id, b.region, explain(err))
-	})
+	return deleteGroupWhenFree(ctx, client, w, b.region, id)
 }
 
 // Leftovers implements step.Leaver: what the cleanup would remove.

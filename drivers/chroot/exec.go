@@ -13,6 +13,8 @@ import (
 	"sync/atomic"
 	"syscall"
 	"time"
+
+	"github.com/imgbuild/imgbuild/engine/panics"
 )
 
 // Bind is a directory of this machine that commands see inside the tree.
@@ -100,7 +102,7 @@ func run(ctx context.Context, sp *spec, stdin io.Reader, stdout, stderr io.Write
 		specW.Close()
 		return -1, fmt.Errorf("starting the chroot helper for %s: %w", describe(sp), err)
 	}
-	go func() {
+	panics.Go(ctx, func() {
 		select {
 		case <-ctx.Done():
 			cancelled.Store(true)
@@ -112,7 +114,7 @@ func run(ctx context.Context, sp *spec, stdin io.Reader, stdout, stderr io.Write
 			}
 		case <-stopped:
 		}
-	}()
+	})
 	enc := json.NewEncoder(specW)
 	werr := enc.Encode(sp)
 	specW.Close()
@@ -120,10 +122,10 @@ func run(ctx context.Context, sp *spec, stdin io.Reader, stdout, stderr io.Write
 		_ = cmd.Process.Kill()
 	}
 	outcomeData := make(chan []byte, 1)
-	go func() {
+	panics.Go(ctx, func() {
 		b, _ := io.ReadAll(outR)
 		outcomeData <- b
-	}()
+	})
 	waitErr := cmd.Wait()
 	data := <-outcomeData
 	if cancelled.Load() {

@@ -15,6 +15,7 @@ import (
 	gossh "golang.org/x/crypto/ssh"
 
 	"github.com/imgbuild/imgbuild/engine"
+	"github.com/imgbuild/imgbuild/engine/panics"
 )
 
 // Communicator runs commands on one machine over SSH and moves files over
@@ -157,7 +158,7 @@ func (c *Communicator) Run(ctx context.Context, cmd *engine.Command) (int, error
 		return -1, c.lost(cn, fmt.Errorf("starting the command: %w", err))
 	}
 	waited := make(chan error, 1)
-	go func() { waited <- s.Wait() }()
+	panics.Go(ctx, func() { waited <- s.Wait() })
 
 	var werr error
 	select {
@@ -166,7 +167,7 @@ func (c *Communicator) Run(ctx context.Context, cmd *engine.Command) (int, error
 		select {
 		case werr = <-waited: // it ended anyway
 		default:
-			c.kill(cn, s, pid)
+			c.kill(ctx, cn, s, pid)
 			return -1, fmt.Errorf("command cancelled: %w", context.Cause(ctx))
 		}
 	}
@@ -189,17 +190,17 @@ func (c *Communicator) Run(ctx context.Context, cmd *engine.Command) (int, error
 // group through a second session, since OpenSSH may ignore signal requests
 // and closing the session alone does not stop a command that neither reads
 // nor writes.
-func (c *Communicator) kill(cn *conn, s *gossh.Session, pid *pidSniffer) {
+func (c *Communicator) kill(ctx context.Context, cn *conn, s *gossh.Session, pid *pidSniffer) {
 	_ = s.Signal(gossh.SIGTERM)
 	if p := pid.wait(2 * time.Second); p > 0 && cn.alive() {
-		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 10*time.Second)
 		defer cancel()
 		if ks, err := cn.client.NewSession(); err == nil {
 			done := make(chan struct{})
-			go func() {
+			panics.Go(ctx, func() {
 				_ = ks.Run(killGroup(p))
 				close(done)
-			}()
+			})
 			select {
 			case <-done:
 			case <-ctx.Done():

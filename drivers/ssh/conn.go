@@ -1,12 +1,15 @@
 package ssh
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"sync"
 	"time"
 
 	gossh "golang.org/x/crypto/ssh"
+
+	"github.com/imgbuild/imgbuild/engine/panics"
 )
 
 // conn is one live connection (and the bastion's, when there is one).
@@ -14,33 +17,36 @@ type conn struct {
 	client  *gossh.Client
 	bastion *gossh.Client
 	dead    chan struct{} // closed once the connection is gone
+	// ctx carries the build's panic handler to the connection's goroutines
+	// (panics.Go); it is never waited on.
+	ctx context.Context
 
 	mu     sync.Mutex
 	reason error // why it died, when known
 	sftp   *sftpClient
 }
 
-func newConn(client, bastion *gossh.Client, keepAlive time.Duration) *conn {
-	c := &conn{client: client, bastion: bastion, dead: make(chan struct{})}
-	go func() {
+func newConn(ctx context.Context, client, bastion *gossh.Client, keepAlive time.Duration) *conn {
+	c := &conn{client: client, bastion: bastion, dead: make(chan struct{}), ctx: context.WithoutCancel(ctx)}
+	panics.Go(c.ctx, func() {
 		err := client.Wait()
 		c.setReason(err)
 		if bastion != nil {
 			bastion.Close()
 		}
 		close(c.dead)
-	}()
+	})
 	if bastion != nil {
-		go func() {
+		panics.Go(c.ctx, func() {
 			err := bastion.Wait()
 			c.setReason(fmt.Errorf("the bastion's connection ended: %v", err))
 			client.Close()
-		}()
+		})
 	}
 	if keepAlive > 0 {
-		go c.keepAlive(client, keepAlive)
+		panics.Go(c.ctx, func() { c.keepAlive(client, keepAlive) })
 		if bastion != nil {
-			go c.keepAlive(bastion, keepAlive)
+			panics.Go(c.ctx, func() { c.keepAlive(bastion, keepAlive) })
 		}
 	}
 	return c
@@ -77,10 +83,10 @@ func (c *conn) keepAlive(client *gossh.Client, interval time.Duration) {
 		case <-t.C:
 		}
 		reply := make(chan error, 1)
-		go func() {
+		panics.Go(c.ctx, func() {
 			_, _, err := client.SendRequest("keepalive@openssh.com", true, nil)
 			reply <- err
-		}()
+		})
 		select {
 		case err := <-reply:
 			if err != nil {
@@ -112,10 +118,10 @@ func (c *conn) alive() bool {
 // once, or within d) from an error of the command's own.
 func (c *conn) answers(d time.Duration) bool {
 	reply := make(chan error, 1)
-	go func() {
+	panics.Go(c.ctx, func() {
 		_, _, err := c.client.SendRequest("keepalive@openssh.com", true, nil)
 		reply <- err
-	}()
+	})
 	select {
 	case err := <-reply:
 		return err == nil

@@ -300,7 +300,7 @@ func (d *dialer) attempt(ctx context.Context) (*conn, error) {
 		}
 		return nil, err
 	}
-	return newConn(client, bastion, d.opts.KeepAliveInterval), nil
+	return newConn(ctx, client, bastion, d.opts.KeepAliveInterval), nil
 }
 
 // dialTCP opens a TCP connection, batched (see batchedConn).
@@ -309,7 +309,7 @@ func dialTCP(ctx context.Context, addr string) (net.Conn, error) {
 	if err != nil {
 		return nil, err
 	}
-	return newBatchedConn(c), nil
+	return newBatchedConn(ctx, c), nil
 }
 
 // handshake dials addr and logs in. When the host key algorithms to ask for

@@ -2,10 +2,13 @@ package ssh
 
 import (
 	"bufio"
+	"context"
 	"encoding/binary"
 	"io"
 	"net"
 	"sync"
+
+	"github.com/imgbuild/imgbuild/engine/panics"
 )
 
 // batchedConn cuts the system calls x/crypto/ssh makes on a TCP
@@ -36,10 +39,11 @@ const (
 	batchMaxPending = 1 << 20
 )
 
-func newBatchedConn(c net.Conn) *batchedConn {
+// ctx carries the build's panic handler to the writer goroutine.
+func newBatchedConn(ctx context.Context, c net.Conn) *batchedConn {
 	b := &batchedConn{Conn: c, r: bufio.NewReaderSize(c, batchReadSize)}
 	b.cond = sync.NewCond(&b.mu)
-	go b.writer()
+	panics.Go(ctx, b.writer)
 	return b
 }
 

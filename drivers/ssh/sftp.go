@@ -19,6 +19,7 @@ import (
 	gossh "golang.org/x/crypto/ssh"
 
 	"github.com/imgbuild/imgbuild/engine"
+	"github.com/imgbuild/imgbuild/engine/panics"
 )
 
 // SFTP tuning. OpenSSH's sftp-server takes messages up to 256 KiB and
@@ -531,7 +532,7 @@ func parallel(ctx context.Context, n int, do func(i int) error) error {
 	var wg sync.WaitGroup
 	for w := 0; w < min(treeWorkers, n); w++ {
 		wg.Add(1)
-		go func() {
+		panics.Go(ctx, func() {
 			defer wg.Done()
 			for ctx.Err() == nil {
 				i := int(next.Add(1) - 1)
@@ -543,7 +544,7 @@ func parallel(ctx context.Context, n int, do func(i int) error) error {
 					return
 				}
 			}
-		}()
+		})
 	}
 	wg.Wait()
 	if first == nil && ctx.Err() != nil {

@@ -119,7 +119,7 @@ func (s *stepExport) export(ctx context.Context) error {
 		}
 		name := p.name + "-" + path.Base(item.Path)
 		h, _ := p.newHash()
-		opts := soap.Download{Progress: progress.Tee(item, b.bytesSink("export "+name, item.Size))}
+		opts := soap.Download{Progress: progress.Tee(item, b.bytesSink(ctx, "export "+name, item.Size))}
 		if h != nil {
 			opts.Writer = h
 		}

@@ -50,4 +50,5 @@ func ISODef() *engine.BuilderDef {
 func Register(r *engine.Registry) {
 	r.AddBuilder(CloneDef())
 	r.AddBuilder(ISODef())
+	r.AddReaper(JournalKind, reaper{})
 }

@@ -28,6 +28,11 @@ func (s *stepConnect) Run(ctx context.Context) error {
 		return err
 	}
 	s.ep = ep
+	// Before anything is made there: if imgbuild is killed, the next run
+	// or imgbuild cleanup finds it by the build's marker.
+	if err := b.record(ep); err != nil {
+		return err
+	}
 	if bus := b.job.UI.Bus(); bus != nil {
 		// A password from GOVC_URL or GOVC_PASSWORD was never declared
 		// sensitive: make sure it is never shown either.

@@ -144,7 +144,7 @@ func (s *stepUploadISO) upload(ctx context.Context) (string, error) {
 	s.uploaded = dst
 	err = ds.Upload(ctx, f, dst, &soap.Upload{
 		Type: "application/octet-stream", Method: "PUT", ContentLength: fi.Size(),
-		Progress: b.bytesSink("upload "+name, fi.Size()),
+		Progress: b.bytesSink(ctx, "upload "+name, fi.Size()),
 	})
 	if err != nil {
 		return "", fmt.Errorf("uploading %s to %s: %s", name, ds.Path(dst), explain(err))

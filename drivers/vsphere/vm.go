@@ -13,6 +13,8 @@ import (
 	"github.com/vmware/govmomi/vim25/mo"
 	"github.com/vmware/govmomi/vim25/progress"
 	"github.com/vmware/govmomi/vim25/types"
+
+	"github.com/imgbuild/imgbuild/engine/panics"
 )
 
 // callTimeout bounds one API call made with detached.
@@ -29,37 +31,37 @@ func detached(ctx context.Context) (context.Context, context.CancelFunc) {
 // waitTask waits for a task with ctx, reporting its progress under label.
 // If ctx ends first, the task goes on; its result is learnt in the cleanup.
 func (b *buildEnv) waitTask(ctx context.Context, t *object.Task, label string) (*types.TaskInfo, error) {
-	return t.WaitForResult(ctx, b.percentSink(label))
+	return t.WaitForResult(ctx, b.percentSink(ctx, label))
 }
 
 // percentSink reports a task's progress as percent.
-func (b *buildEnv) percentSink(label string) progress.Sinker {
+func (b *buildEnv) percentSink(ctx context.Context, label string) progress.Sinker {
 	ui := b.job.UI
 	return progress.SinkFunc(func() chan<- progress.Report {
 		ch := make(chan progress.Report)
-		go func() {
+		panics.Go(ctx, func() {
 			for r := range ch {
 				if r.Error() == nil {
 					ui.Progress(label, int64(r.Percentage()), 100, "%")
 				}
 			}
-		}()
+		})
 		return ch
 	})
 }
 
 // bytesSink reports a transfer of total bytes, received as percent.
-func (b *buildEnv) bytesSink(label string, total int64) progress.Sinker {
+func (b *buildEnv) bytesSink(ctx context.Context, label string, total int64) progress.Sinker {
 	ui := b.job.UI
 	return progress.SinkFunc(func() chan<- progress.Report {
 		ch := make(chan progress.Report)
-		go func() {
+		panics.Go(ctx, func() {
 			for r := range ch {
 				if r.Error() == nil {
 					ui.Progress(label, int64(float64(total)*float64(r.Percentage())/100), total, "bytes")
 				}
 			}
-		}()
+		})
 		return ch
 	})
 }

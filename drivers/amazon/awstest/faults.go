@@ -3,7 +3,9 @@ package awstest
 import (
 	"context"
 	"fmt"
+	"os"
 	"sync"
+	"syscall"
 
 	awsmiddleware "github.com/aws/aws-sdk-go-v2/aws/middleware"
 	"github.com/aws/smithy-go"
@@ -24,9 +26,16 @@ const (
 	// CancelAfter lets the server do the call, then cancels the build's
 	// context and fails the call with the cancellation.
 	CancelAfter
+	// PanicAfter lets the server do the call, then panics in the goroutine
+	// that made it, as a bug in the driver would.
+	PanicAfter
+	// KillAfter lets the server do the call, then kills the process with
+	// SIGKILL: for a test binary playing imgbuild.
+	KillAfter
 )
 
-// Modes lists every Mode.
+// Modes lists the modes that break a call the way AWS or the user can
+// (not PanicAfter nor KillAfter, which stand for a bug and kill -9).
 var Modes = []Mode{Fail, LoseAnswer, Cancel, CancelAfter}
 
 // String names the mode as the fault loop reports it.
@@ -40,6 +49,10 @@ func (m Mode) String() string {
 		return "cancel"
 	case CancelAfter:
 		return "cancel-after"
+	case PanicAfter:
+		return "panic-after"
+	case KillAfter:
+		return "kill-after"
 	}
 	return fmt.Sprintf("Mode(%d)", int(m))
 }
@@ -122,6 +135,13 @@ func (f *Faults) Middleware() func(*middleware.Stack) error {
 						cancel()
 					}
 					return next.HandleInitialize(ctx, in)
+				case PanicAfter:
+					next.HandleInitialize(ctx, in)
+					panic(fmt.Sprintf("awstest: a panic after call %d (%s)", n, call))
+				case KillAfter:
+					next.HandleInitialize(ctx, in)
+					syscall.Kill(os.Getpid(), syscall.SIGKILL)
+					select {} // until the signal lands
 				default: // CancelAfter
 					out, md, err := next.HandleInitialize(ctx, in)
 					if cancel != nil {

@@ -19,6 +19,7 @@ import (
 
 	"github.com/imgbuild/imgbuild/engine"
 	"github.com/imgbuild/imgbuild/engine/event"
+	"github.com/imgbuild/imgbuild/engine/panics"
 )
 
 // Options configure an Adapter.
@@ -104,7 +105,7 @@ func Start(ctx context.Context, opts Options) (*Adapter, error) {
 	a := &Adapter{opts: opts, files: files, ln: ln, host: host, client: client, config: cfg, conns: map[net.Conn]bool{}}
 	a.ctx, a.cancel = context.WithCancel(ctx)
 	a.wg.Add(1)
-	go a.accept()
+	panics.Go(a.ctx, a.accept)
 	context.AfterFunc(a.ctx, func() { a.Close() })
 	return a, nil
 }
@@ -178,7 +179,7 @@ func (a *Adapter) accept() {
 		a.conns[c] = true
 		a.wg.Add(1)
 		a.mu.Unlock()
-		go a.serve(c)
+		panics.Go(a.ctx, func() { a.serve(c) })
 	}
 }
 
@@ -197,7 +198,7 @@ func (a *Adapter) serve(c net.Conn) {
 	}
 	defer sc.Close()
 	a.connections.Add(1)
-	go gossh.DiscardRequests(reqs)
+	panics.Go(a.ctx, func() { gossh.DiscardRequests(reqs) })
 	var sessions sync.WaitGroup
 	defer sessions.Wait()
 	for nc := range chans {
@@ -210,10 +211,10 @@ func (a *Adapter) serve(c net.Conn) {
 			continue
 		}
 		sessions.Add(1)
-		go func() {
+		panics.Go(a.ctx, func() {
 			defer sessions.Done()
 			a.session(ch, creqs)
-		}()
+		})
 	}
 }
 

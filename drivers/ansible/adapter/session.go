@@ -10,6 +10,7 @@ import (
 	gossh "golang.org/x/crypto/ssh"
 
 	"github.com/imgbuild/imgbuild/engine"
+	"github.com/imgbuild/imgbuild/engine/panics"
 )
 
 // session serves one session channel: one exec or one sftp subsystem, and
@@ -45,13 +46,13 @@ func (a *Adapter) session(ch gossh.Channel, reqs <-chan *gossh.Request) {
 				_ = req.Reply(true, nil)
 				done = make(chan uint32, 1)
 				what, value := req.Type, payload.Value
-				go func() {
+				panics.Go(ctx, func() {
 					if what == "subsystem" {
 						done <- a.sftp(ctx, ch)
 						return
 					}
 					done <- a.exec(ctx, ch, value)
-				}()
+				})
 			case "pty-req", "window-change":
 				_ = req.Reply(true, nil)
 			case "signal":
@@ -88,10 +89,10 @@ func (a *Adapter) exec(ctx context.Context, ch gossh.Channel, command string) ui
 		fmt.Fprintf(ch.Stderr(), "imgbuild adapter: %v\n", err)
 		return 255
 	}
-	go func() {
+	panics.Go(ctx, func() {
 		_, _ = io.Copy(stdinW, ch)
 		stdinW.Close()
-	}()
+	})
 	status, err := a.opts.Comm.Run(ctx, &engine.Command{Command: command, Stdin: stdinR, Stdout: ch, Stderr: ch.Stderr()})
 	stdinR.Close()
 	if err != nil {
