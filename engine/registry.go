@@ -222,9 +222,15 @@ func NewRegistry() *Registry {
 		Provisioners:   map[string]*ProvisionerDef{},
 		PostProcessors: map[string]*PostProcessorDef{},
 		Lookups:        map[string]*LookupDef{},
-		Reapers:        journal.Local(),
+		Reapers:        withOutputs(journal.Local()),
 		States:         map[string]StateBackend{},
 	}
+}
+
+// withOutputs adds the reaper of what a killed build's outputs left.
+func withOutputs(m map[string]journal.Reaper) map[string]journal.Reaper {
+	m[output.JournalKind] = output.Reaper{}
+	return m
 }
 
 // AddReaper registers the reaper of a kind of journal entry, which the

@@ -440,6 +440,7 @@ func buildOne(ctx context.Context, n *Node, reg *Registry, ui *event.UI, opts Ru
 		redact:    ui.Bus().Redact,
 		journal:   opts.Journal,
 	}
+	job.Outputs.Journal(job)
 	defer func() {
 		if err != nil && (opts.OnError == step.Abort || job.Steps.Kept()) {
 			ui.Emit(event.Event{Type: event.Leftover, Message: "kept for debugging (--on-error=abort)", Items: []string{"scratch directory " + workDir}})

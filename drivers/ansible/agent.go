@@ -2,6 +2,7 @@ package ansible
 
 import (
 	"bytes"
+	"context"
 	"errors"
 	"net"
 	"os"
@@ -10,6 +11,8 @@ import (
 
 	gossh "golang.org/x/crypto/ssh"
 	"golang.org/x/crypto/ssh/agent"
+
+	"github.com/imgbuild/imgbuild/engine/panics"
 )
 
 // signerAgent is an ssh-agent holding the keys imgbuild logged in to the
@@ -65,8 +68,9 @@ func (a *signerAgent) Extension(string, []byte) ([]byte, error) {
 }
 
 // serveAgent serves the signers on a Unix socket in dir (which only this
-// user can enter) and returns its path and a function that stops it.
-func serveAgent(dir string, signers []gossh.Signer) (string, func(), error) {
+// user can enter) and returns its path and a function that stops it. ctx
+// carries the build's panic handler (panics.Go).
+func serveAgent(ctx context.Context, dir string, signers []gossh.Signer) (string, func(), error) {
 	sock := filepath.Join(dir, "agent.sock")
 	l, err := net.Listen("unix", sock)
 	if err != nil {
@@ -81,7 +85,7 @@ func serveAgent(dir string, signers []gossh.Signer) (string, func(), error) {
 	var mu sync.Mutex
 	conns := map[net.Conn]bool{}
 	wg.Add(1)
-	go func() {
+	panics.Go(ctx, func() {
 		defer wg.Done()
 		for {
 			c, err := l.Accept()
@@ -92,16 +96,16 @@ func serveAgent(dir string, signers []gossh.Signer) (string, func(), error) {
 			conns[c] = true
 			mu.Unlock()
 			wg.Add(1)
-			go func() {
+			panics.Go(ctx, func() {
 				defer wg.Done()
 				_ = agent.ServeAgent(a, c)
 				c.Close()
 				mu.Lock()
 				delete(conns, c)
 				mu.Unlock()
-			}()
+			})
 		}
-	}()
+	})
 	stop := func() {
 		l.Close()
 		mu.Lock()

@@ -45,7 +45,7 @@ func sshArgs(knownHosts string, more ...string) string {
 // keys it logged in with.
 func (a *Ansible) target(ctx context.Context, env *engine.ProvisionEnv, scratch, short string) (*target, error) {
 	if !a.cfg.UseProxy {
-		return a.direct(env, scratch, short)
+		return a.direct(ctx, env, scratch, short)
 	}
 	ad, err := adapter.Start(ctx, adapter.Options{Comm: env.Comm, TempDir: filepath.Join(scratch, "transit"), UI: env.UI})
 	if err != nil {
@@ -121,7 +121,7 @@ func (a *Ansible) user(ctx context.Context, comm engine.Communicator) (string, e
 }
 
 // direct points ansible-playbook at the machine's own SSH server.
-func (a *Ansible) direct(env *engine.ProvisionEnv, scratch, short string) (*target, error) {
+func (a *Ansible) direct(ctx context.Context, env *engine.ProvisionEnv, scratch, short string) (*target, error) {
 	sc, ok := env.Comm.(*ssh.Communicator)
 	if !ok {
 		return nil, fmt.Errorf("use_proxy = False connects ansible-playbook straight to the machine's SSH server, but the %s builder does not reach its machine over SSH: leave use_proxy at True", env.Driver)
@@ -165,7 +165,7 @@ func (a *Ansible) direct(env *engine.ProvisionEnv, scratch, short string) (*targ
 	signers := append(append([]gossh.Signer(nil), e.Signers...), e.BastionSigners...)
 	switch {
 	case len(signers) > 0:
-		sock, stop, err := serveAgent(short, signers)
+		sock, stop, err := serveAgent(ctx, short, signers)
 		if err != nil {
 			return nil, fmt.Errorf("use_proxy = False: serving the login keys to Ansible: %w", err)
 		}

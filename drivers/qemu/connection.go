@@ -10,6 +10,8 @@ import (
 
 	"github.com/imgbuild/imgbuild/drivers/ssh"
 	"github.com/imgbuild/imgbuild/engine"
+
+	"github.com/imgbuild/imgbuild/engine/panics"
 )
 
 // connection is the build's SSH connection to the machine: wait for SSH
@@ -51,14 +53,14 @@ func (c *connection) close() {
 func guard(ctx context.Context, m *Machine, conn *connection) (context.Context, func()) {
 	gctx, cancel := context.WithCancelCause(ctx)
 	done := make(chan struct{})
-	go func() {
+	panics.Go(ctx, func() {
 		select {
 		case <-m.Exited():
 			cancel(deathError(m))
 			conn.close()
 		case <-done:
 		}
-	}()
+	})
 	return gctx, func() {
 		close(done)
 		cancel(nil)

@@ -15,6 +15,8 @@ import (
 	"sync"
 	"syscall"
 	"time"
+
+	"github.com/imgbuild/imgbuild/engine/panics"
 )
 
 // Program is the QEMU system emulator run for machines.
@@ -134,8 +136,10 @@ type Machine struct {
 	stderr  bytes.Buffer
 }
 
-// Start starts QEMU for spec. It dies with imgbuild.
-func Start(spec *MachineSpec) (*Machine, error) {
+// Start starts QEMU for spec. It dies with imgbuild. ctx carries the
+// build's panic handler (panics.Go) to the goroutine waiting for QEMU; it
+// does not stop QEMU.
+func Start(ctx context.Context, spec *MachineSpec) (*Machine, error) {
 	args, err := spec.Args()
 	if err != nil {
 		return nil, err
@@ -152,13 +156,13 @@ func Start(spec *MachineSpec) (*Machine, error) {
 		return nil, fmt.Errorf("starting %s: %w", Program, err)
 	}
 	m.cmd, m.PID = cmd, cmd.Process.Pid
-	go func() {
+	panics.Go(ctx, func() {
 		err := cmd.Wait()
 		m.mu.Lock()
 		m.waitErr = err
 		m.mu.Unlock()
 		close(m.exited)
-	}()
+	})
 	return m, nil
 }
 

@@ -1,9 +1,12 @@
 package qemu
 
 import (
+	"context"
 	"fmt"
 	"net"
 	"net/http"
+
+	"github.com/imgbuild/imgbuild/engine/panics"
 )
 
 // noCloud serves a cloud-init NoCloud seed (meta-data, user-data) over
@@ -26,7 +29,7 @@ func userData(authorizedKey string) string {
 		"  - " + authorizedKey + "\n"
 }
 
-func startNoCloud(instanceID, hostname, authorizedKey string) (*noCloud, error) {
+func startNoCloud(ctx context.Context, instanceID, hostname, authorizedKey string) (*noCloud, error) {
 	l, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		return nil, fmt.Errorf("serving the cloud-init seed: %w", err)
@@ -46,7 +49,7 @@ func startNoCloud(instanceID, hostname, authorizedKey string) (*noCloud, error) 
 		w.Header().Set("Content-Type", "text/plain")
 		fmt.Fprint(w, body)
 	})}
-	go n.srv.Serve(l)
+	panics.Go(ctx, func() { n.srv.Serve(l) })
 	return n, nil
 }
 

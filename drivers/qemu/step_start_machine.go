@@ -69,7 +69,7 @@ func (s *stepStartMachine) Run(ctx context.Context) error {
 		}
 	}
 	if c.CloudInit {
-		seed, err := startNoCloud("imgbuild-"+job.Name, job.Name, key.AuthorizedKey())
+		seed, err := startNoCloud(ctx, "imgbuild-"+job.Name, job.Name, key.AuthorizedKey())
 		if err != nil {
 			return err
 		}
@@ -82,7 +82,7 @@ func (s *stepStartMachine) Run(ctx context.Context) error {
 			return fmt.Errorf("finding a free port on 127.0.0.1: %w", err)
 		}
 		spec.HostPort = port
-		m, err := Start(spec)
+		m, err := Start(ctx, spec)
 		if err != nil {
 			return err
 		}

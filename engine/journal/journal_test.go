@@ -104,7 +104,7 @@ func TestDoneKeptAndClose(t *testing.T) {
 		t.Fatal(err)
 	}
 	rec := func(build, what string) int {
-		id, err := j.Record(Entry{Build: build, Kind: KindFile, What: what, Where: map[string]string{"path": "/x"}})
+		id, err := j.Record(Entry{Build: build, Kind: KindDir, What: what, Where: map[string]string{"path": "/x"}})
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -236,23 +236,5 @@ func TestTheDirReaperRemovesOnlyImgbuildDirectories(t *testing.T) {
 	}
 	if _, err := os.Stat(base); err != nil {
 		t.Errorf("a directory not named imgbuild-* was touched: %v", err)
-	}
-}
-
-func TestTheFileReaperRemovesTheFileAndTheDirectoryItMade(t *testing.T) {
-	dir := filepath.Join(t.TempDir(), "output", "web")
-	os.MkdirAll(dir, 0o755)
-	p := filepath.Join(dir, "web.qcow2.partial")
-	os.WriteFile(p, []byte("x"), 0o644)
-	r := fileReaper{}
-	e := Entry{What: "file output/web/web.qcow2.partial", Where: map[string]string{"path": p, "parent": "made"}}
-	if found, _ := r.Find(context.Background(), e); len(found) != 1 {
-		t.Errorf("found %v", found)
-	}
-	if err := r.Remove(context.Background(), e); err != nil {
-		t.Fatal(err)
-	}
-	if _, err := os.Stat(dir); !os.IsNotExist(err) {
-		t.Errorf("the directory the build made is still there: %v", err)
 	}
 }

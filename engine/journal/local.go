@@ -29,10 +29,6 @@ const (
 	// KindDir is a directory imgbuild made (a build's scratch directory).
 	// Where: "path", absolute; its name starts with "imgbuild-".
 	KindDir = "dir"
-	// KindFile is a file being written (an output's partial file). Where:
-	// "path", absolute; "parent" set to "made" when the build made the
-	// directory holding it, which is then removed too if empty.
-	KindFile = "file"
 	// KindProcesses are the processes of a run: every process a run starts
 	// has EnvVar=<run> in its environment. Where: "env", that entry.
 	KindProcesses = "processes"
@@ -40,7 +36,7 @@ const (
 
 // Local returns the reapers of the kinds above.
 func Local() map[string]Reaper {
-	return map[string]Reaper{KindDir: dirReaper{}, KindFile: fileReaper{}, KindProcesses: processReaper{}}
+	return map[string]Reaper{KindDir: dirReaper{}, KindProcesses: processReaper{}}
 }
 
 type dirReaper struct{}
@@ -66,41 +62,6 @@ func (dirReaper) Remove(ctx context.Context, e Entry) error {
 		return fmt.Errorf("will not remove %s: something is mounted under it (%s); unmount it first", p, strings.Join(mounts, ", "))
 	}
 	return os.RemoveAll(p)
-}
-
-type fileReaper struct{}
-
-func (fileReaper) Find(ctx context.Context, e Entry) ([]string, error) {
-	if _, err := os.Lstat(e.Where["path"]); errors.Is(err, fs.ErrNotExist) {
-		return nil, nil
-	} else if err != nil {
-		return nil, err
-	}
-	return []string{e.What}, nil
-}
-
-func (fileReaper) Remove(ctx context.Context, e Entry) error {
-	p := e.Where["path"]
-	if !filepath.IsAbs(p) {
-		return fmt.Errorf("will not remove %q: not an absolute path", p)
-	}
-	fi, err := os.Lstat(p)
-	if errors.Is(err, fs.ErrNotExist) {
-		return nil
-	}
-	if err != nil {
-		return err
-	}
-	if fi.IsDir() {
-		return fmt.Errorf("will not remove %s: it is a directory, and the journal recorded a file", p)
-	}
-	if err := os.Remove(p); err != nil && !errors.Is(err, fs.ErrNotExist) {
-		return err
-	}
-	if e.Where["parent"] == "made" {
-		_ = os.Remove(filepath.Dir(p)) // only when empty
-	}
-	return nil
 }
 
 // MountsUnder lists the mount points of this process's mount namespace at

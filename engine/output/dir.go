@@ -87,7 +87,7 @@ func (d *Dir) Begin(name string) (string, error) {
 			return "", err
 		}
 	}
-	tmp := tempName(name, "new")
+	tmp := d.set.temp(name, "new")
 	d.partials[name] = tmp
 	return d.File(tmp), nil
 }
@@ -101,7 +101,7 @@ func (d *Dir) take() error {
 	defer r.Close()
 	defer parent.Close()
 	fd := int(parent.Fd())
-	tmp := tempName(name, "new")
+	tmp := d.set.temp(name, "new")
 	if err := unix.Mkdirat(fd, tmp, 0o755); err != nil {
 		return fmt.Errorf("creating %s: %w", clean, err)
 	}

@@ -51,7 +51,7 @@ func (s *Set) beside(rel, keyword string, mk func(dirfd int, tmp string) error) 
 	}
 	defer r.Close()
 	defer parent.Close()
-	tmp := tempName(name, "new")
+	tmp := s.temp(name, "new")
 	if err := mk(int(parent.Fd()), tmp); err != nil {
 		return "", "", fmt.Errorf("creating %s: %w", clean, err)
 	}
@@ -209,7 +209,7 @@ func (s *Set) PlaceDir(src, rel, keyword string) (string, error) {
 	}
 	defer r.Close()
 	defer parent.Close()
-	tmp := tempName(name, "new")
+	tmp := s.temp(name, "new")
 	abs, err := filepath.Abs(src)
 	if err != nil {
 		return "", err

@@ -38,6 +38,12 @@ type record struct {
 	// Entries identify what was placed: "." is the output itself; a
 	// directory's entries follow by their path inside it.
 	Entries map[string]string `json:"entries"`
+	// Until the build that placed it is over: the Set's id, the name
+	// beside Path of what it replaced, and that output's record, so that
+	// the placement of a killed build can be undone (see JournalKind).
+	Set    string  `json:"set,omitempty"`
+	Aside  string  `json:"aside,omitempty"`
+	Before *record `json:"before,omitempty"`
 }
 
 func recordName(rel string) string {

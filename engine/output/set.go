@@ -1,6 +1,8 @@
 package output
 
 import (
+	"crypto/rand"
+	"encoding/hex"
 	"errors"
 	"fmt"
 	"os"
@@ -41,12 +43,26 @@ type Set struct {
 	*state    // shared by the set's views (Forced)
 }
 
+// Recorder records what a build is about to create in the run's journal
+// (engine.Job is one); see JournalKind.
+type Recorder interface {
+	Record(kind, what string, where map[string]string) (int, error)
+}
+
 // state is what a Set knows of its outputs.
 type state struct {
 	mu     sync.Mutex
 	absent map[string]bool // outputs Check found nothing at
 	placed []*placement    // in the order they were placed
 	open   []pending       // written, not yet placed
+
+	// id is in the name of every temporary file the set makes and in the
+	// records of what it places, so that what a killed build left is
+	// found (see JournalKind); journal, if set, records the set before it
+	// writes anything.
+	id       string
+	journal  Recorder
+	recorded bool
 }
 
 // placement is one output moved into place, until Finish.
@@ -72,7 +88,41 @@ func NewSet(workspace, build string, force bool) *Set {
 	if err != nil {
 		ws = workspace
 	}
-	return &Set{workspace: ws, build: build, force: force, state: &state{}}
+	var b [4]byte
+	_, _ = rand.Read(b[:])
+	return &Set{workspace: ws, build: build, force: force, state: &state{id: hex.EncodeToString(b[:])}}
+}
+
+// Journal makes the set record itself in a run's journal, before it
+// writes its first file, so that if the build is killed the next run or
+// imgbuild cleanup finds what it left (see JournalKind).
+func (s *Set) Journal(j Recorder) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.journal = j
+}
+
+// recordOnce writes the set's journal entry, the first time it is about
+// to write something.
+func (s *Set) recordOnce() error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.journal == nil || s.recorded {
+		return nil
+	}
+	if _, err := s.journal.Record(JournalKind, "outputs of build "+s.build+" being written", map[string]string{"workspace": s.workspace, "set": s.id}); err != nil {
+		return err
+	}
+	s.recorded = true
+	return nil
+}
+
+// temp names a temporary file or directory beside name: its "what" is
+// "new" (not yet in place) or "old" (replaced, until Finish).
+func (s *Set) temp(name, what string) string {
+	var b [2]byte
+	_, _ = rand.Read(b[:])
+	return "." + name + ".imgbuild-" + what + "-" + s.id + "-" + hex.EncodeToString(b[:])
 }
 
 // Forced returns a view of the set whose outputs may also replace what
@@ -116,6 +166,9 @@ func (s *Set) root() (*os.Root, error) { return os.OpenRoot(s.workspace) }
 
 // target checks rel and opens its parent directory, made if missing.
 func (s *Set) target(rel, keyword string) (clean string, r *os.Root, parent *os.File, name string, err error) {
+	if err := s.recordOnce(); err != nil {
+		return "", nil, nil, "", err
+	}
 	clean, err = CheckPath(s.workspace, rel)
 	if err != nil {
 		return "", nil, nil, "", fmt.Errorf("%s: %w", keyword, err)
@@ -342,7 +395,7 @@ var testHookBeforeSwap func(rel string)
 // it replaced beside it until Finish.
 func (s *Set) swap(r *os.Root, fd int, tmp, rel, keyword string, v *verdict, pl *placement) error {
 	name := path.Base(rel)
-	aside := tempName(name, "old")
+	aside := s.temp(name, "old")
 	if testHookBeforeSwap != nil {
 		testHookBeforeSwap(rel)
 	}
@@ -403,7 +456,9 @@ func (s *Set) record(r *os.Root, fd int, pl *placement) error {
 	if err != nil {
 		return err
 	}
-	return ledger{r}.put(&record{Path: pl.rel, Build: s.build, Kind: pl.kind, Entries: pl.entries})
+	// Until Finish, the record also says how to undo the placement, for
+	// the reaper of a killed build.
+	return ledger{r}.put(&record{Path: pl.rel, Build: s.build, Kind: pl.kind, Entries: pl.entries, Set: s.id, Aside: pl.aside, Before: pl.before})
 }
 
 // Finish ends the build's outputs: when it succeeded, what they replaced
@@ -470,6 +525,10 @@ func (s *Set) finish(pl *placement, failed bool) error {
 	fd, name := int(parent.Fd()), path.Base(pl.rel)
 	l := ledger{r}
 	if !failed {
+		// The placement stands: its record no longer says how to undo it.
+		if err := l.put(&record{Path: pl.rel, Build: s.build, Kind: pl.kind, Entries: pl.entries}); err != nil {
+			return err
+		}
 		if pl.aside == "" {
 			return nil
 		}

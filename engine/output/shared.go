@@ -38,7 +38,7 @@ func (s *Set) Update(rel, keyword string, change func(old []byte) ([]byte, error
 		if err != nil {
 			return err
 		}
-		tmp := tempName(name, "new")
+		tmp := s.temp(name, "new")
 		f, err := createAt(fd, tmp, 0o644)
 		if err != nil {
 			return fmt.Errorf("writing %s: %w", clean, err)
