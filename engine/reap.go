@@ -49,10 +49,11 @@ func Reap(ctx context.Context, reg *Registry, dir string, opts ReapOptions) ([]R
 	}
 	var out []Reaped
 	for _, run := range runs {
-		for _, e := range run.Open {
+		open, kept := append([]journal.Entry(nil), run.Open...), append([]journal.Entry(nil), run.Kept...)
+		for _, e := range open {
 			out = append(out, reapOne(ctx, reg, run, e, opts.DryRun, timeout))
 		}
-		for _, e := range run.Kept {
+		for _, e := range kept {
 			if !opts.Kept {
 				out = append(out, Reaped{Run: run.ID, Entry: e, Kept: true, Found: []string{e.What}})
 				continue

@@ -106,3 +106,26 @@ func TestReapLeavesWhatWasKeptUnlessAsked(t *testing.T) {
 		t.Fatalf("imgbuild cleanup did not remove what was kept: %+v", got)
 	}
 }
+
+// TestReapRemovesEveryEntryOfARun removes several entries of one dead run
+// in a row: marking one done does not make the next one skipped.
+func TestReapRemovesEveryEntryOfARun(t *testing.T) {
+	dir := t.TempDir()
+	c := &cloud{have: map[string]bool{"i-1": true, "i-2": true, "i-3": true}}
+	reg := engine.NewRegistry()
+	reg.AddReaper("cloud", c)
+	deadRun(t, dir, "i-1", "i-2", "i-3")
+	got, err := engine.Reap(context.Background(), reg, dir, engine.ReapOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	removed := 0
+	for _, r := range got {
+		if r.Removed {
+			removed++
+		}
+	}
+	if removed != 3 || len(c.have) != 0 {
+		t.Errorf("removed %d of 3; left %v", removed, c.have)
+	}
+}

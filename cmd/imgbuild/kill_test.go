@@ -25,12 +25,18 @@ type jsonRun struct {
 	stderr *strings.Builder
 }
 
-// startJSON starts prog (the imgbuild binary, or a test binary playing
-// it) with args and --json, in dir.
+// startJSON starts prog (the imgbuild binary) with args, which should
+// hold --json, in dir.
 func startJSON(t *testing.T, dir string, prog string, args ...string) *jsonRun {
 	t.Helper()
 	cmd := exec.Command(prog, args...)
 	cmd.Dir = dir
+	return startEvents(t, cmd)
+}
+
+// startEvents starts cmd, an imgbuild run --json, reading its events.
+func startEvents(t *testing.T, cmd *exec.Cmd) *jsonRun {
+	t.Helper()
 	out, err := cmd.StdoutPipe()
 	if err != nil {
 		t.Fatal(err)

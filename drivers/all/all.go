@@ -26,10 +26,14 @@ import (
 )
 
 // Register adds every built-in driver to r.
-func Register(r *engine.Registry) {
+func Register(r *engine.Registry) { RegisterWith(r, amazon.New(amazon.Options{})) }
+
+// RegisterWith adds every built-in driver to r, with aws as the amazon
+// driver (tests give theirs SDK middleware that points it at moto).
+func RegisterWith(r *engine.Registry, aws *amazon.Driver) {
 	local.Register(r)
 	null.Register(r)
-	amazon.Register(r)
+	aws.Register(r)
 	s3state.Register(r)
 	rootfs.Register(r)
 	qemu.Register(r)

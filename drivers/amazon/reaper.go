@@ -200,6 +200,7 @@ func hasTag(tags []types.Tag, k, v string) bool {
 // reapWait bounds each wait of a removal (instances to terminate, a group
 // still in use); reapKeyword says how to wait longer.
 const (
+	reapDelay   = 100 * time.Millisecond // the first wait between polls
 	reapWait    = 10 * time.Minute
 	reapKeyword = "the wait by running imgbuild cleanup again"
 )
@@ -261,7 +262,7 @@ func removeIn(ctx context.Context, c *ec2.Client, region, token string, left []l
 		errs = append(errs, fail(l, err))
 	}
 	for _, l := range byKind["security group"] {
-		errs = append(errs, deleteGroupWhenFree(ctx, c, newWaiter(nil, time.Second, reapWait, reapKeyword), region, l.id))
+		errs = append(errs, deleteGroupWhenFree(ctx, c, newWaiter(nil, reapDelay, reapWait, reapKeyword), region, l.id))
 	}
 	for _, l := range byKind["volume"] {
 		if l.state == string(types.VolumeStateInUse) {
@@ -276,7 +277,7 @@ func removeIn(ctx context.Context, c *ec2.Client, region, token string, left []l
 // waitTerminated waits until no instance tagged with token is left
 // running, stopping or shutting down in region.
 func waitTerminated(ctx context.Context, c *ec2.Client, region, token string) error {
-	w := newWaiter(nil, time.Second, reapWait, reapKeyword)
+	w := newWaiter(nil, reapDelay, reapWait, reapKeyword)
 	return w.wait(ctx, "the instances in "+region+" to terminate", func(ctx context.Context) (status, error) {
 		out, err := c.DescribeInstances(ctx, &ec2.DescribeInstancesInput{Filters: []types.Filter{tokenFilter(token), {
 			Name: aws.String("instance-state-name"), Values: []string{"pending", "running", "stopping", "stopped", "shutting-down"}}}})

@@ -169,8 +169,10 @@ func (d *DeadRun) Done(id int) error {
 	return nil
 }
 
+// without returns es without the entry id, in a new slice: callers may be
+// going through es.
 func without(es []Entry, id int) []Entry {
-	out := es[:0]
+	var out []Entry
 	for _, e := range es {
 		if e.ID != id {
 			out = append(out, e)
