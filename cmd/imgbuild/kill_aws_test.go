@@ -25,6 +25,7 @@ import (
 	"github.com/imgbuild/imgbuild/drivers/ssh/sshtest"
 	"github.com/imgbuild/imgbuild/engine"
 	"github.com/imgbuild/imgbuild/engine/event"
+	"github.com/imgbuild/imgbuild/engine/testkit"
 )
 
 // The environment of a test binary playing imgbuild (TestImgbuildWithMoto).
@@ -185,7 +186,7 @@ func (m *mototest) runOf() string {
 // run's processes and its journal. Packer leaks in this case.
 func TestAKilledAmazonBuildLeavesNothingAfterImgbuildCleanup(t *testing.T) {
 	m := &mototest{t: t, moto: awstest.Start(t), sshd: sshtest.Start(t), regions: []string{"eu-west-2", "ap-northeast-3"}}
-	m.dir = workspace(t, map[string]string{"images.star": m.source("kill-dry")})
+	m.dir = testkit.Workspace(t, map[string]string{"images.star": m.source("kill-dry")})
 
 	// A run to its end: the steps it takes and the calls it makes.
 	callsFile := filepath.Join(t.TempDir(), "calls")
