@@ -63,10 +63,11 @@ func startEvents(t *testing.T, cmd *exec.Cmd) *jsonRun {
 }
 
 // waitFor waits for the first event ok accepts, failing the test if the
-// run ends or a minute goes by first.
+// run ends or five minutes go by first (a loaded machine boots QEMU
+// slowly).
 func (r *jsonRun) waitFor(t *testing.T, what string, ok func(event.Event) bool) event.Event {
 	t.Helper()
-	timeout := time.After(time.Minute)
+	timeout := time.After(5 * time.Minute)
 	for {
 		select {
 		case e, open := <-r.events:
@@ -77,7 +78,7 @@ func (r *jsonRun) waitFor(t *testing.T, what string, ok func(event.Event) bool) 
 				return e
 			}
 		case <-timeout:
-			t.Fatalf("no %s within a minute; stderr:\n%s", what, r.stderr)
+			t.Fatalf("no %s within five minutes; stderr:\n%s", what, r.stderr)
 		}
 	}
 }

@@ -72,7 +72,7 @@ func (r reaper) Find(ctx context.Context, e journal.Entry) ([]string, error) {
 	left, err := findTagged(ctx, s, e)
 	var out []string
 	for _, l := range left {
-		out = append(out, e.Build+": "+l.String())
+		out = append(out, l.String())
 	}
 	return out, err
 }

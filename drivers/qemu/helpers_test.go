@@ -15,7 +15,6 @@ import (
 	"github.com/imgbuild/imgbuild/drivers/qemu/qemutest"
 	"github.com/imgbuild/imgbuild/engine"
 	"github.com/imgbuild/imgbuild/engine/event"
-	"github.com/imgbuild/imgbuild/engine/output"
 	"github.com/imgbuild/imgbuild/engine/step"
 	"github.com/imgbuild/imgbuild/engine/testkit"
 	"github.com/imgbuild/imgbuild/starlark/description"
@@ -31,27 +30,10 @@ func registry() *engine.Registry {
 // the description src.
 func tinyWorkspace(t *testing.T, src string) string {
 	t.Helper()
-	g := qemutest.TinyGuest(t)
 	dir := t.TempDir()
-	os.MkdirAll(filepath.Join(dir, "tiny"), 0o755)
-	for name, target := range map[string]string{"disk.raw": g.Disk, "vmlinuz": g.Kernel, "initramfs.cpio.gz": g.Initrd} {
-		linkIn(t, target, filepath.Join(dir, "tiny", name))
-	}
+	qemutest.TinyGuest(t).Into(t, dir)
 	testkit.WriteFile(t, filepath.Join(dir, "images.star"), src)
 	return dir
-}
-
-// linkIn puts the shared file target into a workspace at p: a hard link
-// (a symbolic link out of the workspace is refused as an input), or a copy
-// on another file system.
-func linkIn(t *testing.T, target, p string) {
-	t.Helper()
-	if err := os.Link(target, p); err == nil {
-		return
-	}
-	if err := output.CopyFile(target, p); err != nil {
-		t.Fatal(err)
-	}
 }
 
 // tinyQemu is a qemu() call booting the tiny guest; settings (keyword →

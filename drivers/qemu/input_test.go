@@ -96,9 +96,9 @@ func TestAMissingKernelIsNamed(t *testing.T) {
 	g := qemutest.TinyGuest(t)
 	dir := testkit.Workspace(t, map[string]string{"images.star": `
 base = local(name = "base", provisioners = [shell(inline = ["echo no kernel here"])])
-qemu(name = "tiny", disk = "disk.raw", kernel = base.id + "/vmlinuz", provisioners = [shell(inline = ["true"])])
+qemu(name = "tiny", disk = "tiny/disk.raw", kernel = base.id + "/vmlinuz", provisioners = [shell(inline = ["true"])])
 `})
-	linkIn(t, g.Disk, filepath.Join(dir, "disk.raw"))
+	g.Into(t, dir)
 	r := runIn(t, context.Background(), dir, nil)
 	msg := r.failed(t, "tiny")
 	want := "inspect disk: kernel " + filepath.Join(dir, "output/base/vmlinuz") + " does not exist: check the path, or that the build making it ran"

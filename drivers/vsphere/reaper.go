@@ -73,10 +73,10 @@ func (r reaper) Find(ctx context.Context, e journal.Entry) ([]string, error) {
 		if m.template {
 			kind = "template"
 		}
-		out = append(out, fmt.Sprintf("%s: %s %s (marked %s=%s)", e.Build, kind, m.name, markerKey, e.Where["marker"]))
+		out = append(out, fmt.Sprintf("%s %s (marked %s=%s)", kind, m.name, markerKey, e.Where["marker"]))
 	}
 	for _, d := range dirs {
-		out = append(out, e.Build+": datastore directory "+d)
+		out = append(out, "datastore directory "+d)
 	}
 	return out, err
 }

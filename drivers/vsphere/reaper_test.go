@@ -92,7 +92,7 @@ vsphere_clone(
 			t.Errorf("%s: %v", r.Entry.What, r.Err)
 		}
 		if r.Entry.Kind == JournalKind {
-			found = r.Removed && len(r.Found) == 1 && strings.Contains(r.Found[0], "web: VM web (marked imgbuild.build=")
+			found = r.Removed && len(r.Found) == 1 && strings.Contains(r.Found[0], "VM web (marked imgbuild.build=")
 		}
 	}
 	if !found {

@@ -22,6 +22,10 @@
 //     replaced (Set.Finish, Dir.Cleanup); a shared file (Set.Update, the
 //     manifest) is changed atomically and only from the content its
 //     writer read.
+//   - A build killed while it writes leaves nothing lost: its Set records
+//     itself in the run's journal before its first write, names its
+//     temporary files with its id, and records each placement's intent
+//     before the move; Reaper undoes what it left (see JournalKind).
 //   - WriteFile is the one atomic write for imgbuild's own files.
 //
 // It lives under engine, not drivers, because both need it: the engine

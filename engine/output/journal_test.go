@@ -68,7 +68,7 @@ func TestWhatAKilledBuildsOutputsLeftIsUndone(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if got := strings.Join(found, "\n"); !strings.Contains(got, "web: output output/web, placed by the killed build") || !strings.Contains(got, "web: temporary out/.sums.imgbuild-new-") {
+	if got := strings.Join(found, "\n"); !strings.Contains(got, "output output/web, being placed by the killed build") || !strings.Contains(got, "temporary out/.sums.imgbuild-new-") {
 		t.Errorf("found:\n%s", got)
 	}
 	if err := (Reaper{}).Remove(context.Background(), e); err != nil {

@@ -44,6 +44,8 @@ type record struct {
 	Set    string  `json:"set,omitempty"`
 	Aside  string  `json:"aside,omitempty"`
 	Before *record `json:"before,omitempty"`
+
+	intent bool // read from an intent, not the record proper
 }
 
 func recordName(rel string) string {
@@ -57,7 +59,12 @@ type ledger struct {
 }
 
 // all returns every record by path.
-func (l ledger) all() (map[string]*record, error) {
+func (l ledger) all() (map[string]*record, error) { return l.read(".json", "") }
+
+// read returns, by path, the records in the files whose names end with
+// suffix (and, when set is not "", of that set). A file that is not a
+// record marks nothing.
+func (l ledger) read(suffix, set string) (map[string]*record, error) {
 	out := map[string]*record{}
 	entries, err := fs.ReadDir(l.root.FS(), ledgerDir)
 	if errors.Is(err, fs.ErrNotExist) {
@@ -67,7 +74,7 @@ func (l ledger) all() (map[string]*record, error) {
 		return nil, err
 	}
 	for _, e := range entries {
-		if !strings.HasSuffix(e.Name(), ".json") || !e.Type().IsRegular() {
+		if !strings.HasSuffix(e.Name(), suffix) || !e.Type().IsRegular() {
 			continue
 		}
 		data, err := l.root.ReadFile(path.Join(ledgerDir, e.Name()))
@@ -75,8 +82,8 @@ func (l ledger) all() (map[string]*record, error) {
 			continue // removed meanwhile
 		}
 		var r record
-		if json.Unmarshal(data, &r) != nil || r.Path == "" {
-			continue // not ours: then it marks nothing
+		if json.Unmarshal(data, &r) != nil || r.Path == "" || (set != "" && r.Set != set) {
+			continue
 		}
 		out[r.Path] = &r
 	}
@@ -95,6 +102,37 @@ func (l ledger) put(r *record) error {
 	}
 	defer dir.Close()
 	return writeInDir(dir, recordName(r.Path), append(data, '\n'), 0o644, true)
+}
+
+// An intent is a record written before its output moves into place, for a
+// killed build's reaper: <record name>.<set>.intent beside the records,
+// which all does not read.
+func intentName(rel, set string) string {
+	return strings.TrimSuffix(recordName(rel), ".json") + "." + set + ".intent"
+}
+
+// putIntent writes r as its set's intent.
+func (l ledger) putIntent(r *record) error {
+	data, err := json.Marshal(r)
+	if err != nil {
+		return err
+	}
+	dir, err := openDir(l.root, ledgerDir)
+	if err != nil {
+		return err
+	}
+	defer dir.Close()
+	return writeInDir(dir, intentName(r.Path, r.Set), append(data, '\n'), 0o644, false)
+}
+
+// dropIntent removes the set's intent for rel.
+func (l ledger) dropIntent(rel, set string) {
+	_ = l.root.Remove(path.Join(ledgerDir, intentName(rel, set)))
+}
+
+// intents returns the intents of set, by path.
+func (l ledger) intents(set string) (map[string]*record, error) {
+	return l.read("."+set+".intent", set)
 }
 
 // drop removes the record of rel, if any.

@@ -70,10 +70,20 @@ func findSet(e journal.Entry) (*os.Root, *leftSet, error) {
 		r.Close()
 		return nil, nil, err
 	}
-	for _, rec := range records {
+	intents, err := ledger{r}.intents(id)
+	if err != nil {
+		r.Close()
+		return nil, nil, err
+	}
+	for p, rec := range records {
 		if rec.Set == id {
 			left.placed = append(left.placed, rec)
+			delete(intents, p) // placed, and its record written
 		}
+	}
+	for _, rec := range intents {
+		rec.intent = true
+		left.placed = append(left.placed, rec)
 	}
 	slices.SortFunc(left.placed, func(a, b *record) int { return strings.Compare(b.Path, a.Path) }) // inner first
 	return r, left, nil
@@ -88,13 +98,13 @@ func (Reaper) Find(ctx context.Context, e journal.Entry) ([]string, error) {
 	defer r.Close()
 	var out []string
 	for _, rec := range left.placed {
-		out = append(out, fmt.Sprintf("%s: output %s, placed by the killed build", e.Build, rec.Path))
+		out = append(out, fmt.Sprintf("output %s, being placed by the killed build", rec.Path))
 	}
 	for _, t := range left.temps {
 		if owned(t, left.placed) {
 			continue // put back with its output
 		}
-		out = append(out, fmt.Sprintf("%s: temporary %s", e.Build, t))
+		out = append(out, "temporary "+t)
 	}
 	return out, nil
 }
@@ -109,7 +119,10 @@ func owned(t string, placed []*record) bool {
 	return false
 }
 
-// Remove implements journal.Reaper.
+// Remove implements journal.Reaper. What the set placed is undone first
+// (inner outputs first), then its temporary files are removed, but for one
+// that holds what a placement swapped out (killed between the two renames
+// of a swap), which is put back.
 func (Reaper) Remove(ctx context.Context, e journal.Entry) error {
 	r, left, err := findSet(e)
 	if err != nil || r == nil {
@@ -117,29 +130,59 @@ func (Reaper) Remove(ctx context.Context, e journal.Entry) error {
 	}
 	defer r.Close()
 	var errs []error
-	// Unplaced temporaries first ("new": never in place; an "old" one not
-	// in a record was swapped out just before the kill and its output's
-	// record not written: it cannot be told back, so it is kept).
-	for _, t := range left.temps {
-		if owned(t, left.placed) {
-			continue
+	// Temporaries first (the partial files inside a placed directory
+	// among them), but for those beside an output being placed, which may
+	// hold what it replaced.
+	beside := func(t string) bool {
+		for _, rec := range left.placed {
+			if path.Dir(t) == path.Dir(rec.Path) && strings.HasPrefix(path.Base(t), "."+path.Base(rec.Path)+".imgbuild-") {
+				return true
+			}
 		}
-		if strings.Contains(path.Base(t), ".imgbuild-old-") {
-			errs = append(errs, fmt.Errorf("%s was replaced by the killed build just before it died, and is kept at %s: put it back by hand if the output there is not what you want", strings.SplitN(strings.TrimPrefix(path.Base(t), "."), ".imgbuild-old-", 2)[0], t))
-			continue
-		}
-		errs = append(errs, removeIn(r, t))
+		return false
 	}
+	for _, t := range left.temps {
+		if !beside(t) {
+			errs = append(errs, removeTemp(r, t))
+		}
+	}
+	used := map[string]bool{}
 	l := ledger{r}
 	for _, rec := range left.placed {
-		errs = append(errs, undo(r, l, rec))
+		u, err := undo(r, l, rec, left.temps)
+		errs = append(errs, err)
+		if u != "" {
+			used[u] = true
+		}
+	}
+	for _, t := range left.temps {
+		if beside(t) && !used[t] && !owned(t, left.placed) {
+			errs = append(errs, removeTemp(r, t))
+		}
 	}
 	return errors.Join(errs...)
+}
+
+// removeTemp removes a temporary the set left: one not yet placed, never
+// one holding what an output replaced (kept, with a word, when its
+// output's record was not written).
+func removeTemp(r *os.Root, t string) error {
+	if strings.Contains(path.Base(t), ".imgbuild-old-") {
+		name := strings.SplitN(strings.TrimPrefix(path.Base(t), "."), ".imgbuild-old-", 2)[0]
+		if _, err := r.Lstat(t); err != nil {
+			return nil // put back meanwhile
+		}
+		return fmt.Errorf("what %s held before the killed build replaced it is kept at %s: put it back by hand if the output there is not what you want", path.Join(path.Dir(t), name), t)
+	}
+	return removeIn(r, t)
 }
 
 // removeIn removes the temporary rel, a file or a directory tree.
 func removeIn(r *os.Root, rel string) error {
 	parent, err := r.Open(path.Dir(rel))
+	if errors.Is(err, fs.ErrNotExist) {
+		return nil
+	}
 	if err != nil {
 		return unwrapPath(err)
 	}
@@ -151,34 +194,87 @@ func removeIn(r *os.Root, rel string) error {
 }
 
 // undo removes what the record says was placed and puts back what it
-// replaced, with its record.
-func undo(r *os.Root, l ledger, rec *record) error {
+// replaced, with its record. The record is written before the output
+// moves: when the path does not hold what it names, nothing was placed.
+// It returns the temporary it put back, if one held the replaced output.
+func undo(r *os.Root, l ledger, rec *record, temps []string) (string, error) {
 	parent, err := r.Open(path.Dir(rec.Path))
 	if errors.Is(err, fs.ErrNotExist) {
-		return l.drop(rec.Path)
+		l.dropIntent(rec.Path, rec.Set)
+		if rec.intent {
+			return "", nil
+		}
+		return "", l.drop(rec.Path)
 	}
 	if err != nil {
-		return unwrapPath(err)
+		return "", unwrapPath(err)
 	}
 	defer parent.Close()
 	fd, name := int(parent.Fd()), path.Base(rec.Path)
-	if left, err := removePlaced(fd, name, rec.Entries); err != nil {
-		return fmt.Errorf("removing %s: %w", rec.Path, err)
-	} else if len(left) > 0 {
-		return fmt.Errorf("%s now holds %s, which imgbuild did not make: left in place", rec.Path, listNames(prefixed(rec.Path, left)))
+	restoreRecord := func() error {
+		defer l.dropIntent(rec.Path, rec.Set)
+		if rec.intent {
+			// The record proper was not written: the one there stands.
+			return nil
+		}
+		if rec.Before != nil {
+			return l.put(rec.Before)
+		}
+		return l.drop(rec.Path)
 	}
-	if rec.Before != nil {
-		err = l.put(rec.Before)
-	} else {
-		err = l.drop(rec.Path)
-	}
+	kind, err := kindAt(fd, name)
 	if err != nil {
-		return err
+		return "", err
 	}
-	if rec.Aside != "" {
-		if err := renameNoReplace(fd, rec.Aside, name); err != nil && !errors.Is(err, fs.ErrNotExist) {
-			return fmt.Errorf("putting the previous %s back: %w (it is at %s)", rec.Path, err, path.Join(path.Dir(rec.Path), rec.Aside))
+	placed := false
+	if kind != "" {
+		id, err := ident(fd, name)
+		if err != nil {
+			return "", err
+		}
+		placed = id == rec.Entries["."]
+	}
+	aside := rec.Aside
+	if _, err := kindAt(fd, aside); aside == "" || err != nil {
+		aside = ""
+	} else if k, _ := kindAt(fd, aside); k == "" {
+		aside = ""
+	}
+	used := ""
+	if placed && aside == "" {
+		// Killed between the exchange and the move aside: the replaced
+		// output is still under the new one's temporary name.
+		for _, t := range temps {
+			if path.Dir(t) == path.Dir(rec.Path) && strings.HasPrefix(path.Base(t), "."+name+".imgbuild-new-") {
+				aside, used = path.Base(t), t
+			}
 		}
 	}
-	return nil
+	if !placed {
+		// Never moved into place: only the record, and a replaced output
+		// already moved aside, are to put back.
+		if err := restoreRecord(); err != nil {
+			return "", err
+		}
+		if aside != "" && kind == "" {
+			if err := renameNoReplace(fd, aside, name); err != nil {
+				return "", fmt.Errorf("putting the previous %s back: %w (it is at %s)", rec.Path, err, path.Join(path.Dir(rec.Path), aside))
+			}
+		}
+		return "", nil
+	}
+	if left, err := removePlaced(fd, name, rec.Entries); err != nil {
+		return used, fmt.Errorf("removing %s: %w", rec.Path, err)
+	} else if len(left) > 0 {
+		return used, fmt.Errorf("%s now holds %s, which imgbuild did not make: left in place", rec.Path, listNames(prefixed(rec.Path, left)))
+	}
+	if err := restoreRecord(); err != nil {
+		return used, err
+	}
+	if aside != "" {
+		if err := renameNoReplace(fd, aside, name); err != nil {
+			return used, fmt.Errorf("putting the previous %s back: %w (it is at %s)", rec.Path, err, path.Join(path.Dir(rec.Path), aside))
+		}
+	}
+	return used, nil
 }

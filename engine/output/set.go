@@ -341,7 +341,7 @@ func (v *verdict) refusal(rel, keyword string, during bool) error {
 
 // put moves tmp (a name in parent, beside the output rel) into rel's
 // place, checking again what is there, and records it.
-func (s *Set) put(r *os.Root, parent *os.File, tmp, rel, keyword string) (*placement, error) {
+func (s *Set) put(r *os.Root, parent *os.File, tmp, rel, keyword string) (pl *placement, err error) {
 	fd := int(parent.Fd())
 	name := path.Base(rel)
 	v, err := s.classify(r, fd, name, rel)
@@ -354,7 +354,16 @@ func (s *Set) put(r *os.Root, parent *os.File, tmp, rel, keyword string) (*place
 	if err := v.refusal(rel, keyword, appeared); err != nil {
 		return nil, err
 	}
-	pl := &placement{rel: rel}
+	pl = &placement{rel: rel}
+	// Its intent is recorded before it moves, with the name what it
+	// replaces will take: a build killed in between leaves what the reaper
+	// needs to undo it (see JournalKind). The rename keeps the identities
+	// recorded. The intent goes once the record proper is written.
+	planned := s.temp(name, "old")
+	if err := s.intend(r, fd, tmp, &record{Path: rel, Build: s.build, Set: s.id, Aside: planned, Before: v.records[rel]}); err != nil {
+		return nil, err
+	}
+	defer ledger{r}.dropIntent(rel, s.id)
 	if v.kind == "" {
 		err := renameNoReplace(fd, tmp, name)
 		if errors.Is(err, unix.EEXIST) {
@@ -370,7 +379,7 @@ func (s *Set) put(r *os.Root, parent *os.File, tmp, rel, keyword string) (*place
 		}
 	}
 	if v.kind != "" {
-		if err := s.swap(r, fd, tmp, rel, keyword, v, pl); err != nil {
+		if err := s.swap(r, fd, tmp, planned, rel, keyword, v, pl); err != nil {
 			return nil, err
 		}
 	}
@@ -393,9 +402,8 @@ var testHookBeforeSwap func(rel string)
 
 // swap replaces what v found at rel with tmp, atomically, and keeps what
 // it replaced beside it until Finish.
-func (s *Set) swap(r *os.Root, fd int, tmp, rel, keyword string, v *verdict, pl *placement) error {
+func (s *Set) swap(r *os.Root, fd int, tmp, aside, rel, keyword string, v *verdict, pl *placement) error {
 	name := path.Base(rel)
-	aside := s.temp(name, "old")
 	if testHookBeforeSwap != nil {
 		testHookBeforeSwap(rel)
 	}
@@ -440,6 +448,27 @@ func (s *Set) swap(r *os.Root, fd int, tmp, rel, keyword string, v *verdict, pl 
 	pl.aside = aside
 	pl.before = v.records[rel]
 	return nil
+}
+
+// intend writes rec, with the kind and entries of what is at name in fd,
+// as the set's intent to place it.
+func (s *Set) intend(r *os.Root, fd int, name string, rec *record) error {
+	kind, err := kindAt(fd, name)
+	if err != nil {
+		return err
+	}
+	rec.Kind = kind
+	if kind == kindDir {
+		rec.Entries, err = walk(fd, name)
+	} else {
+		var id string
+		id, err = ident(fd, name)
+		rec.Entries = map[string]string{".": id}
+	}
+	if err != nil {
+		return err
+	}
+	return ledger{r}.putIntent(rec)
 }
 
 // record writes pl's record: what is now at its path.

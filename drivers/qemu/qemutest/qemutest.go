@@ -36,6 +36,7 @@ import (
 	"sync"
 	"testing"
 
+	"github.com/imgbuild/imgbuild/engine/output"
 	"github.com/imgbuild/imgbuild/engine/testkit"
 )
 
@@ -48,6 +49,26 @@ type Guest struct {
 	// Disk is a raw ext4 file system holding /hello ("hello from the tiny
 	// guest's disk\n"); the guest mounts it on /mnt.
 	Disk string
+}
+
+// Into puts the guest's files into dir/tiny/ (disk.raw, vmlinuz,
+// initramfs.cpio.gz), as a workspace's inputs: hard links (a symbolic link
+// out of the workspace is refused as an input), or copies on another file
+// system.
+func (g *Guest) Into(t testing.TB, dir string) {
+	t.Helper()
+	if err := os.MkdirAll(filepath.Join(dir, "tiny"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	for name, target := range map[string]string{"disk.raw": g.Disk, "vmlinuz": g.Kernel, "initramfs.cpio.gz": g.Initrd} {
+		p := filepath.Join(dir, "tiny", name)
+		if err := os.Link(target, p); err == nil {
+			continue
+		}
+		if err := output.CopyFile(target, p); err != nil {
+			t.Fatal(err)
+		}
+	}
 }
 
 // HelloFile is the content of /hello on the guest's disk.
