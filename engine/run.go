@@ -221,7 +221,9 @@ func Run(ctx context.Context, g *Graph, reg *Registry, bus *event.Bus, opts RunO
 				deps[d] = results[d]
 			}
 			wait := deferred[n.Name] || len(ready) == 0
-			go func(n *Node) { done <- inc.run(runCtx, n, reg, bus, opts, deps, wait) }(n)
+			go func(n *Node) {
+				done <- recovered(bus, n, func() *Result { return inc.run(runCtx, n, reg, bus, opts, deps, wait) })
+			}(n)
 		}
 		if ctx.Err() != nil && !stopping {
 			stopping, stopReason = true, "the run was interrupted"
@@ -280,6 +282,21 @@ func statusVerb(s event.Status) string {
 		return "was skipped"
 	}
 	return string(s)
+}
+
+// recovered runs a build's goroutine: a panic outside runBuild, which
+// recovers its own (checking whether the build is up to date, recording
+// it), fails the build instead of the process.
+func recovered(bus *event.Bus, n *Node, run func() *Result) (r *Result) {
+	defer func() {
+		if v := recover(); v != nil {
+			pe := panics.New(v)
+			ui := event.NewUI(bus, n.Name, n.Driver)
+			ui.Panicked(pe)
+			r = failed(ui, n, pe)
+		}
+	}()
+	return run()
 }
 
 // runBuild runs one build to its end and reports how it ended. It never
