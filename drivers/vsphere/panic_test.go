@@ -23,7 +23,7 @@ import (
 // library item, no export file, as the fault matrix counts them.
 func TestAPanicAtEveryStepOfACloneLeavesNothing(t *testing.T) {
 	e := newEnv(t)
-	outs := t.TempDir()
+	// Exports go inside the workspace, as outputs must.
 	kw := func(i int) map[string]any {
 		return e.cloneKW(map[string]any{
 			"vm_name":             fmt.Sprintf("panic-%d", i),
@@ -32,7 +32,7 @@ func TestAPanicAtEveryStepOfACloneLeavesNothing(t *testing.T) {
 			"shutdown_command":    "touch " + e.poweroff,
 			"create_snapshot":     true,
 			"convert_to_template": true,
-			"export":              map[string]any{"output_directory": filepath.Join(outs, fmt.Sprint(i))},
+			"export":              map[string]any{"output_directory": fmt.Sprintf("exports/%d", i)},
 			"content_library_destination": map[string]any{
 				"library": vcsimtest.Library, "name": fmt.Sprintf("item-%d", i),
 			},
@@ -79,7 +79,7 @@ func TestAPanicAtEveryStepOfACloneLeavesNothing(t *testing.T) {
 					t.Errorf("library item %s left", name)
 				}
 			}
-			if ents, _ := os.ReadDir(filepath.Join(outs, fmt.Sprint(i+1))); len(ents) > 0 {
+			if ents, _ := os.ReadDir(filepath.Join(e.ws, "exports", fmt.Sprint(i+1))); len(ents) > 0 {
 				t.Errorf("export files left: %v", ents)
 			}
 		})
