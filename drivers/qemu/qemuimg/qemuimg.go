@@ -83,7 +83,28 @@ func Inspect(ctx context.Context, path string) (*Info, error) {
 	if fi.IsDir() {
 		return nil, fmt.Errorf("disk %s is a directory, not a disk image", path)
 	}
-	cmd := exec.CommandContext(ctx, Program, "info", "--output=json", "--force-share", path)
+	info, err := ReadInfo(ctx, path, "")
+	if err != nil {
+		return nil, err
+	}
+	if info.Format == "raw" {
+		if err := checkRaw(path, fi.Size()); err != nil {
+			return nil, err
+		}
+	}
+	return info, nil
+}
+
+// ReadInfo runs qemu-img info on path, taking what it says as it is (Inspect
+// also refuses raw data that is no disk). format, when not "", is the
+// format to read it as: a fixed VHD has its footer only at its end, and
+// qemu-img's probing takes it for raw data.
+func ReadInfo(ctx context.Context, path, format string) (*Info, error) {
+	args := []string{"info", "--output=json", "--force-share"}
+	if format != "" {
+		args = append(args, "-f", format)
+	}
+	cmd := exec.CommandContext(ctx, Program, append(args, path)...)
 	var stdout, stderr bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &stdout, &stderr
 	cmd.WaitDelay = 5 * time.Second
@@ -99,11 +120,6 @@ func Inspect(ctx context.Context, path string) (*Info, error) {
 	info, err := ParseInfo(stdout.Bytes())
 	if err != nil {
 		return nil, fmt.Errorf("disk %s: %w", path, err)
-	}
-	if info.Format == "raw" {
-		if err := checkRaw(path, fi.Size()); err != nil {
-			return nil, err
-		}
 	}
 	return info, nil
 }
@@ -188,49 +204,6 @@ func CreateOverlay(ctx context.Context, backing, backingFormat, out string, size
 			return context.Cause(ctx)
 		}
 		return fmt.Errorf("qemu-img create (an overlay on %s): %v: %s", backing, err, strings.TrimSpace(string(out)))
-	}
-	return nil
-}
-
-// ConvertOptions say how Convert converts.
-type ConvertOptions struct {
-	In, InFormat string
-	Out, Format  string // "qcow2", "raw" or "vmdk"
-	// Compress writes compressed qcow2 clusters.
-	Compress bool
-	// Progress receives whole percents.
-	Progress func(done, total int64)
-}
-
-// Convert converts an image with qemu-img convert, flattening any backing
-// chain. The output is removed on failure.
-func Convert(ctx context.Context, o ConvertOptions) error {
-	args := []string{"convert", "-p", "-f", o.InFormat, "-O", o.Format}
-	if o.Compress {
-		args = append(args, "-c")
-	}
-	if o.Format == "qcow2" {
-		args = append(args, "-o", "compat=1.1")
-	}
-	args = append(args, o.In, o.Out)
-	cmd := exec.CommandContext(ctx, Program, args...)
-	var stderr bytes.Buffer
-	cmd.Stderr = &stderr
-	stdout, err := cmd.StdoutPipe()
-	if err != nil {
-		return err
-	}
-	cmd.WaitDelay = 5 * time.Second
-	if err := cmd.Start(); err != nil {
-		return fmt.Errorf("starting qemu-img: %w (apt-get install qemu-utils)", err)
-	}
-	ReadProgress(stdout, o.Progress)
-	if err := cmd.Wait(); err != nil {
-		os.Remove(o.Out)
-		if ctx.Err() != nil {
-			return context.Cause(ctx)
-		}
-		return fmt.Errorf("qemu-img convert %s to %s failed (%v): %s", o.In, o.Format, err, strings.TrimSpace(stderr.String()))
 	}
 	return nil
 }
