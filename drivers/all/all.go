@@ -2,8 +2,8 @@
 // local(), null(), rootfs(), qemu(), amazon_ebs(), vsphere_clone() and
 // vsphere_iso() builders, the aws_ami() lookup, the shell(), shell_local(),
 // file(), ansible(), ansible_local(), puppet_apply() and chef_solo()
-// provisioners, and the manifest(), checksum() and vagrant_box()
-// post-processors. The command line tool calls Register to fill the
+// provisioners, and the manifest(), checksum(), vagrant_box() and
+// disk_image() post-processors. The command line tool calls Register to fill the
 // registry the builtins layer and the engine read. It knows nothing of
 // Starlark.
 package all
@@ -13,6 +13,7 @@ import (
 	"github.com/imgbuild/imgbuild/drivers/amazon/s3state"
 	"github.com/imgbuild/imgbuild/drivers/ansible"
 	"github.com/imgbuild/imgbuild/drivers/chef"
+	"github.com/imgbuild/imgbuild/drivers/diskimage"
 	"github.com/imgbuild/imgbuild/drivers/local"
 	"github.com/imgbuild/imgbuild/drivers/null"
 	"github.com/imgbuild/imgbuild/drivers/post"
@@ -38,6 +39,7 @@ func RegisterWith(r *engine.Registry, aws *amazon.Driver) {
 	rootfs.Register(r)
 	qemu.Register(r)
 	vagrant.Register(r)
+	diskimage.Register(r)
 	vsphere.Register(r)
 	provision.Register(r)
 	ansible.Register(r)

@@ -320,7 +320,11 @@ func (s *Schema) Decode(settings *value.Map, out any, opts Options) (Deferred, e
 		}
 		if len(f.Enum) > 0 && fv.Kind() == reflect.String && !d.deferred {
 			if !slices.Contains(f.Enum, fv.String()) {
-				return nil, Errorf(f.Keyword, "%q is not one of %s", fv.String(), quoteList(f.Enum))
+				msg := fmt.Sprintf("%q is not one of %s", fv.String(), quoteList(f.Enum))
+				if near := Nearest(fv.String(), f.Enum); near != "" {
+					msg += fmt.Sprintf(" (did you mean %q?)", near)
+				}
+				return nil, Errorf(f.Keyword, "%s", msg)
 			}
 		}
 	}
