@@ -312,6 +312,18 @@ func Why(prev *BuildState, in *Inputs) []string {
 			why = append(why, fmt.Sprintf("upstream %s was rebuilt", b))
 		}
 	}
+	for _, m := range unionKeys(old.Modules, in.Modules) {
+		o, ok1 := old.Modules[m]
+		n, ok2 := in.Modules[m]
+		switch {
+		case !ok1:
+			why = append(why, fmt.Sprintf("now loads module %s", m))
+		case !ok2:
+			why = append(why, fmt.Sprintf("no longer loads module %s", m))
+		case o != n:
+			why = append(why, fmt.Sprintf("module %s changed", m))
+		}
+	}
 	for _, k := range unionKeys(old.Lookups, in.Lookups) {
 		o, ok1 := old.Lookups[k]
 		n, ok2 := in.Lookups[k]

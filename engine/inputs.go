@@ -21,12 +21,16 @@ import (
 // steps, the content of every local file and directory they read, the
 // identity of each upstream artifact consumed and what each lookup found.
 //
-// Modules count through what they contribute: evaluation is hermetic, so
-// the values a module's code makes (settings, steps) and the files it
-// names are a pure function of its text and the description's inputs, and
-// they are all here. Hashing a module's raw text instead would rebuild
-// every build that merely loads it when a comment or another build's
-// function changes.
+// The workspace's own files count through what they contribute:
+// evaluation is hermetic, so the values their code makes (settings,
+// steps) and the files they name are a pure function of their text and
+// the description's inputs, and they are all here. Hashing their raw text
+// instead would rebuild every build when a comment or another build's
+// function changes. External modules (the ones imgbuild.mod declares)
+// count by their content hash as well: a new version of a shared module
+// is a deliberate change that names itself as the reason ("module
+// platform changed"), and the files read from them are named by label
+// (@platform//files/motd), not by where the module cache happens to be.
 //
 // Secrets appear only as keyed digests (FingerprintKey) and run values
 // (timestamp(), run_id()) as their names, so neither a timestamp nor a
@@ -44,6 +48,9 @@ type Inputs struct {
 	Upstream map[string]string `json:"upstream,omitempty"`
 	// Lookups maps a keyword given a lookup (aws_ami(...)) to what it found.
 	Lookups map[string]string `json:"lookups,omitempty"`
+	// Modules maps each external module the description loaded to its
+	// content hash.
+	Modules map[string]string `json:"modules,omitempty"`
 	// KeyID names the FingerprintKey that hashed the secrets, when any
 	// counts.
 	KeyID string `json:"key_id,omitempty"`
@@ -93,7 +100,15 @@ type Fingerprinter struct {
 	Workspace string
 	// Key hashes secrets; nil counts every secret as "(sensitive)", so a
 	// changed secret would go unnoticed (tests only).
-	Key     *FingerprintKey
+	Key *FingerprintKey
+	// Modules maps each external module the description loaded (by name)
+	// to its content hash; every build counts them.
+	Modules map[string]string
+	// ModuleDirs maps those modules' directories to the label prefix
+	// paths inside them are shown with ("@platform//"), so that runners
+	// whose module caches are in different places agree.
+	ModuleDirs map[string]string
+
 	files   digests
 	mu      sync.Mutex
 	lookups map[string]*lookupResult
@@ -173,6 +188,12 @@ func (f *Fingerprinter) Inputs(ctx context.Context, n *Node, upstream map[string
 	for build, id := range upstream {
 		in.Upstream[build] = id
 	}
+	if len(f.Modules) > 0 {
+		in.Modules = map[string]string{}
+		for name, sum := range f.Modules {
+			in.Modules[name] = sum
+		}
+	}
 	if secret && f.Key != nil {
 		in.KeyID = f.Key.ID()
 	}
@@ -191,8 +212,13 @@ func (r *Registry) stepSchema(kind string) (*schema.Schema, string) {
 	return nil, ""
 }
 
-// rel shows workspace paths relative to it.
+// rel shows workspace paths relative to it, and module paths by label.
 func (f *Fingerprinter) rel(s string) string {
+	dirs := sortedKeys(f.ModuleDirs)
+	sort.SliceStable(dirs, func(i, j int) bool { return len(dirs[i]) > len(dirs[j]) }) // the innermost first
+	for _, dir := range dirs {
+		s = strings.ReplaceAll(s, strings.TrimSuffix(dir, "/")+"/", f.ModuleDirs[dir])
+	}
 	if f.Workspace == "" {
 		return s
 	}
@@ -227,6 +253,16 @@ func (f *Fingerprinter) addFiles(in *Inputs, s *schema.Schema, settings *value.M
 }
 
 func (f *Fingerprinter) shownPath(p string) string {
+	best := ""
+	for dir := range f.ModuleDirs {
+		if r, err := filepath.Rel(dir, p); err == nil && !strings.HasPrefix(r, "..") && len(dir) > len(best) {
+			best = dir
+		}
+	}
+	if best != "" {
+		r, _ := filepath.Rel(best, p)
+		return f.ModuleDirs[best] + filepath.ToSlash(r)
+	}
 	if f.Workspace != "" {
 		if r, err := filepath.Rel(f.Workspace, p); err == nil && !strings.HasPrefix(r, "..") {
 			return filepath.ToSlash(r)

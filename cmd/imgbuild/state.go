@@ -47,7 +47,7 @@ func openState(c *cli.Context, d *description.Description) (engine.Store, *engin
 	if err != nil {
 		return nil, nil, err
 	}
-	return store, &engine.Fingerprinter{Registry: registry(), Workspace: d.Root, Key: key}, nil
+	return store, &engine.Fingerprinter{Registry: registry(), Workspace: d.Root, Key: key, Modules: d.ModuleHashes, ModuleDirs: d.ModuleDirs}, nil
 }
 
 // runner names this run for the builds it locks and records: host, process

@@ -6,13 +6,17 @@
 package description
 
 import (
+	"context"
 	"errors"
+	"fmt"
 	"io/fs"
 	"path/filepath"
+	"strings"
 
 	"github.com/imgbuild/imgbuild/builtins"
 	"github.com/imgbuild/imgbuild/engine"
 	"github.com/imgbuild/imgbuild/starlark/host"
+	"github.com/imgbuild/imgbuild/starlark/modules"
 	"github.com/imgbuild/imgbuild/stdlib"
 	"go.starlark.net/starlark"
 )
@@ -42,6 +46,17 @@ type Options struct {
 	// MaxMemory bounds the memory evaluation holds, in bytes; 0 means the
 	// host's default (2 GiB).
 	MaxMemory uint64
+	// Context bounds fetching modules; nil means context.Background().
+	Context context.Context
+	// Locked makes a missing or stale imgbuild.lock an error (--locked);
+	// without it, what the lock lacks is resolved for this evaluation and
+	// a warning says to run imgbuild mod download.
+	Locked bool
+	// ModuleCache is the module cache's directory; "" means
+	// modules.DefaultCacheDir().
+	ModuleCache string
+	// Progress receives what fetching modules does; nil discards it.
+	Progress func(msg string)
 }
 
 // Description is an evaluated description.
@@ -65,6 +80,14 @@ type Description struct {
 	Redact func(string) string
 	// Modules lists every module evaluated.
 	Modules []string
+	// ModuleHashes maps each external module the description loaded a
+	// file from (by canonical name) to its content hash
+	// (modules.HashTree): what build fingerprints count of it.
+	ModuleHashes map[string]string
+	// ModuleDirs maps those modules' directories to their label prefix
+	// ("@platform//"), so that what is read from them is named the same
+	// on every machine, wherever the module cache is.
+	ModuleDirs map[string]string
 	// State is where imgbuild.mod keeps the builds' records ("" for the
 	// workspace's .imgbuild/state.json).
 	State string
@@ -80,12 +103,18 @@ func Load(opts Options) (*Description, error) {
 	if err != nil {
 		return nil, err
 	}
-	mods := mod.Modules
+	graph, err := resolveModules(root, mod, opts)
+	if err != nil {
+		return nil, err
+	}
 	lib := opts.Stdlib
 	if lib == nil {
 		lib = stdlib.FS
 	}
-	h := &host.Host{Root: root, Stdlib: lib, Modules: mods, Print: opts.Print, MaxSteps: opts.MaxSteps, MaxMemory: opts.MaxMemory}
+	h := &host.Host{Root: root, Stdlib: lib, Print: opts.Print, MaxSteps: opts.MaxSteps, MaxMemory: opts.MaxMemory}
+	if graph != nil {
+		h.Modules, h.Deps = graph.HostModules(), graph.Deps
+	}
 	rec := builtins.New(builtins.Options{
 		Registry:   opts.Registry,
 		Vars:       opts.Vars,
@@ -130,17 +159,20 @@ func Load(opts Options) (*Description, error) {
 	}
 	abs, _ := filepath.Abs(opts.File)
 	rel, _ := filepath.Rel(root, abs)
+	hashes, dirs := loadedModules(graph, h.Loaded())
 	return &Description{
-		Root:      root,
-		File:      rel,
-		Graph:     rec.Graph,
-		Variables: rec.Variables(),
-		Secrets:   rec.Secrets(),
-		Modules:   h.Loaded(),
-		Globals:   globals,
-		Builtins:  h.Predeclared,
-		Redact:    rec.Redact,
-		State:     mod.State,
+		ModuleHashes: hashes,
+		ModuleDirs:   dirs,
+		Root:         root,
+		File:         rel,
+		Graph:        rec.Graph,
+		Variables:    rec.Variables(),
+		Secrets:      rec.Secrets(),
+		Modules:      h.Loaded(),
+		Globals:      globals,
+		Builtins:     h.Predeclared,
+		Redact:       rec.Redact,
+		State:        mod.State,
 	}, nil
 }
 
@@ -151,4 +183,56 @@ func redactList(list builtins.ErrorList, redact func(string) string) builtins.Er
 		out[i] = errors.New(redact(e.Error()))
 	}
 	return out
+}
+
+// resolveModules resolves the workspace's modules at their locked
+// versions (nil when it declares none and has no lock). A lock that lacks
+// something is completed for this evaluation only, with a warning; with
+// Locked it is an error.
+func resolveModules(root string, mod *host.Mod, opts Options) (*modules.Graph, error) {
+	lock, err := modules.ReadLock(root)
+	if err != nil {
+		return nil, err
+	}
+	if len(mod.Deps) == 0 && lock == nil {
+		return nil, nil
+	}
+	dir := opts.ModuleCache
+	if dir == "" {
+		if dir, err = modules.DefaultCacheDir(); err != nil {
+			return nil, err
+		}
+	}
+	ctx := opts.Context
+	if ctx == nil {
+		ctx = context.Background()
+	}
+	g, err := modules.Resolve(ctx, modules.Options{Root: root, Cache: &modules.Cache{Dir: dir}, Locked: opts.Locked, Progress: opts.Progress})
+	if err != nil {
+		return nil, err
+	}
+	if changes := g.LockChanges(); len(changes) > 0 && opts.Warn != nil {
+		opts.Warn(fmt.Sprintf("%s is not up to date with %s; this run uses:\n  %s\nrun imgbuild mod download to write it (--locked makes this an error)", modules.LockFile, host.ModFile, strings.Join(changes, "\n  ")))
+	}
+	return g, nil
+}
+
+// loadedModules returns the content hash and directory of every module
+// a file was loaded from.
+func loadedModules(g *modules.Graph, labels []string) (hashes, dirs map[string]string) {
+	if g == nil {
+		return nil, nil
+	}
+	hashes, dirs = map[string]string{}, map[string]string{}
+	for _, l := range labels {
+		if !strings.HasPrefix(l, "@") || strings.HasPrefix(l, "@stdlib//") {
+			continue
+		}
+		name, _, _ := strings.Cut(l[1:], "//")
+		if m, ok := g.Modules[name]; ok {
+			hashes[name] = m.Hash
+			dirs[m.Dir] = "@" + name + "//"
+		}
+	}
+	return hashes, dirs
 }

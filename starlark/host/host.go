@@ -44,8 +44,15 @@ type Host struct {
 	Predeclared starlark.StringDict
 	// Stdlib holds the @stdlib// modules, by name ("apt.star").
 	Stdlib fs.FS
-	// Modules maps an external module's name to its directory (absolute).
+	// Modules maps an external module's canonical name (the name its
+	// labels carry: "@platform//users.star") to its directory (absolute).
 	Modules map[string]string
+	// Deps maps each scope to the names it loads modules by, and those to
+	// canonical names: Deps[""] is the workspace's imgbuild.mod,
+	// Deps["platform"] the dependencies module platform declares, so that
+	// @name// resolves per module. Nil makes every module in Modules
+	// visible everywhere under its canonical name.
+	Deps map[string]map[string]string
 	// MaxSteps bounds the steps of one evaluation, all modules together;
 	// 0 means DefaultMaxSteps.
 	MaxSteps uint64
@@ -186,9 +193,11 @@ func (h *Host) canonical(from, label string) (string, error) {
 			return "", fmt.Errorf("external module labels look like @name//path.star")
 		}
 		if name != "stdlib" {
-			if _, known := h.Modules[name]; !known {
-				return "", fmt.Errorf("no module named %q is declared%s", name, h.declaredHint())
+			canon, err := h.depOf(strings.TrimPrefix(repoOf(from), "@"), name)
+			if err != nil {
+				return "", err
 			}
+			name = canon
 		}
 		repo, p = "@"+name, rest
 	case strings.HasPrefix(label, "./") || strings.HasPrefix(label, "../"):
@@ -209,16 +218,39 @@ func (h *Host) canonical(from, label string) (string, error) {
 	return repo + "//" + clean, nil
 }
 
-func (h *Host) declaredHint() string {
-	if len(h.Modules) == 0 {
-		return fmt.Sprintf(" (declare it in %s with module(name = ..., path = ...))", ModFile)
+// depOf returns the canonical name of the module that scope (a canonical
+// module name, "" for the workspace) loads as @name//.
+func (h *Host) depOf(scope, name string) (string, error) {
+	if scope == "stdlib" {
+		return "", fmt.Errorf("the standard library loads only @stdlib// modules, not @%s//", name)
 	}
-	names := make([]string, 0, len(h.Modules))
-	for n := range h.Modules {
+	var deps map[string]string
+	if h.Deps == nil {
+		deps = map[string]string{}
+		for n := range h.Modules {
+			deps[n] = n
+		}
+	} else {
+		deps = h.Deps[scope]
+	}
+	if canon, ok := deps[name]; ok {
+		return canon, nil
+	}
+	names := make([]string, 0, len(deps))
+	for n := range deps {
 		names = append(names, n)
 	}
 	sort.Strings(names)
-	return fmt.Sprintf(" (declared: %s)", strings.Join(names, ", "))
+	if scope == "" {
+		if len(names) == 0 {
+			return "", fmt.Errorf("no module named %q is declared: %s declares none (add dep(name = %q, git = ..., ref = ...) or dep(name = %q, path = ...))", name, ModFile, name, name)
+		}
+		return "", fmt.Errorf("no module named %q is declared in %s (declared: %s)", name, ModFile, strings.Join(names, ", "))
+	}
+	if len(names) == 0 {
+		return "", fmt.Errorf("module %s declares no dependency named %q: its %s declares none", scope, name, ModFile)
+	}
+	return "", fmt.Errorf("module %s declares no dependency named %q in its %s (it declares: %s)", scope, name, ModFile, strings.Join(names, ", "))
 }
 
 func repoOf(label string) string {
