@@ -78,6 +78,7 @@ fuzz:
 	$(GO) test ./starlark/importer -run '^$$' -fuzz FuzzImportHCL -fuzztime $(FUZZTIME)
 	$(GO) test ./starlark/importer -run '^$$' -fuzz FuzzImportJSON -fuzztime $(FUZZTIME)
 	$(GO) test ./builtins -run '^$$' -fuzz FuzzSensitiveReadBack -fuzztime $(FUZZTIME)
+	$(GO) test ./engine -run '^$$' -fuzz FuzzLoadState -fuzztime $(FUZZTIME)
 	$(GO) test ./engine/workspace -run '^$$' -fuzz FuzzResolveNeverLeavesTheWorkspace -fuzztime $(FUZZTIME)
 	for t in $$($(GO) test ./drivers/ssh -list 'Fuzz.*' | grep ^Fuzz); do $(GO) test ./drivers/ssh -run '^$$' -fuzz "^$$t$$" -fuzztime $(FUZZTIME) || exit 1; done
 	for t in $$($(GO) test ./drivers/amazon -list 'Fuzz.*' | grep ^Fuzz); do $(GO) test ./drivers/amazon -run '^$$' -fuzz "^$$t$$" -fuzztime $(FUZZTIME) || exit 1; done
