@@ -120,6 +120,57 @@ func TestImportedNullTemplateRunsAgainstSSHD(t *testing.T) {
 	}
 }
 
+// TestImportedErrorCleanupProvisionerRunsWhenAProvisionerFails imports a
+// template whose provisioner fails and runs it against a real sshd: the
+// error-cleanup-provisioner, imported as error_cleanup, ran on the machine
+// before the build failed with the provisioner's error.
+func TestImportedErrorCleanupProvisionerRunsWhenAProvisionerFails(t *testing.T) {
+	srv := sshtest.Start(t)
+	out := t.TempDir()
+	dir := testkit.Workspace(t, map[string]string{"template.pkr.hcl": `
+variable "port" { type = number }
+variable "user" { type = string }
+variable "key" { type = string }
+variable "host_key" { type = string }
+variable "out" { type = string }
+
+source "null" "box" {
+  ssh_host             = "127.0.0.1"
+  ssh_port             = var.port
+  ssh_username         = var.user
+  ssh_private_key_file = var.key
+  ssh_host_key         = var.host_key
+}
+
+build {
+  sources = ["source.null.box"]
+  provisioner "shell" {
+    inline = ["echo provisioning", "exit 3"]
+  }
+  error-cleanup-provisioner "shell" {
+    inline = ["echo cleaned up ${source.name} > ${var.out}/error-cleanup"]
+  }
+}
+`})
+	if code, stdout, stderr := imgbuild(t, dir, "import", "template.pkr.hcl", "-o", "images.star"); code != 0 {
+		t.Fatalf("import: exit %d\n%s%s", code, stdout, stderr)
+	}
+	code, stdout, stderr := imgbuild(t, dir, "run", "images.star", "--no-color",
+		"--var", fmt.Sprintf("port=%d", srv.Port), "--var", "user="+srv.User, "--var", "key="+srv.ClientKeyFile,
+		"--var", "host_key="+srv.HostKeyFingerprint, "--var", "out="+out)
+	if code != exitBuildFailed {
+		t.Fatalf("run: exit %d, want %d (the provisioner fails)\n%s%s", code, exitBuildFailed, stdout, stderr)
+	}
+	got, err := os.ReadFile(filepath.Join(out, "error-cleanup"))
+	if err != nil || string(got) != "cleaned up box\n" {
+		t.Errorf("error-cleanup file = %q, %v; want the error_cleanup provisioner to have run", got, err)
+	}
+	if all := stdout + stderr; !strings.Contains(all, "a provisioner failed: running the 1 error_cleanup provisioner") ||
+		!strings.Contains(all, "inline script exited with status 3") {
+		t.Errorf("the run does not say the error_cleanup ran or keep the provisioner's error:\n%s", all)
+	}
+}
+
 func TestImportBadInput(t *testing.T) {
 	dir := testkit.Workspace(t, map[string]string{
 		"bad.pkr.hcl":     "source \"null\" \"a\" {\n  ssh_host = \"x\"\n  ssh_port = \n}\n",

@@ -77,7 +77,7 @@ func (c *converter) build(b *hclsyntax.Block, byLabel map[string]*hclsyntax.Bloc
 			}
 		}
 	}
-	var provs, posts []*hclsyntax.Block
+	var provs, cleanups, posts []*hclsyntax.Block
 	for _, blk := range b.Body.Blocks {
 		switch blk.Type {
 		case "source":
@@ -88,6 +88,13 @@ func (c *converter) build(b *hclsyntax.Block, byLabel map[string]*hclsyntax.Bloc
 			}
 		case "provisioner":
 			provs = append(provs, blk)
+		case "error-cleanup-provisioner":
+			// Packer takes one per build block and refuses a second.
+			if len(cleanups) > 0 {
+				todos = append(todos, c.todo(blk.Range(), "Packer allows one error-cleanup-provisioner per build block; this second one is not mapped")...)
+				continue
+			}
+			cleanups = append(cleanups, blk)
 		case "post-processor":
 			posts = append(posts, blk)
 		case "post-processors":
@@ -117,9 +124,9 @@ func (c *converter) build(b *hclsyntax.Block, byLabel map[string]*hclsyntax.Bloc
 
 	// Each source's lists; one shared variable when they are all alike.
 	type made struct {
-		ref         *sourceRef
-		call        *build.CallExpr
-		provs, post *build.ListExpr
+		ref                  *sourceRef
+		call                 *build.CallExpr
+		provs, cleanup, post *build.ListExpr
 	}
 	var all []made
 	for _, ref := range refs {
@@ -131,6 +138,7 @@ func (c *converter) build(b *hclsyntax.Block, byLabel map[string]*hclsyntax.Bloc
 		s := &scope{c: c, iter: map[string][2]string{}, src: ref}
 		m := made{ref: ref, call: c.builderCall(s, p, ref)}
 		m.provs = c.steps(s, provs, provisionerKind)
+		m.cleanup = c.steps(s, cleanups, provisionerKind)
 		m.post = c.steps(s, posts, postProcessorKind)
 		all = append(all, m)
 	}
@@ -155,18 +163,28 @@ func (c *converter) build(b *hclsyntax.Block, byLabel map[string]*hclsyntax.Bloc
 		c.emit(&build.AssignExpr{LHS: ident(name), Op: "=", RHS: pick(all[0])})
 		return ident(name)
 	}
-	sharedProvs := shared(func(m made) *build.ListExpr { return m.provs }, "provisioners")
-	sharedPosts := shared(func(m made) *build.ListExpr { return m.post }, "post")
+	// Each list in the order the builder call takes them; Packer's
+	// error-cleanup-provisioner is imgbuild's error_cleanup, which runs
+	// when a provisioner fails, as Packer's does.
+	lists := []struct {
+		keyword, suffix string
+		pick            func(m made) *build.ListExpr
+	}{
+		{"provisioners", "provisioners", func(m made) *build.ListExpr { return m.provs }},
+		{"error_cleanup", "error_cleanup", func(m made) *build.ListExpr { return m.cleanup }},
+		{"post", "post", func(m made) *build.ListExpr { return m.post }},
+	}
+	sharedLists := make([]build.Expr, len(lists))
+	for i, l := range lists {
+		sharedLists[i] = shared(l.pick, l.suffix)
+	}
 	for _, m := range all {
-		if sharedProvs != nil {
-			m.call.List = append(m.call.List, kwarg("provisioners", sharedProvs))
-		} else if len(m.provs.List) > 0 {
-			m.call.List = append(m.call.List, kwarg("provisioners", m.provs))
-		}
-		if sharedPosts != nil {
-			m.call.List = append(m.call.List, kwarg("post", sharedPosts))
-		} else if len(m.post.List) > 0 {
-			m.call.List = append(m.call.List, kwarg("post", m.post))
+		for i, l := range lists {
+			if sharedLists[i] != nil {
+				m.call.List = append(m.call.List, kwarg(l.keyword, sharedLists[i]))
+			} else if own := l.pick(m); len(own.List) > 0 || len(own.End.Before) > 0 {
+				m.call.List = append(m.call.List, kwarg(l.keyword, own))
+			}
 		}
 		c.builds = append(c.builds, m.ref.full)
 		c.emit(m.call)

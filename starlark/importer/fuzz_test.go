@@ -8,7 +8,7 @@ import (
 
 // fuzzBuiltins is a small stand-in for the registry's keywords.
 var fuzzBuiltins = map[string]map[string]string{
-	"null":       {"name": "list", "ssh_host": "string", "ssh_port": "int", "provisioners": "list", "post": "list"},
+	"null":       {"name": "list", "ssh_host": "string", "ssh_port": "int", "provisioners": "list", "error_cleanup": "list", "post": "list"},
 	"amazon_ebs": {"name": "list", "region": "string", "source_ami": "string", "launch_block_device_mappings": "list of dict", "metadata_options": "dict"},
 	"shell":      {"inline": "list of string", "env": "dict of string", "execute_command": "string", "script": "string"},
 	"manifest":   {"output": "string"},
@@ -36,6 +36,7 @@ func FuzzImportHCL(f *testing.F) {
 		"source \"amazon-ebs\" \"a\" {\n dynamic \"launch_block_device_mappings\" {\n for_each = [1]\n content {\n volume_size = launch_block_device_mappings.value\n }\n }\n}\nbuild {\n sources = [\"source.amazon-ebs.a\"]\n}\n",
 		"data \"amazon-ami\" \"x\" {\n filters = { name = \"d*\" }\n owners = [\"1\"]\n}\n",
 		"build {\n source \"source.null.missing\" { name = \"n\" }\n}\n",
+		"source \"null\" \"a\" {\n ssh_host = \"h\"\n}\nbuild {\n sources = [\"null.a\"]\n error-cleanup-provisioner \"shell\" {\n inline = [\"df\"]\n except = [\"null.b\"]\n }\n error-cleanup-provisioner \"shell\" {}\n}\n",
 	} {
 		f.Add(s)
 	}
@@ -48,6 +49,8 @@ func FuzzImportJSON(f *testing.F) {
 		`{"variables": {"a": "{{env ` + "`A`" + `}}"}, "builders": [{"type": "null", "ssh_host": "{{user ` + "`a`" + `}}"}]}`,
 		`{"builders": [{"type": "amazon-ebs", "name": "x", "region": "{{timestamp}}"}], "provisioners": [{"type": "shell", "only": ["x"], "inline": ["{{isotime \"2006\"}}"]}], "post-processors": [["manifest", {"type": "compress"}]]}`,
 		`{"builders": [{"type": "null", "ssh_host": "{{ .Bad }}{{"}]}`,
+		`{"builders": [{"type": "null"}], "error-cleanup-provisioner": {"type": "shell", "inline": ["{{build_name}}"]}}`,
+		`{"builders": [{"type": "null"}], "error-cleanup-provisioner": [1]}`,
 		`{"builders": []}`, `[]`, `{`,
 	} {
 		f.Add(s)

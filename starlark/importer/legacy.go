@@ -17,7 +17,8 @@ import (
 // {{timestamp}} ${legacy_timestamp_unix()}, {{isotime "..."}}
 // ${legacy_isotime("...")}, {{uuid}} ${uuidv4()}, {{build_name}}
 // ${source.name}, {{build_type}} ${source.type}, {{template_dir}}
-// ${path.root}; {{env `X`}} is allowed in variables only, as in Packer.
+// ${path.root}; the top-level error-cleanup-provisioner becomes the build's
+// error-cleanup-provisioner block; {{env `X`}} is allowed in variables only, as in Packer.
 // Anything else becomes ${legacy_unmapped("...")}, a TODO.
 func legacyToHCL(path string, src []byte) ([]byte, error) {
 	var doc map[string]json.RawMessage
@@ -40,7 +41,7 @@ func legacyToHCL(path string, src []byte) ([]byte, error) {
 	}
 	for _, key := range slices.Sorted(keysOf(doc)) {
 		switch key {
-		case "variables", "builders", "provisioners", "post-processors", "sensitive-variables":
+		case "variables", "builders", "provisioners", "error-cleanup-provisioner", "post-processors", "sensitive-variables":
 		case "description", "min_packer_version", "_comment":
 			var s any
 			_ = json.Unmarshal(doc[key], &s)
@@ -110,6 +111,15 @@ func legacyToHCL(path string, src []byte) ([]byte, error) {
 	}
 	for _, p := range provs {
 		legacyStep(w, "provisioner", p, byName)
+	}
+	// One object at the top, as Packer's JSON templates take it; hcl2_upgrade
+	// writes it as the build's error-cleanup-provisioner block.
+	if raw, ok := doc["error-cleanup-provisioner"]; ok {
+		var p map[string]any
+		if err := decodeJSON(raw, &p); err != nil {
+			return nil, fmt.Errorf("%s: error-cleanup-provisioner must be one provisioner object with a \"type\"", path)
+		}
+		legacyStep(w, "error-cleanup-provisioner", p, byName)
 	}
 	if raw, ok := doc["post-processors"]; ok {
 		var posts []any

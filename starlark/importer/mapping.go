@@ -177,6 +177,11 @@ func Docs(has func(builtin string) bool) string {
   be mapped becomes a "# TODO(import): <original text>" comment and a
   warning; the import still succeeds and counts them.
 
+  A build block's error-cleanup-provisioner (the top-level one in JSON)
+  becomes error_cleanup = [...] on each of its builds: it runs on the
+  machine when a provisioner fails, before the build is cleaned up, as in
+  Packer. Its only, except and override apply as for any provisioner.
+
   Variables become var() with type, default, description, sensitive and
   validation; var-files (.pkrvars.hcl, .json) are given with --var-file as
   they are. Packer's templatefile() templates need no change: template_file

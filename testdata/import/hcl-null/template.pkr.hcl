@@ -118,6 +118,19 @@ build {
     note = "inspect the machine"
   }
 
+  error-cleanup-provisioner "shell" {
+    inline = ["echo ${source.name} failed > ${var.out_dir}/failed-${source.name}"]
+    override = {
+      "null.secondary" = {
+        inline = ["echo secondary failed > ${var.out_dir}/failed-${source.name}"]
+      }
+    }
+  }
+
+  error-cleanup-provisioner "shell" {
+    inline = ["echo a second one"]
+  }
+
   post-processor "manifest" {
     output     = "output/manifest.json"
     strip_path = true
