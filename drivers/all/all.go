@@ -2,7 +2,7 @@
 // local(), null(), rootfs(), qemu(), amazon_ebs(), vsphere_clone() and
 // vsphere_iso() builders, the aws_ami() lookup, the shell(), shell_local(),
 // file(), ansible(), ansible_local(), puppet_apply() and chef_solo()
-// provisioners, and the manifest(), checksum(), vagrant_box() and
+// provisioners, and the manifest(), checksum(), vagrant_box(), ova() and
 // disk_image() post-processors. The command line tool calls Register to fill the
 // registry the builtins layer and the engine read. It knows nothing of
 // Starlark.
@@ -16,6 +16,7 @@ import (
 	"github.com/imgbuild/imgbuild/drivers/diskimage"
 	"github.com/imgbuild/imgbuild/drivers/local"
 	"github.com/imgbuild/imgbuild/drivers/null"
+	"github.com/imgbuild/imgbuild/drivers/ova"
 	"github.com/imgbuild/imgbuild/drivers/post"
 	"github.com/imgbuild/imgbuild/drivers/provision"
 	"github.com/imgbuild/imgbuild/drivers/puppet"
@@ -40,6 +41,7 @@ func RegisterWith(r *engine.Registry, aws *amazon.Driver) {
 	qemu.Register(r)
 	vagrant.Register(r)
 	diskimage.Register(r)
+	ova.Register(r)
 	vsphere.Register(r)
 	provision.Register(r)
 	ansible.Register(r)

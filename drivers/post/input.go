@@ -9,6 +9,7 @@ import (
 	"os"
 	"path/filepath"
 
+	"github.com/imgbuild/imgbuild/drivers/diskpost"
 	"github.com/imgbuild/imgbuild/engine"
 	"github.com/imgbuild/imgbuild/engine/workspace"
 )
@@ -50,22 +51,9 @@ func hashArtifactFile(ctx context.Context, env *engine.PostEnv, name string, w i
 	if !fi.Mode().IsRegular() {
 		return 0, "is not a regular file", nil
 	}
-	n, err := io.Copy(w, ctxReader{ctx, f})
+	n, err := io.Copy(w, diskpost.ContextReader(ctx, f))
 	if err != nil {
 		return 0, "", fmt.Errorf("reading artifact file %s: %w", name, err)
 	}
 	return n, "", nil
-}
-
-// ctxReader stops reading once ctx is done.
-type ctxReader struct {
-	ctx context.Context
-	r   io.Reader
-}
-
-func (c ctxReader) Read(p []byte) (int, error) {
-	if err := c.ctx.Err(); err != nil {
-		return 0, context.Cause(c.ctx)
-	}
-	return c.r.Read(p)
 }
