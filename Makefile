@@ -83,7 +83,7 @@ fuzz:
 	for t in $$($(GO) test ./drivers/ssh -list 'Fuzz.*' | grep ^Fuzz); do $(GO) test ./drivers/ssh -run '^$$' -fuzz "^$$t$$" -fuzztime $(FUZZTIME) || exit 1; done
 	for t in $$($(GO) test ./drivers/amazon -list 'Fuzz.*' | grep ^Fuzz); do $(GO) test ./drivers/amazon -run '^$$' -fuzz "^$$t$$" -fuzztime $(FUZZTIME) || exit 1; done
 	for t in $$($(GO) test ./drivers/vsphere -list 'Fuzz.*' | grep ^Fuzz); do $(GO) test ./drivers/vsphere -run '^$$' -fuzz "^$$t$$" -fuzztime $(FUZZTIME) || exit 1; done
-	for p in ./drivers/bootcmd ./drivers/provision ./drivers/shellquote ./drivers/qemu/qemuimg ./drivers/rootfs ./drivers/chroot ./drivers/ansible ./drivers/ansible/adapter; do \
+	for p in ./drivers/bootcmd ./drivers/iso ./drivers/provision ./drivers/shellquote ./drivers/qemu/qemuimg ./drivers/rootfs ./drivers/chroot ./drivers/ansible ./drivers/ansible/adapter; do \
 	  for t in $$($(GO) test $$p -list 'Fuzz.*' | grep ^Fuzz); do $(GO) test $$p -run '^$$' -fuzz "^$$t$$" -fuzztime $(FUZZTIME) || exit 1; done; done
 
 clean:

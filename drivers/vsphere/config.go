@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/imgbuild/imgbuild/drivers/bootcmd"
+	"github.com/imgbuild/imgbuild/drivers/iso"
 	"github.com/imgbuild/imgbuild/drivers/ssh"
 	"github.com/imgbuild/imgbuild/engine/schema"
 )
@@ -141,7 +142,7 @@ type ISOConfig struct {
 	CDROMType   string   `kw:"cdrom_type" enum:"ide|sata" default:"ide" doc:"Controller type of the CD-ROM drives."`
 	ISOPaths    []string `kw:"iso_paths" doc:"ISO images already on a datastore, one CD-ROM each: [\"[datastore1] iso/debian-12.iso\"]."`
 	ISOURL      string   `kw:"iso_url" doc:"ISO image to download (http, https, file or a workspace path) and upload to the VM's datastore for this build."`
-	ISOChecksum string   `kw:"iso_checksum" doc:"Checksum of iso_url: \"sha256:<hex>\" or \"sha512:<hex>\"; \"none\" skips the check."`
+	ISOChecksum string   `kw:"iso_checksum" doc:"Checksum of iso_url, checked before it is uploaded: \"sha256:<hex>\" (sha512:, sha1:, md5:), \"file:<path or URL>\" of a SHA256SUMS-style list holding the ISO's name, or \"none\" (a warning). Downloads are kept in a cache every run shares ($IMGBUILD_CACHE_DIR, else ~/.cache/imgbuild)."`
 	RemoveCDROM bool     `kw:"remove_cdrom" default:"True" doc:"Remove the CD-ROM drives before the VM is captured."`
 
 	BootCommand     []string      `kw:"boot_command" doc:"Keys to type at the installer's boot prompt: text, <enter>, <wait5>, <leftCtrlOn>..., and {http_ip}, {http_port}, {http_url}, {name} (or {vm_name})."`
@@ -227,9 +228,9 @@ func (c *ISOConfig) Validate(deferred schema.Deferred) error {
 	}
 	if c.ISOURL != "" && !deferred.Has("iso_checksum") {
 		if c.ISOChecksum == "" {
-			return schema.Errorf("iso_checksum", "is required with iso_url: \"sha256:<hex>\" (or \"none\" to skip the check)")
+			return schema.Errorf("iso_checksum", "is required with iso_url: \"sha256:<hex>\", \"file:SHA256SUMS\" (or \"none\" to skip the check)")
 		}
-		if _, _, err := parseChecksum(c.ISOChecksum); err != nil {
+		if _, err := iso.ParseChecksum(c.ISOChecksum); err != nil {
 			return schema.Errorf("iso_checksum", "%v", err)
 		}
 	}

@@ -189,6 +189,7 @@ func TestISOChecksumMismatchStopsBeforeTheUpload(t *testing.T) {
 }
 
 func TestISODownloadsTheISOOverHTTP(t *testing.T) {
+	t.Setenv("IMGBUILD_CACHE_DIR", t.TempDir())
 	e := newEnv(t)
 	e.sim.SetGuest(vcsimtest.Guest{Tools: true, Installer: true, IP: "127.0.0.1", AuthorizedKey: func(line string) { e.ssh.AddAuthorizedKey(t, line) }})
 	kw := e.isoKW(t, nil)

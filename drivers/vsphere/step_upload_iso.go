@@ -2,54 +2,18 @@ package vsphere
 
 import (
 	"context"
-	"crypto/sha256"
-	"crypto/sha512"
-	"encoding/hex"
 	"fmt"
-	"hash"
-	"io"
-	"net/http"
 	"net/url"
 	"os"
 	"path"
 	"path/filepath"
-	"strings"
 
 	"github.com/vmware/govmomi/fault"
 	"github.com/vmware/govmomi/vim25/soap"
 	"github.com/vmware/govmomi/vim25/types"
+
+	"github.com/imgbuild/imgbuild/drivers/iso"
 )
-
-// parseChecksum parses iso_checksum: "sha256:<hex>", "sha512:<hex>" or
-// "none" (algo "").
-func parseChecksum(s string) (algo string, sum []byte, err error) {
-	if s == "none" {
-		return "", nil, nil
-	}
-	algo, h, ok := strings.Cut(s, ":")
-	if !ok {
-		return "", nil, fmt.Errorf("%q is not a checksum: write \"sha256:<hex>\" or \"sha512:<hex>\" (or \"none\")", s)
-	}
-	want := map[string]int{"sha256": sha256.Size, "sha512": sha512.Size}[strings.ToLower(algo)]
-	if want == 0 {
-		return "", nil, fmt.Errorf("%q: the algorithm must be sha256 or sha512, not %q", s, algo)
-	}
-	sum, err = hex.DecodeString(h)
-	if err != nil || len(sum) != want {
-		return "", nil, fmt.Errorf("%q: a %s checksum is %d hexadecimal digits", s, algo, 2*want)
-	}
-	return strings.ToLower(algo), sum, nil
-}
-
-func newChecksumHash(algo string) hash.Hash {
-	switch algo {
-	case "sha256":
-		return sha256.New()
-	case "sha512":
-		return sha512.New()
-	}
-	return nil
-}
 
 // stepUploadISO fetches iso_url, checks it against iso_checksum and uploads
 // it to the datastore, into a directory of its own for this build. The
@@ -102,17 +66,21 @@ func (s *stepUploadISO) Leftovers() []string {
 	return []string{"file " + ds.Path(path.Dir(s.uploaded)) + " on datastore " + datastoreNameOf(context.Background(), ds)}
 }
 
-// upload fetches, checks and uploads the ISO; s.uploaded is set as soon as
-// the upload started, so that a partial file is deleted too.
+// upload fetches and checks the ISO (drivers/iso: a workspace file, or a
+// download kept in the cache every run shares) and uploads it;
+// s.uploaded is set as soon as the upload started, so that a partial file
+// is deleted too.
 func (s *stepUploadISO) upload(ctx context.Context) (string, error) {
-	b := s.env
 	b, ds := s.env, s.place.ds
-	algo, want, _ := parseChecksum(b.iso.ISOChecksum)
-	local, err := s.fetchISO(ctx)
+	got, err := iso.Fetch(ctx, iso.Request{
+		URLs: []string{b.iso.ISOURL}, Checksum: b.iso.ISOChecksum, Workspace: b.workspace,
+		Progress: func(what string, done, total int64) { b.job.UI.Progress(what, done, total, "bytes") },
+		Say:      b.say, Warn: b.job.UI.Warn,
+	})
 	if err != nil {
 		return "", err
 	}
-	f, err := os.Open(local)
+	f, err := os.Open(got.Path)
 	if err != nil {
 		return "", fmt.Errorf("iso_url: %w", err)
 	}
@@ -121,21 +89,7 @@ func (s *stepUploadISO) upload(ctx context.Context) (string, error) {
 	if err != nil {
 		return "", err
 	}
-	if algo != "" {
-		h := newChecksumHash(algo)
-		if _, err := io.Copy(h, &ctxReader{ctx, f}); err != nil {
-			return "", fmt.Errorf("iso_url: reading %s: %w", local, err)
-		}
-		if got := h.Sum(nil); string(got) != string(want) {
-			return "", fmt.Errorf("iso_url %s has %s %x, not %x as iso_checksum says: the download is damaged or the checksum is for another file", redactURL(b.iso.ISOURL), algo, got, want)
-		}
-		if _, err := f.Seek(0, io.SeekStart); err != nil {
-			return "", err
-		}
-	} else {
-		b.job.UI.Warn("iso_checksum = \"none\": %s is not verified", redactURL(b.iso.ISOURL))
-	}
-	name := path.Base(filepath.ToSlash(local))
+	name := path.Base(filepath.ToSlash(got.Path))
 	if u, err := url.Parse(b.iso.ISOURL); err == nil && u.Scheme != "" && path.Base(u.Path) != "" && path.Base(u.Path) != "/" {
 		name = path.Base(u.Path)
 	}
@@ -150,88 +104,4 @@ func (s *stepUploadISO) upload(ctx context.Context) (string, error) {
 		return "", fmt.Errorf("uploading %s to %s: %s", name, ds.Path(dst), explain(err))
 	}
 	return ds.Path(dst), nil
-}
-
-// fetchISO returns a local file holding iso_url: the file itself for a
-// path or file:// URL, else a download into the build's scratch directory.
-func (s *stepUploadISO) fetchISO(ctx context.Context) (string, error) {
-	b := s.env
-	raw := b.iso.ISOURL
-	u, err := url.Parse(raw)
-	if err != nil || u.Scheme == "" || len(u.Scheme) == 1 {
-		p := raw
-		if !filepath.IsAbs(p) {
-			p = filepath.Join(b.workspace, p)
-		}
-		if _, err := os.Stat(p); err != nil {
-			return "", fmt.Errorf("iso_url %s: %w", raw, err)
-		}
-		return p, nil
-	}
-	switch u.Scheme {
-	case "file":
-		if _, err := os.Stat(u.Path); err != nil {
-			return "", fmt.Errorf("iso_url %s: %w", raw, err)
-		}
-		return u.Path, nil
-	case "http", "https":
-	default:
-		return "", fmt.Errorf("iso_url %s: the scheme must be http, https or file", redactURL(raw))
-	}
-	req, err := http.NewRequestWithContext(ctx, http.MethodGet, raw, nil)
-	if err != nil {
-		return "", err
-	}
-	res, err := http.DefaultClient.Do(req)
-	if err != nil {
-		return "", fmt.Errorf("downloading iso_url %s: %w", redactURL(raw), err)
-	}
-	defer res.Body.Close()
-	if res.StatusCode != http.StatusOK {
-		return "", fmt.Errorf("downloading iso_url %s: %s", redactURL(raw), res.Status)
-	}
-	dst := filepath.Join(b.job.WorkDir, "download.iso")
-	out, err := os.Create(dst)
-	if err != nil {
-		return "", err
-	}
-	total := res.ContentLength
-	pw := &progressWriter{w: out, report: func(n int64) { b.job.UI.Progress("download ISO", n, total, "bytes") }}
-	_, err = io.Copy(pw, res.Body)
-	if cerr := out.Close(); err == nil {
-		err = cerr
-	}
-	if err != nil {
-		return "", fmt.Errorf("downloading iso_url %s: %w", redactURL(raw), err)
-	}
-	return dst, nil
-}
-
-// ctxReader stops reading when ctx ends.
-type ctxReader struct {
-	ctx context.Context
-	r   io.Reader
-}
-
-// Read implements io.Reader.
-func (c *ctxReader) Read(p []byte) (int, error) {
-	if err := c.ctx.Err(); err != nil {
-		return 0, err
-	}
-	return c.r.Read(p)
-}
-
-// progressWriter reports bytes written.
-type progressWriter struct {
-	w      io.Writer
-	n      int64
-	report func(int64)
-}
-
-// Write implements io.Writer.
-func (p *progressWriter) Write(b []byte) (int, error) {
-	n, err := p.w.Write(b)
-	p.n += int64(n)
-	p.report(p.n)
-	return n, err
 }
