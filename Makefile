@@ -80,6 +80,8 @@ fuzz:
 	$(GO) test ./builtins -run '^$$' -fuzz FuzzSensitiveReadBack -fuzztime $(FUZZTIME)
 	$(GO) test ./engine -run '^$$' -fuzz FuzzLoadState -fuzztime $(FUZZTIME)
 	$(GO) test ./engine/workspace -run '^$$' -fuzz FuzzResolveNeverLeavesTheWorkspace -fuzztime $(FUZZTIME)
+	$(GO) test ./starlark/host -run '^$$' -fuzz FuzzParseMod -fuzztime $(FUZZTIME)
+	$(GO) test ./starlark/modules -run '^$$' -fuzz FuzzParseLock -fuzztime $(FUZZTIME)
 	for t in $$($(GO) test ./drivers/ssh -list 'Fuzz.*' | grep ^Fuzz); do $(GO) test ./drivers/ssh -run '^$$' -fuzz "^$$t$$" -fuzztime $(FUZZTIME) || exit 1; done
 	for t in $$($(GO) test ./drivers/amazon -list 'Fuzz.*' | grep ^Fuzz); do $(GO) test ./drivers/amazon -run '^$$' -fuzz "^$$t$$" -fuzztime $(FUZZTIME) || exit 1; done
 	for t in $$($(GO) test ./drivers/vsphere -list 'Fuzz.*' | grep ^Fuzz); do $(GO) test ./drivers/vsphere -run '^$$' -fuzz "^$$t$$" -fuzztime $(FUZZTIME) || exit 1; done

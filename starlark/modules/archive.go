@@ -206,7 +206,7 @@ func unpack(archive, dir string) error {
 			}
 		case tar.TypeXGlobalHeader, tar.TypeXHeader:
 		default:
-			return fmt.Errorf("%s: a module archive holds only files, directories and links (type %q)", hdr.Name, hdr.Typeflag)
+			return fmt.Errorf("%s: a module archive holds only files, directories and links, not a %s", hdr.Name, typeName(hdr.Typeflag))
 		}
 	}
 	if single && top != "" {
@@ -259,4 +259,16 @@ func decompress(f *os.File) (io.Reader, error) {
 		return gzip.NewReader(br)
 	}
 	return br, nil
+}
+
+func typeName(t byte) string {
+	switch t {
+	case tar.TypeChar:
+		return "character device"
+	case tar.TypeBlock:
+		return "block device"
+	case tar.TypeFifo:
+		return "named pipe"
+	}
+	return fmt.Sprintf("tar entry of type %q", t)
 }

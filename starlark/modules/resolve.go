@@ -269,6 +269,9 @@ func Resolve(ctx context.Context, opts Options) (*Graph, error) {
 			g.Modules[canon] = m
 			g.Deps[req.scope][req.dep.Name] = canon
 			g.Deps[canon] = map[string]string{}
+			for i := range sub.Deps {
+				sub.Deps[i].Pos = "@" + canon + "//" + sub.Deps[i].Pos
+			}
 			g.declared[canon] = sub.Deps
 			g.via[canon] = append(slices.Clone(req.chain), canon)
 			for _, d := range sub.Deps {
@@ -500,6 +503,9 @@ func (r *resolver) fetch(ctx context.Context, req request) fetched {
 			commit, fetchRef, err = c.resolveRef(ctx, d.Git, d.Ref)
 			if err != nil {
 				return fetched{err: err}
+			}
+			if fetchRef == "*" {
+				commit = d.Ref // an abbreviation, expanded by fetchGit
 			}
 		}
 		if !exists(c.gitTree(commit)) || fetchRef == "*" {
