@@ -8,6 +8,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/charmbracelet/bubbles/progress"
 	"github.com/charmbracelet/x/ansi"
 
 	"github.com/imgbuild/imgbuild/engine/event"
@@ -41,6 +42,7 @@ type Board struct {
 	mu      sync.Mutex
 	w       io.Writer
 	pal     *palette
+	bar     progress.Model // how a progress bar is drawn; its Width set per frame
 	f       *prefixer
 	d       *describer
 	rows    []*boardRow
@@ -93,7 +95,7 @@ func NewBoard(opts Options) *Board {
 func newBoard(w io.Writer, color, timestamps bool, now func() time.Time, size func() (int, int)) *Board {
 	pal := newPalette(w, color)
 	return &Board{
-		w: w, pal: pal, f: newPrefixer(pal, timestamps), d: newDescriber(false),
+		w: w, pal: pal, bar: pal.progressBar(), f: newPrefixer(pal, timestamps), d: newDescriber(false),
 		byName: map[string]*boardRow{}, now: now, size: size,
 	}
 }
@@ -437,9 +439,9 @@ func (b *Board) progress(e *event.Event, barW int) string {
 	if total <= 0 {
 		return clean(progressText(*e))
 	}
-	full := int(min(max(e.Done, 0), total) * int64(barW) / total)
-	bar := b.pal.paint(b.pal.run, strings.Repeat("█", full)) + b.pal.paint(b.pal.faint, strings.Repeat("░", barW-full))
-	text := fmt.Sprintf("%s %3d%%", bar, percent(e.Done, total))
+	bar := b.bar
+	bar.Width = barW
+	text := fmt.Sprintf("%s %3d%%", bar.ViewAs(float64(min(max(e.Done, 0), total))/float64(total)), percent(e.Done, total))
 	if e.Message != "" {
 		text += " " + clean(e.Message)
 	}

@@ -323,6 +323,34 @@ func TestBoardShowsEachBuildStateStepElapsedAndProgress(t *testing.T) {
 	}
 }
 
+// TestBoardProgressBarIsPaintedOnlyWithColour pins the bar bubbles'
+// progress component draws for the board: the filled cells in the running
+// colour over a grey track with colour on, the runes alone with colour off.
+func TestBoardProgressBarIsPaintedOnlyWithColour(t *testing.T) {
+	upload := []event.Event{
+		{Time: t0, Type: event.BuildQueued, Build: "base", Driver: "qemu"},
+		{Time: t0, Type: event.BuildStarted, Build: "base"},
+		{Time: t0, Type: event.StepStarted, Build: "base", Step: "upload"},
+		{Time: t0, Type: event.Progress, Build: "base", Message: "disk.qcow2", Done: 512, Total: 1024, Unit: "bytes"},
+	}
+	for _, color := range []bool{false, true} {
+		var out bytes.Buffer
+		b := newBoard(&out, color, false, func() time.Time { return at(1000) }, func() (int, int) { return 120, 20 })
+		play(b, upload)
+		row := b.frame(at(1000))[1]
+		if want := "upload  ██████████░░░░░░░░░░  50% disk.qcow2 512 B of 1.0 KiB"; !strings.HasSuffix(ansi.Strip(row), want) {
+			t.Errorf("colour %v: row %q does not end with %q", color, ansi.Strip(row), want)
+		}
+		if !color {
+			noEscapes(t, "the row without colour", row)
+			continue
+		}
+		if !strings.Contains(row, "\x1b[38;5;39m█") || !strings.Contains(row, "\x1b[38;5;240m░") {
+			t.Errorf("the bar is not painted in the running colour over a grey track: %q", row)
+		}
+	}
+}
+
 func TestBoardRowsFitTheTerminal(t *testing.T) {
 	var out bytes.Buffer
 	now := at(1000)

@@ -5,6 +5,7 @@ import (
 	"os"
 	"strings"
 
+	"github.com/charmbracelet/bubbles/progress"
 	"github.com/charmbracelet/lipgloss"
 	"github.com/charmbracelet/x/ansi"
 	"github.com/muesli/termenv"
@@ -46,6 +47,21 @@ func newPalette(w io.Writer, color bool) *palette {
 	p.faint = s().Faint(true)
 	p.run = s().Foreground(lipgloss.Color("39"))
 	return p
+}
+
+// progressBar is the board's progress bar: bubbles' progress component,
+// drawn statically with ViewAs (the board is no Bubble Tea program, so its
+// animation is not used), a solid fill in the running colour over a grey
+// track, the percentage left to the board (which shows 99% until the last
+// byte, where the component would round up). With colour off it draws the
+// runes alone.
+func (p *palette) progressBar() progress.Model {
+	profile := termenv.Ascii
+	if p.color {
+		profile = p.r.ColorProfile()
+	}
+	return progress.New(progress.WithColorProfile(profile), progress.WithoutPercentage(),
+		progress.WithFillCharacters('█', '░'), progress.WithSolidFill("39"), func(m *progress.Model) { m.EmptyColor = "240" })
 }
 
 // paint renders text in st when colour is on.
