@@ -2,8 +2,8 @@
 // local(), null(), rootfs(), qemu(), amazon_ebs(), vsphere_clone() and
 // vsphere_iso() builders, the aws_ami() lookup, the shell(), shell_local(),
 // file(), ansible(), ansible_local(), puppet_apply() and chef_solo()
-// provisioners, and the manifest(), checksum(), vagrant_box(), ova() and
-// disk_image() post-processors. The command line tool calls Register to fill the
+// provisioners, and the manifest(), checksum(), vagrant_box(), ova(),
+// vmware_vmx() and disk_image() post-processors. The command line tool calls Register to fill the
 // registry the builtins layer and the engine read. It knows nothing of
 // Starlark.
 package all
@@ -23,6 +23,7 @@ import (
 	"github.com/imgbuild/imgbuild/drivers/qemu"
 	"github.com/imgbuild/imgbuild/drivers/rootfs"
 	"github.com/imgbuild/imgbuild/drivers/vagrant"
+	"github.com/imgbuild/imgbuild/drivers/vmware"
 	"github.com/imgbuild/imgbuild/drivers/vsphere"
 	"github.com/imgbuild/imgbuild/engine"
 )
@@ -42,6 +43,7 @@ func RegisterWith(r *engine.Registry, aws *amazon.Driver) {
 	vagrant.Register(r)
 	diskimage.Register(r)
 	ova.Register(r)
+	vmware.Register(r)
 	vsphere.Register(r)
 	provision.Register(r)
 	ansible.Register(r)
