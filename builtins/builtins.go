@@ -342,6 +342,9 @@ func callSets(kwargs []starlark.Tuple, kv [2]string) bool {
 func (r *Recorder) paths(thread *starlark.Thread, f *schema.Field, v value.Value) (value.Value, error) {
 	switch x := v.(type) {
 	case value.String:
+		if f.IsURL(x.S) {
+			return v, nil
+		}
 		p, err := r.path(thread, f, x.S)
 		if err != nil {
 			return nil, err

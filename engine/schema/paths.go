@@ -3,6 +3,7 @@ package schema
 import (
 	"encoding/json"
 	"reflect"
+	"slices"
 	"strings"
 
 	"github.com/imgbuild/imgbuild/engine/value"
@@ -62,6 +63,7 @@ func (s *Schema) Paths(settings *value.Map) []PathValue {
 		for ph, kw := range f.PathVars {
 			paths = expandVar(paths, "{"+ph+"}", s.listValues(settings, kw))
 		}
+		paths = slices.DeleteFunc(paths, f.IsURL)
 		if len(paths) > 0 {
 			out = append(out, PathValue{Keyword: f.Keyword, Field: f, Paths: paths})
 		}

@@ -29,7 +29,9 @@
 // A path check may depend on another keyword: pathunless:"direction=download"
 // skips it when the call sets direction to "download" (the path then names
 // a file on the machine, not here), and pathif:"direction=download" makes
-// it only then. Paths must lie inside the workspace,
+// it only then. A path keyword that also takes URLs names their schemes:
+// pathurl:"http|https" leaves "https://..." alone (iso_url: a file in the
+// workspace, or a download). Paths must lie inside the workspace,
 // except with pathscope:"machine": credentials such as SSH keys, which are
 // read when the build runs and usually live in ~/.ssh, may be anywhere on
 // this machine ("~/" is the user's home).
@@ -90,10 +92,20 @@ type Field struct {
 	PathVars map[string]string
 	// PathAnywhere allows a path outside the workspace (pathscope:"machine").
 	PathAnywhere bool
-	TypeName     string // as a user would say it: "string", "list of string"
+	// PathURLs are the URL schemes the keyword takes instead of a path
+	// (pathurl:"http|https"): such a value is not a path.
+	PathURLs []string
+	TypeName string // as a user would say it: "string", "list of string"
 
 	index []int
 	typ   reflect.Type
+}
+
+// IsURL reports whether s is a URL the field takes instead of a path (one
+// of its pathurl schemes), not a path to check.
+func (f *Field) IsURL(s string) bool {
+	scheme, _, ok := strings.Cut(s, "://")
+	return ok && slices.Contains(f.PathURLs, strings.ToLower(scheme))
 }
 
 // Schema is the set of keywords one builtin accepts.
@@ -211,6 +223,12 @@ func (s *Schema) collect(t reflect.Type, index []int) {
 				}
 				f.PathVars[k] = v
 			}
+		}
+		if pu := sf.Tag.Get("pathurl"); pu != "" {
+			if f.Path == PathNone || f.Path.IsOutput() {
+				panic(fmt.Sprintf("schema %s: pathurl of %s needs an input path tag", s.Name, name))
+			}
+			f.PathURLs = strings.Split(pu, "|")
 		}
 		if e := sf.Tag.Get("enum"); e != "" {
 			f.Enum = strings.Split(e, "|")

@@ -93,3 +93,25 @@ func TestDocsComeFromTheDeclaration(t *testing.T) {
 		}
 	}
 }
+
+type isoCfg struct {
+	ISOURL  string   `kw:"iso_url" path:"file" pathurl:"http|https" doc:"A file or a download."`
+	ISOURLs []string `kw:"iso_urls" path:"file" pathurl:"http|https" doc:"Files or downloads."`
+}
+
+func TestURLsAPathKeywordTakesAreNotPaths(t *testing.T) {
+	s := Of("iso", "", &isoCfg{})
+	settings := m("iso_url", value.String{S: "HTTPS://mirror/debian.iso"},
+		"iso_urls", value.List{value.String{S: "local.iso"}, value.String{S: "http://mirror/x.iso"}, value.String{S: "ftp://mirror/x.iso"}})
+	var got []string
+	for _, pv := range s.Paths(settings) {
+		got = append(got, pv.Keyword+"="+strings.Join(pv.Paths, ","))
+	}
+	if strings.Join(got, " ") != "iso_urls=local.iso,ftp://mirror/x.iso" {
+		t.Errorf("paths: %v", got)
+	}
+	f, _ := s.Field("iso_url")
+	if !f.IsURL("https://x/y") || f.IsURL("x/y.iso") || f.IsURL("file:///x") {
+		t.Error("IsURL")
+	}
+}
