@@ -196,6 +196,8 @@ func (r *Recorder) builderBuiltin(def *engine.BuilderDef) func(*starlark.Thread,
 				node.Provisioners, err = stepList(v, false)
 			case "error_cleanup":
 				node.ErrorCleanup, err = stepList(v, false)
+			case "tests":
+				node.Tests, err = stepList(v, false)
 			case "post":
 				node.PostProcessors, err = stepList(v, true)
 			case "depends_on":
@@ -225,8 +227,13 @@ func (r *Recorder) builderBuiltin(def *engine.BuilderDef) func(*starlark.Thread,
 		}
 		if len(r.errs) == bad {
 			// Missing values are reported once the keywords themselves are right.
-			if _, err := s.Decode(node.Settings, s.New(), schema.Options{Deferred: true}); err != nil {
+			cfg := s.New()
+			if _, err := s.Decode(node.Settings, cfg, schema.Options{Deferred: true}); err != nil {
 				r.collectDecode(thread, b.Name(), err)
+			} else if len(node.Tests) > 0 {
+				if err := checkTests(def, cfg); err != nil {
+					r.collect(thread, "tests", fmt.Errorf("%s: for parameter tests: %v", b.Name(), err))
+				}
 			}
 		}
 		if err := r.Graph.Add(node); err != nil {
@@ -234,6 +241,14 @@ func (r *Recorder) builderBuiltin(def *engine.BuilderDef) func(*starlark.Thread,
 		}
 		return &Handle{node: node, outs: r.opts.Registry.OutputsOf(node)}, nil
 	}
+}
+
+// checkTests says why a build of def with config cfg cannot have tests.
+func checkTests(def *engine.BuilderDef, cfg any) error {
+	if def.CheckTests == nil {
+		return fmt.Errorf("%s cannot launch its images for tests yet: remove tests, or test the image in a build that uses it", def.Schema.Name)
+	}
+	return def.CheckTests(cfg)
 }
 
 func unknownKeyword(fn, kw string, valid []string) error {
@@ -436,6 +451,24 @@ func (r *Recorder) stepBuiltin(s *schema.Schema, post bool) func(*starlark.Threa
 	return r.objectBuiltin(s, func(o *value.Object) starlark.Value { return &StepValue{obj: o, post: post} })
 }
 
+// nameKeyword is the keyword every provisioner takes besides its schema's
+// own: the name a test (or a provisioner) is shown and reported by.
+const nameKeyword = "name"
+
+// objectName sets o's name from a name = "..." keyword.
+func objectName(o *value.Object, v starlark.Value) error {
+	s, ok := v.(starlark.String)
+	if !ok {
+		return fmt.Errorf("got %s, want string", v.Type())
+	}
+	name := strings.TrimSpace(string(s))
+	if name == "" || strings.ContainsAny(name, "\n\r") {
+		return fmt.Errorf("%q is not a name: give a non-empty line of text, such as \"nginx answers on port 80\"", string(s))
+	}
+	o.Name = name
+	return nil
+}
+
 // objectBuiltin makes a builtin that checks its keywords against s and
 // returns the value wrap makes of the resulting object.
 func (r *Recorder) objectBuiltin(s *schema.Schema, wrap func(*value.Object) starlark.Value) func(*starlark.Thread, *starlark.Builtin, starlark.Tuple, []starlark.Tuple) (starlark.Value, error) {
@@ -448,12 +481,23 @@ func (r *Recorder) objectBuiltin(s *schema.Schema, wrap func(*value.Object) star
 			return nil, err
 		}
 		obj := &value.Object{Kind: s.Name, Pos: callPos(thread)}
+		_, provisioner := r.opts.Registry.Provisioners[s.Name]
+		valid := s.Keywords()
+		if provisioner {
+			valid = append(valid, nameKeyword)
+		}
 		bad := len(r.errs)
 		for _, kv := range kwargs {
 			kw := string(kv[0].(starlark.String))
 			f, ok := s.Field(kw)
+			if !ok && provisioner && kw == nameKeyword {
+				if err := objectName(obj, kv[1]); err != nil {
+					r.collect(thread, kw, fmt.Errorf("%s: for parameter %s: %v", b.Name(), kw, err))
+				}
+				continue
+			}
 			if !ok {
-				r.collect(thread, kw, unknownKeyword(b.Name(), kw, s.Keywords()))
+				r.collect(thread, kw, unknownKeyword(b.Name(), kw, valid))
 				continue
 			}
 			sv, err := r.setting(thread, f, kv[1], kwargs)

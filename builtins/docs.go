@@ -115,6 +115,7 @@ func Docs(reg *engine.Registry, name string) (string, error) {
 		fmt.Fprintf(&b, "  %-34s %s\n", "name (string, required)", "The build's unique name; other builds refer to it.")
 		fmt.Fprintf(&b, "  %-34s %s\n", "provisioners (list)", "Provisioners run in order on the machine: shell(...), file(...).")
 		fmt.Fprintf(&b, "  %-34s %s\n", "error_cleanup (list)", "Provisioners run on the machine when a provisioner fails, before the build is cleaned up.")
+		fmt.Fprintf(&b, "  %-34s %s\n", "tests (list)", "Checks run on a fresh machine launched from the new image before it is published: shell(...), file(...), testinfra(...), goss(...), ansible(...); each takes name = \"...\" (shown in the plan and results) and timeout (default "+engine.DefaultTestTimeout.String()+"). A failed test removes the image.")
 		fmt.Fprintf(&b, "  %-34s %s\n", "post (list)", "Post-processors run on the artifact: manifest(...), checksum(...).")
 		fmt.Fprintf(&b, "  %-34s %s\n", "depends_on (list)", "Builds (handles or names) that must succeed first.")
 		b.WriteString("\n  Outputs (use as " + name + "_build.<output> in other builds):\n")
@@ -131,6 +132,10 @@ func Docs(reg *engine.Registry, name string) (string, error) {
 			fmt.Fprintf(&b, "  %-34s %s\n", o.Name, o.Doc)
 		}
 		return b.String(), nil
+	}
+	if _, ok := reg.Provisioners[name]; ok {
+		s, _ := reg.Schema(name)
+		return s.Docs() + fmt.Sprintf("\n  Every provisioner also takes:\n  %-34s %s\n", "name (string)", "What it is called on the board and, as one of tests = [...], in the plan and the results (default: its kind and what it works on)."), nil
 	}
 	if s, ok := reg.Schema(name); ok {
 		return s.Docs(), nil

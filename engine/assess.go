@@ -388,7 +388,7 @@ func diffFields(prefix string, old, cur map[string]string) []string {
 // diffSteps names the steps added, removed or changed, list by list.
 func diffSteps(old, cur []StepInputs) []string {
 	var why []string
-	for _, list := range []string{"provisioners", "error_cleanup", "post"} {
+	for _, list := range []string{"provisioners", "error_cleanup", "tests", "post"} {
 		o, n := stepsOf(old, list), stepsOf(cur, list)
 		for i := 0; i < max(len(o), len(n)); i++ {
 			at := fmt.Sprintf("%s[%d]", list, i)

@@ -27,6 +27,10 @@ type Node struct {
 	// fails, before the build is cleaned up (Packer's
 	// error-cleanup-provisioner): error_cleanup = [...].
 	ErrorCleanup []*value.Object
+	// Tests are checks run against a fresh machine launched from the
+	// captured image, before it is published (tests = [...]): provisioner
+	// objects, each with its name (Object.Name).
+	Tests []*value.Object
 	// DependsOn lists builds named by depends_on, with where each was
 	// written.
 	DependsOn []Dependency
@@ -113,6 +117,9 @@ func (g *Graph) Edges(n *Node) []Edge {
 	}
 	for i, p := range n.ErrorCleanup {
 		value.Walk(fmt.Sprintf("error_cleanup[%d]", i), &p.Fields, visit)
+	}
+	for i, p := range n.Tests {
+		value.Walk(fmt.Sprintf("tests[%d]", i), &p.Fields, visit)
 	}
 	for _, d := range n.DependsOn {
 		add(Edge{From: d.Build, To: n.Name, Via: "depends_on"})
@@ -371,6 +378,9 @@ func (g *Graph) Secrets() []string {
 			value.Secrets(p, add)
 		}
 		for _, p := range n.ErrorCleanup {
+			value.Secrets(p, add)
+		}
+		for _, p := range n.Tests {
 			value.Secrets(p, add)
 		}
 	}

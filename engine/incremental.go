@@ -53,7 +53,7 @@ func (inc *incremental) run(ctx context.Context, n *Node, reg *Registry, bus *ev
 		upstream[d] = r.identity()
 	}
 	if inc.store == nil {
-		return runBuild(ctx, n, reg, bus, opts, inputs, nil, "")
+		return runBuild(ctx, n, reg, bus, opts, inputs, nil, "", "")
 	}
 	ui := event.NewUI(bus, n.Name, n.Driver)
 	pre := inc.pre[n.Name]
@@ -112,7 +112,7 @@ func (inc *incremental) run(ctx context.Context, n *Node, reg *Registry, bus *ev
 		case <-bctx.Done():
 		}
 	}()
-	r := runBuild(bctx, n, reg, bus, opts, inputs, as.Inputs.Lookups, as.why())
+	r := runBuild(bctx, n, reg, bus, opts, inputs, as.Inputs.Lookups, as.why(), as.Inputs.Fingerprint())
 	if cause := context.Cause(bctx); r.Err != nil && cause != nil && !errors.Is(cause, context.Canceled) {
 		r.Err = errors.Join(r.Err, cause)
 	}

@@ -58,7 +58,7 @@ type Inputs struct {
 
 // StepInputs is one provisioner, post-processor or error_cleanup step.
 type StepInputs struct {
-	List   string            `json:"list"` // "provisioners", "post", "error_cleanup"
+	List   string            `json:"list"` // "provisioners", "post", "error_cleanup", "tests"
 	Kind   string            `json:"kind"` // "shell", or "shell@2" with a version
 	Fields map[string]string `json:"fields"`
 }
@@ -168,7 +168,7 @@ func (f *Fingerprinter) Inputs(ctx context.Context, n *Node, upstream map[string
 	lists := []struct {
 		name string
 		objs []*value.Object
-	}{{"provisioners", n.Provisioners}, {"error_cleanup", n.ErrorCleanup}, {"post", n.PostProcessors}}
+	}{{"provisioners", n.Provisioners}, {"error_cleanup", n.ErrorCleanup}, {"tests", n.Tests}, {"post", n.PostProcessors}}
 	for _, l := range lists {
 		for _, o := range l.objs {
 			st := StepInputs{List: l.name, Kind: o.Kind, Fields: map[string]string{}}

@@ -32,6 +32,7 @@ type PlannedBuild struct {
 	Settings       []Setting `json:"settings"`
 	Provisioners   []Step    `json:"provisioners"`
 	ErrorCleanup   []Step    `json:"error_cleanup,omitempty"`
+	Tests          []Step    `json:"tests,omitempty"`
 	PostProcessors []Step    `json:"post_processors"`
 	Needs          []Edge    `json:"needs"`
 	// Mark says what a run would do, compared with state: "new", "up to
@@ -61,6 +62,8 @@ type Step struct {
 	Kind string `json:"kind"`
 	Pos  string `json:"position"`
 	Line string `json:"line"` // kind(keyword = value, ...)
+	// Name is a test's name, as its results show it.
+	Name string `json:"name,omitempty"`
 }
 
 // MakePlan builds the plan of g. reg marks keywords that are always
@@ -90,6 +93,11 @@ func MakePlan(g *Graph, reg *Registry, workspace string) *Plan {
 			}
 			for _, o := range n.ErrorCleanup {
 				pb.ErrorCleanup = append(pb.ErrorCleanup, planStep(o, reg, rel))
+			}
+			for i, o := range n.Tests {
+				ps := planStep(o, reg, rel)
+				ps.Name = TestName(n.Tests, i, workspace)
+				pb.Tests = append(pb.Tests, ps)
 			}
 			if pb.Provisioners == nil {
 				pb.Provisioners = []Step{}
@@ -289,6 +297,12 @@ func (p *Plan) WriteText(w io.Writer) error {
 				ew.printf("    error_cleanup (when a provisioner fails):\n")
 				for i, s := range b.ErrorCleanup {
 					ew.printf("      %d. %s\n", i+1, clip(s.Line))
+				}
+			}
+			if len(b.Tests) > 0 {
+				ew.printf("    tests (on a machine launched from the new image, before it is published):\n")
+				for i, s := range b.Tests {
+					ew.printf("      %d. %s: %s\n", i+1, s.Name, clip(s.Line))
 				}
 			}
 			if len(b.PostProcessors) > 0 {

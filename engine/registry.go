@@ -41,6 +41,13 @@ type BuilderDef struct {
 	// Version counts in every build's fingerprint: raise it when the same
 	// settings make a different image than before ("" is version 0).
 	Version string
+	// CheckTests, if set, says that the builder runs a build's tests = [...]
+	// (it places an engine.TestStep after capturing its image) and returns
+	// why a build with the given config (decoded, possibly with deferred
+	// values) cannot have them: amazon_ebs with skip_create_ami makes no
+	// image to launch. Nil means the builder cannot test its images, and
+	// tests on its builds are refused at evaluation.
+	CheckTests func(config any) error
 	// Verify, if set, confirms that artifacts this driver made still exist
 	// and are intact (an AMI available in every region, a template with
 	// its marker), so that an unchanged build can be skipped. It gets
@@ -149,6 +156,10 @@ type PostEnv struct {
 	Outputs *output.Set
 	// Force is the run's --force: replace this build's previous artifacts.
 	Force bool
+	// Report is what the build learned about its image (tests, packages,
+	// fingerprint, upstream artifacts), for the manifest; nil in a
+	// post-processor's own tests.
+	Report *Report
 }
 
 // OutputSet returns the build's outputs, made on first use when the engine
@@ -297,7 +308,7 @@ func (r *Registry) Names() []string {
 
 // BuilderKeywords are the keywords every builder takes besides its
 // schema's own.
-var BuilderKeywords = []string{"name", "provisioners", "error_cleanup", "post", "depends_on"}
+var BuilderKeywords = []string{"name", "provisioners", "error_cleanup", "tests", "post", "depends_on"}
 
 // Keywords lists every registered builtin's keywords with their types as
 // the docs say them ("string", "list of dict"): what a tool that writes
@@ -368,6 +379,9 @@ type Job struct {
 
 	provisioners []namedProvisioner
 	errorCleanup []namedProvisioner
+	tests        []namedProvisioner
+	testsRan     bool
+	report       Report
 	redact       func(string) string
 	journal      *journal.Journal
 }
@@ -392,10 +406,18 @@ func (j *Job) Record(kind, what string, where map[string]string) (int, error) {
 func (j *Job) Done(id int) error { return j.journal.Done(id) }
 
 type namedProvisioner struct {
-	kind  string
-	pos   string
-	label string // what it works on: "scripts/setup.sh", "echo hi"
-	p     Provisioner
+	kind   string
+	pos    string
+	label  string // what it works on: "scripts/setup.sh", "echo hi"
+	p      Provisioner
+	config any // decoded
+	obj    *value.Object
+
+	// A test's name, and its time limit: its own timeout keyword's
+	// (ownTimeout), else DefaultTestTimeout.
+	name       string
+	timeout    time.Duration
+	ownTimeout bool
 }
 
 // OutputSet returns the build's outputs, made on first use when the engine
@@ -437,6 +459,9 @@ func (j *Job) provision(ctx context.Context, comm Communicator, list []namedProv
 		}
 		if np.label != "" {
 			name += " (" + np.label + ")"
+		}
+		if np.name != "" {
+			name += ": " + np.name
 		}
 		j.UI.Say("%s (%s)", label, np.pos)
 		j.UI.Emit(event.Event{Type: event.ProvisionerStarted, Message: name})

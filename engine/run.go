@@ -100,6 +100,11 @@ type Result struct {
 	Files map[string]FileSum
 	// Built is when an up-to-date build was last built.
 	Built time.Time
+	// Report is what the build learned about its image: its tests'
+	// results (also those of a build whose tests failed), the packages in
+	// it, its fingerprint and upstream artifacts. Nil for a build that
+	// did not run.
+	Report *Report
 
 	deferred bool // not decided: another runner holds its lock
 }
@@ -304,10 +309,10 @@ func recovered(bus *event.Bus, n *Node, run func() *Result) (r *Result) {
 // post-processor, a goroutine the driver started with panics.Go) is the
 // build's failure, with the stack in its log, after the cleanups of the
 // steps that ran.
-func runBuild(ctx context.Context, n *Node, reg *Registry, bus *event.Bus, opts RunOptions, inputs map[string]*Artifact, lookups map[string]string, why string) (r *Result) {
+func runBuild(ctx context.Context, n *Node, reg *Registry, bus *event.Bus, opts RunOptions, inputs map[string]*Artifact, lookups map[string]string, why, fingerprint string) (r *Result) {
 	start := time.Now()
 	ui := event.NewUI(bus, n.Name, n.Driver)
-	r = &Result{Build: n.Name, Driver: n.Driver}
+	r = &Result{Build: n.Name, Driver: n.Driver, Report: &Report{Fingerprint: fingerprint, Upstream: upstreamOf(inputs)}}
 	defer func() {
 		if v := recover(); v != nil {
 			pe := panics.New(v)
@@ -336,7 +341,7 @@ func runBuild(ctx context.Context, n *Node, reg *Registry, bus *event.Bus, opts 
 		return r
 	}
 	n = withLookups(n, lookups)
-	r.Artifact, r.Err = buildOne(bctx, n, reg, ui, opts, inputs, catcher)
+	r.Artifact, r.Err = buildOne(bctx, n, reg, ui, opts, inputs, catcher, r.Report)
 	if r.Err == nil && r.Artifact != nil {
 		r.Files = sumArtifactFiles(opts.Workspace, r.Artifact)
 	}
@@ -372,6 +377,9 @@ func atRun(n *Node, info value.RunInfo) (*Node, error) {
 		return fail(err)
 	}
 	if out.ErrorCleanup, err = objects(n.ErrorCleanup); err != nil {
+		return fail(err)
+	}
+	if out.Tests, err = objects(n.Tests); err != nil {
 		return fail(err)
 	}
 	return &out, nil
@@ -420,7 +428,7 @@ func errString(err error) string {
 	return err.Error()
 }
 
-func buildOne(ctx context.Context, n *Node, reg *Registry, ui *event.UI, opts RunOptions, inputs map[string]*Artifact, catcher *panicCatcher) (art *Artifact, err error) {
+func buildOne(ctx context.Context, n *Node, reg *Registry, ui *event.UI, opts RunOptions, inputs map[string]*Artifact, catcher *panicCatcher, report *Report) (art *Artifact, err error) {
 	def, ok := reg.Builders[n.Driver]
 	if !ok {
 		return nil, fmt.Errorf("no builder named %q is registered", n.Driver)
@@ -456,8 +464,10 @@ func buildOne(ctx context.Context, n *Node, reg *Registry, ui *event.UI, opts Ru
 		Outputs:   output.NewSet(opts.Workspace, n.Name, force),
 		redact:    ui.Bus().Redact,
 		journal:   opts.Journal,
+		report:    *report,
 	}
 	job.Outputs.Journal(job)
+	defer func() { *report = job.report }()
 	defer func() {
 		if err != nil && (opts.OnError == step.Abort || job.Steps.Kept()) {
 			ui.Emit(event.Event{Type: event.Leftover, Message: "kept for debugging (--on-error=abort)", Items: []string{"scratch directory " + workDir}})
@@ -479,6 +489,9 @@ func buildOne(ctx context.Context, n *Node, reg *Registry, ui *event.UI, opts Ru
 		return nil, err
 	}
 	if err := job.addErrorCleanup(reg, n.ErrorCleanup, resolve); err != nil {
+		return nil, err
+	}
+	if err := job.AddTests(reg, n.Tests, resolve); err != nil {
 		return nil, err
 	}
 	var posts []PostProcessor
@@ -509,9 +522,12 @@ func buildOne(ctx context.Context, n *Node, reg *Registry, ui *event.UI, opts Ru
 	if err == nil && art == nil {
 		err = fmt.Errorf("builder %s returned no artifact", n.Driver)
 	}
+	if err == nil && job.HasTests() && !job.testsRan {
+		err = fmt.Errorf("builder %s did not run the build's tests, so its image is not trusted: it must place an engine.TestStep after capturing the image", n.Driver)
+	}
 	if err == nil {
 		art.Build, art.Driver = n.Name, n.Driver
-		art, err = postProcess(ctx, n, ui, reg, posts, postObjs, art, &PostEnv{UI: ui, Build: n.Name, Driver: n.Driver, WorkDir: workDir, Workspace: opts.Workspace, Redact: job.redact, Outputs: job.Outputs, Force: force})
+		art, err = postProcess(ctx, n, ui, reg, posts, postObjs, art, &PostEnv{UI: ui, Build: n.Name, Driver: n.Driver, WorkDir: workDir, Workspace: opts.Workspace, Redact: job.redact, Outputs: job.Outputs, Force: force, Report: &job.report})
 	}
 	// A goroutine's panic fails the build even if the steps ended well:
 	// what it was doing is lost.
@@ -698,7 +714,7 @@ func (j *Job) decodeProvisioners(reg *Registry, objs []*value.Object, resolve va
 		if err != nil {
 			return nil, fmt.Errorf("%s: %s: %w", o.Pos, o.Kind, err)
 		}
-		out = append(out, namedProvisioner{kind: o.Kind, pos: o.Pos, p: p, label: provisionerLabel(o, j.Workspace)})
+		out = append(out, namedProvisioner{kind: o.Kind, pos: o.Pos, p: p, config: pcfg, obj: o, label: provisionerLabel(o, j.Workspace), name: o.Name})
 	}
 	return out, nil
 }

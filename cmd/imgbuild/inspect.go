@@ -53,6 +53,7 @@ type inspectedNode struct {
 	Consumes       []engine.Edge `json:"consumes"`
 	Provisioners   []string      `json:"provisioners"`
 	ErrorCleanup   []string      `json:"error_cleanup,omitempty"`
+	Tests          []string      `json:"tests,omitempty"` // the tests' names
 	PostProcessors []string      `json:"post_processors"`
 }
 
@@ -74,6 +75,9 @@ func inspectionOf(d *description.Description) *inspection {
 			Provisioners: kinds(n.Provisioners), ErrorCleanup: kinds(n.ErrorCleanup), PostProcessors: kinds(n.PostProcessors)}
 		if len(b.ErrorCleanup) == 0 {
 			b.ErrorCleanup = nil
+		}
+		if len(n.Tests) > 0 {
+			b.Tests = engine.TestNames(n.Tests, d.Root)
 		}
 		if b.Consumes == nil {
 			b.Consumes = []engine.Edge{}
@@ -123,6 +127,7 @@ func (in *inspection) write(w io.Writer) error {
 		}
 		list("provisioners:   ", n.Provisioners)
 		list("error_cleanup:  ", n.ErrorCleanup)
+		list("tests:          ", n.Tests)
 		list("post-processors:", n.PostProcessors)
 	}
 	if len(in.Modules) > 1 {

@@ -35,6 +35,7 @@ func runCommand() *cli.Command {
 			&cli.BoolFlag{Name: "json", Usage: "print one JSON event per line"},
 			&cli.BoolFlag{Name: "no-color", Usage: "plain lines without colour, even on a terminal (the NO_COLOR environment variable does the same)"},
 			&cli.BoolFlag{Name: "timestamps", Usage: "start each output line with the time"},
+			&cli.StringFlag{Name: "junit", Usage: "write the results of the builds' tests = [...] to this file as JUnit XML, which CI systems show (a testsuite per build, a testcase per test)"},
 			&cli.StringFlag{Name: "trace", Usage: "write a Chrome/Perfetto trace of the run to this file: a track per build, a span per step and provisioner (open it in ui.perfetto.dev or chrome://tracing)"},
 		),
 		Action: runAction,
@@ -103,6 +104,12 @@ func runAction(c *cli.Context) error {
 		rend.Close()
 		return err
 	}
+	junit, err := openJUnit(c, cwd)
+	if err != nil {
+		rend.Close()
+		closeTrace()
+		return err
+	}
 	say := func(warn bool, text string) {
 		typ := event.Message
 		if warn {
@@ -163,6 +170,9 @@ func runAction(c *cli.Context) error {
 		Start: time.Now(),
 		Hooks: &hooks,
 	})
+	if err := junit(sum, d.Graph, d.Root, bus.Redact); err != nil {
+		fmt.Fprintf(c.App.ErrWriter, "warning: writing the JUnit report: %v\n", err)
+	}
 	jerr := jr.Close(true)
 	if err := closeTrace(); err != nil {
 		fmt.Fprintf(c.App.ErrWriter, "warning: writing the trace: %v\n", err)
@@ -288,5 +298,31 @@ func startTrace(c *cli.Context, cwd string, bus *event.Bus) (func() error, error
 	bus.Subscribe(tr)
 	return func() error {
 		return errors.Join(tr.Close(), f.Close())
+	}, nil
+}
+
+// openJUnit creates the file of --junit at once, so that a path that
+// cannot be written is a usage error before anything is built, and
+// returns what writes the report into it at the end of the run.
+func openJUnit(c *cli.Context, cwd string) (func(sum *engine.Summary, g *engine.Graph, root string, redact func(string) string) error, error) {
+	name := c.String("junit")
+	if name == "" {
+		return func(*engine.Summary, *engine.Graph, string, func(string) string) error { return nil }, nil
+	}
+	if !filepath.IsAbs(name) {
+		name = filepath.Join(cwd, name)
+	}
+	f, err := os.Create(name)
+	if err != nil {
+		return nil, invalid(fmt.Errorf("--junit: %w", err))
+	}
+	return func(sum *engine.Summary, g *engine.Graph, root string, redact func(string) string) error {
+		tests := map[string][]string{}
+		for _, n := range g.Nodes {
+			if len(n.Tests) > 0 {
+				tests[n.Name] = engine.TestNames(n.Tests, root)
+			}
+		}
+		return errors.Join(render.WriteJUnit(f, sum.Results, tests, redact), f.Close())
 	}, nil
 }

@@ -26,6 +26,7 @@ import (
 	"github.com/imgbuild/imgbuild/engine"
 	"github.com/imgbuild/imgbuild/engine/output"
 	"github.com/imgbuild/imgbuild/engine/schema"
+	"github.com/imgbuild/imgbuild/engine/step"
 )
 
 // Config is the local() builder's configuration.
@@ -75,7 +76,8 @@ func Def() *engine.BuilderDef {
 		Outputs: []engine.Output{
 			{Name: "directory", Doc: "The output directory (relative to the workspace when inside it)."},
 		},
-		Build: Build,
+		Build:      Build,
+		CheckTests: func(any) error { return nil },
 	}
 }
 
@@ -94,13 +96,19 @@ func Build(ctx context.Context, job *engine.Job) (*engine.Artifact, error) {
 	outs := job.OutputSet().Forced(cfg.Force)
 	t := &target{outs: outs, rel: output.Expand(cfg.OutputDirectory, job.Name, job.Driver)}
 	scratch := &stepCreateScratch{ui: job.UI, cfg: cfg, workDir: job.WorkDir}
-	err := job.Steps.Run(ctx,
+	steps := []step.Step{
 		&stepCheckOutput{target: t},
 		scratch,
 		&stepProvision{job: job, cfg: cfg, scratch: scratch},
-		&stepMove{ui: job.UI, target: t, scratch: scratch},
-	)
-	if err != nil {
+	}
+	if job.HasTests() {
+		// The directory is tested before it becomes the output
+		// directory: a failed test leaves no output.
+		open := &stepOpenDirectory{cfg: cfg, scratch: scratch}
+		steps = append(steps, &engine.TestStep{Job: job, Machine: []step.Step{open}, Over: open})
+	}
+	steps = append(steps, &stepMove{ui: job.UI, target: t, scratch: scratch})
+	if err := job.Steps.Run(ctx, steps...); err != nil {
 		return nil, err
 	}
 	files, err := t.listFiles()

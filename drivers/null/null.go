@@ -16,6 +16,7 @@ import (
 	"github.com/imgbuild/imgbuild/drivers/ssh"
 	"github.com/imgbuild/imgbuild/engine"
 	"github.com/imgbuild/imgbuild/engine/schema"
+	"github.com/imgbuild/imgbuild/engine/step"
 )
 
 // Name is the builder's name in descriptions.
@@ -44,7 +45,8 @@ func Def() *engine.BuilderDef {
 			{Name: "port", Doc: "Its SSH port."},
 			{Name: "username", Doc: "The user the provisioners ran as (ssh_username)."},
 		},
-		Build: Build,
+		Build:      Build,
+		CheckTests: func(any) error { return nil },
 	}
 }
 
@@ -64,7 +66,12 @@ func Build(ctx context.Context, job *engine.Job) (*engine.Artifact, error) {
 		opts.ResolvePaths(job.Workspace)
 	}
 	connect := &ssh.ConnectStep{Config: ssh.Config{Options: opts, UI: job.UI}}
-	if err := job.Steps.Run(ctx, connect, &engine.ProvisionStep{Job: job, Over: connect}); err != nil {
+	steps := []step.Step{connect, &engine.ProvisionStep{Job: job, Over: connect}}
+	if job.HasTests() {
+		// Nothing is launched: the tests check the machine provisioned.
+		steps = append(steps, &engine.TestStep{Job: job, Over: connect})
+	}
+	if err := job.Steps.Run(ctx, steps...); err != nil {
 		return nil, err
 	}
 	return &engine.Artifact{

@@ -73,6 +73,26 @@ type ManifestBuild struct {
 	Fields      map[string]any    `json:"fields,omitempty"`
 	CustomData  map[string]string `json:"custom_data,omitempty"`
 	RunUUID     string            `json:"run_uuid"`
+	// Fingerprint is the build's input fingerprint, and Upstream the
+	// artifacts it was built from: what an image was made of.
+	Fingerprint string            `json:"fingerprint,omitempty"`
+	Upstream    []engine.Upstream `json:"upstream,omitempty"`
+	// PackageManager and Packages are what is installed in the image,
+	// as listed after provisioning.
+	PackageManager string           `json:"package_manager,omitempty"`
+	Packages       []engine.Package `json:"packages,omitempty"`
+	// Tests are how the image's tests ended.
+	Tests []ManifestTest `json:"tests,omitempty"`
+}
+
+// ManifestTest is one of the build's tests in its entry.
+type ManifestTest struct {
+	Name     string   `json:"name"`
+	Kind     string   `json:"kind"`
+	Status   string   `json:"status"`
+	Duration float64  `json:"duration_seconds"`
+	Output   []string `json:"output_tail,omitempty"`
+	Error    string   `json:"error,omitempty"`
 }
 
 // ManifestFile is one file of an artifact.
@@ -119,6 +139,13 @@ func (m *Manifest) PostProcess(ctx context.Context, env *engine.PostEnv, in *eng
 		CustomData:  m.cfg.CustomData,
 		RunUUID:     RunUUID(),
 		Files:       []ManifestFile{},
+	}
+	if r := env.Report; r != nil {
+		entry.Fingerprint, entry.Upstream = r.Fingerprint, r.Upstream
+		entry.PackageManager, entry.Packages = r.PackageManager, r.Packages
+		for _, t := range r.Tests {
+			entry.Tests = append(entry.Tests, ManifestTest{Name: t.Name, Kind: t.Kind, Status: string(t.Status), Duration: t.Duration.Seconds(), Output: t.Output, Error: t.Error})
+		}
 	}
 	var skipped []string
 	for _, f := range in.Files {

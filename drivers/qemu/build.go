@@ -17,9 +17,10 @@ import (
 const consoleLines = 15
 
 // Build runs one qemu build: inspect the disk, boot an overlay of it,
-// wait for SSH, provision, read back the kernel, shut down, convert. It
-// makes the steps (one per file, step_*.go) and wires each to the earlier
-// steps whose outputs it reads.
+// wait for SSH, provision, read back the kernel, shut down, convert, test
+// the new disk on a machine of its own (booted on an overlay of it), and
+// only then place the outputs. It makes the steps (one per file,
+// step_*.go) and wires each to the earlier steps whose outputs it reads.
 func Build(ctx context.Context, job *engine.Job) (*engine.Artifact, error) {
 	cfg, ok := job.Config.(*Config)
 	if !ok {
@@ -33,9 +34,10 @@ func Build(ctx context.Context, job *engine.Job) (*engine.Artifact, error) {
 	conn := &connection{}
 	inspect := &stepInspect{ui: job.UI, cfg: cfg, out: out}
 	overlay := &stepCreateOverlay{workDir: job.WorkDir, disk: inspect}
-	machine := &stepStartMachine{job: job, cfg: cfg, out: out, disk: inspect, overlay: overlay, conn: conn}
+	machine := &stepStartMachine{job: job, dir: job.WorkDir, cfg: cfg, out: out, disk: inspect, overlay: overlay, conn: conn}
 	kernel := &stepReadKernel{ui: job.UI, out: out, disk: inspect, machine: machine, conn: conn}
 	convert := &stepConvert{ui: job.UI, cfg: cfg, out: out, name: disk, overlay: overlay}
+	place := &stepPlace{out: out, name: disk, convert: convert, kernel: kernel}
 	steps := []step.Step{
 		&stepCheckOutput{cfg: cfg, out: out, disk: disk},
 		inspect,
@@ -48,10 +50,29 @@ func Build(ctx context.Context, job *engine.Job) (*engine.Artifact, error) {
 		steps = append(steps, kernel)
 	}
 	steps = append(steps, &stepShutdown{ui: job.UI, cfg: cfg, machine: machine, conn: conn}, convert)
+	if job.HasTests() {
+		steps = append(steps, testStep(job, cfg, out, inspect, convert, kernel))
+	}
+	steps = append(steps, place)
 	if err := job.Steps.Run(ctx, steps...); err != nil {
 		return nil, err
 	}
-	return artifact(cfg, out, inspect, kernel, convert), nil
+	return artifact(cfg, out, inspect, place), nil
+}
+
+// testStep boots the new disk as a fresh machine, on an overlay of its
+// own with the build's key given again, for the build's tests; the
+// machine and its overlay are removed once they are over.
+func testStep(job *engine.Job, cfg *Config, out *output.Dir, inspect *stepInspect, convert *stepConvert, kernel *stepReadKernel) *engine.TestStep {
+	dir := filepath.Join(job.WorkDir, "test")
+	disk := &stepTestDisk{dir: dir, inspect: inspect, convert: convert, kernel: kernel}
+	overlay := &stepCreateOverlay{workDir: dir, disk: &disk.disk}
+	conn := &connection{}
+	machine := &stepStartMachine{job: job, dir: dir, cfg: cfg, out: out, disk: &disk.disk, overlay: overlay, conn: conn}
+	return &engine.TestStep{Job: job, Over: conn, Machine: []step.Step{
+		disk, overlay, machine,
+		&stepWaitForSSH{ui: job.UI, cfg: cfg, machine: machine, conn: conn},
+	}}
 }
 
 // checkTools says what to install when QEMU's programs are missing, before
@@ -88,22 +109,22 @@ func abs(workspace, p string) string {
 
 // artifact is the converted disk, with the kernel and initrd read back
 // when the machine booted one directly.
-func artifact(cfg *Config, out *output.Dir, disk *stepInspect, kernel *stepReadKernel, convert *stepConvert) *engine.Artifact {
+func artifact(cfg *Config, out *output.Dir, disk *stepInspect, place *stepPlace) *engine.Artifact {
 	cmdline := ""
 	if disk.kernel != "" {
 		cmdline = cfg.cmdline()
 	}
 	return &engine.Artifact{
-		ID:       out.Show(convert.disk),
+		ID:       out.Show(place.disk),
 		Platform: "local",
 		Files:    out.Files(),
 		Fields: map[string]any{
-			"disk":      out.Show(convert.disk),
+			"disk":      out.Show(place.disk),
 			"format":    cfg.Format,
-			"kernel":    out.Show(kernel.kernel),
-			"initrd":    out.Show(kernel.initrd),
+			"kernel":    out.Show(place.kernelFile),
+			"initrd":    out.Show(place.initrdFile),
 			"append":    cmdline,
-			"checksum":  convert.checksum,
+			"checksum":  place.checksum,
 			"directory": out.Show(out.Path),
 		},
 	}

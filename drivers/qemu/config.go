@@ -109,7 +109,8 @@ func Def() *engine.BuilderDef {
 			{Name: "checksum", Doc: "\"sha256:<hex>\" of the output disk."},
 			{Name: "directory", Doc: "The output directory."},
 		},
-		Build: Build,
+		Build:      Build,
+		CheckTests: func(any) error { return nil },
 	}
 }
 

@@ -37,6 +37,15 @@ func (c *connection) get() *ssh.Communicator {
 	return c.comm
 }
 
+// Communicator implements engine.Connection: the connection, nil once it
+// is closed.
+func (c *connection) Communicator() engine.Communicator {
+	if comm := c.get(); comm != nil {
+		return comm
+	}
+	return nil
+}
+
 func (c *connection) close() {
 	c.mu.Lock()
 	comm := c.comm

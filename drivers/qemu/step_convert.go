@@ -11,7 +11,8 @@ import (
 )
 
 // stepConvert flattens the overlay the machine wrote into the output disk
-// (format, compress) and takes its checksum. The disk is the artifact: its
+// (format, compress), under a temporary name in the output directory until
+// stepPlace moves it in, once tested. The disk is the artifact: its
 // cleanup removes the output directory's files if the build fails.
 type stepConvert struct {
 	ui      *event.UI
@@ -21,8 +22,7 @@ type stepConvert struct {
 	overlay *stepCreateOverlay // what the machine wrote
 
 	// outputs
-	disk     string // absolute
-	checksum string // "sha256:<hex>"
+	disk string // absolute, the temporary name
 }
 
 // Name implements step.Step.
@@ -45,22 +45,13 @@ func (s *stepConvert) Run(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	final, err := s.out.Done(s.name)
-	if err != nil {
-		return err
-	}
-	s.disk = final
-	sum, err := qemuimg.SHA256(ctx, final)
-	if err != nil {
-		return err
-	}
-	s.checksum = "sha256:" + sum
-	fi, _ := os.Stat(final)
+	s.disk = tmp
+	fi, _ := os.Stat(tmp)
 	compressed := ""
 	if s.cfg.Compress {
 		compressed = ", compressed"
 	}
-	s.ui.Say("%s made in %s (%s%s)", s.out.Show(final), time.Since(start).Round(100*time.Millisecond), qemuimg.HumanSize(fi.Size()), compressed)
+	s.ui.Say("%s made in %s (%s%s)", s.out.Show(s.out.File(s.name)), time.Since(start).Round(100*time.Millisecond), qemuimg.HumanSize(fi.Size()), compressed)
 	return nil
 }
 

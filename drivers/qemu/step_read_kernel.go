@@ -11,11 +11,12 @@ import (
 )
 
 // stepReadKernel copies the kernel and initrd the image now holds (/vmlinuz
-// and /initrd.img, as Debian links them) to the output directory, so that
-// they match its modules even if provisioning upgraded the kernel. An image
-// without them keeps the pair it was booted with. The build runs it only
-// when the machine booted a kernel directly. The files are part of the
-// artifact: its cleanup removes them if the build fails.
+// and /initrd.img, as Debian links them) to the output directory, under
+// temporary names until stepPlace moves them in, so that they match its
+// modules even if provisioning upgraded the kernel. An image without them
+// keeps the pair it was booted with. The build runs it only when the
+// machine booted a kernel directly. The files are part of the artifact:
+// its cleanup removes them if the build fails.
 type stepReadKernel struct {
 	ui      *event.UI
 	out     *output.Dir
@@ -23,8 +24,10 @@ type stepReadKernel struct {
 	machine *stepStartMachine
 	conn    *connection
 
-	// outputs, absolute
+	// outputs, absolute: where they are written until placed, and their
+	// names in the output directory
 	kernel, initrd string
+	names          []string
 }
 
 // Name implements step.Step.
@@ -71,14 +74,11 @@ func (s *stepReadKernel) Run(ctx context.Context) error {
 		}
 	}
 	for _, f := range files {
-		final, err := s.out.Done(f.name)
-		if err != nil {
-			return err
-		}
+		s.names = append(s.names, f.name)
 		if f.name == "vmlinuz" {
-			s.kernel = final
+			s.kernel = f.tmp
 		} else {
-			s.initrd = final
+			s.initrd = f.tmp
 		}
 	}
 	s.ui.Say("kernel and initrd for direct boot: %s", from)

@@ -19,6 +19,7 @@ import (
 // machine if it still runs.
 type stepStartMachine struct {
 	job     *engine.Job
+	dir     string // its scratch files: the console, UEFI variables
 	cfg     *Config
 	out     *output.Dir
 	disk    *stepInspect       // the kernel, initrd and accelerator
@@ -53,7 +54,7 @@ func (s *stepStartMachine) Run(ctx context.Context) error {
 		Memory: c.Memory, CPUs: c.CPUs, Accel: s.disk.accel.Name, Machine: c.Machine,
 		GuestPort:   c.SSH.Port,
 		Credentials: map[string]string{"ssh.authorized_keys." + c.SSH.Username: key.AuthorizedKey()},
-		Console:     consolePath(job.WorkDir),
+		Console:     consolePath(s.dir),
 		Extra:       c.QemuArgs,
 	}
 	if s.disk.kernel != "" {
@@ -63,7 +64,7 @@ func (s *stepStartMachine) Run(ctx context.Context) error {
 		if err != nil {
 			return err
 		}
-		spec.UEFIVars = filepath.Join(job.WorkDir, "OVMF_VARS.fd")
+		spec.UEFIVars = filepath.Join(s.dir, "OVMF_VARS.fd")
 		if err := output.CopyFile(vars, spec.UEFIVars); err != nil {
 			return err
 		}

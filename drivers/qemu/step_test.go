@@ -69,7 +69,7 @@ func TestCreateOverlayAloneGrowsTheDiskAndCleansUp(t *testing.T) {
 	}
 }
 
-func TestConvertAloneMakesTheDiskAndRemovesItOnFailure(t *testing.T) {
+func TestConvertAndPlaceMakeTheDiskAndConvertRemovesItOnFailure(t *testing.T) {
 	disk := qcow2Disk(t, "16M")
 	ws := t.TempDir()
 	out := output.NewSet(ws, "tiny", false).Dir("", "output_directory")
@@ -80,19 +80,30 @@ func TestConvertAloneMakesTheDiskAndRemovesItOnFailure(t *testing.T) {
 	if err := s.Run(context.Background()); err != nil {
 		t.Fatal(err)
 	}
-	if want := filepath.Join(ws, "output", "tiny", "tiny.raw"); s.disk != want {
-		t.Errorf("disk is %s, want %s", s.disk, want)
+	final := filepath.Join(ws, "output", "tiny", "tiny.raw")
+	if s.disk == final || filepath.Dir(s.disk) != filepath.Dir(final) {
+		t.Errorf("the converted disk is %s, want a temporary name beside %s until it is placed", s.disk, final)
 	}
-	if !strings.HasPrefix(s.checksum, "sha256:") || len(s.checksum) != len("sha256:")+64 {
-		t.Errorf("checksum is %q, want sha256:<64 hex digits>", s.checksum)
+	if _, err := os.Stat(final); !os.IsNotExist(err) {
+		t.Errorf("the disk is in place before it was tested: %v", err)
 	}
-	if fi, err := os.Stat(s.disk); err != nil || fi.Size() != 16<<20 {
+	place := &stepPlace{out: out, name: "tiny.raw", convert: s, kernel: &stepReadKernel{}}
+	if err := place.Run(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	if place.disk != final {
+		t.Errorf("disk is %s, want %s", place.disk, final)
+	}
+	if !strings.HasPrefix(place.checksum, "sha256:") || len(place.checksum) != len("sha256:")+64 {
+		t.Errorf("checksum is %q, want sha256:<64 hex digits>", place.checksum)
+	}
+	if fi, err := os.Stat(final); err != nil || fi.Size() != 16<<20 {
 		t.Fatalf("the raw disk: %v, %v", fi, err)
 	}
 	if err := s.Cleanup(context.Background(), true); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := os.Stat(s.disk); !os.IsNotExist(err) {
+	if _, err := os.Stat(final); !os.IsNotExist(err) {
 		t.Errorf("the disk is still there after a failed build's cleanup: %v", err)
 	}
 }

@@ -36,7 +36,13 @@ const (
 	// (scripts/setup.sh)").
 	ProvisionerStarted  Type = "provisioner_started"
 	ProvisionerFinished Type = "provisioner_finished"
-	CleanupStarted      Type = "cleanup_started"
+	// TestStarted and TestFinished bracket one of a build's tests, run on
+	// a machine launched from the new image: Message is the test's name;
+	// TestFinished's Status is Passed or Failed, its Error why it failed
+	// and its Items the last lines of its output.
+	TestStarted    Type = "test_started"
+	TestFinished   Type = "test_finished"
+	CleanupStarted Type = "cleanup_started"
 	// CleanupFinished ends a step's cleanup, failed or not.
 	CleanupFinished Type = "cleanup_finished"
 	CleanupFailed   Type = "cleanup_failed"
@@ -67,6 +73,9 @@ const (
 	// UpToDate is a build not run because nothing it depends on changed
 	// and its driver confirmed that its artifact is still there.
 	UpToDate Status = "up_to_date"
+	// Passed is a test that passed (TestFinished); a test that did not
+	// is Failed.
+	Passed Status = "passed"
 )
 
 // OK reports whether the build has its artifact: it succeeded, or was up
@@ -226,6 +235,30 @@ type UI struct {
 	mu     sync.Mutex
 	step   string
 	access *Access
+	taps   map[int]func(Event)
+	tapID  int
+}
+
+// Tap calls fn with every event this UI emits from now on, before its
+// secrets are redacted, until the returned function is called: how the
+// engine keeps the last lines a test printed.
+func (u *UI) Tap(fn func(Event)) (untap func()) {
+	if u == nil {
+		return func() {}
+	}
+	u.mu.Lock()
+	defer u.mu.Unlock()
+	if u.taps == nil {
+		u.taps = map[int]func(Event){}
+	}
+	u.tapID++
+	id := u.tapID
+	u.taps[id] = fn
+	return func() {
+		u.mu.Lock()
+		delete(u.taps, id)
+		u.mu.Unlock()
+	}
 }
 
 // Access says how a person reaches a build's machine, for --debug and
@@ -299,7 +332,14 @@ func (u *UI) Emit(e Event) {
 	if e.Step == "" {
 		e.Step = u.step
 	}
+	taps := make([]func(Event), 0, len(u.taps))
+	for _, fn := range u.taps {
+		taps = append(taps, fn)
+	}
 	u.mu.Unlock()
+	for _, fn := range taps {
+		fn(e)
+	}
 	u.bus.Emit(e)
 }
 

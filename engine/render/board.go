@@ -176,8 +176,10 @@ func (b *Board) update(e event.Event) {
 		r.progress = nil
 	case event.ProvisionerStarted:
 		r.prov, r.lastLine = e.Message, ""
-	case event.ProvisionerFinished:
+	case event.ProvisionerFinished, event.TestFinished:
 		r.prov = ""
+	case event.TestStarted:
+		r.prov, r.lastLine = "test: "+e.Message, ""
 	case event.Output:
 		if l := strings.TrimSpace(clean(e.Message)); l != "" {
 			r.lastLine = l

@@ -119,6 +119,14 @@ func (d *describer) describe(e event.Event) []line {
 			}
 			add(kInfo, fmt.Sprintf("%s %s in %s", e.Message, verb, human(e.Elapsed)))
 		}
+	case event.TestStarted:
+		// Announced by the test step's own message.
+	case event.TestFinished:
+		if e.Status == event.Passed {
+			add(kSucceeded, fmt.Sprintf("test %q passed in %s", e.Message, human(e.Elapsed)))
+			break
+		}
+		add(kFailed, fmt.Sprintf("test %q FAILED after %s: %s", e.Message, human(e.Elapsed), e.Error))
 	case event.CleanupFinished:
 		if d.verbose && e.Error == "" {
 			add(kInfo, fmt.Sprintf("cleanup of %s finished in %s", e.Step, human(e.Elapsed)))

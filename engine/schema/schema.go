@@ -618,3 +618,23 @@ func (s *Schema) Docs() string {
 	}
 	return b.String()
 }
+
+// Get returns the value a decoded config (a pointer to the schema's
+// struct) holds for keyword kw, and whether the schema has kw.
+func (s *Schema) Get(config any, kw string) (any, bool) {
+	f, ok := s.byName[kw]
+	if !ok {
+		return nil, false
+	}
+	v := reflect.ValueOf(config)
+	for v.Kind() == reflect.Pointer {
+		if v.IsNil() {
+			return nil, false
+		}
+		v = v.Elem()
+	}
+	if v.Type() != s.typ {
+		return nil, false
+	}
+	return v.FieldByIndex(f.index).Interface(), true
+}

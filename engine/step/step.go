@@ -353,6 +353,19 @@ func (r *Runner) Finish(ctx context.Context, failed bool) error {
 	return r.cleanup(ctx, pending, failed)
 }
 
+// Sub returns a runner for a phase of the build run as one of its steps
+// (the engine's test phase: launch a machine, test it, remove it): its
+// steps are cleaned up when the phase ends, by the same policy, limits and
+// tracker, and paused before as --debug says; a failure is decided on by
+// the Failed hook of the step the phase is, not once per inner step.
+func (r *Runner) Sub() *Runner {
+	sub := &Runner{UI: r.UI, OnError: r.OnError, CleanupTimeout: r.CleanupTimeout, Tracker: r.Tracker}
+	if r.Hooks != nil && r.Hooks.Before != nil {
+		sub.Hooks = &Hooks{Before: r.Hooks.Before}
+	}
+	return sub
+}
+
 // Kept reports whether the runner kept what a failed build made, for
 // debugging, instead of cleaning it up.
 func (r *Runner) Kept() bool { return r.kept }

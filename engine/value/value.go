@@ -96,6 +96,9 @@ type Object struct {
 	Kind   string
 	Fields Map
 	Pos    string
+	// Name is what the object was named with name = "..." (a test, a
+	// provisioner), "" when it was not; it is no keyword of its schema.
+	Name string
 }
 
 func (String) isValue()    {}
@@ -323,7 +326,7 @@ func MapTemplates(v Value, fn func(*Template) (Value, error)) (Value, error) {
 		if err != nil {
 			return nil, err
 		}
-		return &Object{Kind: v.Kind, Fields: *m.(*Map), Pos: v.Pos}, nil
+		return &Object{Kind: v.Kind, Fields: *m.(*Map), Pos: v.Pos, Name: v.Name}, nil
 	}
 	return v, nil
 }
