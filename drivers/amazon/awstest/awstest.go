@@ -13,7 +13,9 @@
 // find what a build left; CloudInit plays the instance's cloud-init,
 // installing a launched instance's key pair on the local sshd the tests
 // connect to; StartPrivate and the IAM helpers give a test a server of its
-// own with IAM enforcement.
+// own with IAM enforcement; Instances and PublicImages the environment of
+// such a server whose instances are the local sshd and whose public AMIs
+// are the ones a test names.
 //
 // When moto_server is not installed, Start skips the test through
 // testkit.Skip: a failure under IMGBUILD_INTEGRATION=1, where CI must not
@@ -227,31 +229,61 @@ func (s *Server) run(python, script string, env []string) error {
 // process: endpoint, dummy credentials, shared files of its own (never the
 // developer's ~/.aws) and no instance metadata service.
 func (s *Server) setEnv(dir string) error {
+	unset, set, err := s.sdkEnv(dir)
+	if err != nil {
+		return err
+	}
+	for _, k := range unset {
+		os.Unsetenv(k)
+	}
+	for k, v := range set {
+		if err := os.Setenv(k, v); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// Setenv points the SDK's standard configuration at s for this test only
+// (t.Setenv), as Start does for the package's server: for a server of
+// StartPrivate that the test's builds use.
+func (s *Server) Setenv(t testing.TB) {
+	t.Helper()
+	unset, set, err := s.sdkEnv(t.TempDir())
+	if err != nil {
+		t.Fatalf("awstest: %v", err)
+	}
+	for _, k := range unset {
+		t.Setenv(k, "")
+		os.Unsetenv(k)
+	}
+	for k, v := range set {
+		t.Setenv(k, v)
+	}
+}
+
+// sdkEnv is the environment that points the SDK at s: the variables to
+// unset and those to set, with empty shared files written in dir.
+func (s *Server) sdkEnv(dir string) (unset []string, set map[string]string, err error) {
 	creds := filepath.Join(dir, "credentials")
 	conf := filepath.Join(dir, "config")
 	for _, f := range []string{creds, conf} {
 		if err := os.WriteFile(f, nil, 0o600); err != nil {
-			return err
+			return nil, nil, err
 		}
 	}
-	for _, k := range []string{"AWS_PROFILE", "AWS_DEFAULT_PROFILE", "AWS_SESSION_TOKEN", "AWS_ROLE_ARN", "AWS_WEB_IDENTITY_TOKEN_FILE",
+	unset = []string{"AWS_PROFILE", "AWS_DEFAULT_PROFILE", "AWS_SESSION_TOKEN", "AWS_ROLE_ARN", "AWS_WEB_IDENTITY_TOKEN_FILE",
 		"AWS_CONTAINER_CREDENTIALS_RELATIVE_URI", "AWS_CONTAINER_CREDENTIALS_FULL_URI", "AWS_ENDPOINT_URL_EC2", "AWS_ENDPOINT_URL_STS",
-		"AWS_IGNORE_CONFIGURED_ENDPOINT_URLS", "AWS_REGION", "AWS_DEFAULT_REGION"} {
-		os.Unsetenv(k)
-	}
-	for k, v := range map[string]string{
+		"AWS_IGNORE_CONFIGURED_ENDPOINT_URLS", "AWS_REGION", "AWS_DEFAULT_REGION"}
+	set = map[string]string{
 		"AWS_ENDPOINT_URL":            s.URL,
 		"AWS_ACCESS_KEY_ID":           "test",
 		"AWS_SECRET_ACCESS_KEY":       "test",
 		"AWS_SHARED_CREDENTIALS_FILE": creds,
 		"AWS_CONFIG_FILE":             conf,
 		"AWS_EC2_METADATA_DISABLED":   "true",
-	} {
-		if err := os.Setenv(k, v); err != nil {
-			return err
-		}
 	}
-	return nil
+	return unset, set, nil
 }
 
 // Stop stops the server.

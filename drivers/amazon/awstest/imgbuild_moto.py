@@ -28,8 +28,23 @@ What it adds, each as real EC2 behaves:
     calls that name them; default 0: available at once, as plain moto),
     so that waiters and their progress reports run against a server that
     makes them wait.
+
+What it can play, for a server of its own (awstest.Instances gives the
+environment), so that a build that only knows what EC2 tells it reaches
+the local sshd playing its instance:
+  * IMGBUILD_MOTO_INSTANCE_ADDRESS: the public IP address EC2 gives a
+    launched instance's network interface (moto draws one at random from
+    54.214.0.0/16) is this one.
+  * IMGBUILD_MOTO_HOST_KEYS: a file of public keys ("ssh-ed25519 AAAA...");
+    GetConsoleOutput shows them as cloud-init prints an instance's host
+    keys on its console at boot (moto's console has none).
+And it fixes one moto bug: with MOTO_AMIS_PATH, moto parses each AMI's
+creation_date in place in its module-wide list when a region's backend
+loads them, so the second region to load fails ("Parser must be a string
+... not datetime"); each region now loads from a copy.
 """
 
+import copy
 import os
 import sys
 
@@ -39,14 +54,20 @@ from moto.ec2.exceptions import (
     InvalidLaunchTemplateNameNotFoundError,
     InvalidParameterCombination,
 )
+import moto.ec2.models.amis as amis_module
 from moto.ec2.models.amis import AmiBackend
 from moto.ec2.models.elastic_block_store import Snapshot
 from moto.ec2.models.fleets import Fleet
 from moto.ec2.models.launch_templates import LaunchTemplateBackend
 from moto.ec2.responses.amis import AmisResponse
 from moto.ec2.responses.elastic_block_store import ElasticBlockStore
+from moto.ec2.responses.general import SAMPLE_CONSOLE_OUTPUT, General
+from moto.ec2.utils import Base64EncodedString
+import moto.ec2.models.elastic_network_interfaces as network_interfaces
 
 PENDING_POLLS = int(os.environ.get("IMGBUILD_MOTO_PENDING_POLLS", "0"))
+INSTANCE_ADDRESS = os.environ.get("IMGBUILD_MOTO_INSTANCE_ADDRESS", "")
+HOST_KEYS = os.environ.get("IMGBUILD_MOTO_HOST_KEYS", "")
 
 
 def _tag_specs(resp):
@@ -208,6 +229,36 @@ def fleet_terminate_instances(self):
         pass  # every instance is terminated already: nothing to do
 
 
+def console_output(self):
+    result = _original_console_output(self)
+    with open(HOST_KEYS, encoding="utf-8") as f:
+        keys = [line.strip() for line in f if line.strip()]
+    name = "ip-" + (INSTANCE_ADDRESS or "10-0-0-1").replace(".", "-")
+    lines = [SAMPLE_CONSOLE_OUTPUT.rstrip("\n"), "ec2: #############################################################",
+             "ec2: -----BEGIN SSH HOST KEY KEYS-----"]
+    lines += ["ec2: %s root@%s" % (" ".join(k.split()[:2]), name) for k in keys]
+    lines += ["ec2: -----END SSH HOST KEY KEYS-----", "ec2: #############################################################",
+              "Cloud-init v. 22.4.2 finished"]
+    result.result["Output"] = Base64EncodedString.from_raw_string("\n".join(lines) + "\n")
+    return result
+
+
+_original_console_output = General.get_console_output
+_original_load_amis = AmiBackend._load_amis
+_pristine_amis = copy.deepcopy(amis_module.AMIS)
+
+
+def load_amis(self):
+    amis_module.AMIS = copy.deepcopy(_pristine_amis)
+    _original_load_amis(self)
+
+
+AmiBackend._load_amis = load_amis
+
+if INSTANCE_ADDRESS:
+    network_interfaces.random_public_ip = lambda: INSTANCE_ADDRESS
+if HOST_KEYS:
+    General.get_console_output = console_output
 Fleet.terminate_instances = fleet_terminate_instances
 AmisResponse.create_image = create_image
 AmisResponse.copy_image = copy_image

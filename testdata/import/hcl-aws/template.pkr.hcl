@@ -8,6 +8,22 @@ variable "instance_type" {
   default = "t3.small"
 }
 
+variable "ssh_username" {
+  type    = string
+  default = "admin"
+}
+
+variable "ssh_port" {
+  type    = number
+  default = 22
+}
+
+variable "out_dir" {
+  type        = string
+  default     = "/tmp"
+  description = "Where the provisioners write what they did."
+}
+
 variable "disks" {
   type = list(object({ device = string, size = number }))
   default = [
@@ -40,7 +56,8 @@ source "amazon-ebs" "base" {
   region        = var.region
   source_ami    = data.amazon-ami.debian.id
   instance_type = var.instance_type
-  ssh_username  = "admin"
+  ssh_username  = var.ssh_username
+  ssh_port      = var.ssh_port
   ami_name      = "${local.name_prefix}-${source.name}"
   tags          = local.common_tags
   access_key    = "AKIA..."
@@ -62,7 +79,8 @@ source "amazon-ebs" "base" {
 source "amazon-ebs" "web" {
   region        = var.region
   instance_type = var.instance_type
-  ssh_username  = "admin"
+  ssh_username  = var.ssh_username
+  ssh_port      = var.ssh_port
   ami_name      = "web-${uuidv4()}"
 
   source_ami_filter {
@@ -89,12 +107,12 @@ build {
   }
 
   provisioner "shell" {
-    inline = ["sudo apt-get update", "echo ${build.name} > /tmp/build"]
+    inline = ["echo ${build.name} ${source.name} > ${var.out_dir}/built-${source.name}"]
   }
 
   provisioner "shell" {
     only   = ["amazon-ebs.web"]
-    inline = ["sudo systemctl enable nginx"]
+    inline = ["echo web only >> ${var.out_dir}/built-${source.name}"]
   }
 
   post-processor "manifest" {
