@@ -26,6 +26,16 @@ type Disk struct {
 	// a file system and no boot loader, and is booted with its kernel
 	// directly (a rootfs() disk, and a qemu() build of one).
 	Kernel, Initrd, Append string
+	// Workspace is the build's workspace, absolute.
+	Workspace string
+}
+
+// Abs is p, relative to the workspace, made absolute.
+func (d *Disk) Abs(p string) string {
+	if p == "" || filepath.IsAbs(p) {
+		return p
+	}
+	return filepath.Join(d.Workspace, p)
 }
 
 // Of finds the disk of the artifact in: its disk and format fields, as
@@ -51,7 +61,7 @@ func Of(ctx context.Context, env *engine.PostEnv, in *engine.Artifact, who strin
 		}
 		return filepath.Join(ws, p)
 	}
-	d := &Disk{Build: in.Build, Driver: in.Driver, Path: abs(rel), Rel: rel, Format: field("format")}
+	d := &Disk{Build: in.Build, Driver: in.Driver, Path: abs(rel), Rel: rel, Format: field("format"), Workspace: ws}
 	if d.Info, err = qemuimg.Inspect(ctx, d.Path); err != nil {
 		return nil, err
 	}

@@ -1,48 +1,65 @@
-// Package vagrant is the vagrant_box() post-processor: it packs a qcow2
-// artifact (from qemu() or rootfs()) into a Vagrant box for the libvirt
-// provider (vagrant-libvirt): a tar archive, gzip-compressed by default,
-// holding box.img (the disk), metadata.json and a Vagrantfile. When the
-// artifact boots a kernel directly (its kernel, initrd and append fields),
-// the box carries them too and its Vagrantfile boots them, since such a
-// disk holds a file system and no boot loader.
+// Package vagrant holds the vagrant_box() and vagrant_catalog()
+// post-processors.
 //
-// The box is written under a temporary name and renamed when complete, so
-// that a failed or interrupted build never leaves half a box. It knows
-// nothing of Starlark or of the build graph.
+// vagrant_box() packs the disk of a qemu() or rootfs() build into a
+// Vagrant box for one provider: a tar archive (gzip-compressed on every
+// core by default) holding metadata.json, a Vagrantfile and the
+// provider's files:
+//   - libvirt (vagrant-libvirt): box.img, the disk as qcow2; when the
+//     artifact boots a kernel directly (its kernel, initrd and append
+//     fields), the kernel and initrd too, booted by its Vagrantfile, since
+//     such a disk holds a file system and no boot loader;
+//   - virtualbox: box.ovf (an OVF descriptor, as drivers/ova writes it)
+//     and a streamOptimized VMDK, what VBoxManage import takes, and a
+//     Vagrantfile with the base MAC the machine's adapter gets;
+//   - vmware_desktop (vagrant-vmware-desktop): a .vmx and a
+//     monolithicSparse VMDK, as drivers/vmware writes them.
+//
+// One build may make several boxes, one vagrant_box() per provider; each
+// box's path and SHA-256 stay in the artifact (boxes, box_checksums) for
+// vagrant_catalog(), which writes the versioned catalog (metadata.json)
+// that vagrant box add reads.
+//
+// Boxes are written under a temporary name and moved into place when
+// complete, so that a failed or interrupted build never leaves half a
+// box. The package knows nothing of Starlark or of the build graph.
 package vagrant
 
 import (
-	"archive/tar"
-	"bufio"
-	"compress/gzip"
 	"context"
 	"encoding/json"
 	"fmt"
-	"io"
+	"maps"
 	"os"
-	"path/filepath"
-	"strconv"
 	"strings"
 	"time"
 
+	"github.com/imgbuild/imgbuild/drivers/diskpost"
 	"github.com/imgbuild/imgbuild/drivers/qemu/qemuimg"
 	"github.com/imgbuild/imgbuild/engine"
 	"github.com/imgbuild/imgbuild/engine/output"
 	"github.com/imgbuild/imgbuild/engine/schema"
+	"github.com/imgbuild/imgbuild/engine/value"
 )
 
 // Name is the post-processor's name in descriptions.
 const Name = "vagrant_box"
 
+// Providers are the providers a box can be made for.
+var Providers = []string{"libvirt", "virtualbox", "vmware_desktop"}
+
 // Config is vagrant_box()'s configuration.
 type Config struct {
-	Output            string `kw:"output" default:"output/{build}/{build}.box" path:"output" doc:"The box file, relative to the workspace ({build} is the build's name)."`
-	Compression       string `kw:"compression" default:"gzip" enum:"gzip|none" doc:"gzip makes a .box Vagrant reads as tar.gz; none a plain tar (the qcow2 inside may already be compressed)."`
+	Provider          string `kw:"provider" default:"libvirt" enum:"libvirt|virtualbox|vmware_desktop" doc:"The provider the box is for: libvirt (vagrant-libvirt), virtualbox, or vmware_desktop (vagrant-vmware-desktop). One vagrant_box() per provider makes several boxes."`
+	Output            string `kw:"output" default:"output/{build}/{build}-{provider}.box" path:"output" pathvars:"provider=provider" doc:"The box file, relative to the workspace ({build} is the build's name, {provider} the provider)."`
+	Compression       string `kw:"compression" default:"gzip" enum:"gzip|none" doc:"gzip makes a .box Vagrant reads as tar.gz (compressed on every core); none a plain tar (the disk inside may already be compressed)."`
 	CompressionLevel  int    `kw:"compression_level" default:"1" doc:"gzip level, 1 (fast) to 9 (small)."`
-	Memory            int    `kw:"memory" default:"1024" doc:"Memory in MiB the box's Vagrantfile gives the machine."`
-	CPUs              int    `kw:"cpus" default:"1" doc:"Virtual CPUs the box's Vagrantfile gives the machine."`
+	Memory            int    `kw:"memory" default:"1024" doc:"Memory in MiB the box gives the machine."`
+	CPUs              int    `kw:"cpus" default:"1" doc:"Virtual CPUs the box gives the machine."`
+	BaseMAC           string `kw:"base_mac" doc:"virtualbox: the MAC address of the machine's first adapter (12 hex digits); \"\" derives one from the build's name in VirtualBox's range (08:00:27)."`
+	GuestOSType       string `kw:"guest_os_type" doc:"virtualbox: VMware's guest id the OVF's operating system comes from (default debian12_64Guest); vmware_desktop: the .vmx guestOS (default debian12-64)."`
 	Vagrantfile       string `kw:"vagrantfile" path:"file" doc:"A Vagrantfile to ship in the box instead of the one made from the artifact."`
-	KeepInputArtifact bool   `kw:"keep_input_artifact" default:"True" doc:"Keep the input's files in the artifact passed on (the box joins them); False passes on the box alone."`
+	KeepInputArtifact bool   `kw:"keep_input_artifact" default:"True" doc:"Keep the input's files in the artifact passed on (the box joins them); False passes on the box alone (and the build's other boxes, for vagrant_catalog())."`
 	Force             bool   `kw:"force" default:"False" doc:"Also replace a box imgbuild made for another build (a box of this build's earlier run is replaced anyway; a file imgbuild did not make never is)."`
 }
 
@@ -60,15 +77,42 @@ func (c *Config) Validate(deferred schema.Deferred) error {
 	if !deferred.Has("output") && !strings.HasSuffix(c.Output, ".box") {
 		return schema.Errorf("output", "%q should end in .box, the name Vagrant expects", c.Output)
 	}
+	if c.BaseMAC != "" {
+		if c.Provider != "virtualbox" {
+			return schema.Errorf("base_mac", "is for provider = \"virtualbox\" (this box is for %s)", c.Provider)
+		}
+		if _, err := parseMAC(c.BaseMAC); err != nil {
+			return schema.Errorf("base_mac", "%v", err)
+		}
+	}
+	if c.GuestOSType != "" && !deferred.Has("guest_os_type") {
+		if err := checkGuestOS(c.Provider, c.GuestOSType); err != nil {
+			return schema.Errorf("guest_os_type", "%v", err)
+		}
+	}
 	return nil
 }
 
 // Def declares vagrant_box().
 func Def() *engine.PostProcessorDef {
+	outs := []engine.Output{{Name: "box", Doc: "The box file, relative to the workspace (when the build makes several, refer to box_<provider>)."}}
+	for _, p := range Providers {
+		outs = append(outs, engine.Output{Name: "box_" + p, Doc: "The " + p + " box."})
+	}
 	return &engine.PostProcessorDef{
 		Schema: schema.Of(Name,
-			"Packs the build's qcow2 disk into a Vagrant box for the libvirt provider (box.img, metadata.json, Vagrantfile; the kernel and initrd too when the disk boots them directly). The box joins the artifact's files.",
+			"Packs the build's disk (qemu(), rootfs()) into a Vagrant box for one provider: libvirt (box.img, the kernel and initrd when the disk boots them directly), virtualbox (box.ovf and a streamOptimized VMDK, a Vagrantfile with the base MAC) or vmware_desktop (.vmx and a monolithicSparse VMDK), each with metadata.json and a Vagrantfile. The box joins the artifact.",
 			&Config{}),
+		Outputs: outs,
+		Provides: func(settings *value.Map) []string {
+			p := "libvirt"
+			if v, ok := settings.Get("provider"); ok {
+				if s, ok := v.(value.String); ok {
+					p = s.S
+				}
+			}
+			return []string{"box", "box_" + p}
+		},
 		New: func(config any) (engine.PostProcessor, error) {
 			cfg, ok := config.(*Config)
 			if !ok {
@@ -79,240 +123,108 @@ func Def() *engine.PostProcessorDef {
 	}
 }
 
-// Register adds vagrant_box() to r.
-func Register(r *engine.Registry) { r.AddPostProcessor(Def()) }
+// Register adds vagrant_box() and vagrant_catalog() to r.
+func Register(r *engine.Registry) {
+	r.AddPostProcessor(Def())
+	r.AddPostProcessor(CatalogDef())
+}
 
 // Box is the vagrant_box() post-processor.
 type Box struct {
 	cfg *Config
 }
 
-// Metadata is a libvirt box's metadata.json.
+// Metadata is a box's metadata.json.
 type Metadata struct {
 	Provider    string `json:"provider"`
-	Format      string `json:"format"`
-	VirtualSize int64  `json:"virtual_size"` // GiB, rounded up
+	Format      string `json:"format,omitempty"`       // libvirt: qcow2
+	VirtualSize int64  `json:"virtual_size,omitempty"` // libvirt: GiB, rounded up
+}
+
+// contents are a box's members, made in the build's scratch directory.
+type contents struct {
+	members []diskpost.Member
+	// what says what the box holds, for the message.
+	what string
 }
 
 // PostProcess implements engine.PostProcessor.
 func (p *Box) PostProcess(ctx context.Context, env *engine.PostEnv, in *engine.Artifact) (*engine.Artifact, error) {
-	ws := env.Workspace
-	if ws == "" {
-		ws = "."
-	}
-	ws, err := filepath.Abs(ws)
+	cfg := p.cfg
+	disk, err := diskpost.Of(ctx, env, in, "vagrant_box()")
 	if err != nil {
 		return nil, err
 	}
-	inWS := func(p string) string {
-		if p == "" || filepath.IsAbs(p) {
-			return p
-		}
-		return filepath.Join(ws, p)
-	}
-	field := func(name string) string {
-		s, _ := in.Fields[name].(string)
-		return s
-	}
-	disk, format := field("disk"), field("format")
-	switch {
-	case disk == "":
-		return nil, fmt.Errorf("the artifact of %q has no disk field: vagrant_box() packs the disk of a qemu() or rootfs() build", in.Build)
-	case format != "qcow2":
-		return nil, fmt.Errorf("the disk %s is %s, but a libvirt box holds a qcow2: set format = \"qcow2\" on the build", disk, orUnknown(format))
-	}
-	diskPath := inWS(disk)
-	info, err := qemuimg.Inspect(ctx, diskPath)
-	if err != nil {
-		return nil, err
-	}
-	if info.Format != "qcow2" {
-		return nil, fmt.Errorf("the disk %s is %s, not the qcow2 its build says", disk, info.Format)
-	}
-	if info.Backing != "" {
-		return nil, fmt.Errorf("the disk %s has a backing file (%s): a box must hold the whole disk", disk, info.Backing)
-	}
-
-	outs := env.OutputSet().Forced(p.cfg.Force)
-	rel := output.Expand(p.cfg.Output, env.Build, env.Driver)
+	outs := env.OutputSet().Forced(cfg.Force)
+	rel := strings.ReplaceAll(output.Expand(cfg.Output, env.Build, env.Driver), "{provider}", cfg.Provider)
 	if err := outs.Check(rel, "output"); err != nil {
 		return nil, err
 	}
-
-	files := []boxFile{{name: "box.img", path: diskPath}}
-	kernel, initrd, cmdline := inWS(field("kernel")), inWS(field("initrd")), field("append")
-	if kernel != "" {
-		files = append(files, boxFile{name: "vmlinuz", path: kernel})
-		if initrd != "" {
-			files = append(files, boxFile{name: "initrd.img", path: initrd})
-		}
+	scratch, err := os.MkdirTemp(env.WorkDir, "vagrant-")
+	if err != nil {
+		return nil, err
 	}
-	meta, _ := json.MarshalIndent(Metadata{Provider: "libvirt", Format: "qcow2", VirtualSize: (info.VirtualSize + 1<<30 - 1) >> 30}, "", "  ")
-	files = append(files, boxFile{name: "metadata.json", data: append(meta, '\n')})
-	vagrantfile := []byte(Vagrantfile(in.Build, p.cfg.Memory, p.cfg.CPUs, kernel != "", initrd != "", cmdline))
-	if p.cfg.Vagrantfile != "" {
-		if vagrantfile, err = os.ReadFile(inWS(p.cfg.Vagrantfile)); err != nil {
+	defer os.RemoveAll(scratch)
+	start := time.Now()
+	var c *contents
+	switch cfg.Provider {
+	case "virtualbox":
+		c, err = p.virtualbox(ctx, env, disk, scratch)
+	case "vmware_desktop":
+		c, err = p.vmware(ctx, env, disk, scratch)
+	default:
+		c, err = p.libvirt(ctx, env, disk, scratch)
+	}
+	if err != nil {
+		return nil, err
+	}
+	if cfg.Vagrantfile != "" {
+		data, err := os.ReadFile(disk.Abs(cfg.Vagrantfile))
+		if err != nil {
 			return nil, fmt.Errorf("vagrantfile: %w", err)
 		}
-	}
-	files = append(files, boxFile{name: "Vagrantfile", data: vagrantfile})
-
-	start := time.Now()
-	f, err := outs.Create(rel, "output")
-	if err != nil {
-		return nil, err
-	}
-	if err := p.write(ctx, env, f.File, files); err != nil {
-		f.Discard()
-		return nil, fmt.Errorf("writing the box %s: %w", f.Rel(), err)
-	}
-	out, err := f.Place()
-	if err != nil {
-		f.Discard()
-		return nil, err
-	}
-	fi, _ := os.Stat(out)
-	env.UI.Say("Vagrant box %s made in %s (%s, libvirt provider%s)", outs.Show(out), time.Since(start).Round(100*time.Millisecond), qemuimg.HumanSize(fi.Size()), map[bool]string{true: ", boots its kernel directly", false: ""}[kernel != ""])
-
-	next := &engine.Artifact{ID: outs.Show(out), Platform: "vagrant", Fields: map[string]any{}}
-	if p.cfg.KeepInputArtifact {
-		next.Files = append(next.Files, in.Files...)
-		for k, v := range in.Fields {
-			next.Fields[k] = v
+		for i := range c.members {
+			if c.members[i].Name == "Vagrantfile" {
+				c.members[i].Data = data
+			}
 		}
 	}
-	next.Files = append(next.Files, outs.Show(out))
-	next.Fields["box"] = outs.Show(out)
-	next.Fields["provider"] = "libvirt"
+	var sum string
+	shown, size, err := diskpost.WriteOutput(outs, rel, "output", func(f *output.File) error {
+		var err error
+		sum, err = diskpost.WriteArchive(ctx, f.File, c.members, diskpost.ArchiveOptions{
+			Gzip: cfg.Compression == "gzip", Level: cfg.CompressionLevel,
+			Progress: func(done, total int64) { env.UI.Progress("box", done, total, "bytes") },
+		})
+		return err
+	})
+	if err != nil {
+		return nil, err
+	}
+	env.UI.Say("Vagrant box %s made in %s (%s, %s provider%s)", shown, time.Since(start).Round(100*time.Millisecond), qemuimg.HumanSize(size), cfg.Provider, c.what)
+
+	// The build's boxes so far, whatever the post-processors before kept.
+	boxes, sums := map[string]string{}, map[string]string{}
+	if m, ok := in.Fields["boxes"].(map[string]string); ok {
+		maps.Copy(boxes, m)
+	}
+	if m, ok := in.Fields["box_checksums"].(map[string]string); ok {
+		maps.Copy(sums, m)
+	}
+	boxes[cfg.Provider], sums[cfg.Provider] = shown, "sha256:"+sum
+	next := diskpost.Pass(in, cfg.KeepInputArtifact, "vagrant", shown, []string{shown}, map[string]any{
+		"box": shown, "box_" + cfg.Provider: shown, "provider": cfg.Provider, "boxes": boxes, "box_checksums": sums,
+	})
+	if !cfg.KeepInputArtifact {
+		for p, b := range boxes {
+			next.Fields["box_"+p] = b
+		}
+	}
 	return next, nil
 }
 
-func orUnknown(s string) string {
-	if s == "" {
-		return "of an unknown format"
-	}
-	return s
-}
-
-// boxFile is one member of the box: a file's content or data.
-type boxFile struct {
-	name string
-	path string
-	data []byte
-}
-
-// write packs files into f.
-func (p *Box) write(ctx context.Context, env *engine.PostEnv, f *os.File, files []boxFile) error {
-	bw := bufio.NewWriterSize(f, 1<<20)
-	var w io.Writer = bw
-	var zw *gzip.Writer
-	if p.cfg.Compression == "gzip" {
-		zw, _ = gzip.NewWriterLevel(bw, p.cfg.CompressionLevel)
-		w = zw
-	}
-	tw := tar.NewWriter(w)
-	var total, done int64
-	lastPct := int64(-1)
-	for _, bf := range files {
-		if bf.path != "" {
-			fi, err := os.Stat(bf.path)
-			if err != nil {
-				return err
-			}
-			total += fi.Size()
-		}
-	}
-	return func() error {
-		for _, bf := range files {
-			hdr := &tar.Header{Name: bf.name, Mode: 0o644, Typeflag: tar.TypeReg, Format: tar.FormatPAX, ModTime: time.Unix(0, 0)}
-			var src io.Reader
-			if bf.path != "" {
-				in, err := os.Open(bf.path)
-				if err != nil {
-					return err
-				}
-				defer in.Close()
-				fi, err := in.Stat()
-				if err != nil {
-					return err
-				}
-				hdr.Size, hdr.ModTime = fi.Size(), fi.ModTime().Truncate(time.Second)
-				src = in
-			} else {
-				hdr.Size = int64(len(bf.data))
-				src = strings.NewReader(string(bf.data))
-			}
-			if err := tw.WriteHeader(hdr); err != nil {
-				return err
-			}
-			buf := make([]byte, 1<<20)
-			for {
-				if err := ctx.Err(); err != nil {
-					return context.Cause(ctx)
-				}
-				n, rerr := src.Read(buf)
-				if n > 0 {
-					if _, err := tw.Write(buf[:n]); err != nil {
-						return err
-					}
-					if bf.path != "" {
-						done += int64(n)
-						if pct := done * 100 / max(total, 1); pct != lastPct {
-							lastPct = pct
-							env.UI.Progress("box", done, total, "bytes")
-						}
-					}
-				}
-				if rerr == io.EOF {
-					break
-				}
-				if rerr != nil {
-					return rerr
-				}
-			}
-		}
-		if err := tw.Close(); err != nil {
-			return err
-		}
-		if zw != nil {
-			if err := zw.Close(); err != nil {
-				return err
-			}
-		}
-		return bw.Flush()
-	}()
-}
-
-// Vagrantfile is the box's Vagrantfile: libvirt with memory and cpus, and
-// the box's own kernel, initrd and command line when the disk boots them
-// directly.
-func Vagrantfile(build string, memory, cpus int, kernel, initrd bool, cmdline string) string {
-	var b strings.Builder
-	fmt.Fprintf(&b, "# Made by imgbuild's vagrant_box() for the build %q.\n", build)
-	b.WriteString("Vagrant.configure(\"2\") do |config|\n")
-	b.WriteString("  config.vm.provider :libvirt do |libvirt|\n")
-	b.WriteString("    libvirt.driver = \"kvm\"\n")
-	fmt.Fprintf(&b, "    libvirt.memory = %d\n", memory)
-	fmt.Fprintf(&b, "    libvirt.cpus = %d\n", cpus)
-	if kernel {
-		b.WriteString("    # The disk holds a file system and no boot loader: boot the box's kernel.\n")
-		b.WriteString("    libvirt.kernel = File.join(File.dirname(__FILE__), \"vmlinuz\")\n")
-		if initrd {
-			b.WriteString("    libvirt.initrd = File.join(File.dirname(__FILE__), \"initrd.img\")\n")
-		}
-		if cmdline == "" {
-			cmdline = "root=/dev/vda ro console=ttyS0,115200n8"
-		}
-		fmt.Fprintf(&b, "    libvirt.cmd_line = %s\n", rubyString(cmdline))
-	}
-	b.WriteString("  end\n")
-	b.WriteString("end\n")
-	return b.String()
-}
-
-// rubyString quotes s as a Ruby double-quoted string literal.
-func rubyString(s string) string {
-	q := strconv.Quote(s)
-	// Go's escapes are Ruby's, but "#{" interpolates in Ruby.
-	return strings.ReplaceAll(q, "#{", `\#{`)
+// metadata is a box's metadata.json member.
+func metadata(m Metadata) diskpost.Member {
+	data, _ := json.MarshalIndent(m, "", "  ")
+	return diskpost.Member{Name: "metadata.json", Data: append(data, '\n')}
 }

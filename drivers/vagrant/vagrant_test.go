@@ -15,33 +15,13 @@ import (
 	"testing"
 
 	"github.com/imgbuild/imgbuild/drivers/all"
+	"github.com/imgbuild/imgbuild/drivers/diskpost/diskposttest"
 	"github.com/imgbuild/imgbuild/drivers/vagrant"
 	"github.com/imgbuild/imgbuild/engine"
 	"github.com/imgbuild/imgbuild/engine/event"
-	"github.com/imgbuild/imgbuild/engine/schema"
 	"github.com/imgbuild/imgbuild/engine/testkit"
-	"github.com/imgbuild/imgbuild/engine/value"
 	"github.com/imgbuild/imgbuild/starlark/description"
 )
-
-// newBox decodes settings into a vagrant_box() post-processor.
-func newBox(t *testing.T, settings map[string]any) engine.PostProcessor {
-	t.Helper()
-	def := vagrant.Def()
-	cfg := def.Schema.New()
-	m := value.NewMap()
-	for k, v := range settings {
-		m.Set(k, value.FromGo(v))
-	}
-	if _, err := def.Schema.Decode(m, cfg, schema.Options{}); err != nil {
-		t.Fatal(err)
-	}
-	p, err := def.New(cfg)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return p
-}
 
 // qcow2 makes a 3 GiB qcow2 in ws with some data in it.
 func qcow2(t *testing.T, ws, name string) string {
@@ -102,15 +82,15 @@ func TestABoxHoldsTheDiskMetadataAndAVagrantfileThatBootsTheKernel(t *testing.T)
 		Fields: map[string]any{"disk": "output/web/web.qcow2", "format": "qcow2", "kernel": "output/web/vmlinuz", "initrd": "output/web/initrd.img",
 			"append": `root=UUID=1234 ro console=ttyS0,115200n8 "quoted" #{not_ruby}`}}
 	e, events := env(ws)
-	out, err := newBox(t, nil).PostProcess(context.Background(), e, in)
+	out, err := diskposttest.MustNew(t, vagrant.Def(), nil).PostProcess(context.Background(), e, in)
 	if err != nil {
 		t.Fatal(err)
 	}
-	box := filepath.Join(ws, "output/web/web.box")
-	if out.ID != "output/web/web.box" || out.Fields["box"] != "output/web/web.box" || out.Fields["provider"] != "libvirt" || out.Fields["disk"] != "output/web/web.qcow2" {
+	box := filepath.Join(ws, "output/web/web-libvirt.box")
+	if out.ID != "output/web/web-libvirt.box" || out.Fields["box"] != "output/web/web-libvirt.box" || out.Fields["provider"] != "libvirt" || out.Fields["disk"] != "output/web/web.qcow2" {
 		t.Errorf("artifact: %+v", out)
 	}
-	if got := strings.Join(out.Files, " "); got != "output/web/initrd.img output/web/vmlinuz output/web/web.qcow2 output/web/web.box" {
+	if got := strings.Join(out.Files, " "); got != "output/web/initrd.img output/web/vmlinuz output/web/web.qcow2 output/web/web-libvirt.box" {
 		t.Errorf("files: %s", got)
 	}
 	members, order := boxMembers(t, box)
@@ -151,7 +131,7 @@ func TestABoxHoldsTheDiskMetadataAndAVagrantfileThatBootsTheKernel(t *testing.T)
 	})
 	made := false
 	for _, ev := range events.Events() {
-		if ev.Type == event.Message && strings.HasPrefix(ev.Message, "Vagrant box output/web/web.box made in") {
+		if ev.Type == event.Message && strings.HasPrefix(ev.Message, "Vagrant box output/web/web-libvirt.box made in") {
 			made = true
 		}
 	}
@@ -168,14 +148,14 @@ func TestABoxHoldsTheDiskMetadataAndAVagrantfileThatBootsTheKernel(t *testing.T)
 	// Again, as a later run would: the build's own box is replaced
 	// without asking.
 	e, _ = env(ws)
-	if _, err = newBox(t, nil).PostProcess(context.Background(), e, in); err != nil {
+	if _, err = diskposttest.MustNew(t, vagrant.Def(), nil).PostProcess(context.Background(), e, in); err != nil {
 		t.Errorf("the build's own earlier box: %v", err)
 	}
 	e.Outputs.Finish(false)
 	// A file imgbuild did not make is refused, force or not.
 	os.MkdirAll(filepath.Join(ws, "boxes"), 0o755)
 	os.WriteFile(filepath.Join(ws, "boxes/mine.box"), []byte("mine"), 0o644)
-	_, err = newBox(t, map[string]any{"output": "boxes/mine.box", "force": true}).PostProcess(context.Background(), e, in)
+	_, err = diskposttest.MustNew(t, vagrant.Def(), map[string]any{"output": "boxes/mine.box", "force": true}).PostProcess(context.Background(), e, in)
 	if err == nil || err.Error() != "boxes/mine.box exists and imgbuild did not make it: move it away or choose another output (force replaces only what imgbuild made)" {
 		t.Errorf("a file imgbuild did not make: %v", err)
 	}
@@ -183,7 +163,7 @@ func TestABoxHoldsTheDiskMetadataAndAVagrantfileThatBootsTheKernel(t *testing.T)
 		t.Error("the user's file was replaced")
 	}
 	// Without the input's files, uncompressed, elsewhere.
-	out, err = newBox(t, map[string]any{"keep_input_artifact": false, "compression": "none", "output": "boxes/web.box"}).PostProcess(context.Background(), e, in)
+	out, err = diskposttest.MustNew(t, vagrant.Def(), map[string]any{"keep_input_artifact": false, "compression": "none", "output": "boxes/web.box"}).PostProcess(context.Background(), e, in)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -201,10 +181,10 @@ func TestABoxWithoutKernelBootsThroughItsFirmware(t *testing.T) {
 	qcow2(t, ws, "d.qcow2")
 	in := &engine.Artifact{Build: "web", Fields: map[string]any{"disk": "d.qcow2", "format": "qcow2", "kernel": "", "initrd": ""}}
 	e, _ := env(ws)
-	if _, err := newBox(t, map[string]any{"memory": 2048, "cpus": 2}).PostProcess(context.Background(), e, in); err != nil {
+	if _, err := diskposttest.MustNew(t, vagrant.Def(), map[string]any{"memory": 2048, "cpus": 2}).PostProcess(context.Background(), e, in); err != nil {
 		t.Fatal(err)
 	}
-	members, order := boxMembers(t, filepath.Join(ws, "output/web/web.box"))
+	members, order := boxMembers(t, filepath.Join(ws, "output/web/web-libvirt.box"))
 	if got := strings.Join(order, " "); got != "box.img metadata.json Vagrantfile" {
 		t.Errorf("members: %s", got)
 	}
@@ -226,13 +206,12 @@ func TestWhatIsNotABoxableDiskIsNamed(t *testing.T) {
 		fields map[string]any
 		want   string
 	}{
-		{map[string]any{"directory": "output/x"}, `the artifact of "web" has no disk field: vagrant_box() packs the disk of a qemu() or rootfs() build`},
-		{map[string]any{"disk": "d.raw", "format": "raw"}, `the disk d.raw is raw, but a libvirt box holds a qcow2: set format = "qcow2" on the build`},
-		{map[string]any{"disk": "overlay.qcow2", "format": "qcow2"}, "the disk overlay.qcow2 has a backing file (" + filepath.Join(ws, "base.qcow2") + "): a box must hold the whole disk"},
+		{map[string]any{"directory": "output/x"}, `build "web" () made an artifact with no files, which is not a disk: vagrant_box() converts the disk of a qemu() or rootfs() build`},
+		{map[string]any{"disk": "overlay.qcow2", "format": "qcow2"}, `the disk overlay.qcow2 of build "web" has a backing file (` + filepath.Join(ws, "base.qcow2") + "): vagrant_box() needs the whole disk"},
 		{map[string]any{"disk": "fake.qcow2", "format": "qcow2"}, "disk " + filepath.Join(ws, "fake.qcow2") + " is not a disk image qemu-img understands"},
 		{map[string]any{"disk": "gone.qcow2", "format": "qcow2"}, "disk " + filepath.Join(ws, "gone.qcow2") + " does not exist"},
 	} {
-		_, err := newBox(t, nil).PostProcess(context.Background(), e, &engine.Artifact{Build: "web", Fields: tc.fields})
+		_, err := diskposttest.MustNew(t, vagrant.Def(), nil).PostProcess(context.Background(), e, &engine.Artifact{Build: "web", Fields: tc.fields})
 		if err == nil || !strings.Contains(err.Error(), tc.want) {
 			t.Errorf("%v:\n got %v\nwant %s", tc.fields, err, tc.want)
 		}
@@ -250,7 +229,10 @@ func TestKeywordsAreChecked(t *testing.T) {
 		`vagrant_box(output = "web.tar.gz")`:   `for parameter output: "web.tar.gz" should end in .box, the name Vagrant expects`,
 		`vagrant_box(compression = "xz")`:      `for parameter compression: "xz" is not one of "gzip", "none"`,
 		`vagrant_box(vagrantfile = "nope")`:    `for parameter vagrantfile: "nope" does not exist`,
-		`vagrant_box(provider = "virtualbox")`: `unexpected keyword argument "provider"`,
+		`vagrant_box(provider = "virtualbx")`:  `for parameter provider: "virtualbx" is not one of "libvirt", "virtualbox", "vmware_desktop" (did you mean "virtualbox"?)`,
+		`vagrant_box(base_mac = "0800271234")`: `for parameter base_mac: is for provider = "virtualbox" (this box is for libvirt)`,
+		`vagrant_box(provider = "virtualbox", base_mac = "090027000001")`: `for parameter base_mac: "090027000001" is a multicast address`,
+		`vagrant_catalog(version = "v1")`:      `for parameter version: "v1" is not a box version: numbers joined by dots, such as "1.2.0"`,
 	} {
 		dir := t.TempDir()
 		os.WriteFile(filepath.Join(dir, "images.star"), []byte(`local(name = "a", post = [`+call+`])`), 0o644)
