@@ -62,7 +62,7 @@ func TestKeywordsAreCheckedWhenTheDescriptionIsRead(t *testing.T) {
 		{iso, with(minimalISO(), map[string]any{"iso_paths": []string{"iso/debian.iso"}}), `for parameter iso_paths: element 0: "iso/debian.iso" is not a datastore path: write "[datastore] folder/file.iso"`},
 		{iso, with(minimalISO(), map[string]any{"boot_command": []string{"<esc>{{ .HTTPIP }}"}}), `for parameter boot_command: at character 6: "{{ .HTTPIP }}" is Go template syntax, which boot_command does not use: write {http_ip}`},
 		{iso, with(minimalISO(), map[string]any{"boot_command": []string{"url={http_url}<enter>"}}), "for parameter boot_command: uses {http_url} but no HTTP server runs: set http_directory or http_content"},
-		{iso, with(minimalISO(), map[string]any{"firmware": "uefi"}), `for parameter firmware: "uefi" is not one of "bios", "efi", "efi-secure"`},
+		{iso, with(minimalISO(), map[string]any{"firmware": "uefi"}), `for parameter firmware: "uefi" is not one of "bios", "efi", "efi-secure" (did you mean "efi"?)`},
 		{iso, with(minimalISO(), map[string]any{"network_adapters": []any{map[string]any{"network": "VM Network", "mac_address": "00:50:56"}}}), `for parameter network_adapters: adapter 0: mac_address "00:50:56" is not a MAC address (00:50:56:aa:bb:cc)`},
 		{iso, with(minimalISO(), map[string]any{"http_ip": "localhost"}), `for parameter http_ip: "localhost" is not an IP address`},
 	} {

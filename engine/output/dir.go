@@ -12,6 +12,10 @@ import (
 	"golang.org/x/sys/unix"
 )
 
+// afterMove, set by tests, runs as soon as Done has moved a file into
+// place: a test that panics there plays a build killed at that instant.
+var afterMove func()
+
 // Dir is a build's output directory, filled one file at a time (a disk
 // image, a kernel, an export): each file is written under a temporary name
 // (Begin) and renamed when complete (Done). The directory is taken when
@@ -133,21 +137,33 @@ func (d *Dir) Done(name string) (string, error) {
 	}
 	defer dir.Close()
 	fd := int(dir.Fd())
-	if err := unix.Renameat(fd, tmp, fd, name); err != nil {
-		return "", fmt.Errorf("moving %s into place: %w", d.Show(d.File(name)), err)
-	}
-	delete(d.partials, name)
-	final := d.File(name)
-	if !slices.Contains(d.outputs, final) {
-		d.outputs = append(d.outputs, final)
-	}
-	// The record lists the file at once: the directory is the build's.
 	parent, err := r.Open(path.Dir(d.rel))
 	if err != nil {
 		return "", unwrapPath(err)
 	}
 	defer parent.Close()
-	if err := d.set.record(r, int(parent.Fd()), d.pl); err != nil {
+	final := d.File(name)
+	// The record lists the file before it moves, under its final name
+	// (a rename keeps what identifies it): a build killed between the two
+	// leaves nothing its reaper would take for someone else's.
+	id, err := ident(fd, tmp)
+	if err != nil {
+		return "", err
+	}
+	if err := d.set.record(r, int(parent.Fd()), d.pl, map[string]string{name: id}); err != nil {
+		return "", fmt.Errorf("recording %s: %w", d.Show(final), err)
+	}
+	if err := unix.Renameat(fd, tmp, fd, name); err != nil {
+		return "", fmt.Errorf("moving %s into place: %w", d.Show(final), err)
+	}
+	if afterMove != nil {
+		afterMove()
+	}
+	delete(d.partials, name)
+	if !slices.Contains(d.outputs, final) {
+		d.outputs = append(d.outputs, final)
+	}
+	if err := d.set.record(r, int(parent.Fd()), d.pl, nil); err != nil {
 		return "", fmt.Errorf("recording %s: %w", d.Show(final), err)
 	}
 	return final, nil

@@ -113,3 +113,47 @@ func ledgerOf(t *testing.T, ws string) (string, error) {
 	slices.Sort(lines)
 	return strings.Join(lines, "\n"), err
 }
+
+// TestAFileKilledAsItMovesIntoItsDirectoryIsUndone plays a build killed
+// the instant a file has moved into its output directory, before anything
+// else: the file was recorded before it moved, so the reaper takes it for
+// the build's and removes it with the directory.
+func TestAFileKilledAsItMovesIntoItsDirectoryIsUndone(t *testing.T) {
+	ws := t.TempDir()
+	s := NewSet(ws, "web", false)
+	rec := &entries{}
+	s.Journal(rec)
+	d := s.Dir("", "output_directory")
+	if err := d.Check("output_directory", false); err != nil {
+		t.Fatal(err)
+	}
+	tmp, err := d.Begin("vmlinuz")
+	if err != nil {
+		t.Fatal(err)
+	}
+	os.WriteFile(tmp, []byte("kernel"), 0o644)
+	half, _ := d.Begin("web.qcow2")
+	os.WriteFile(half, []byte("half a disk"), 0o644)
+	type killed struct{}
+	afterMove = func() { panic(killed{}) }
+	t.Cleanup(func() { afterMove = nil })
+	func() {
+		defer func() {
+			if r := recover(); r != (killed{}) {
+				t.Fatalf("Done: %v", r)
+			}
+		}()
+		d.Done("vmlinuz")
+	}()
+	afterMove = nil
+	if got := read(t, filepath.Join(ws, "output/web/vmlinuz")); got != "kernel" {
+		t.Fatalf("vmlinuz not in place: %q", got)
+	}
+	// Killed here: no Cleanup, no Finish.
+	if err := (Reaper{}).Remove(context.Background(), rec.list[0]); err != nil {
+		t.Fatal(err)
+	}
+	if ents, _ := os.ReadDir(filepath.Join(ws, "output")); len(ents) != 0 {
+		t.Errorf("left in output: %v", ents)
+	}
+}

@@ -386,7 +386,7 @@ func (s *Set) put(r *os.Root, parent *os.File, tmp, rel, keyword string) (pl *pl
 	if pl.kind, err = kindAt(fd, name); err != nil {
 		return nil, err
 	}
-	if err := s.record(r, fd, pl); err != nil {
+	if err := s.record(r, fd, pl, nil); err != nil {
 		return nil, err
 	}
 	s.mu.Lock()
@@ -472,11 +472,14 @@ func (s *Set) intend(r *os.Root, fd int, name string, rec *record) error {
 }
 
 // record writes pl's record: what is now at its path.
-func (s *Set) record(r *os.Root, fd int, pl *placement) error {
+func (s *Set) record(r *os.Root, fd int, pl *placement, coming map[string]string) error {
 	name := path.Base(pl.rel)
 	var err error
 	if pl.kind == kindDir {
 		pl.entries, err = walk(fd, name)
+		for sub, id := range coming {
+			pl.entries[sub] = id
+		}
 	} else {
 		var id string
 		id, err = ident(fd, name)
