@@ -63,6 +63,11 @@
 //
 // Func is for the engine's own tests and for callers outside drivers that
 // need a step made of functions; drivers do not use it.
+//
+// This file is over 500 lines: the Step interfaces, the Runner (retry,
+// abort and cleanup policies, sub-phases) and the Tracker of pending
+// cleanups belong together, since each is defined by how the others use
+// it.
 package step
 
 import (

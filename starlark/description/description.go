@@ -3,6 +3,9 @@
 // file and its modules with the builtins, and runs the checks that need the
 // whole description (undeclared variables, edges, cycles). It is what the
 // command line, the tests and the benchmarks call.
+//
+// description_test.go is over 500 lines: it is the table of what a
+// description may and may not say, one case a row, read as a whole.
 package description
 
 import (

@@ -9,6 +9,10 @@
 // only from the workspace, the declared modules and the standard library.
 // The host knows nothing of builds or platforms; its predeclared names come
 // from the caller.
+//
+// host.go is over 500 lines: label resolution, loading with its cycle and
+// boundary checks, and the errors that name where a load came from are one
+// mechanism, split only at the budget (budget.go) and the modules (mod.go).
 package host
 
 import (

@@ -23,4 +23,8 @@
 //
 // The package knows no platform and evaluates no Starlark: it reads
 // imgbuild.mod files with starlark/host and hands directories to it.
+//
+// resolve.go is over 500 lines: resolving the module graph (fetching in
+// parallel, honouring the lock, vendor and cache, detecting conflicts and
+// cycles) is one algorithm whose parts share the resolver's state.
 package modules
