@@ -36,14 +36,17 @@ import (
 	"context"
 	"crypto/tls"
 	"encoding/base64"
+	"errors"
 	"fmt"
 	"io"
+	"io/fs"
 	"net/http"
 	"net/http/httptest"
 	"net/http/httputil"
 	"net/url"
 	"os"
 	"path"
+	"path/filepath"
 	"regexp"
 	"sort"
 	"strings"
@@ -54,6 +57,7 @@ import (
 	"github.com/vmware/govmomi"
 	"github.com/vmware/govmomi/find"
 	"github.com/vmware/govmomi/object"
+	"github.com/vmware/govmomi/property"
 	"github.com/vmware/govmomi/simulator"
 	"github.com/vmware/govmomi/simulator/sim25"
 	"github.com/vmware/govmomi/vapi/library"
@@ -117,17 +121,18 @@ type Sim struct {
 	t          testing.TB
 	harnessKey string
 
-	mu       sync.Mutex
-	guest    Guest
-	calls    []Call
-	faults   []*rule
-	cancels  []*rule
-	typed    map[string]string // VM name → what was typed
-	fetched  map[string]string // URL → body fetched by an installer
-	exports  map[string]*exportLease
-	booted   map[string]bool
-	stopping chan struct{}
-	wg       sync.WaitGroup
+	mu        sync.Mutex
+	guest     Guest
+	calls     []Call
+	faults    []*rule
+	cancels   []*rule
+	typed     map[string]string // VM name → what was typed
+	fetched   map[string]string // URL → body fetched by an installer
+	exports   map[string]*exportLease
+	booted    map[string]bool
+	destroyMu sync.Mutex // one destroy at a time (see startProxy)
+	stopping  chan struct{}
+	wg        sync.WaitGroup
 }
 
 // Call is one SOAP call a client other than the harness made.
@@ -278,6 +283,19 @@ func (s *Sim) startProxy(target *url.URL) *httptest.Server {
 	rp.Transport = &http.Transport{TLSClientConfig: &tls.Config{InsecureSkipVerify: true}}
 	rp.ErrorLog = nil
 	return httptest.NewTLSServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.URL.Path == "/sdk" {
+			if vm, ok := s.destroys(r); ok {
+				// vcsim destroys a VM in a task that deletes the VM's
+				// folder in another, reading the datastore unlocked,
+				// while a second destroy removes its VM from that
+				// datastore: a data race in the simulator that the race
+				// detector reports. Destroys, and the deletions they
+				// start, run one at a time.
+				s.destroyMu.Lock()
+				defer s.destroyMu.Unlock()
+				defer s.waitDestroyed(vm, s.vmFolder(vm))
+			}
+		}
 		if r.URL.Path != "/sdk" {
 			if status := s.httpCall(httpMethod(r)); status != 0 {
 				http.Error(w, `{"type":"com.vmware.vapi.std.errors.internal_server_error","value":{"messages":[{"default_message":"fault injected by the test","id":"imgbuild.test"}]}}`, status)
@@ -286,6 +304,76 @@ func (s *Sim) startProxy(target *url.URL) *httptest.Server {
 		}
 		rp.ServeHTTP(w, r)
 	}))
+}
+
+// destroyThis finds the VM a Destroy_Task request is for.
+var destroyThis = regexp.MustCompile(`<Destroy_Task[^>]*>\s*<_this[^>]*type="VirtualMachine"[^>]*>([^<]+)</_this>`)
+
+// destroys tells which VM the SOAP request r destroys, if it destroys one;
+// it leaves r's body to be read again.
+func (s *Sim) destroys(r *http.Request) (types.ManagedObjectReference, bool) {
+	body, err := io.ReadAll(r.Body)
+	r.Body.Close()
+	r.Body = io.NopCloser(bytes.NewReader(body))
+	m := destroyThis.FindSubmatch(body)
+	if err != nil || m == nil {
+		return types.ManagedObjectReference{}, false
+	}
+	return types.ManagedObjectReference{Type: "VirtualMachine", Value: string(m[1])}, true
+}
+
+// vmFolder is the directory on this machine that holds vm's files, or "".
+func (s *Sim) vmFolder(vm types.ManagedObjectReference) string {
+	ctx := context.Background()
+	var o mo.VirtualMachine
+	if err := s.Client.RetrieveOne(ctx, vm, []string{"config.files.logDirectory"}, &o); err != nil || o.Config == nil {
+		return ""
+	}
+	var p object.DatastorePath
+	if !p.FromString(o.Config.Files.LogDirectory) {
+		return ""
+	}
+	ds, err := s.Finder.Datastore(ctx, p.Datastore)
+	if err != nil {
+		return ""
+	}
+	var d mo.Datastore
+	if err := ds.Properties(ctx, ds.Reference(), []string{"info"}, &d); err != nil {
+		return ""
+	}
+	return filepath.Join(strings.TrimPrefix(d.Info.GetDatastoreInfo().Url, "file://"), p.Path)
+}
+
+// waitDestroyed waits until vm's destroy task has ended and, when it
+// removed the VM, until the folder its files were in is gone.
+func (s *Sim) waitDestroyed(vm types.ManagedObjectReference, folder string) {
+	ctx := context.Background()
+	pc := property.DefaultCollector(s.Client.Client)
+	for {
+		running := false
+		for _, t := range s.Model.Map().AllReference("Task") {
+			var task mo.Task
+			if err := pc.RetrieveOne(ctx, t.Reference(), []string{"info"}, &task); err != nil {
+				continue
+			}
+			if task.Info.Entity != nil && *task.Info.Entity == vm && task.Info.DescriptionId == "VirtualMachine.destroy" &&
+				(task.Info.State == types.TaskInfoStateQueued || task.Info.State == types.TaskInfoStateRunning) {
+				running = true
+			}
+		}
+		if !running {
+			_, gone := s.Model.Map().Get(vm).(*simulator.VirtualMachine)
+			gone = !gone
+			if _, err := os.Stat(folder); folder == "" || !gone || errors.Is(err, fs.ErrNotExist) {
+				return
+			}
+		}
+		select {
+		case <-s.stopping:
+			return
+		case <-time.After(2 * time.Millisecond):
+		}
+	}
 }
 
 // httpMethod names a non-SOAP request as Calls lists it: "POST
