@@ -54,7 +54,7 @@ func golden(t *testing.T, name, file, got string) {
 // the description, the warnings and the plan with the golden files, and
 // checks that the plan has one build per source the build blocks name.
 func TestImportCorpus(t *testing.T) {
-	cases := map[string]int{"hcl-null": 2, "hcl-aws": 2, "hcl-dir": 2, "json-legacy": 2}
+	cases := map[string]int{"hcl-null": 2, "hcl-aws": 2, "hcl-dir": 2, "json-legacy": 2, "hcl-cfgmgmt": 2}
 	for name, builds := range cases {
 		t.Run(name, func(t *testing.T) {
 			dir, stderr := importCase(t, name)
@@ -200,11 +200,20 @@ func TestImportBadInput(t *testing.T) {
 
 func TestDocsImportListsEveryMappedPlugin(t *testing.T) {
 	code, out, _ := imgbuild(t, t.TempDir(), "docs", "import")
-	for _, want := range []string{"amazon-ebs     → amazon_ebs()", "vsphere-iso    → vsphere_iso()", "vsphere-clone  → vsphere_clone()",
-		"qemu           → qemu()", "null           → null()", "shell          → shell()", "file           → file()",
-		"shell-local    → shell_local()", "manifest       → manifest()", "checksum       → checksum()", "vagrant        → vagrant_box()",
-		"ansible        → ansible()", "templatefile(p, vars)"} {
-		if code != 0 || !strings.Contains(out, want) {
+	plugins := [][2]string{{"amazon-ebs", "amazon_ebs()"}, {"vsphere-iso", "vsphere_iso()"}, {"vsphere-clone", "vsphere_clone()"},
+		{"qemu", "qemu()"}, {"null", "null()"}, {"shell", "shell()"}, {"file", "file()"}, {"shell-local", "shell_local()"},
+		{"manifest", "manifest()"}, {"checksum", "checksum()"}, {"vagrant", "vagrant_box()"},
+		{"ansible", "ansible()"}, {"ansible-local", "ansible_local()"}, {"puppet-masterless", "puppet_apply()"}, {"chef-solo", "chef_solo()"}}
+	for _, p := range plugins {
+		if want := fmt.Sprintf("  %-17s → %s\n", p[0], p[1]); code != 0 || !strings.Contains(out, want) {
+			t.Errorf("docs import lacks %q", want)
+		}
+	}
+	// The configuration tools' conversions are documented with them.
+	for _, want := range []string{"templatefile(p, vars)", "inventory_groups: a list", "{{.FacterVars}} → {facter}",
+		"{{.ConfigPath}} → {config}", "ignore_exit_codes: true → valid_exit_codes = list(range(256))",
+		"use_sftp: ignored (imgbuild's SSH adapter serves both SFTP and SCP)"} {
+		if !strings.Contains(out, want) {
 			t.Errorf("docs import lacks %q", want)
 		}
 	}

@@ -239,23 +239,12 @@ func (c *converter) steps(s *scope, blocks []*hclsyntax.Block, k kind) *build.Li
 		p := pluginFor(blk.Labels[0], k)
 		if p == nil || c.opts.Builtins[p.builtin] == nil {
 			what := map[kind]string{provisionerKind: "provisioner", postProcessorKind: "post-processor"}[k]
-			if c.firstSource(s, blk) {
-				pending = append(pending, c.todo(blk.Range(), fmt.Sprintf("the %s %q has no imgbuild equivalent", what, blk.Labels[0]))...)
-			} else {
-				pending = append(pending, todoLines(c.text(blk.Range()), blk.Range().Start.Column)...)
-			}
+			pending = append(pending, c.todo(blk.Range(), fmt.Sprintf("the %s %q has no imgbuild equivalent", what, blk.Labels[0]))...)
 			continue
 		}
-		body := c.overridden(s, blk)
-		first := c.firstSource(s, blk)
-		if !first {
-			// Its TODOs were counted and warned about for the first build.
-			c.quiet++
-		}
-		kws, todos := c.keywords(s, p, body)
-		if !first {
-			c.quiet--
-		}
+		// A TODO of the block's own text warns for the first build it goes
+		// into; one of an override's, for the build it overrides.
+		kws, todos := c.keywords(s, p, c.overridden(s, blk))
 		cl := call(ident(p.builtin), kws...)
 		cl.Comments.Before = append(pending, todos...)
 		pending = nil
@@ -291,21 +280,6 @@ func (c *converter) applies(s *scope, blk *hclsyntax.Block) bool {
 		return false
 	}
 	return true
-}
-
-// firstSource reports whether s is the first source a block applies to,
-// so that its TODOs warn once.
-func (c *converter) firstSource(s *scope, blk *hclsyntax.Block) bool {
-	key := fmt.Sprintf("%p", blk)
-	if c.seen == nil {
-		c.seen = map[string]string{}
-	}
-	first, ok := c.seen[key]
-	if !ok {
-		c.seen[key] = s.src.full
-		return true
-	}
-	return first == s.src.full
 }
 
 // overridden returns a provisioner's body with the override for the

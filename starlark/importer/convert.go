@@ -42,6 +42,9 @@ func (c *converter) keywords(s *scope, p *plugin, body *hclsyntax.Body) ([]build
 		switch {
 		case why == "skip":
 			continue
+		case strings.HasPrefix(why, "ignored: "):
+			todos = append(todos, note("ignored: %s (%s)", oneLine(c.text(a.SrcRange)), strings.TrimPrefix(why, "ignored: ")))
+			continue
 		case why != "":
 			todos = append(todos, c.todo(a.SrcRange, why)...)
 			continue
@@ -112,7 +115,10 @@ func oneLine(s string) string {
 // pathKeys name files on this machine: relative ones are made relative to
 // the output's directory.
 var pathKeys = map[string]bool{"script": true, "scripts": true, "source": true, "sources": true,
-	"user_data_file": true, "http_directory": true, "vagrantfile": true, "playbook_file": true, "disk": true}
+	"user_data_file": true, "http_directory": true, "vagrantfile": true, "playbook_file": true, "disk": true,
+	"playbook_dir": true, "galaxy_file": true, "roles_path": true, "collections_path": true,
+	"manifest_file": true, "module_paths": true, "hiera_config_path": true,
+	"cookbook_paths": true, "data_bags_path": true, "environments_path": true, "encrypted_data_bag_secret_path": true}
 
 // relPaths rewrites relative path literals in x to be relative to the
 // output rather than to the template's directory.
@@ -179,7 +185,9 @@ func placeholders(x build.Expr, m map[string]string) build.Expr {
 
 // special converts the keys that do not map one to one. It returns the
 // value to set (an AssignExpr when the keyword changes), "skip" when
-// another key's conversion took care of it, or why it cannot be mapped.
+// another key's conversion took care of it, "ignored: why" for a key
+// that changes nothing in imgbuild (written as a comment), or why it
+// cannot be mapped.
 func (c *converter) special(s *scope, p *plugin, key string, x build.Expr, attrs map[string]*hclsyntax.Attribute) (build.Expr, string) {
 	switch p.builtin + "." + key {
 	case "amazon_ebs.security_group_id":
@@ -233,10 +241,155 @@ func (c *converter) special(s *scope, p *plugin, key string, x build.Expr, attrs
 			return kwarg("script", l.List[0]), ""
 		}
 		return nil, "shell_local() runs one script; several are not mapped (write one shell_local() each)"
+	case "ansible.ansible_env_vars", "ansible_local.ansible_env_vars":
+		return envDict(x), ""
+	case "ansible.roles_path", "ansible.collections_path":
+		return splitList(x, ":", false), ""
+	case "ansible_local.inventory_groups":
+		return splitList(x, ",", true), ""
+	case "ansible_local.playbook_files":
+		if l, ok := x.(*build.ListExpr); ok && len(l.List) == 1 {
+			return kwarg("playbook_file", l.List[0]), ""
+		}
+		return nil, "ansible_local() runs one playbook; several are not mapped (write one ansible_local() each)"
+	case "puppet_apply.execute_command":
+		return cfgCommand(x, attrs, puppetPlaceholders, "{working_dir}, {sudo}, {facter}, {args} and {manifest}")
+	case "chef_solo.execute_command":
+		return cfgCommand(x, attrs, chefPlaceholders, "{sudo}, {config} and {json}")
+	case "chef_solo.install_command":
+		return cfgCommand(x, attrs, chefPlaceholders, "{sudo} and {version}")
+	case "puppet_apply.prevent_sudo", "chef_solo.prevent_sudo":
+		switch literalBool(attrs["prevent_sudo"]) {
+		case "false":
+			return nil, "ignored: the default; imgbuild runs sudo -n when the machine's user is not root"
+		case "true":
+			if attrs["execute_command"] != nil {
+				return nil, "ignored: execute_command was imported without Packer's {{if .Sudo}}...{{end}}"
+			}
+			return nil, "prevent_sudo = true is not mapped: imgbuild runs sudo -n only when the machine's user is not root; write an execute_command without {sudo} to never use it"
+		}
+		return nil, "a prevent_sudo that is not a literal true or false is not mapped"
+	case "puppet_apply.ignore_exit_codes":
+		switch literalBool(attrs["ignore_exit_codes"]) {
+		case "false":
+			return nil, "ignored: the default; valid_exit_codes says which exit statuses pass"
+		case "true":
+			return kwarg("valid_exit_codes", call(ident("list"), call(ident("range"), num("256")))), ""
+		}
+		return nil, "an ignore_exit_codes that is not a literal true or false is not mapped"
+	case "puppet_apply.valid_exit_codes":
+		if literalBool(attrs["ignore_exit_codes"]) == "true" {
+			return nil, "ignore_exit_codes = true already accepts every exit status, so valid_exit_codes is not mapped"
+		}
 	case "checksum.output":
 		return placeholders(x, map[string]string{"BuildName": "{build}", "BuilderType": "{driver}", "ChecksumType": "{type}"}), ""
 	case "vagrant_box.output":
 		return placeholders(x, map[string]string{"Provider": "libvirt", "BuildName": s.src.full}), ""
+	}
+	return x, ""
+}
+
+// splitList converts a string of names joined by sep (Packer's
+// roles_path "a:b", inventory_groups "web,db") into a list. Only a literal
+// is split at import; another expression is split when the description
+// is read if splitLater, else it becomes a list of itself.
+func splitList(x build.Expr, sep string, splitLater bool) build.Expr {
+	switch x := x.(type) {
+	case *build.ListExpr:
+		return x
+	case *build.StringExpr:
+		l := list()
+		for _, part := range strings.Split(x.Value, sep) {
+			if part = strings.TrimSpace(part); part != "" {
+				l.List = append(l.List, str(part))
+			}
+		}
+		return l
+	}
+	if splitLater {
+		return method(paren(x), "split", str(sep))
+	}
+	return list(x)
+}
+
+// literalBool returns "true" or "false" for an attribute that is that
+// literal (or the string of it, as legacy templates write them), else "".
+func literalBool(a *hclsyntax.Attribute) string {
+	if a == nil {
+		return ""
+	}
+	v, diags := a.Expr.Value(nil)
+	if diags.HasErrors() || v.IsNull() || !v.IsKnown() {
+		return ""
+	}
+	switch v.Type().FriendlyName() {
+	case "bool":
+		if v.True() {
+			return "true"
+		}
+		return "false"
+	case "string":
+		if s := v.AsString(); s == "true" || s == "false" {
+			return s
+		}
+	}
+	return ""
+}
+
+// A cfgPlaceholder is one of Packer's template idioms in a configuration
+// tool's command line and the imgbuild placeholder it becomes.
+type cfgPlaceholder struct {
+	packer *regexp.Regexp
+	to     string
+}
+
+// sudoIdiom is Packer's {{if .Sudo}}sudo {{end}}: imgbuild's {sudo} is
+// "sudo -n " or "", with its space.
+var sudoIdiom = regexp.MustCompile(`\{\{-?\s*if\s+\.Sudo\s*-?\}\}\s*sudo(\s+-E)?\s*\{\{-?\s*end\s*-?\}\}\s*`)
+
+func field(name string) *regexp.Regexp {
+	return regexp.MustCompile(`\{\{-?\s*\.` + name + `\s*-?\}\}`)
+}
+
+var puppetPlaceholders = []cfgPlaceholder{
+	{field("WorkingDir"), "{working_dir}"},
+	{regexp.MustCompile(field("FacterVars").String() + ` ?`), "{facter}"},
+	{regexp.MustCompile(field("ExtraArguments").String() + ` ?`), "{args}"},
+	{field("ManifestFile"), "{manifest}"},
+}
+
+var chefPlaceholders = []cfgPlaceholder{
+	{field("ConfigPath"), "{config}"},
+	{field("JsonPath"), "{json}"},
+	{regexp.MustCompile(`\{\{-?\s*if\s+\.Version\s*-?\}\}(.*?)` + field("Version").String() + `\s*\{\{-?\s*end\s*-?\}\}`), "{version}"},
+}
+
+// cfgCommand rewrites a configuration tool's execute_command or
+// install_command from Packer's template syntax to imgbuild's
+// placeholders; with prevent_sudo = true the sudo idiom goes, as Packer's
+// {{if .Sudo}} is then false. What is left of Packer's syntax makes it a
+// TODO naming the placeholders imgbuild has.
+func cfgCommand(x build.Expr, attrs map[string]*hclsyntax.Attribute, ps []cfgPlaceholder, have string) (build.Expr, string) {
+	sudo := "{sudo}"
+	if literalBool(attrs["prevent_sudo"]) == "true" {
+		sudo = ""
+	}
+	left := ""
+	x = mapStrings(x, func(s string) string {
+		s = sudoIdiom.ReplaceAllString(s, sudo)
+		for _, p := range ps {
+			s = p.packer.ReplaceAllString(s, p.to)
+		}
+		if i := strings.Index(s, "{{"); i >= 0 && left == "" {
+			left = s[i:]
+			if j := strings.Index(left, "}}"); j >= 0 {
+				left = left[:j+2]
+			}
+		}
+		return s
+	})
+	if left != "" {
+		return nil, fmt.Sprintf("the Packer template %s is not mapped: imgbuild's placeholders are %s", left, have)
 	}
 	return x, ""
 }

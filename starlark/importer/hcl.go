@@ -28,8 +28,9 @@ type converter struct {
 	unmapped map[string]bool   // Starlark names whose definition became a TODO
 	taken    map[string]bool
 
-	seen  map[string]string // a step block → the first build it went into
-	quiet int               // > 0: TODOs are written but not counted again
+	// warned holds the ranges of the TODOs warned about: text that goes
+	// into several builds (a provisioner, an override) warns once.
+	warned map[hcl.Range]bool
 
 	out      *build.File
 	warnings []string
@@ -125,9 +126,13 @@ func (c *converter) text(r hcl.Range) string {
 // todo records that the text at r could not be mapped and returns its
 // TODO comment lines.
 func (c *converter) todo(r hcl.Range, why string) []build.Comment {
-	if c.quiet > 0 {
+	if c.warned[r] {
 		return todoLines(c.text(r), r.Start.Column)
 	}
+	if c.warned == nil {
+		c.warned = map[hcl.Range]bool{}
+	}
+	c.warned[r] = true
 	c.todos++
 	pos := fmt.Sprintf("%s:%d:%d", r.Filename, r.Start.Line, r.Start.Column)
 	if c.legacy {

@@ -110,7 +110,37 @@ var plugins = []*plugin{
 			"environment_vars": "env = {name: value} from the NAME=value strings",
 			"scripts":          "script = the one script; several are a TODO",
 		}},
-	{packer: "ansible", builtin: "ansible", kind: provisionerKind, optional: true},
+	{packer: "ansible", builtin: "ansible", kind: provisionerKind, optional: true,
+		ignored: map[string]string{
+			"use_sftp":                "imgbuild's SSH adapter serves both SFTP and SCP",
+			"sftp_command":            "imgbuild's SSH adapter serves SFTP itself",
+			"local_port":              "imgbuild's SSH adapter listens on a free port of 127.0.0.1",
+			"ssh_host_key_file":       "imgbuild's SSH adapter makes a host key per run and pins it in the inventory's known_hosts",
+			"ssh_authorized_key_file": "imgbuild's SSH adapter accepts only a one-time key it makes",
+			"skip_version_check":      "imgbuild does not check Ansible's version",
+		},
+		special: map[string]string{
+			"ansible_env_vars": "a dict from the NAME=value strings",
+			"roles_path":       "a list: a literal is split at ':'",
+			"collections_path": "a list: a literal is split at ':'",
+		}},
+	{packer: "ansible-local", builtin: "ansible_local", kind: provisionerKind,
+		special: map[string]string{
+			"inventory_groups": "a list: a literal is split at ','; another string becomes .split(\",\")",
+			"playbook_files":   "playbook_file = the one playbook; several are a TODO (write one ansible_local() each)",
+		}},
+	{packer: "puppet-masterless", builtin: "puppet_apply", kind: provisionerKind,
+		special: map[string]string{
+			"execute_command":   "{{.WorkingDir}} → {working_dir}, {{if .Sudo}}sudo -E {{end}} → {sudo}, {{.FacterVars}} → {facter}, {{.ExtraArguments}} → {args} (which holds --modulepath and --hiera_config too), {{.ManifestFile}} → {manifest}; any other template action is a TODO",
+			"prevent_sudo":      "false is the default; true removes {{if .Sudo}}...{{end}} from execute_command, and without an execute_command is a TODO (imgbuild runs sudo -n only when the machine's user is not root)",
+			"ignore_exit_codes": "true → valid_exit_codes = list(range(256)): every exit status passes",
+		}},
+	{packer: "chef-solo", builtin: "chef_solo", kind: provisionerKind,
+		special: map[string]string{
+			"execute_command": "{{if .Sudo}}sudo {{end}} → {sudo}, {{.ConfigPath}} → {config}, {{.JsonPath}} → {json}; any other template action is a TODO",
+			"install_command": "{{if .Sudo}}sudo {{end}} → {sudo}, {{if .Version}} -v {{.Version}}{{end}} → {version}; any other template action is a TODO",
+			"prevent_sudo":    "as for puppet-masterless",
+		}},
 	{packer: "manifest", builtin: "manifest", kind: postProcessorKind},
 	{packer: "checksum", builtin: "checksum", kind: postProcessorKind,
 		special: map[string]string{"output": "{{.BuildName}} → {build}, {{.BuilderType}} → {driver}, {{.ChecksumType}} → {type}"}},
@@ -198,7 +228,7 @@ Builders, provisioners and post-processors:
 			if p.optional && (has == nil || !has(p.builtin)) {
 				target += " (not in this build of imgbuild: a TODO)"
 			}
-			fmt.Fprintf(&b, "  %-14s → %s\n", p.packer, target)
+			fmt.Fprintf(&b, "  %-17s → %s\n", p.packer, target)
 			for _, from := range slices.Sorted(maps.Keys(p.renames)) {
 				if to := p.renames[from]; to != "" {
 					fmt.Fprintf(&b, "      %s → %s\n", from, to)

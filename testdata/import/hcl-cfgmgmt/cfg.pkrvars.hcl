@@ -1,0 +1,2 @@
+ssh_port = "22"
+nocolor  = "true"

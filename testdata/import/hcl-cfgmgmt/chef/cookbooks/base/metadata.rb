@@ -1,0 +1,2 @@
+name 'base'
+version '0.1.0'
