@@ -17,6 +17,9 @@ type Function struct {
 	// Name is the function's name; Signature its def line without "def "
 	// ("apt_install(packages, update = True)").
 	Name, Signature string
+	// Params are the parameters' names, "*args" and "**kwargs" with
+	// their stars.
+	Params []string
 	// Doc is the docstring, dedented, or "".
 	Doc string
 }
@@ -67,11 +70,12 @@ func functionsOf(label string, src []byte) ([]Function, error) {
 		if !ok || strings.HasPrefix(def.Name.Name, "_") {
 			continue
 		}
-		var params []string
+		var params, names []string
 		for _, p := range def.Params {
 			params = append(params, text(p))
+			names = append(names, paramName(p))
 		}
-		fn := Function{Module: label, Name: def.Name.Name, Signature: def.Name.Name + "(" + strings.Join(params, ", ") + ")"}
+		fn := Function{Module: label, Name: def.Name.Name, Signature: def.Name.Name + "(" + strings.Join(params, ", ") + ")", Params: names}
 		if len(def.Body) > 0 {
 			if e, ok := def.Body[0].(*syntax.ExprStmt); ok {
 				if lit, ok := e.X.(*syntax.Literal); ok && lit.Token == syntax.STRING {
@@ -82,6 +86,22 @@ func functionsOf(label string, src []byte) ([]Function, error) {
 		out = append(out, fn)
 	}
 	return out, nil
+}
+
+// paramName is a parameter's name: "x" for x and x = 1, "**kw" for **kw.
+func paramName(p syntax.Expr) string {
+	switch p := p.(type) {
+	case *syntax.Ident:
+		return p.Name
+	case *syntax.BinaryExpr: // x = default
+		return paramName(p.X)
+	case *syntax.UnaryExpr: // *args, **kwargs, or a lone *
+		if p.X == nil {
+			return p.Op.String()
+		}
+		return p.Op.String() + paramName(p.X)
+	}
+	return ""
 }
 
 // dedent removes the indentation a docstring's later lines share.

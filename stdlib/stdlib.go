@@ -5,7 +5,8 @@ package stdlib
 
 import "embed"
 
-// FS holds the modules, by name ("apt.star").
+// FS holds the modules, by name ("apt.star"), and internal/, what they
+// share (imgbuild docs does not list it).
 //
-//go:embed *.star
+//go:embed *.star internal/*.star
 var FS embed.FS

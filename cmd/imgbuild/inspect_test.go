@@ -6,6 +6,7 @@ import (
 	"testing"
 
 	"github.com/imgbuild/imgbuild/engine/testkit"
+	"github.com/imgbuild/imgbuild/stdlib"
 )
 
 const inspected = `
@@ -162,5 +163,34 @@ func TestDocsCoverTheStandardLibrary(t *testing.T) {
 	code, out, _ = imgbuild(t, t.TempDir(), "docs", "cleanup.star")
 	if code != 0 || !strings.Contains(out, "cleanup(") || !strings.Contains(out, "cleanup_steps(") {
 		t.Errorf("docs cleanup.star: exit %d\n%s", code, out)
+	}
+}
+
+// TestDocsShowEveryStandardLibraryFunction: the index lists each function
+// with its module, and docs NAME shows its signature, the load() that
+// brings it in and its whole docstring.
+func TestDocsShowEveryStandardLibraryFunction(t *testing.T) {
+	fns, err := stdlib.Functions()
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, index, _ := imgbuild(t, t.TempDir(), "docs")
+	for _, f := range fns {
+		if !strings.Contains(index, "  "+f.Name+" ") || !strings.Contains(index, "("+f.Module+")") {
+			t.Errorf("docs does not list %s of %s", f.Name, f.Module)
+		}
+		code, out, errOut := imgbuild(t, t.TempDir(), "docs", f.Name)
+		if code != 0 || !strings.HasPrefix(out, f.Signature+"\n") || !strings.Contains(out, `load("`+f.Module+`", "`+f.Name+`")`) {
+			t.Errorf("docs %s: exit %d\n%s%s", f.Name, code, out, errOut)
+		}
+		for _, l := range strings.Split(f.Doc, "\n") {
+			if !strings.Contains(out, l) {
+				t.Errorf("docs %s lacks the docstring's line %q", f.Name, l)
+			}
+		}
+	}
+	code, out, _ := imgbuild(t, t.TempDir(), "docs", "sshd_config")
+	if code != 0 || !strings.Contains(out, "sshd_config(permit_root_login = \"prohibit-password\",") || !strings.Contains(out, "  permit_root_login: \"prohibit-password\"") {
+		t.Errorf("docs sshd_config: exit %d\n%s", code, out)
 	}
 }
