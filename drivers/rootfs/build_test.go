@@ -235,7 +235,15 @@ rootfs(name = "base", package_cache = "` + sharedCache(t) + `", formats = ["tar"
 			}
 			left := r.leftovers()
 			left = append(left, chroottest.ProcessesNamed("sleep 101")...)
-			left = append(left, chroottest.ProcessesNamed("/usr/sbin/debootstrap")...)
+			// This build's debootstrap only (other tests on this machine
+			// may be running their own), and whatever still runs in its
+			// tree.
+			for _, p := range chroottest.ProcessesNamed("/usr/sbin/debootstrap") {
+				if strings.Contains(p, dir) {
+					left = append(left, p)
+				}
+			}
+			left = append(left, chroottest.ProcessesIn(dir)...)
 			if entries, _ := os.ReadDir(filepath.Join(dir, "output")); len(entries) > 0 {
 				left = append(left, "output "+entries[0].Name())
 			}
