@@ -43,6 +43,10 @@ func main() {
 	noop := flag.Int("noop", 100, "local() builds for the no-op re-run measurement")
 	planBuilds := flag.Int("plan-builds", 10000, "builds for plan against validate")
 	flag.Parse()
+	// The measurements run imgbuild from directories of their own.
+	if abs, err := filepath.Abs(*bin); err == nil {
+		*bin = abs
+	}
 	if err := planBench(*bin, *builds, *runs); err != nil {
 		fmt.Fprintln(os.Stderr, "imgbench:", err)
 		os.Exit(1)
