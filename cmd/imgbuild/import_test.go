@@ -54,7 +54,7 @@ func golden(t *testing.T, name, file, got string) {
 // the description, the warnings and the plan with the golden files, and
 // checks that the plan has one build per source the build blocks name.
 func TestImportCorpus(t *testing.T) {
-	cases := map[string]int{"hcl-null": 2, "hcl-aws": 2, "hcl-dir": 2, "json-legacy": 2, "hcl-cfgmgmt": 2}
+	cases := map[string]int{"hcl-null": 2, "hcl-aws": 2, "hcl-dir": 2, "json-legacy": 2, "hcl-cfgmgmt": 2, "hcl-clone": 2}
 	for name, builds := range cases {
 		t.Run(name, func(t *testing.T) {
 			dir, stderr := importCase(t, name)
@@ -65,6 +65,9 @@ func TestImportCorpus(t *testing.T) {
 			golden(t, name, "want.star", string(src))
 			golden(t, name, "want.stderr", stderr)
 			args, _ := os.ReadFile(filepath.Join(dir, "args.txt"))
+			if code, out, errOut := imgbuild(t, dir, append([]string{"validate", "images.star"}, strings.Fields(string(args))...)...); code != 0 {
+				t.Fatalf("validate: exit %d\n%s%s", code, out, errOut)
+			}
 			code, out, errOut := imgbuild(t, dir, append([]string{"plan", "images.star"}, strings.Fields(string(args))...)...)
 			if code != 0 {
 				t.Fatalf("plan: exit %d\n%s%s", code, out, errOut)
@@ -198,6 +201,53 @@ func TestImportBadInput(t *testing.T) {
 	}
 }
 
+// TestImportedValidationRefusesWhatPackersRefuses gives the imported
+// hcl-null corpus a value its variable's validation block refuses: the
+// error is the template's error_message.
+func TestImportedValidationRefusesWhatPackersRefuses(t *testing.T) {
+	dir, _ := importCase(t, "hcl-null")
+	args, _ := os.ReadFile(filepath.Join(dir, "args.txt"))
+	code, _, errOut := imgbuild(t, dir, append([]string{"validate", "images.star", "--var", "app_version=v1.2.3"}, strings.Fields(string(args))...)...)
+	if want := "The version must look like 1.2.3."; code != exitInvalid || !strings.Contains(errOut, want) || !strings.Contains(errOut, "app_version") {
+		t.Errorf("validate: exit %d, stderr %q; want exit 2 and %q for app_version", code, errOut, want)
+	}
+}
+
+// TestImportedFileOutsideTheWorkspaceIsAnError imports a template whose
+// file() reads from outside the workspace: the import succeeds (the path is
+// the template's), and validating the description refuses the read_file
+// it became, naming the path and the workspace.
+func TestImportedFileOutsideTheWorkspaceIsAnError(t *testing.T) {
+	root := testkit.Workspace(t, map[string]string{
+		"ws/imgbuild.mod": "",
+		"ws/template.pkr.hcl": `
+locals {
+  motd = file("../motd")
+}
+
+source "null" "a" {
+  ssh_host = "127.0.0.1"
+}
+
+build {
+  sources = ["source.null.a"]
+  provisioner "shell" {
+    inline = ["echo '${local.motd}' > /etc/motd"]
+  }
+}
+`,
+		"motd": "outside\n",
+	})
+	dir := filepath.Join(root, "ws")
+	if code, stdout, stderr := imgbuild(t, dir, "import", "template.pkr.hcl", "-o", "images.star"); code != 0 {
+		t.Fatalf("import: exit %d\n%s%s", code, stdout, stderr)
+	}
+	code, _, errOut := imgbuild(t, dir, "validate", "images.star")
+	if want := `read_file: "../motd" is outside the workspace ` + dir + `; descriptions may only read files inside it`; code != exitInvalid || !strings.Contains(errOut, want) {
+		t.Errorf("validate: exit %d, stderr %q; want exit 2 and %q", code, errOut, want)
+	}
+}
+
 func TestDocsImportListsEveryMappedPlugin(t *testing.T) {
 	code, out, _ := imgbuild(t, t.TempDir(), "docs", "import")
 	plugins := [][2]string{{"amazon-ebs", "amazon_ebs()"}, {"vsphere-iso", "vsphere_iso()"}, {"vsphere-clone", "vsphere_clone()"},
@@ -216,5 +266,56 @@ func TestDocsImportListsEveryMappedPlugin(t *testing.T) {
 		if !strings.Contains(out, want) {
 			t.Errorf("docs import lacks %q", want)
 		}
+	}
+}
+
+// TestDocsTemplateFileSaysItsSyntax pins down that the docs name the one
+// template syntax template_file renders, the one import maps Packer's
+// templatefile() to unchanged.
+func TestDocsTemplateFileSaysItsSyntax(t *testing.T) {
+	code, out, errOut := imgbuild(t, t.TempDir(), "docs", "template_file")
+	for _, want := range []string{"template_file renders the file with HCL's template syntax, the one\n  Packer's templatefile() uses",
+		"%{ if cond }...%{ else }...%{ endif }", "A file outside the workspace is an\n  error"} {
+		if code != 0 || !strings.Contains(out, want) {
+			t.Errorf("docs template_file: exit %d, lacks %q:\n%s%s", code, want, out, errOut)
+		}
+	}
+}
+
+// TestImportLegacyConfigurationToolCommands imports a legacy JSON
+// template's chef-solo, puppet-masterless and ansible-local: Packer's
+// {{if .Sudo}} and {{if .Version}} idioms become {sudo} and {version}, and
+// another {{if}} is a TODO with a warning.
+func TestImportLegacyConfigurationToolCommands(t *testing.T) {
+	dir := testkit.Workspace(t, map[string]string{"t.json": `{
+  "builders": [{"type": "null", "ssh_host": "127.0.0.1"}],
+  "provisioners": [
+    {"type": "chef-solo", "cookbook_paths": ["c"], "version": "18.2.7",
+     "install_command": "curl -L https://omnitruck.chef.io/install.sh | {{if .Sudo}}sudo{{end}} bash -s --{{if .Version}} -v {{.Version}}{{end}}",
+     "execute_command": "{{if .Sudo}}sudo {{end}}chef-solo --no-color -c {{.ConfigPath}} -j {{.JsonPath}}"},
+    {"type": "puppet-masterless", "manifest_file": "s.pp", "prevent_sudo": true, "ignore_exit_codes": "true",
+     "execute_command": "cd {{.WorkingDir}} && {{if .Sudo}}sudo -E {{end}}puppet apply {{if .Debug}}--debug {{end}}{{.ManifestFile}}"},
+    {"type": "ansible-local", "playbook_file": "p.yml", "inventory_groups": "a,b"}
+  ]
+}
+`})
+	code, out, errOut := imgbuild(t, dir, "import", "t.json")
+	if code != 0 {
+		t.Fatalf("import: exit %d\n%s%s", code, out, errOut)
+	}
+	for _, want := range []string{
+		`execute_command = "{sudo}chef-solo --no-color -c {config} -j {json}"`,
+		`install_command = "curl -L https://omnitruck.chef.io/install.sh | {sudo}bash -s --{version}"`,
+		`puppet_apply(valid_exit_codes = list(range(256)), manifest_file = "s.pp")`,
+		`# TODO(import): execute_command = "cd {{ .WorkingDir }} && {{if .Sudo}}sudo -E {{end}}puppet apply`,
+		`ansible_local(inventory_groups = ["a", "b"], playbook_file = "p.yml")`,
+	} {
+		if !strings.Contains(out, want) {
+			t.Errorf("the import lacks %s:\n%s", want, out)
+		}
+	}
+	if want := "warning: t.json: the legacy template action {{if .Debug}}--debug {{end}} is not mapped; written as a TODO(import) comment\n"; !strings.Contains(errOut, want) ||
+		!strings.Contains(errOut, "1 build (null), 1 TODO(import) comment") {
+		t.Errorf("stderr %q; want %q and the count", errOut, want)
 	}
 }

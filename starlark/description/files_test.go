@@ -70,6 +70,52 @@ box(name = "web", region = "x", image = read_file("files/image.txt").strip().upp
 	}
 }
 
+// TestTemplateFileIsAnInputOfTheBuildThatUsesIt changes a template and
+// then a value given to it: each changes the fingerprint of the build that
+// renders it, and neither changes the other build's.
+func TestTemplateFileIsAnInputOfTheBuildThatUsesIt(t *testing.T) {
+	root := testkit.Workspace(t, map[string]string{
+		"images.star": `
+host = var("host", default = "web-1")
+box(name = "web", region = "x", tags = {"user_data": template_file("//user-data.pkrtpl.hcl", {"hostname": host})})
+box(name = "db", region = "x")
+`,
+		"user-data.pkrtpl.hcl": "#cloud-config\nhostname: ${hostname}\n",
+	})
+	fingerprints := func(vars map[string]string) [2]string {
+		t.Helper()
+		d, err := Load(Options{File: filepath.Join(root, "images.star"), Registry: testRegistry(), Getenv: func(k string) (string, bool) {
+			v, ok := vars[strings.TrimPrefix(k, "IMGBUILD_VAR_")]
+			return v, ok && strings.HasPrefix(k, "IMGBUILD_VAR_")
+		}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		var out [2]string
+		for i, name := range []string{"web", "db"} {
+			n, _ := d.Graph.Node(name)
+			in, err := (&engine.Fingerprinter{Registry: testRegistry(), Workspace: d.Root}).Inputs(context.Background(), n, nil, false)
+			if err != nil {
+				t.Fatal(err)
+			}
+			out[i] = in.Fingerprint()
+		}
+		return out
+	}
+	before := fingerprints(nil)
+	os.WriteFile(filepath.Join(root, "user-data.pkrtpl.hcl"), []byte("#cloud-config\nhostname: ${hostname}\npackages: [jq]\n"), 0o644)
+	edited := fingerprints(nil)
+	if edited[0] == before[0] {
+		t.Errorf("web's fingerprint did not change when its template did")
+	}
+	if edited[1] != before[1] {
+		t.Errorf("db's fingerprint changed with a template it does not use")
+	}
+	if other := fingerprints(map[string]string{"host": "web-2"}); other[0] == edited[0] || other[1] != edited[1] {
+		t.Errorf("a value given to the template: fingerprints %v, then %v; want web's alone to change", edited, other)
+	}
+}
+
 func TestReadFileOutsideTheWorkspaceIsAnError(t *testing.T) {
 	root := testkit.Workspace(t, map[string]string{"ws/images.star": "", "secret.txt": "x"})
 	cases := map[string]string{

@@ -194,7 +194,7 @@ func (c *converter) special(s *scope, p *plugin, key string, x build.Expr, attrs
 		return kwarg("security_group_ids", list(x)), ""
 	case "vsphere_iso.boot_command":
 		return placeholders(x, map[string]string{"HTTPIP": "{http_ip}", "HTTPPort": "{http_port}", "Name": "{vm_name}"}), ""
-	case "vsphere_iso.disk_controller_type", "vsphere_clone.disk_controller_type":
+	case "vsphere_iso.disk_controller_type":
 		if l, ok := x.(*build.ListExpr); ok {
 			if len(l.List) != 1 {
 				return nil, "several disk controllers are not mapped (imgbuild has one)"
@@ -264,7 +264,7 @@ func (c *converter) special(s *scope, p *plugin, key string, x build.Expr, attrs
 			return nil, "ignored: the default; imgbuild runs sudo -n when the machine's user is not root"
 		case "true":
 			if attrs["execute_command"] != nil {
-				return nil, "ignored: execute_command was imported without Packer's {{if .Sudo}}...{{end}}"
+				return nil, "ignored: Packer's {{if .Sudo}}...{{end}} is left out of execute_command"
 			}
 			return nil, "prevent_sudo = true is not mapped: imgbuild runs sudo -n only when the machine's user is not root; write an execute_command without {sudo} to never use it"
 		}
@@ -361,8 +361,12 @@ var puppetPlaceholders = []cfgPlaceholder{
 var chefPlaceholders = []cfgPlaceholder{
 	{field("ConfigPath"), "{config}"},
 	{field("JsonPath"), "{json}"},
-	{regexp.MustCompile(`\{\{-?\s*if\s+\.Version\s*-?\}\}(.*?)` + field("Version").String() + `\s*\{\{-?\s*end\s*-?\}\}`), "{version}"},
+	{versionIdiom, "{version}"},
 }
+
+// versionIdiom is Packer's {{if .Version}} -v {{.Version}}{{end}}:
+// imgbuild's {version} is " -v <version>" or "".
+var versionIdiom = regexp.MustCompile(`\{\{-?\s*if\s+\.Version\s*-?\}\}(.*?)` + field("Version").String() + `\s*\{\{-?\s*end\s*-?\}\}`)
 
 // cfgCommand rewrites a configuration tool's execute_command or
 // install_command from Packer's template syntax to imgbuild's
@@ -513,10 +517,44 @@ func (c *converter) blockDict(s *scope, p *plugin, body *hclsyntax.Body) (*build
 		}
 		d.List = append(d.List, &build.KeyValueExpr{Key: str(key), Value: x})
 	}
+	lists := map[string]*build.ListExpr{}
 	for _, b := range body.Blocks {
-		todos = append(todos, c.todo(b.Range(), fmt.Sprintf("a %s block inside a block is not mapped", b.Type))...)
+		if b.Type == "dynamic" || len(b.Labels) > 0 {
+			todos = append(todos, c.todo(b.Range(), fmt.Sprintf("a %s block inside a block is not mapped", b.Type))...)
+			continue
+		}
+		inner, t := c.blockDict(s, p, b.Body)
+		todos = append(todos, t...)
+		if l := lists[b.Type]; l != nil {
+			l.List = append(l.List, inner)
+			continue
+		}
+		if nestedLists[b.Type] {
+			lists[b.Type] = &build.ListExpr{List: []build.Expr{inner}}
+			d.List = append(d.List, &build.KeyValueExpr{Key: str(b.Type), Value: lists[b.Type]})
+			continue
+		}
+		if dictHas(d, b.Type) {
+			todos = append(todos, c.todo(b.Range(), fmt.Sprintf("a second %s block is not mapped", b.Type))...)
+			continue
+		}
+		d.List = append(d.List, &build.KeyValueExpr{Key: str(b.Type), Value: inner})
 	}
 	return d, todos
+}
+
+// nestedLists are the blocks inside blocks that Packer repeats, one per
+// item (customize's network_interface, one per adapter): they become a
+// list of dicts; other nested blocks become a dict.
+var nestedLists = map[string]bool{"network_interface": true}
+
+func dictHas(d *build.DictExpr, key string) bool {
+	for _, kv := range d.List {
+		if k, ok := kv.Key.(*build.StringExpr); ok && k.Value == key {
+			return true
+		}
+	}
+	return false
 }
 
 // dynamic converts dynamic "label" { for_each, iterator, content } into a

@@ -13,6 +13,11 @@ var fuzzBuiltins = map[string]map[string]string{
 	"shell":      {"inline": "list of string", "env": "dict of string", "execute_command": "string", "script": "string"},
 	"manifest":   {"output": "string"},
 	"aws_ami":    {"owners": "list of string", "name": "string"},
+	"ansible": {"playbook_file": "string", "roles_path": "list of string", "ansible_env_vars": "dict of string",
+		"extra_arguments": "list of string", "use_proxy": "bool", "only": "list of string"},
+	"ansible_local": {"playbook_file": "string", "inventory_groups": "list of string", "playbook_dir": "string"},
+	"puppet_apply":  {"manifest_file": "string", "execute_command": "string", "valid_exit_codes": "list of int", "facter": "dict of string"},
+	"chef_solo":     {"cookbook_paths": "list of string", "execute_command": "string", "install_command": "string", "json": "dict"},
 }
 
 func fuzzImport(t *testing.T, name, src string) {
@@ -36,6 +41,14 @@ func FuzzImportHCL(f *testing.F) {
 		"source \"amazon-ebs\" \"a\" {\n dynamic \"launch_block_device_mappings\" {\n for_each = [1]\n content {\n volume_size = launch_block_device_mappings.value\n }\n }\n}\nbuild {\n sources = [\"source.amazon-ebs.a\"]\n}\n",
 		"data \"amazon-ami\" \"x\" {\n filters = { name = \"d*\" }\n owners = [\"1\"]\n}\n",
 		"build {\n source \"source.null.missing\" { name = \"n\" }\n}\n",
+		"source \"null\" \"a\" {\n ssh_host = \"h\"\n}\nsource \"null\" \"b\" {}\nbuild {\n sources = [\"null.a\", \"null.b\"]\n" +
+			" provisioner \"ansible\" {\n playbook_file = \"p.yml\"\n roles_path = \"r:s\"\n ansible_env_vars = [\"A=${source.name}\"]\n use_sftp = true\n}\n" +
+			" provisioner \"ansible-local\" {\n playbook_files = [\"l.yml\"]\n inventory_groups = \"a,b\"\n group_vars = \"g\"\n}\n" +
+			" provisioner \"puppet-masterless\" {\n manifest_file = \"s.pp\"\n prevent_sudo = true\n ignore_exit_codes = true\n" +
+			" execute_command = \"cd {{.WorkingDir}} && {{.FacterVars}} {{if .Sudo}}sudo -E {{end}}puppet apply {{.ExtraArguments}} {{.ManifestFile}}\"\n" +
+			" override = { \"null.b\" = { puppet_bin_dir = \"/opt\" } }\n}\n" +
+			" provisioner \"chef-solo\" {\n cookbook_paths = [\"c\"]\n prevent_sudo = false\n" +
+			" install_command = \"curl | {{if .Sudo}}sudo{{end}} bash -s --{{if .Version}} -v {{.Version}}{{end}}\"\n execute_command = \"{{if .Debug}}x{{end}}\"\n}\n}\n",
 		"source \"null\" \"a\" {\n ssh_host = \"h\"\n}\nbuild {\n sources = [\"null.a\"]\n error-cleanup-provisioner \"shell\" {\n inline = [\"df\"]\n except = [\"null.b\"]\n }\n error-cleanup-provisioner \"shell\" {}\n}\n",
 	} {
 		f.Add(s)
@@ -51,6 +64,7 @@ func FuzzImportJSON(f *testing.F) {
 		`{"builders": [{"type": "null", "ssh_host": "{{ .Bad }}{{"}]}`,
 		`{"builders": [{"type": "null"}], "error-cleanup-provisioner": {"type": "shell", "inline": ["{{build_name}}"]}}`,
 		`{"builders": [{"type": "null"}], "error-cleanup-provisioner": [1]}`,
+		`{"builders": [{"type": "null"}], "provisioners": [{"type": "ansible-local", "playbook_file": "p.yml", "inventory_groups": "a,b"}, {"type": "chef-solo", "prevent_sudo": "true", "execute_command": "{{if .Sudo}}sudo {{end}}chef-solo -c {{.ConfigPath}} -j {{.JsonPath}}"}, {"type": "puppet-masterless", "ignore_exit_codes": "maybe"}]}`,
 		`{"builders": []}`, `[]`, `{`,
 	} {
 		f.Add(s)

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"encoding/json"
 	"fmt"
+	"regexp"
 	"slices"
 	"strconv"
 	"strings"
@@ -307,6 +308,15 @@ func legacyString(s string) string {
 			b.WriteString(q[1 : len(q)-1])
 		case *parse.ActionNode:
 			b.WriteString(legacyAction(n))
+		case *parse.IfNode:
+			// The configuration tools' {{if .Sudo}} and {{if .Version}}
+			// idioms stay, for their command lines (see cfgCommand).
+			if text := n.String(); wholeMatch(sudoIdiom, text) || wholeMatch(versionIdiom, text) {
+				q := esc(text)
+				b.WriteString(q[1 : len(q)-1])
+				continue
+			}
+			b.WriteString("${legacy_unmapped(" + strconv.Quote(n.String()) + ")}")
 		default:
 			b.WriteString("${legacy_unmapped(" + strconv.Quote(n.String()) + ")}")
 		}
@@ -383,4 +393,10 @@ func jsonErr(src []byte, err error) string {
 		return fmt.Sprintf("%d:%d: %v", line, col, err)
 	}
 	return err.Error()
+}
+
+// wholeMatch reports whether re matches all of s.
+func wholeMatch(re *regexp.Regexp, s string) bool {
+	loc := re.FindStringIndex(s)
+	return loc != nil && loc[0] == 0 && loc[1] == len(s)
 }

@@ -80,7 +80,7 @@ var plugins = []*plugin{
 		special: map[string]string{
 			"export":                      "a dict",
 			"content_library_destination": "a dict",
-			"disk_controller_type":        "the first of the list",
+			"customize":                   "a dict: linux_options a dict, network_interface a list of dicts, one per block",
 		}},
 	{packer: "qemu", builtin: "qemu", kind: builderKind,
 		renames: map[string]string{"machine_type": "machine", "qemuargs": "qemu_args"},
