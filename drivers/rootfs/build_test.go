@@ -213,13 +213,13 @@ func tarFiles(t *testing.T, p string) map[string]string {
 func TestCancellingTheBuildLeavesNothing(t *testing.T) {
 	testkit.SkipIfShort(t, "debootstrap takes a minute")
 	requireDebootstrap(t)
-	for _, tc := range []struct{ step, marker string }{
-		{"debootstrap", "I: Configuring"}, // its /proc is mounted by then
-		{"provision", "provisioner is running"},
+	for _, tc := range []struct{ step, marker, checkpoint string }{
+		{"debootstrap", "I: Configuring", "False"}, // its /proc is mounted by then
+		{"provision", "provisioner is running", "True"},
 	} {
 		t.Run(tc.step, func(t *testing.T) {
 			dir := testkit.Workspace(t, map[string]string{"images.star": `
-rootfs(name = "base", package_cache = "` + sharedCache(t) + `", formats = ["tar"],
+rootfs(name = "base", package_cache = "` + sharedCache(t) + `", formats = ["tar"], checkpoint = ` + tc.checkpoint + `,
        provisioners = [shell(inline = ["(sleep 1010 &); echo provisioner is running; sleep 1011"])])
 `})
 			ctx, cancel := context.WithCancel(context.Background())
@@ -239,7 +239,7 @@ rootfs(name = "base", package_cache = "` + sharedCache(t) + `", formats = ["tar"
 			// may be running their own), and whatever still runs in its
 			// tree.
 			for _, p := range chroottest.ProcessesNamed("/usr/sbin/debootstrap") {
-				if strings.Contains(p, dir) {
+				if strings.Contains(p, r.temp) || strings.Contains(p, dir) { // its tree is in the run's TempDir
 					left = append(left, p)
 				}
 			}

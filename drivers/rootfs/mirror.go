@@ -199,19 +199,20 @@ var mirrorClient = &http.Client{Timeout: 30 * time.Second}
 
 // checkSuite asks the mirror for the suite's Release file, so that an
 // unreachable mirror or an unknown suite is a clear error before
-// debootstrap starts. It returns the suite's codename.
-func checkSuite(ctx context.Context, mirror, suite string) (string, error) {
+// debootstrap starts. It returns the suite's codename and the Release
+// file (what the checkpoints are checked against).
+func checkSuite(ctx context.Context, mirror, suite string) (string, []byte, error) {
 	release := strings.TrimRight(mirror, "/") + "/dists/" + url.PathEscape(suite) + "/Release"
 	req, err := http.NewRequestWithContext(ctx, http.MethodGet, release, nil)
 	if err != nil {
-		return "", err
+		return "", nil, err
 	}
 	resp, err := mirrorClient.Do(req)
 	if err != nil {
 		if ctx.Err() != nil {
-			return "", context.Cause(ctx)
+			return "", nil, context.Cause(ctx)
 		}
-		return "", fmt.Errorf("cannot reach the mirror %s: fetching %s failed: %v; check the mirror keyword (or this machine's apt sources, which give the default) and the network", mirror, release, unwrapURLError(err))
+		return "", nil, fmt.Errorf("cannot reach the mirror %s: fetching %s failed: %v; check the mirror keyword (or this machine's apt sources, which give the default) and the network", mirror, release, unwrapURLError(err))
 	}
 	defer resp.Body.Close()
 	switch {
@@ -230,19 +231,19 @@ func checkSuite(ctx context.Context, mirror, suite string) (string, error) {
 		} else {
 			msg += " Name a Debian codename (bookworm, trixie) or stable, testing, unstable"
 		}
-		return "", errors.New(msg)
+		return "", nil, errors.New(msg)
 	case resp.StatusCode != http.StatusOK:
-		return "", fmt.Errorf("the mirror %s answered %s for %s: check the mirror keyword", mirror, resp.Status, release)
+		return "", nil, fmt.Errorf("the mirror %s answered %s for %s: check the mirror keyword", mirror, resp.Status, release)
 	}
 	body, err := io.ReadAll(io.LimitReader(resp.Body, 1<<20))
 	if err != nil {
-		return "", fmt.Errorf("reading %s: %w", release, err)
+		return "", nil, fmt.Errorf("reading %s: %w", release, err)
 	}
 	codename := releaseField(string(body), "Codename")
 	if codename == "" {
 		codename = suite
 	}
-	return codename, nil
+	return codename, body, nil
 }
 
 func unwrapURLError(err error) error {

@@ -5,7 +5,8 @@
 // and a qcow2, plus the kernel and initrd found in it for direct boot.
 //
 // A build goes: check the mirror and suite → debootstrap (in private
-// namespaces, its downloads kept in a package cache) → configure (hostname,
+// namespaces, its downloads kept in a package cache; or the same tree
+// copied from a checkpoint, see drivers/rootfs/checkpoint) → configure (hostname,
 // fstab, DHCP) → provisioners in the chroot → generalize (machine-id
 // emptied, SSH host keys removed and regenerated on first boot,
 // policy-rc.d and the borrowed resolv.conf gone) → images → checksum.
@@ -28,6 +29,7 @@ import (
 
 	"github.com/imgbuild/imgbuild/drivers/chroot"
 	"github.com/imgbuild/imgbuild/drivers/qemu/qemuimg"
+	"github.com/imgbuild/imgbuild/drivers/rootfs/checkpoint"
 	"github.com/imgbuild/imgbuild/engine"
 	"github.com/imgbuild/imgbuild/engine/output"
 	"github.com/imgbuild/imgbuild/engine/schema"
@@ -88,6 +90,11 @@ func Build(ctx context.Context, job *engine.Job) (*engine.Artifact, error) {
 	mirror := &stepCheckMirror{ui: job.UI, cfg: cfg}
 	cache := &stepLockCache{ui: job.UI, cfg: cfg, workspace: out.Workspace}
 	tree := &stepDebootstrap{ui: job.UI, cfg: cfg, workDir: job.WorkDir, mirror: mirror, cache: cache}
+	if cfg.Checkpoint {
+		if tree.checkpoints, err = checkpoint.Open(); err != nil {
+			return nil, fmt.Errorf("checkpoint: %w (or set checkpoint = False)", err)
+		}
+	}
 	chrooted := &stepOpenChroot{ui: job.UI, cfg: cfg, tree: tree, cache: cache}
 	images := &stepImages{ui: job.UI, cfg: cfg, out: out, build: job.Name, workDir: job.WorkDir, size: size, uuid: uuid, epoch: epoch, tree: tree}
 	err = job.Steps.Run(ctx,

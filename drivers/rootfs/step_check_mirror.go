@@ -16,6 +16,7 @@ type stepCheckMirror struct {
 	// outputs
 	mirror   string // without a trailing slash
 	codename string // the suite's codename ("bookworm" for stable)
+	release  []byte // the suite's Release file
 }
 
 // Name implements step.Step.
@@ -30,11 +31,11 @@ func (s *stepCheckMirror) Run(ctx context.Context) error {
 		source = " (the mirror this machine's apt uses)"
 	}
 	s.mirror = strings.TrimRight(s.mirror, "/")
-	codename, err := checkSuite(ctx, s.mirror, s.cfg.Suite)
+	codename, release, err := checkSuite(ctx, s.mirror, s.cfg.Suite)
 	if err != nil {
 		return err
 	}
-	s.codename = codename
+	s.codename, s.release = codename, release
 	if codename != s.cfg.Suite {
 		s.ui.Say("installing Debian %s (%s) from %s%s", s.cfg.Suite, codename, s.mirror, source)
 	} else {

@@ -11,19 +11,23 @@ import (
 	"strings"
 
 	"github.com/imgbuild/imgbuild/drivers/chroot"
+	"github.com/imgbuild/imgbuild/drivers/rootfs/checkpoint"
 	"github.com/imgbuild/imgbuild/engine/event"
 )
 
 // stepDebootstrap installs the base system into a tree in the build's
 // scratch directory, with debootstrap run in private namespaces, its
-// downloads kept in the package cache. Its cleanup removes the tree,
-// unless something is mounted in it.
+// downloads kept in the package cache. With checkpoint = True it copies
+// the tree from the checkpoint cache instead when it holds one of the same
+// key, and keeps what debootstrap made there. Its cleanup removes the
+// tree, unless something is mounted in it.
 type stepDebootstrap struct {
-	ui      *event.UI
-	cfg     *Config
-	workDir string
-	mirror  *stepCheckMirror // the mirror and the suite's codename
-	cache   *stepLockCache   // the package cache, if any
+	ui          *event.UI
+	cfg         *Config
+	workDir     string
+	mirror      *stepCheckMirror  // the mirror, the suite's codename and Release
+	cache       *stepLockCache    // the package cache, if any
+	checkpoints *checkpoint.Cache // nil when checkpoint = False
 
 	// outputs
 	tree string // the root file system tree, absolute
@@ -34,10 +38,36 @@ func (s *stepDebootstrap) Name() string { return "debootstrap" }
 
 // Run implements step.Step.
 func (s *stepDebootstrap) Run(ctx context.Context) error {
-	s.tree = filepath.Join(s.workDir, "rootfs")
+	tree := filepath.Join(s.workDir, "rootfs")
+	var key checkpoint.Key
+	if s.checkpoints != nil {
+		var err error
+		if key, err = checkpointKey(s.cfg, s.mirror.mirror, s.mirror.codename); err != nil {
+			return err
+		}
+		reused, err := restoreCheckpoint(ctx, s.ui, s.checkpoints, key, s.mirror.release, tree)
+		if reused {
+			s.tree = tree
+		}
+		if reused || err != nil {
+			return err
+		}
+	}
+	s.tree = tree
 	if err := os.Mkdir(s.tree, 0o755); err != nil {
 		return fmt.Errorf("creating the tree: %w", err)
 	}
+	if err := s.debootstrap(ctx); err != nil {
+		return err
+	}
+	if s.checkpoints != nil {
+		saveCheckpoint(ctx, s.ui, s.checkpoints, key, s.mirror.release, s.tree)
+	}
+	return nil
+}
+
+// debootstrap runs debootstrap into the tree.
+func (s *stepDebootstrap) debootstrap(ctx context.Context) error {
 	args := s.args()
 	s.ui.Say("running %s", strings.Join(args, " "))
 	stdout, stderr := s.ui.Lines("stdout"), s.ui.Lines("stderr")

@@ -119,14 +119,23 @@ func TestTheHashSeesEveryKindOfChange(t *testing.T) {
 	src := tree(t, 100)
 	base := hash(t, src)
 	changes := map[string]func(root string) error{
-		"content":  func(r string) error { return os.WriteFile(filepath.Join(r, "etc/os-release"), []byte("ID=ubuntu\n"), 0o644) },
-		"mode":     func(r string) error { return os.Chmod(filepath.Join(r, "usr/bin/su"), 0o755) },
-		"owner":    func(r string) error { return os.Lchown(filepath.Join(r, "usr/lib/blob"), 1, 1) },
-		"mtime":    func(r string) error { return os.Chtimes(filepath.Join(r, "usr/lib/blob"), time.Unix(1, 0), time.Unix(1, 0)) },
+		"content": func(r string) error {
+			return os.WriteFile(filepath.Join(r, "etc/os-release"), []byte("ID=ubuntu\n"), 0o644)
+		},
+		"mode":  func(r string) error { return os.Chmod(filepath.Join(r, "usr/bin/su"), 0o755) },
+		"owner": func(r string) error { return os.Lchown(filepath.Join(r, "usr/lib/blob"), 1, 1) },
+		"mtime": func(r string) error {
+			return os.Chtimes(filepath.Join(r, "usr/lib/blob"), time.Unix(1, 0), time.Unix(1, 0))
+		},
 		"new file": func(r string) error { return os.WriteFile(filepath.Join(r, "etc/new"), nil, 0o644) },
 		"removed":  func(r string) error { return os.Remove(filepath.Join(r, "usr/lib/blob")) },
-		"link":     func(r string) error { os.Remove(filepath.Join(r, "bin")); return os.Symlink("usr/sbin", filepath.Join(r, "bin")) },
-		"xattr":    func(r string) error { return unix.Lsetxattr(filepath.Join(r, "usr/bin/su"), "user.imgbuild", []byte("changed"), 0) },
+		"link": func(r string) error {
+			os.Remove(filepath.Join(r, "bin"))
+			return os.Symlink("usr/sbin", filepath.Join(r, "bin"))
+		},
+		"xattr": func(r string) error {
+			return unix.Lsetxattr(filepath.Join(r, "usr/bin/su"), "user.imgbuild", []byte("changed"), 0)
+		},
 	}
 	for name, change := range changes {
 		t.Run(name, func(t *testing.T) {
