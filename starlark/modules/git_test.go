@@ -15,17 +15,17 @@ import (
 // records each commit and content hash.
 func TestTagsBranchesAndCommits(t *testing.T) {
 	r := newRepo(t)
-	c1 := r.commit(map[string]string{"lib.star": "v = 1\n"})
-	r.tag("v1.0.0")
-	c2 := r.commit(map[string]string{"lib.star": "v = 2\n"})
-	r.git("", "checkout", "--quiet", "-b", "dev")
-	c3 := r.commit(map[string]string{"lib.star": "v = 3\n"})
-	r.git("", "checkout", "--quiet", "main")
+	c1 := r.Commit(map[string]string{"lib.star": "v = 1\n"})
+	r.Tag("v1.0.0")
+	c2 := r.Commit(map[string]string{"lib.star": "v = 2\n"})
+	r.Git("", "checkout", "--quiet", "-b", "dev")
+	c3 := r.Commit(map[string]string{"lib.star": "v = 3\n"})
+	r.Git("", "checkout", "--quiet", "main")
 	cache := t.TempDir()
 	for _, c := range []struct{ ref, commit, v string }{
 		{"v1.0.0", c1, "v = 1\n"}, {"main", c2, "v = 2\n"}, {"dev", c3, "v = 3\n"}, {c2, c2, "v = 2\n"}, {c3[:9], c3, "v = 3\n"},
 	} {
-		root := workspace(t, fmt.Sprintf("dep(\"lib\", git = %q, ref = %q)\n", r.bare, c.ref))
+		root := workspace(t, fmt.Sprintf("dep(\"lib\", git = %q, ref = %q)\n", r.Bare, c.ref))
 		g := mustResolve(t, root, cache, Options{})
 		if m := g.Modules["lib"]; m.Commit != c.commit {
 			t.Errorf("ref %s resolved to %s, want %s", c.ref, m.Commit, c.commit)
@@ -38,7 +38,7 @@ func TestTagsBranchesAndCommits(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		if m := lock.Modules[0]; len(lock.Modules) != 1 || m.Git != r.bare || m.Ref != c.ref || m.Commit != c.commit || m.Hash != g.Modules["lib"].Hash {
+		if m := lock.Modules[0]; len(lock.Modules) != 1 || m.Git != r.Bare || m.Ref != c.ref || m.Commit != c.commit || m.Hash != g.Modules["lib"].Hash {
 			t.Errorf("lock: %s", lock.Marshal())
 		}
 		if c.ref == "v1.0.0" && g.Modules["lib"].Version() != "v1.0.0 (commit "+c1[:12]+")" {
@@ -52,11 +52,11 @@ func TestTagsBranchesAndCommits(t *testing.T) {
 // locked version needs no network once cached.
 func TestAMovedBranchDoesNotChangeALockedBuild(t *testing.T) {
 	r := newRepo(t)
-	first := r.commit(map[string]string{"lib.star": "v = 'first'\n"})
-	root := workspace(t, fmt.Sprintf("dep(\"lib\", git = %q, ref = \"main\")\n", r.bare))
+	first := r.Commit(map[string]string{"lib.star": "v = 'first'\n"})
+	root := workspace(t, fmt.Sprintf("dep(\"lib\", git = %q, ref = \"main\")\n", r.Bare))
 	cache := t.TempDir()
 	mustResolve(t, root, cache, Options{})
-	second := r.commit(map[string]string{"lib.star": "v = 'second'\n"})
+	second := r.Commit(map[string]string{"lib.star": "v = 'second'\n"})
 
 	g := mustResolve(t, root, cache, Options{Locked: true})
 	if g.Modules["lib"].Commit != first || read(t, g, "lib", "lib.star") != "v = 'first'\n" {
@@ -66,18 +66,18 @@ func TestAMovedBranchDoesNotChangeALockedBuild(t *testing.T) {
 		t.Errorf("lock changes: %v", ch)
 	}
 	// Offline: the remote is gone, the cache serves the locked commit.
-	hidden := r.bare + ".away"
-	os.Rename(r.bare, hidden)
+	hidden := r.Bare + ".away"
+	os.Rename(r.Bare, hidden)
 	if _, err := resolve(t, root, cache, Options{Locked: true}); err != nil {
 		t.Fatalf("a locked, cached module needed the network: %v", err)
 	}
-	os.Rename(hidden, r.bare)
+	os.Rename(hidden, r.Bare)
 
 	g = mustResolve(t, root, cache, Options{Update: []string{"lib"}})
 	if g.Modules["lib"].Commit != second {
 		t.Fatalf("mod update lib kept %s", g.Modules["lib"].Commit)
 	}
-	if ch := strings.Join(g.LockChanges(), "\n"); !strings.Contains(ch, "updated lib: git "+r.bare+" ref main, commit "+first[:12]+" → git "+r.bare+" ref main, commit "+second[:12]) {
+	if ch := strings.Join(g.LockChanges(), "\n"); !strings.Contains(ch, "updated lib: git "+r.Bare+" ref main, commit "+first[:12]+" → git "+r.Bare+" ref main, commit "+second[:12]) {
 		t.Errorf("lock changes: %s", ch)
 	}
 }
@@ -86,9 +86,9 @@ func TestAMovedBranchDoesNotChangeALockedBuild(t *testing.T) {
 // longer hashes to the lock's hash; it is made again from the repository.
 func TestATamperedCacheEntryIsFetchedAgain(t *testing.T) {
 	r := newRepo(t)
-	r.commit(map[string]string{"lib.star": "v = 'genuine'\n"})
-	r.tag("v1")
-	root := workspace(t, fmt.Sprintf("dep(\"lib\", git = %q, ref = \"v1\")\n", r.bare))
+	r.Commit(map[string]string{"lib.star": "v = 'genuine'\n"})
+	r.Tag("v1")
+	root := workspace(t, fmt.Sprintf("dep(\"lib\", git = %q, ref = \"v1\")\n", r.Bare))
 	cache := t.TempDir()
 	g := mustResolve(t, root, cache, Options{})
 	testkit.WriteFile(t, filepath.Join(g.Modules["lib"].Dir, "lib.star"), "v = 'evil'\n")
@@ -115,9 +115,9 @@ func TestATamperedCacheEntryIsFetchedAgain(t *testing.T) {
 // nothing loads.
 func TestALockHashMismatchIsRefused(t *testing.T) {
 	r := newRepo(t)
-	r.commit(map[string]string{"lib.star": "v = 1\n"})
-	r.tag("v1")
-	root := workspace(t, fmt.Sprintf("dep(\"lib\", git = %q, ref = \"v1\")\n", r.bare))
+	r.Commit(map[string]string{"lib.star": "v = 1\n"})
+	r.Tag("v1")
+	root := workspace(t, fmt.Sprintf("dep(\"lib\", git = %q, ref = \"v1\")\n", r.Bare))
 	mustResolve(t, root, t.TempDir(), Options{})
 	lock, _ := ReadLock(root)
 	good := lock.Modules[0].Hash
@@ -125,7 +125,7 @@ func TestALockHashMismatchIsRefused(t *testing.T) {
 	WriteLock(root, lock)
 	_, err := resolve(t, root, t.TempDir(), Options{})
 	wantError(t, err,
-		`dep "lib" (imgbuild.mod:1:4): module lib (git `+r.bare+` ref v1, commit `,
+		`dep "lib" (imgbuild.mod:1:4): module lib (git `+r.Bare+` ref v1, commit `,
 		`hashes to `+good+`, but imgbuild.lock says sha256:0000000000000000000000000000000000000000000000000000000000000000, even fetched again`,
 		`run imgbuild mod update lib to accept it`)
 }
@@ -134,10 +134,10 @@ func TestALockHashMismatchIsRefused(t *testing.T) {
 // written, so the user's url.<base>.insteadOf rules and SSH setup apply.
 func TestAPrivateURLIsPassedToGitUnchanged(t *testing.T) {
 	r := newRepo(t)
-	r.commit(map[string]string{"lib.star": "v = 'private'\n"})
-	r.tag("v1")
+	r.Commit(map[string]string{"lib.star": "v = 'private'\n"})
+	r.Tag("v1")
 	config := filepath.Join(t.TempDir(), "gitconfig")
-	testkit.WriteFile(t, config, fmt.Sprintf("[url %q]\n\tinsteadOf = git@git.example.com:acme/\n", filepath.Dir(r.bare)+"/"))
+	testkit.WriteFile(t, config, fmt.Sprintf("[url %q]\n\tinsteadOf = git@git.example.com:acme/\n", filepath.Dir(r.Bare)+"/"))
 	t.Setenv("GIT_CONFIG_GLOBAL", config)
 	root := workspace(t, "dep(\"lib\", git = \"git@git.example.com:acme/remote.git\", ref = \"v1\")\n")
 	g := mustResolve(t, root, t.TempDir(), Options{})
@@ -178,12 +178,12 @@ func TestAnUnreachableRepositoryIsNamedWithGitsMessage(t *testing.T) {
 
 func TestARefNotFoundListsTagsAndBranches(t *testing.T) {
 	r := newRepo(t)
-	r.commit(map[string]string{"lib.star": ""})
-	r.tag("v1.0.0")
-	r.tag("v1.1.0")
-	r.git("", "branch", "release")
-	r.push()
-	root := workspace(t, fmt.Sprintf("dep(\"lib\", git = %q, ref = \"v2.0.0\")\n", r.bare))
+	r.Commit(map[string]string{"lib.star": ""})
+	r.Tag("v1.0.0")
+	r.Tag("v1.1.0")
+	r.Git("", "branch", "release")
+	r.Push()
+	root := workspace(t, fmt.Sprintf("dep(\"lib\", git = %q, ref = \"v2.0.0\")\n", r.Bare))
 	_, err := resolve(t, root, t.TempDir(), Options{})
-	wantError(t, err, `dep "lib" (imgbuild.mod:1:4): `+r.bare+` has no tag, branch or commit "v2.0.0"; tags: v1.0.0, v1.1.0; branches: main, release`)
+	wantError(t, err, `dep "lib" (imgbuild.mod:1:4): `+r.Bare+` has no tag, branch or commit "v2.0.0"; tags: v1.0.0, v1.1.0; branches: main, release`)
 }

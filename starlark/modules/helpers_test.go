@@ -3,80 +3,16 @@ package modules
 import (
 	"context"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
 
 	"github.com/imgbuild/imgbuild/engine/testkit"
+	"github.com/imgbuild/imgbuild/starlark/modules/modtest"
 )
 
-// repo is a git repository made by a test: a working copy whose commits
-// are pushed to a bare repository, the URL dependencies name.
-type repo struct {
-	t          *testing.T
-	work, bare string
-}
-
 // newRepo makes an empty repository; its default branch is main.
-func newRepo(t *testing.T) *repo {
-	t.Helper()
-	testkit.RequireProgram(t, "git", "git")
-	dir := t.TempDir()
-	r := &repo{t: t, work: filepath.Join(dir, "work"), bare: filepath.Join(dir, "remote.git")}
-	r.git("", "init", "--quiet", "--bare", "--initial-branch=main", r.bare)
-	r.git("", "init", "--quiet", "--initial-branch=main", r.work)
-	return r
-}
-
-// git runs git in dir ("" for the working copy) with a fixed identity
-// and no user configuration.
-func (r *repo) git(dir string, args ...string) string {
-	r.t.Helper()
-	if dir == "" {
-		dir = r.work
-	}
-	cmd := exec.Command("git", append([]string{"-c", "user.name=Test", "-c", "user.email=test@example.com", "-c", "commit.gpgsign=false", "-c", "tag.gpgsign=false"}, args...)...)
-	if _, err := os.Stat(dir); err == nil {
-		cmd.Dir = dir
-	}
-	cmd.Env = append(os.Environ(), "GIT_CONFIG_NOSYSTEM=1", "GIT_CONFIG_GLOBAL="+os.DevNull)
-	out, err := cmd.CombinedOutput()
-	if err != nil {
-		r.t.Fatalf("git %s: %v\n%s", strings.Join(args, " "), err, out)
-	}
-	return strings.TrimSpace(string(out))
-}
-
-// commit writes files (a "" content removes the file), commits them on
-// the current branch, pushes every branch and tag, and returns the commit.
-func (r *repo) commit(files map[string]string) string {
-	r.t.Helper()
-	for name, content := range files {
-		p := filepath.Join(r.work, filepath.FromSlash(name))
-		if content == "" {
-			os.Remove(p)
-			continue
-		}
-		testkit.WriteFile(r.t, p, content)
-	}
-	r.git("", "add", "-A")
-	r.git("", "commit", "--quiet", "--allow-empty", "-m", "change")
-	r.push()
-	return r.git("", "rev-parse", "HEAD")
-}
-
-func (r *repo) push() {
-	r.git("", "push", "--quiet", "--force", "--all", r.bare)
-	r.git("", "push", "--quiet", "--force", "--tags", r.bare)
-}
-
-// tag tags the current commit (annotated, as releases are) and pushes it.
-func (r *repo) tag(name string) {
-	r.t.Helper()
-	r.git("", "tag", "-a", "-m", name, name)
-	r.push()
-}
+func newRepo(t *testing.T) *modtest.Repo { return modtest.NewRepo(t) }
 
 // workspace writes a workspace whose imgbuild.mod is mod.
 func workspace(t *testing.T, mod string) string {

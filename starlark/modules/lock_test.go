@@ -32,14 +32,14 @@ func TestALockReadsBackAsWritten(t *testing.T) {
 
 func TestABadLockSaysHowToRepairIt(t *testing.T) {
 	cases := map[string]string{
-		`{"version": 1, "modules": [`: "imgbuild.lock: unexpected EOF: it is written by imgbuild mod download; restore it from version control, or delete it and run imgbuild mod download",
-		`{"version": 2, "modules": []}`: "imgbuild.lock: version 2, this imgbuild reads version 1: upgrade imgbuild, or delete the lock and run imgbuild mod download",
+		`{"version": 1, "modules": [`:               "imgbuild.lock: unexpected EOF: it is written by imgbuild mod download; restore it from version control, or delete it and run imgbuild mod download",
+		`{"version": 2, "modules": []}`:             "imgbuild.lock: version 2, this imgbuild reads version 1: upgrade imgbuild, or delete the lock and run imgbuild mod download",
 		`{"version": 1, "modules": [], "extra": 1}`: `imgbuild.lock: json: unknown field "extra"`,
 		`{"version": 1, "modules": []} {}`:          "imgbuild.lock: text after the lock",
 		strings.Replace(goodLock, `"commit": "0123456789abcdef0123456789abcdef01234567"`, `"commit": "main"`, 1): `imgbuild.lock: module 1 ("platform"): a git module has a ref and a commit (40 or 64 hex digits), and no sha256`,
-		strings.Replace(goodLock, `"hash": "sha256:`, `"hash": "md5:`, 1):                                   `imgbuild.lock: module 1 ("platform"): hash "md5:`,
-		strings.Replace(goodLock, `"name": "platform"`, `"name": "Platform"`, 1):                            `imgbuild.lock: module 1 ("Platform"): name "Platform" is not a module name`,
-		strings.Replace(goodLock, `"path": "modules"`, `"path": "../x"`, 1):                                 `imgbuild.lock: module 1 ("platform"): dep "platform": path "../x" must be a directory inside the repository`,
+		strings.Replace(goodLock, `"hash": "sha256:`, `"hash": "md5:`, 1):                                        `imgbuild.lock: module 1 ("platform"): hash "md5:`,
+		strings.Replace(goodLock, `"name": "platform"`, `"name": "Platform"`, 1):                                 `imgbuild.lock: module 1 ("Platform"): name "Platform" is not a module name`,
+		strings.Replace(goodLock, `"path": "modules"`, `"path": "../x"`, 1):                                      `imgbuild.lock: module 1 ("platform"): dep "platform": path "../x" must be a directory inside the repository`,
 	}
 	for src, want := range cases {
 		_, err := ParseLock([]byte(src))

@@ -8,21 +8,22 @@ import (
 	"testing"
 
 	"github.com/imgbuild/imgbuild/engine/testkit"
+	"github.com/imgbuild/imgbuild/starlark/modules/modtest"
 )
 
 // platform is a repository with two releases: v1.0.0 and v2.0.0, each
 // declaring module(name = "platform") and holding a users module and a
 // ssh module that loads it by a path dependency inside the repository.
-func platform(t *testing.T) *repo {
+func platform(t *testing.T) *modtest.Repo {
 	r := newRepo(t)
 	for _, v := range []string{"1", "2"} {
-		r.commit(map[string]string{
+		r.Commit(map[string]string{
 			"modules/imgbuild.mod":     "module(name = \"platform\")\n",
 			"modules/users.star":       "version = " + v + "\n",
 			"modules/ssh/imgbuild.mod": "module(name = \"platform-ssh\")\ndep(\"users\", path = \"..\")\n",
 			"modules/ssh/ssh.star":     "load('@users//users.star', 'version')\n",
 		})
-		r.tag("v" + v + ".0.0")
+		r.Tag("v" + v + ".0.0")
 	}
 	return r
 }
@@ -33,12 +34,12 @@ func platform(t *testing.T) *repo {
 func TestDependenciesOfDependenciesResolvePerModule(t *testing.T) {
 	p := platform(t)
 	sec := newRepo(t)
-	sec.commit(map[string]string{
-		"imgbuild.mod": fmt.Sprintf("module(name = \"security\")\ndep(\"plat\", git = %q, ref = \"v2.0.0\", path = \"modules\")\ndep(\"sshd\", git = %q, ref = \"v2.0.0\", path = \"modules/ssh\")\n", p.bare, p.bare),
+	sec.Commit(map[string]string{
+		"imgbuild.mod": fmt.Sprintf("module(name = \"security\")\ndep(\"plat\", git = %q, ref = \"v2.0.0\", path = \"modules\")\ndep(\"sshd\", git = %q, ref = \"v2.0.0\", path = \"modules/ssh\")\n", p.Bare, p.Bare),
 		"harden.star":  "load('@plat//users.star', 'version')\n",
 	})
-	sec.tag("v0.3.0")
-	root := workspace(t, fmt.Sprintf("module(name = \"product\")\ndep(\"platform\", git = %q, ref = \"v2.0.0\", path = \"modules\")\ndep(\"security\", git = %q, ref = \"v0.3.0\")\n", p.bare, sec.bare))
+	sec.Tag("v0.3.0")
+	root := workspace(t, fmt.Sprintf("module(name = \"product\")\ndep(\"platform\", git = %q, ref = \"v2.0.0\", path = \"modules\")\ndep(\"security\", git = %q, ref = \"v0.3.0\")\n", p.Bare, sec.Bare))
 	g := mustResolve(t, root, t.TempDir(), Options{})
 
 	if got := fmt.Sprint(g.Deps); got != "map[:map[platform:platform security:security] platform:map[] platform-ssh:map[users:platform] security:map[plat:platform sshd:platform-ssh]]" {
@@ -88,11 +89,11 @@ func TestDependenciesOfDependenciesResolvePerModule(t *testing.T) {
 func TestTwoCommitsOfOneModuleShowBothPaths(t *testing.T) {
 	p := platform(t)
 	sec := newRepo(t)
-	sec.commit(map[string]string{
-		"imgbuild.mod": fmt.Sprintf("module(name = \"security\")\ndep(\"plat\", git = %q, ref = \"v2.0.0\", path = \"modules\")\n", p.bare),
+	sec.Commit(map[string]string{
+		"imgbuild.mod": fmt.Sprintf("module(name = \"security\")\ndep(\"plat\", git = %q, ref = \"v2.0.0\", path = \"modules\")\n", p.Bare),
 	})
-	sec.tag("v0.3.0")
-	root := workspace(t, fmt.Sprintf("dep(\"platform\", git = %q, ref = \"v1.0.0\", path = \"modules\")\ndep(\"security\", git = %q, ref = \"v0.3.0\")\n", p.bare, sec.bare))
+	sec.Tag("v0.3.0")
+	root := workspace(t, fmt.Sprintf("dep(\"platform\", git = %q, ref = \"v1.0.0\", path = \"modules\")\ndep(\"security\", git = %q, ref = \"v0.3.0\")\n", p.Bare, sec.Bare))
 	_, err := resolve(t, root, t.TempDir(), Options{})
 	wantError(t, err,
 		"module platform is wanted at two versions:\n",
@@ -124,17 +125,17 @@ func TestACycleBetweenModulesIsShownAsTheChain(t *testing.T) {
 // the command that updates the lock.
 func TestLockedFailsOnAMissingOrStaleLock(t *testing.T) {
 	p := platform(t)
-	mod := fmt.Sprintf("dep(\"platform\", git = %q, ref = \"v1.0.0\", path = \"modules\")\n", p.bare)
+	mod := fmt.Sprintf("dep(\"platform\", git = %q, ref = \"v1.0.0\", path = \"modules\")\n", p.Bare)
 	root := workspace(t, mod)
 	cache := t.TempDir()
 	_, err := resolve(t, root, cache, Options{Locked: true})
-	wantError(t, err, "imgbuild.lock is missing (--locked), and the workspace has modules to fetch:\n  dep \"platform\" (imgbuild.mod:1:4) (git "+p.bare+" ref v1.0.0 path modules) is not in the lock\nrun imgbuild mod download, and commit imgbuild.lock")
+	wantError(t, err, "imgbuild.lock is missing (--locked), and the workspace has modules to fetch:\n  dep \"platform\" (imgbuild.mod:1:4) (git "+p.Bare+" ref v1.0.0 path modules) is not in the lock\nrun imgbuild mod download, and commit imgbuild.lock")
 
 	mustResolve(t, root, cache, Options{})
 	testkit.WriteFile(t, filepath.Join(root, "imgbuild.mod"), strings.Replace(mod, "v1.0.0", "v2.0.0", 1)+"dep(\"local\", path = \"local\")\n")
 	testkit.WriteFile(t, filepath.Join(root, "local/x.star"), "")
 	_, err = resolve(t, root, cache, Options{Locked: true})
-	wantError(t, err, "imgbuild.lock is stale (--locked):\n  dep \"platform\" (imgbuild.mod:1:4) asks for git "+p.bare+" ref v2.0.0 path modules; the lock has git "+p.bare+" ref v1.0.0 path modules\nrun imgbuild mod download to update it (imgbuild mod update NAME also moves a branch or tag to its newest commit)")
+	wantError(t, err, "imgbuild.lock is stale (--locked):\n  dep \"platform\" (imgbuild.mod:1:4) asks for git "+p.Bare+" ref v2.0.0 path modules; the lock has git "+p.Bare+" ref v1.0.0 path modules\nrun imgbuild mod download to update it (imgbuild mod update NAME also moves a branch or tag to its newest commit)")
 
 	// Without --locked the run goes on with what the lock lacks, and says
 	// what it would change.
@@ -142,14 +143,14 @@ func TestLockedFailsOnAMissingOrStaleLock(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if ch := strings.Join(g.LockChanges(), "\n"); !strings.Contains(ch, "added platform (git "+p.bare+" ref v2.0.0 path modules, commit ") || !strings.Contains(ch, "removed platform (git "+p.bare+" ref v1.0.0 path modules, commit ") {
+	if ch := strings.Join(g.LockChanges(), "\n"); !strings.Contains(ch, "added platform (git "+p.Bare+" ref v2.0.0 path modules, commit ") || !strings.Contains(ch, "removed platform (git "+p.Bare+" ref v1.0.0 path modules, commit ") {
 		t.Errorf("changes: %s", ch)
 	}
 
 	// An entry nothing asks for is stale too.
 	testkit.WriteFile(t, filepath.Join(root, "imgbuild.mod"), "")
 	_, err = resolve(t, root, cache, Options{Locked: true})
-	wantError(t, err, "imgbuild.lock is stale (--locked):\n  the lock still has platform (git "+p.bare+" ref v1.0.0 path modules), which nothing depends on now")
+	wantError(t, err, "imgbuild.lock is stale (--locked):\n  the lock still has platform (git "+p.Bare+" ref v1.0.0 path modules), which nothing depends on now")
 }
 
 // TestVendoredModulesNeedNoCache: mod vendor copies the fetched modules
@@ -157,13 +158,13 @@ func TestLockedFailsOnAMissingOrStaleLock(t *testing.T) {
 // and refuse a vendored copy that was edited.
 func TestVendoredModulesNeedNoCache(t *testing.T) {
 	p := platform(t)
-	root := workspace(t, fmt.Sprintf("dep(\"ssh\", git = %q, ref = \"v1.0.0\", path = \"modules/ssh\")\n", p.bare))
+	root := workspace(t, fmt.Sprintf("dep(\"ssh\", git = %q, ref = \"v1.0.0\", path = \"modules/ssh\")\n", p.Bare))
 	g := mustResolve(t, root, t.TempDir(), Options{})
 	n, err := Vendor(g)
 	if err != nil || n != 2 {
 		t.Fatalf("Vendor = %d, %v", n, err)
 	}
-	os.RemoveAll(p.bare)
+	os.RemoveAll(p.Bare)
 	g, err = resolve(t, root, filepath.Join(t.TempDir(), "empty-cache"), Options{})
 	if err != nil {
 		t.Fatal(err)
@@ -182,7 +183,7 @@ func TestVendoredModulesNeedNoCache(t *testing.T) {
 // TestVerifyReportsEveryModuleWithoutRepairing: mod verify only looks.
 func TestVerifyReportsEveryModuleWithoutRepairing(t *testing.T) {
 	p := platform(t)
-	root := workspace(t, fmt.Sprintf("dep(\"ssh\", git = %q, ref = \"v1.0.0\", path = \"modules/ssh\")\n", p.bare))
+	root := workspace(t, fmt.Sprintf("dep(\"ssh\", git = %q, ref = \"v1.0.0\", path = \"modules/ssh\")\n", p.Bare))
 	cache := t.TempDir()
 	g := mustResolve(t, root, cache, Options{})
 	lines, ok := Verify(mustResolve(t, root, cache, Options{Check: true}))
