@@ -2,6 +2,7 @@ package main
 
 import (
 	"fmt"
+	"slices"
 	"strings"
 
 	"github.com/imgbuild/imgbuild/builtins"
@@ -94,12 +95,16 @@ func docsCommand() *cli.Command {
 			if c.NArg() == 0 {
 				fmt.Fprint(c.App.Writer, builtins.Index(reg))
 				fmt.Fprint(c.App.Writer, stdlibIndex(fns))
+				fmt.Fprint(c.App.Writer, "\nModules shared across teams (dep, module, the lock, imgbuild mod): imgbuild docs imgbuild.mod\n")
 				return nil
 			}
 			for i, name := range c.Args().Slice() {
 				text, err := builtins.Docs(reg, name)
-				if name == "import" {
+				switch {
+				case name == "import":
 					text, err = importDocs(reg), nil
+				case slices.Contains(modDocNames, name) && err != nil:
+					text, err = modDocs, nil
 				}
 				if err != nil {
 					if t, ok := stdlibDocs(fns, name); ok {

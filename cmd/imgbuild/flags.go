@@ -25,6 +25,7 @@ func descriptionFlags() []cli.Flag {
 		&cli.StringSliceFlag{Name: "except", Usage: "skip these builds (names or globs)"},
 		&cli.StringFlag{Name: "max-memory", Value: "2GiB", EnvVars: []string{"IMGBUILD_MAX_MEMORY"}, Usage: "the memory evaluating the description may hold (\"512MiB\", \"4G\")"},
 		&cli.Uint64Flag{Name: "max-steps", Value: host.DefaultMaxSteps, EnvVars: []string{"IMGBUILD_MAX_STEPS"}, Usage: "the Starlark steps evaluating the description may take, all its modules together"},
+		lockedFlag(),
 	}
 }
 
@@ -101,10 +102,15 @@ func loadDescription(c *cli.Context) (*description.Description, error) {
 			fmt.Fprintf(c.App.ErrWriter, "warning: %s\n", msg)
 		},
 		StrictVars: c.Bool("strict-vars"),
+		Locked:     lockedMode(c),
+		Context:    c.Context,
+		Progress: func(msg string) {
+			fmt.Fprintln(c.App.ErrWriter, msg)
+		},
 	})
 	if err != nil {
 		annotateInvalid(c.App.Writer, file, err)
-		return nil, invalid(err)
+		return nil, invalid(explainLocked(c, err))
 	}
 	slog.Debug("description loaded", "root", d.Root, "file", d.File, "builds", len(d.Graph.Nodes), "modules", d.Modules, "took", time.Since(start))
 	g, err := d.Graph.Select(splitList(c.StringSlice("only")), splitList(c.StringSlice("except")))

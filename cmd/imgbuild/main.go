@@ -125,6 +125,7 @@ func newApp(stdout, stderr io.Writer) *cli.App {
 			docsCommand(),
 			importCommand(),
 			ciCommand(),
+			modCommand(),
 			versionCommand(),
 			completionCommand(),
 		},

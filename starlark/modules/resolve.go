@@ -443,14 +443,21 @@ func (r *resolver) staleError() error {
 		if r.vendor {
 			fix = "run imgbuild mod vendor, and commit " + LockFile + " and " + VendorDir
 		}
-		return fmt.Errorf("%s is missing (%s), and the workspace has modules to fetch:\n  %s\n%s", LockFile, what, strings.Join(r.stale, "\n  "), fix)
+		return &StaleLockError{text: fmt.Sprintf("%s is missing (%s), and the workspace has modules to fetch:\n  %s\n%s", LockFile, what, strings.Join(r.stale, "\n  "), fix)}
 	}
 	fix := "run imgbuild mod download to update it (imgbuild mod update NAME also moves a branch or tag to its newest commit)"
 	if r.vendor {
 		fix = "run imgbuild mod download, then imgbuild mod vendor"
 	}
-	return fmt.Errorf("%s is stale (%s):\n  %s\n%s", LockFile, what, strings.Join(r.stale, "\n  "), fix)
+	return &StaleLockError{text: fmt.Sprintf("%s is stale (%s):\n  %s\n%s", LockFile, what, strings.Join(r.stale, "\n  "), fix)}
 }
+
+// StaleLockError is a missing or stale imgbuild.lock where it must be
+// complete (Options.Locked, a vendor directory): what changed, and the
+// command that updates it.
+type StaleLockError struct{ text string }
+
+func (e *StaleLockError) Error() string { return e.text }
 
 // updating reports whether the request's ref is to be asked again.
 func (r *resolver) updating(req request, entry Locked) bool {
@@ -585,7 +592,7 @@ func (r *resolver) check(entry Locked) fetched {
 	case err != nil:
 		res.problem = err.Error()
 	case got != entry.Hash:
-		res.problem = fmt.Sprintf("%s hashes to %s, but %s says %s: it was changed on disk (the next plan or run fetches it again)", mdir, got, LockFile, entry.Hash)
+		res.problem = fmt.Sprintf("%s hashes to %s, but %s says %s: the cached copy was changed on disk (the next plan or run fetches it again), or the lock was edited (then the next plan or run refuses it)", mdir, got, LockFile, entry.Hash)
 	}
 	return res
 }
