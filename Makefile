@@ -79,6 +79,7 @@ fuzz:
 	$(GO) test ./starlark/importer -run '^$$' -fuzz FuzzImportJSON -fuzztime $(FUZZTIME)
 	$(GO) test ./builtins -run '^$$' -fuzz FuzzSensitiveReadBack -fuzztime $(FUZZTIME)
 	$(GO) test ./engine -run '^$$' -fuzz FuzzLoadState -fuzztime $(FUZZTIME)
+	$(GO) test ./engine/planfile -run '^$$' -fuzz FuzzReadPlan -fuzztime $(FUZZTIME)
 	$(GO) test ./engine/workspace -run '^$$' -fuzz FuzzResolveNeverLeavesTheWorkspace -fuzztime $(FUZZTIME)
 	$(GO) test ./starlark/host -run '^$$' -fuzz FuzzParseMod -fuzztime $(FUZZTIME)
 	$(GO) test ./starlark/modules -run '^$$' -fuzz FuzzParseLock -fuzztime $(FUZZTIME)

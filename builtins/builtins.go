@@ -574,6 +574,20 @@ func (r *Recorder) Secrets() []string {
 	return out
 }
 
+// SecretValues maps each sensitive variable to its value, for what must
+// compare secrets without showing them (a saved plan keeps keyed digests
+// of them).
+func (r *Recorder) SecretValues() map[string]string {
+	out := map[string]string{}
+	for _, name := range r.order {
+		v := r.vars[name]
+		if s, ok := v.value.(*Secret); ok && v.sensitive {
+			out[name] = s.s
+		}
+	}
+	return out
+}
+
 // Variables describes the declared variables, in declaration order, with
 // sensitive values hidden.
 func (r *Recorder) Variables() []Variable {

@@ -35,12 +35,16 @@ func planCommand() *cli.Command {
 		Name:      "plan",
 		Usage:     "show what would be built, in which order, and why (a dry run)",
 		ArgsUsage: "FILE|DIR",
+		Description: "-out PLAN also saves the plan, for imgbuild run PLAN: it holds the builds and their order,\n" +
+			"and fingerprints of the description's files, the var files, every variable and each build's\n" +
+			"inputs (sensitive values only as keyed digests; run-time values as deferred).",
 		Flags: append(append(descriptionFlags(), stateFlags()...),
 			&cli.BoolFlag{Name: "json", Usage: "print the plan as JSON"},
 			&cli.BoolFlag{Name: "dot", Usage: "print the plan as a Graphviz digraph"},
+			&cli.StringFlag{Name: "out", Usage: "save the plan to this file (JSON) for imgbuild run FILE, which runs exactly these builds in this order, and refuses to when the description, a file it reads or a variable changed since (sensitive values are saved only as keyed digests)"},
 			&cli.BoolFlag{Name: "refresh", Usage: "resolve every build's lookups (such as aws_ami) read-only and show what they find; --refresh=false checks nothing over the network: lookups unresolved, artifacts unchecked (default: what is needed to mark builds that were built before)"},
 		),
-		Action: func(c *cli.Context) error {
+		Action: func(c *cli.Context) (err error) {
 			d, err := loadDescription(c)
 			if err != nil {
 				return err
@@ -53,6 +57,13 @@ func planCommand() *cli.Command {
 			plan.Variables = d.Variables
 			if err := markPlan(c, d, plan); err != nil {
 				return err
+			}
+			if c.String("out") != "" {
+				defer func() {
+					if err == nil {
+						err = savePlan(c, d, inputsOf(c), plan)
+					}
+				}()
 			}
 			switch {
 			case c.Bool("json"):

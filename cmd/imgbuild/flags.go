@@ -46,9 +46,9 @@ func evalLimits(c *cli.Context) (memory, steps uint64, err error) {
 
 // readVars gathers --var-file and --var values; --var wins over files, and
 // later files over earlier ones.
-func readVars(c *cli.Context) (map[string]builtins.VarValue, error) {
+func readVars(varFiles, sets []string) (map[string]builtins.VarValue, error) {
 	vars := map[string]builtins.VarValue{}
-	for _, f := range c.StringSlice("var-file") {
+	for _, f := range varFiles {
 		got, err := builtins.ReadVarFile(f)
 		if err != nil {
 			return nil, err
@@ -57,7 +57,7 @@ func readVars(c *cli.Context) (map[string]builtins.VarValue, error) {
 			vars[k] = v
 		}
 	}
-	for _, kv := range c.StringSlice("var") {
+	for _, kv := range sets {
 		name, val, ok := strings.Cut(kv, "=")
 		if !ok || name == "" {
 			return nil, fmt.Errorf("--var %q: write it as --var name=value", kv)
@@ -71,14 +71,50 @@ func readVars(c *cli.Context) (map[string]builtins.VarValue, error) {
 // applies --only/--except. Every error it returns is an invalid
 // description or usage.
 func loadDescription(c *cli.Context) (*description.Description, error) {
+	file, err := descriptionArg(c)
+	if err != nil {
+		return nil, err
+	}
+	if plan, err := isPlanFile(file); err != nil || plan {
+		if err == nil {
+			err = fmt.Errorf("%s is a plan saved by imgbuild plan -out: run it with imgbuild run %s (%s takes a description)", file, file, c.Command.Name)
+		}
+		return nil, invalid(err)
+	}
+	return evaluate(c, file, inputsOf(c))
+}
+
+// descriptionArg is the description the command's one argument names.
+func descriptionArg(c *cli.Context) (string, error) {
 	if c.NArg() != 1 {
-		return nil, invalid(fmt.Errorf("%s takes one description file or directory, like imgbuild %s images.star", c.Command.Name, c.Command.Name))
+		return "", invalid(fmt.Errorf("%s takes one description file or directory, like imgbuild %s images.star", c.Command.Name, c.Command.Name))
 	}
 	file, err := descriptionFile(c.Args().First())
 	if err != nil {
-		return nil, invalid(err)
+		return "", invalid(err)
 	}
-	vars, err := readVars(c)
+	return file, nil
+}
+
+// inputs are what a description is evaluated with besides its files: the
+// flags, or what a saved plan was made with.
+type inputs struct {
+	varFiles, vars, only, except []string
+	strictVars                   bool
+}
+
+// inputsOf reads the inputs from the command's flags.
+func inputsOf(c *cli.Context) inputs {
+	return inputs{
+		varFiles: c.StringSlice("var-file"), vars: c.StringSlice("var"),
+		only: splitList(c.StringSlice("only")), except: splitList(c.StringSlice("except")),
+		strictVars: c.Bool("strict-vars"),
+	}
+}
+
+// evaluate loads file with in and applies its selection.
+func evaluate(c *cli.Context, file string, in inputs) (*description.Description, error) {
+	vars, err := readVars(in.varFiles, in.vars)
 	if err != nil {
 		return nil, invalid(err)
 	}
@@ -101,7 +137,7 @@ func loadDescription(c *cli.Context) (*description.Description, error) {
 		Warn: func(msg string) {
 			fmt.Fprintf(c.App.ErrWriter, "warning: %s\n", msg)
 		},
-		StrictVars: c.Bool("strict-vars"),
+		StrictVars: in.strictVars,
 		Locked:     lockedMode(c),
 		Context:    c.Context,
 		Progress: func(msg string) {
@@ -113,7 +149,7 @@ func loadDescription(c *cli.Context) (*description.Description, error) {
 		return nil, invalid(explainLocked(c, err))
 	}
 	slog.Debug("description loaded", "root", d.Root, "file", d.File, "builds", len(d.Graph.Nodes), "modules", d.Modules, "took", time.Since(start))
-	g, err := d.Graph.Select(splitList(c.StringSlice("only")), splitList(c.StringSlice("except")))
+	g, err := d.Graph.Select(in.only, in.except)
 	if err != nil {
 		return nil, invalid(err)
 	}

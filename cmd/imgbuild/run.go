@@ -7,6 +7,7 @@ import (
 	"os"
 	"os/signal"
 	"path/filepath"
+	"strings"
 	"syscall"
 	"time"
 
@@ -25,8 +26,14 @@ func runCommand() *cli.Command {
 	return &cli.Command{
 		Name:      "run",
 		Aliases:   []string{"build"},
-		Usage:     "build the images a description asks for",
-		ArgsUsage: "FILE|DIR",
+		Usage:     "build the images a description asks for, or exactly the plan plan -out saved",
+		ArgsUsage: "FILE|DIR|PLAN",
+		Description: "FILE is a description, DIR a directory holding images.star, PLAN a plan saved by\n" +
+			"imgbuild plan -out PLAN (told by its content): run builds exactly its builds in its order,\n" +
+			"with the variables, var files and --only/--except it was made with, and refuses it, naming\n" +
+			"what changed, when the description, a file it reads or a variable changed since. A sensitive\n" +
+			"value is not in the plan: give it again (--var or IMGBUILD_VAR_<name>); other --var,\n" +
+			"--var-file, --only and --except must be the plan's.",
 		Flags: append(append(append(descriptionFlags(), stateFlags()...), runStateFlags()...),
 			&cli.IntFlag{Name: "parallel", Value: 8, Usage: "how many builds may run at once"},
 			&cli.BoolFlag{Name: "fail-fast", Usage: "cancel the other builds on the first failure (default: builds that do not depend on it go on)"},
@@ -43,7 +50,7 @@ func runCommand() *cli.Command {
 }
 
 func runAction(c *cli.Context) error {
-	d, err := loadDescription(c)
+	d, saved, err := loadRunArg(c)
 	if err != nil {
 		return err
 	}
@@ -126,6 +133,10 @@ func runAction(c *cli.Context) error {
 	}
 	defer restoreEnv()
 	runID := jr.ID()
+	if saved != nil {
+		n := len(saved.Builds)
+		say(false, fmt.Sprintf("running the plan in %s, made %s: %d %s (%s)", c.Args().First(), saved.Created.Format(time.RFC3339), n, plural(n, "build", "builds"), strings.Join(saved.BuildNames(), ", ")))
+	}
 	logDir := render.LogDir(d.Root, runID)
 	logs := render.NewLogs(logDir)
 	bus.Subscribe(logs)

@@ -39,15 +39,31 @@ func openState(c *cli.Context, d *description.Description) (engine.Store, *engin
 	if err != nil {
 		return nil, nil, invalid(err)
 	}
-	keyFile, err := engine.DefaultFingerprintKeyFile()
-	if err != nil && os.Getenv(engine.FingerprintKeyEnv) == "" {
-		return nil, nil, err
-	}
-	key, err := engine.LoadFingerprintKey(os.Getenv(engine.FingerprintKeyEnv), keyFile)
+	fp, err := newFingerprinter(d)
 	if err != nil {
 		return nil, nil, err
 	}
-	return store, &engine.Fingerprinter{Registry: registry(), Workspace: d.Root, Key: key, Modules: d.ModuleHashes, ModuleDirs: d.ModuleDirs}, nil
+	return store, fp, nil
+}
+
+// fingerprintKey is the key secrets are hashed with: $IMGBUILD_FINGERPRINT_KEY,
+// else this user's key file.
+func fingerprintKey() (*engine.FingerprintKey, error) {
+	keyFile, err := engine.DefaultFingerprintKeyFile()
+	if err != nil && os.Getenv(engine.FingerprintKeyEnv) == "" {
+		return nil, err
+	}
+	return engine.LoadFingerprintKey(os.Getenv(engine.FingerprintKeyEnv), keyFile)
+}
+
+// newFingerprinter is what the description's builds' inputs are compared
+// with.
+func newFingerprinter(d *description.Description) (*engine.Fingerprinter, error) {
+	key, err := fingerprintKey()
+	if err != nil {
+		return nil, err
+	}
+	return &engine.Fingerprinter{Registry: registry(), Workspace: d.Root, Key: key, Modules: d.ModuleHashes, ModuleDirs: d.ModuleDirs}, nil
 }
 
 // runner names this run for the builds it locks and records: host, process

@@ -13,6 +13,7 @@ import (
 	"errors"
 	"fmt"
 	"io/fs"
+	"os"
 	"path/filepath"
 	"strings"
 
@@ -75,6 +76,14 @@ type Description struct {
 	Variables []builtins.Variable
 	// Secrets are the values of sensitive variables, for redaction.
 	Secrets []string
+	// SecretValues maps each sensitive variable to its value, for keyed
+	// digests (a saved plan compares them without holding them).
+	SecretValues map[string]string
+	// Sources are the files of the workspace the evaluation read, as
+	// absolute paths: the description, what it loads from the workspace,
+	// and imgbuild.mod and imgbuild.lock when they exist. External
+	// modules count through ModuleHashes.
+	Sources []string
 	// Globals are the description's top-level names, frozen; Builtins the
 	// names every module sees (imgbuild console evaluates over both).
 	Globals, Builtins starlark.StringDict
@@ -164,6 +173,8 @@ func Load(opts Options) (*Description, error) {
 	rel, _ := filepath.Rel(root, abs)
 	hashes, dirs := loadedModules(graph, h.Loaded())
 	return &Description{
+		Sources:      sources(root, h.Loaded()),
+		SecretValues: rec.SecretValues(),
 		ModuleHashes: hashes,
 		ModuleDirs:   dirs,
 		Root:         root,
@@ -238,4 +249,27 @@ func loadedModules(g *modules.Graph, labels []string) (hashes, dirs map[string]s
 		}
 	}
 	return hashes, dirs
+}
+
+// sources lists the workspace files an evaluation read: imgbuild.mod and
+// imgbuild.lock when they exist, then every module loaded from the
+// workspace (labels "//..."), in load order.
+func sources(root string, labels []string) []string {
+	var out []string
+	for _, f := range []string{host.ModFile, modules.LockFile} {
+		if p := filepath.Join(root, f); fileExists(p) {
+			out = append(out, p)
+		}
+	}
+	for _, l := range labels {
+		if strings.HasPrefix(l, "//") {
+			out = append(out, filepath.Join(root, filepath.FromSlash(l[2:])))
+		}
+	}
+	return out
+}
+
+func fileExists(p string) bool {
+	st, err := os.Stat(p)
+	return err == nil && st.Mode().IsRegular()
 }
