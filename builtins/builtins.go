@@ -148,8 +148,15 @@ var commonKeywords = engine.BuilderKeywords
 
 var buildName = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9_.-]*$`)
 
-// callPos is where the builtin was called from.
+// callPos is where the builtin was called from: the first caller outside
+// the standard library, so that what @stdlib//users.star makes is placed
+// at the user's call of user(), not inside the module.
 func callPos(thread *starlark.Thread) string {
+	for i := 1; i < thread.CallStackDepth(); i++ {
+		if pos := thread.CallFrame(i).Pos; !strings.HasPrefix(pos.Filename(), "@stdlib//") {
+			return pos.String()
+		}
+	}
 	return thread.CallFrame(1).Pos.String()
 }
 

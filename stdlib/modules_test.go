@@ -169,3 +169,21 @@ func quoteName(call string) string {
 	name, _, _ := strings.Cut(call, "(")
 	return `"` + name + `"`
 }
+
+// TestModuleProvisionersArePlacedAtTheCall: the plan and errors place a
+// provisioner a module made at the line that called the module, not
+// inside the standard library.
+func TestModuleProvisionersArePlacedAtTheCall(t *testing.T) {
+	d, err := load(t, `
+load("@stdlib//kernel.star", "sysctl")
+local(name = "x", provisioners = [
+    sysctl({"vm.swappiness": 10}),
+])
+`)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if pos := engine.MakePlan(d.Graph, registry(), d.Root).Builds[0].Provisioners[0].Pos; pos != "images.star:4:11" {
+		t.Errorf("the provisioner is placed at %s, want images.star:4:11", pos)
+	}
+}

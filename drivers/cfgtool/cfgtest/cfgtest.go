@@ -12,6 +12,7 @@ import (
 	"fmt"
 	"io"
 	"io/fs"
+	"net/http"
 	"os"
 	"path/filepath"
 	"strings"
@@ -19,6 +20,7 @@ import (
 	"time"
 
 	"github.com/imgbuild/imgbuild/drivers/all"
+	"github.com/imgbuild/imgbuild/drivers/rootfs"
 	"github.com/imgbuild/imgbuild/drivers/ssh/sshtest"
 	"github.com/imgbuild/imgbuild/engine"
 	"github.com/imgbuild/imgbuild/engine/event"
@@ -92,6 +94,22 @@ func PackageCache(t testing.TB, name string) string {
 		t.Fatal(err)
 	}
 	return dir
+}
+
+// RequireDebootstrap skips the test (fails it under IMGBUILD_INTEGRATION=1)
+// under -short, without root, debootstrap, or the Debian mirror this
+// machine's apt uses: what a rootfs() build needs.
+func RequireDebootstrap(t testing.TB) {
+	t.Helper()
+	testkit.SkipIfShort(t, "a rootfs() build debootstraps Debian")
+	testkit.RequireRoot(t)
+	testkit.RequireProgram(t, "debootstrap", "debootstrap")
+	m := rootfs.HostMirror()
+	resp, err := (&http.Client{Timeout: 10 * time.Second}).Get(m + "/dists/bookworm/Release")
+	if err == nil {
+		resp.Body.Close()
+	}
+	testkit.Require(t, err == nil && resp.StatusCode == 200, "the Debian mirror "+m+" cannot be reached")
 }
 
 // Result is a run of a description.

@@ -2,15 +2,12 @@ package e2e
 
 import (
 	"archive/tar"
-	"net/http"
 	"path/filepath"
 	"runtime"
 	"strings"
 	"testing"
-	"time"
 
 	"github.com/imgbuild/imgbuild/drivers/cfgtool/cfgtest"
-	"github.com/imgbuild/imgbuild/drivers/rootfs"
 	"github.com/imgbuild/imgbuild/engine/testkit"
 )
 
@@ -24,17 +21,9 @@ func repoRoot() string {
 // without root, debootstrap, ansible-playbook or the Debian mirror.
 func requireDebootstrap(t *testing.T) {
 	t.Helper()
-	testkit.SkipIfShort(t, "a rootfs() build debootstraps Debian")
-	testkit.RequireRoot(t)
-	testkit.RequireProgram(t, "debootstrap", "debootstrap")
+	cfgtest.RequireDebootstrap(t)
 	testkit.RequireProgram(t, "mkfs.ext4", "e2fsprogs")
 	testkit.RequireProgram(t, "ansible-playbook", "ansible-core")
-	m := rootfs.HostMirror()
-	resp, err := (&http.Client{Timeout: 10 * time.Second}).Get(m + "/dists/bookworm/Release")
-	if err == nil {
-		resp.Body.Close()
-	}
-	testkit.Require(t, err == nil && resp.StatusCode == 200, "the Debian mirror "+m+" cannot be reached")
 }
 
 // check fails the test unless the tar holds name, with want in it.
