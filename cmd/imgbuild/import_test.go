@@ -174,6 +174,86 @@ build {
 	}
 }
 
+// TestImportedConfigurationToolsRunAgainstSSHD imports a template with
+// Packer's ansible, ansible-local and puppet-masterless provisioners (the
+// playbooks, roles, manifest, module and Hiera data of the hcl-cfgmgmt
+// corpus) and runs it against a real sshd with the real ansible-playbook
+// and puppet: roles_path split into a list, the extra variables,
+// inventory_groups, facter, and the execute_command rewritten from Packer's
+// template syntax all reach the tools. (chef-solo is not in any archive
+// this machine reaches; the corpus only plans it.)
+func TestImportedConfigurationToolsRunAgainstSSHD(t *testing.T) {
+	testkit.RequireProgram(t, "ansible-playbook", "ansible-core")
+	testkit.RequireProgram(t, "puppet", "puppet")
+	testkit.RequireRoot(t) // puppet apply writes its state under /var/lib/puppet
+	srv := sshtest.Start(t)
+	dir := t.TempDir()
+	copyDir(t, filepath.Join(repoRoot(t), "testdata", "import", "hcl-cfgmgmt"), dir)
+	testkit.WriteFile(t, filepath.Join(dir, "run.pkr.hcl"), `
+variable "port" { type = number }
+variable "user" { type = string }
+variable "key" { type = string }
+variable "host_key" { type = string }
+variable "out" { type = string }
+
+source "null" "web" {
+  ssh_host             = "127.0.0.1"
+  ssh_port             = var.port
+  ssh_username         = var.user
+  ssh_private_key_file = var.key
+  ssh_host_key         = var.host_key
+}
+
+build {
+  sources = ["source.null.web"]
+
+  provisioner "ansible" {
+    playbook_file    = "./ansible/site.yml"
+    host_alias       = source.name
+    roles_path       = "ansible/more-roles:ansible/roles"
+    ansible_env_vars = ["ANSIBLE_NOCOLOR=True"]
+    extra_arguments  = ["--extra-vars", "role=${source.name} out_dir=${var.out} greeting=hello"]
+    use_sftp         = true
+  }
+
+  provisioner "ansible-local" {
+    playbook_files   = ["ansible/local.yml"]
+    playbook_dir     = "ansible"
+    inventory_groups = "web,app"
+    extra_arguments  = ["--extra-vars", "out_dir=${var.out}"]
+  }
+
+  provisioner "puppet-masterless" {
+    manifest_file     = "puppet/site.pp"
+    module_paths      = ["puppet/modules"]
+    hiera_config_path = "puppet/hiera.yaml"
+    facter = {
+      role    = source.name
+      out_dir = var.out
+    }
+    prevent_sudo      = true
+    execute_command   = "cd {{.WorkingDir}} && {{.FacterVars}} {{if .Sudo}}sudo -E {{end}}puppet apply --detailed-exitcodes {{.ExtraArguments}} {{.ManifestFile}}"
+    ignore_exit_codes = true
+  }
+}
+`)
+	if code, stdout, stderr := imgbuild(t, dir, "import", "run.pkr.hcl", "-o", "run.star"); code != 0 || !strings.Contains(stderr, "0 TODO(import) comments") {
+		t.Fatalf("import: exit %d, want 0 with no TODOs\n%s%s", code, stdout, stderr)
+	}
+	out := t.TempDir()
+	code, stdout, stderr := imgbuild(t, dir, "run", "run.star", "--no-color",
+		"--var", fmt.Sprintf("port=%d", srv.Port), "--var", "user="+srv.User, "--var", "key="+srv.ClientKeyFile,
+		"--var", "host_key="+srv.HostKeyFingerprint, "--var", "out="+out)
+	if code != 0 {
+		t.Fatalf("run: exit %d\n%s%s", code, stdout, stderr)
+	}
+	for file, want := range map[string]string{"ansible-web": "hello from web\n", "ansible-local": "local\n", "puppet-web": "hello from puppet\n"} {
+		if got, err := os.ReadFile(filepath.Join(out, file)); err != nil || string(got) != want {
+			t.Errorf("%s = %q, %v; want %q", file, got, err, want)
+		}
+	}
+}
+
 func TestImportBadInput(t *testing.T) {
 	dir := testkit.Workspace(t, map[string]string{
 		"bad.pkr.hcl":     "source \"null\" \"a\" {\n  ssh_host = \"x\"\n  ssh_port = \n}\n",
