@@ -123,6 +123,33 @@ func TestImportedNullTemplateRunsAgainstSSHD(t *testing.T) {
 	}
 }
 
+// sshdTemplate is the start of a template for a test against sshtest's
+// sshd: the variables sshdVars sets and a null source of that name.
+func sshdTemplate(source string) string {
+	return `
+variable "port" { type = number }
+variable "user" { type = string }
+variable "key" { type = string }
+variable "host_key" { type = string }
+variable "out" { type = string }
+
+source "null" "` + source + `" {
+  ssh_host             = "127.0.0.1"
+  ssh_port             = var.port
+  ssh_username         = var.user
+  ssh_private_key_file = var.key
+  ssh_host_key         = var.host_key
+}
+`
+}
+
+// sshdVars are the --var flags for sshdTemplate: srv's address and keys,
+// and out, a directory the provisioners write into.
+func sshdVars(srv *sshtest.Server, out string) []string {
+	return []string{"--var", fmt.Sprintf("port=%d", srv.Port), "--var", "user=" + srv.User, "--var", "key=" + srv.ClientKeyFile,
+		"--var", "host_key=" + srv.HostKeyFingerprint, "--var", "out=" + out}
+}
+
 // TestImportedErrorCleanupProvisionerRunsWhenAProvisionerFails imports a
 // template whose provisioner fails and runs it against a real sshd: the
 // error-cleanup-provisioner, imported as error_cleanup, ran on the machine
@@ -130,21 +157,7 @@ func TestImportedNullTemplateRunsAgainstSSHD(t *testing.T) {
 func TestImportedErrorCleanupProvisionerRunsWhenAProvisionerFails(t *testing.T) {
 	srv := sshtest.Start(t)
 	out := t.TempDir()
-	dir := testkit.Workspace(t, map[string]string{"template.pkr.hcl": `
-variable "port" { type = number }
-variable "user" { type = string }
-variable "key" { type = string }
-variable "host_key" { type = string }
-variable "out" { type = string }
-
-source "null" "box" {
-  ssh_host             = "127.0.0.1"
-  ssh_port             = var.port
-  ssh_username         = var.user
-  ssh_private_key_file = var.key
-  ssh_host_key         = var.host_key
-}
-
+	dir := testkit.Workspace(t, map[string]string{"template.pkr.hcl": sshdTemplate("box") + `
 build {
   sources = ["source.null.box"]
   provisioner "shell" {
@@ -158,9 +171,7 @@ build {
 	if code, stdout, stderr := imgbuild(t, dir, "import", "template.pkr.hcl", "-o", "images.star"); code != 0 {
 		t.Fatalf("import: exit %d\n%s%s", code, stdout, stderr)
 	}
-	code, stdout, stderr := imgbuild(t, dir, "run", "images.star", "--no-color",
-		"--var", fmt.Sprintf("port=%d", srv.Port), "--var", "user="+srv.User, "--var", "key="+srv.ClientKeyFile,
-		"--var", "host_key="+srv.HostKeyFingerprint, "--var", "out="+out)
+	code, stdout, stderr := imgbuild(t, dir, append([]string{"run", "images.star", "--no-color"}, sshdVars(srv, out)...)...)
 	if code != exitBuildFailed {
 		t.Fatalf("run: exit %d, want %d (the provisioner fails)\n%s%s", code, exitBuildFailed, stdout, stderr)
 	}
@@ -189,21 +200,7 @@ func TestImportedConfigurationToolsRunAgainstSSHD(t *testing.T) {
 	srv := sshtest.Start(t)
 	dir := t.TempDir()
 	copyDir(t, filepath.Join(repoRoot(t), "testdata", "import", "hcl-cfgmgmt"), dir)
-	testkit.WriteFile(t, filepath.Join(dir, "run.pkr.hcl"), `
-variable "port" { type = number }
-variable "user" { type = string }
-variable "key" { type = string }
-variable "host_key" { type = string }
-variable "out" { type = string }
-
-source "null" "web" {
-  ssh_host             = "127.0.0.1"
-  ssh_port             = var.port
-  ssh_username         = var.user
-  ssh_private_key_file = var.key
-  ssh_host_key         = var.host_key
-}
-
+	testkit.WriteFile(t, filepath.Join(dir, "run.pkr.hcl"), sshdTemplate("web")+`
 build {
   sources = ["source.null.web"]
 
@@ -241,9 +238,7 @@ build {
 		t.Fatalf("import: exit %d, want 0 with no TODOs\n%s%s", code, stdout, stderr)
 	}
 	out := t.TempDir()
-	code, stdout, stderr := imgbuild(t, dir, "run", "run.star", "--no-color",
-		"--var", fmt.Sprintf("port=%d", srv.Port), "--var", "user="+srv.User, "--var", "key="+srv.ClientKeyFile,
-		"--var", "host_key="+srv.HostKeyFingerprint, "--var", "out="+out)
+	code, stdout, stderr := imgbuild(t, dir, append([]string{"run", "run.star", "--no-color"}, sshdVars(srv, out)...)...)
 	if code != 0 {
 		t.Fatalf("run: exit %d\n%s%s", code, stdout, stderr)
 	}
