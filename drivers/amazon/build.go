@@ -45,9 +45,19 @@ func (d *Driver) Def() *engine.BuilderDef {
 			{Name: "ami_name", Doc: "The AMI's name (the output \"name\" is the build's name)."},
 			{Name: "region", Doc: "The build's region."},
 		},
-		Build:  d.Build,
-		Verify: d.Verify,
+		Build:      d.Build,
+		Verify:     d.Verify,
+		CheckTests: checkTests,
 	}
+}
+
+// checkTests says why a build cannot have tests: with skip_create_ami
+// there is no AMI to launch them on.
+func checkTests(config any) error {
+	if c, ok := config.(*Config); ok && c.SkipCreateAMI {
+		return errors.New("skip_create_ami = True makes no AMI to launch and test: remove tests, or remove skip_create_ami (the tests of an image run on an instance launched from it)")
+	}
+	return nil
 }
 
 // Build runs one amazon_ebs build: the steps described in the package doc,
@@ -124,13 +134,36 @@ func (e *buildEnv) steps() (steps []step.Step, create *stepCreateImage, copies *
 		steps = append(steps, &stepDeregister{env: e, existing: prevalidate})
 	}
 	steps = append(steps, create)
+	// Publishing (copies, permissions, the tested tag) comes only after
+	// every test passed; a failed test removes the AMI (create's cleanup).
+	if e.job.HasTests() {
+		steps = append(steps, e.testStep(net, create))
+	}
 	if len(e.copyRegions()) > 0 {
 		steps = append(steps, copies)
 	}
 	if e.hasAttributes() {
-		steps = append(steps, &stepImageAttributes{env: e, create: create, copies: copies})
+		steps = append(steps, &stepImageAttributes{published{env: e, create: create, copies: copies}})
+	}
+	if e.job.HasTests() {
+		steps = append(steps, &stepTagTested{published{env: e, create: create, copies: copies}})
 	}
 	return steps, create, copies
+}
+
+// testStep launches an instance from the new AMI for the build's tests,
+// with a temporary key pair and security group of its own and the build's
+// network settings (the subnet and VPC found for the build instance), and
+// connects to it as to the build instance; the instance, key pair and
+// group are removed as soon as the tests are over. The test machine runs
+// on demand, whatever spot_price says: it lives for as long as the tests.
+func (e *buildEnv) testStep(net *stepNetwork, create *stepCreateImage) *engine.TestStep {
+	key := &stepKeyPair{env: e, test: true}
+	group := &stepSecurityGroup{env: e, net: net, test: true}
+	run := &stepRunInstance{launch: launch{env: e, source: create, net: net, key: key, group: group, test: true}}
+	wait := &stepWaitInstance{env: e, launch: &run.launch}
+	connect := &stepConnect{env: e, launch: &run.launch, key: key, wait: wait}
+	return &engine.TestStep{Job: e.job, Over: connect, Machine: []step.Step{key, group, run, wait, connect}}
 }
 
 // buildEnv is what every step of one amazon_ebs build reads and none
@@ -193,8 +226,15 @@ func (e *buildEnv) ownTags() map[string]string {
 	return map[string]string{TagBuild: e.job.Name, TagToken: e.token}
 }
 
-// tempName names a temporary resource: "imgbuild-web-1f2e3d4c".
-func (e *buildEnv) tempName() string { return "imgbuild-" + e.job.Name + "-" + e.token }
+// tempName names a temporary resource: "imgbuild-web-1f2e3d4c", or for
+// the test machine "imgbuild-web-1f2e3d4c-test".
+func (e *buildEnv) tempName(test bool) string {
+	name := "imgbuild-" + e.job.Name + "-" + e.token
+	if test {
+		name += "-test"
+	}
+	return name
+}
 
 // tagSpec is a TagSpecification of rt holding tags merged in order (later
 // maps win), or nil when there are none.

@@ -12,9 +12,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/ec2"
 	"github.com/aws/aws-sdk-go-v2/service/ec2/types"
 
-	"github.com/imgbuild/imgbuild/engine"
 	"github.com/imgbuild/imgbuild/engine/event"
-	"github.com/imgbuild/imgbuild/engine/step"
 	"github.com/imgbuild/imgbuild/engine/testkit"
 )
 
@@ -334,22 +332,10 @@ amazon_ebs(name = "try", region = %q, source_ami = %q, instance_type = "t3.small
 func TestOnErrorAbortKeepsAndNamesWhatTheBuildMade(t *testing.T) {
 	h := newHarness(t)
 	const region = "ap-northeast-1"
-	d, err := h.load(fmt.Sprintf(`
+	_, items := h.runOnErrorAbort(fmt.Sprintf(`
 amazon_ebs(name = "broken", region = %q, source_ami = %q, instance_type = "t3.small", %s, ami_name = "never",
            provisioners = [shell(inline = ["exit 3"])])
 `, region, h.sourceAMI(region), h.sshKeywords()))
-	if err != nil {
-		t.Fatal(err)
-	}
-	rec := &testkit.Recorder{}
-	sum := engine.Run(context.Background(), d.Graph, h.reg, event.NewBus(rec), engine.RunOptions{Workspace: d.Root, TempDir: t.TempDir(), OnError: step.Abort})
-	if sum.OK() {
-		t.Fatal("the build should fail")
-	}
-	var items []string
-	for _, e := range rec.Of(event.Leftover) {
-		items = append(items, e.Items...)
-	}
 	joined := strings.Join(items, "\n")
 	for _, want := range []string{"instance i-", "key pair imgbuild-broken-", "security group sg-"} {
 		if !strings.Contains(joined, want) || !strings.Contains(joined, "in "+region) {

@@ -10,15 +10,24 @@
 //
 //	pre-validate → source AMI → network → key pair → security group →
 //	launch instance → wait for instance → connect → provision → stop
-//	instance → deregister existing AMI → create AMI → copy AMI → AMI
-//	attributes → artifact
+//	instance → deregister existing AMI → create AMI → test → copy AMI →
+//	AMI attributes → tag tested → artifact
 //
 // (network only when a subnet or VPC is named or filtered for; stop
 // instance only on demand, as a one-time spot instance cannot be stopped;
-// deregister existing AMI only with force_deregister; copy AMI only with
-// ami_regions; AMI attributes only with permissions or deprecate_at). Tags
-// go on every AMI and snapshot, in every region, in the call that makes
-// it, so there is no tagging step to fail half-way.
+// deregister existing AMI only with force_deregister; test and tag tested
+// only with tests; copy AMI only with ami_regions; AMI attributes only
+// with permissions or deprecate_at). Tags go on every AMI and snapshot, in
+// every region, in the call that makes it, so there is no tagging step to
+// fail half-way; the tested tag comes last, once the AMI is published.
+//
+// The test step (engine.TestStep) launches an on-demand instance from the
+// new AMI with a temporary key pair and security group of its own, in the
+// build's subnet and VPC, connects to it as to the build instance (its
+// host key learned from its console unless pinned), runs the build's tests
+// and removes the instance, key pair and group. Publishing (copies, launch
+// permissions, the tested tag) comes only after every test passed; a
+// failed test removes the AMI and its snapshots as any failure does.
 //
 // Whatever happens the instance is terminated and the temporary key pair,
 // security group and launch template deleted; on failure or cancellation

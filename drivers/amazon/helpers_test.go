@@ -147,6 +147,26 @@ func (h *harness) mustRun(src string) (*engine.Summary, *testkit.Recorder) {
 	return sum, rec
 }
 
+// runOnErrorAbort runs src with --on-error=abort, which must fail it, and
+// returns what its leftover events list.
+func (h *harness) runOnErrorAbort(src string) (*testkit.Recorder, []string) {
+	h.t.Helper()
+	d, err := h.load(src)
+	if err != nil {
+		h.t.Fatal(err)
+	}
+	rec := &testkit.Recorder{}
+	sum := engine.Run(context.Background(), d.Graph, h.reg, event.NewBus(rec), engine.RunOptions{Workspace: d.Root, TempDir: h.t.TempDir(), OnError: step.Abort})
+	if sum.OK() {
+		h.t.Fatal("the build should fail")
+	}
+	var items []string
+	for _, e := range rec.Of(event.Leftover) {
+		items = append(items, e.Items...)
+	}
+	return rec, items
+}
+
 // image describes one AMI.
 func (h *harness) image(region, id string) types.Image {
 	h.t.Helper()

@@ -18,13 +18,24 @@ import (
 // instance they make. The steps after them point at it.
 type launch struct {
 	env    *buildEnv
-	source *stepSourceAMI
+	source imageSource  // the AMI to launch
 	net    *stepNetwork // the subnet and zone; zero when it did not run
 	key    *stepKeyPair
 	group  *stepSecurityGroup
+	// test says that this is the test machine, launched from the new AMI
+	// for the build's tests: it is named so, takes the AMI's volumes as
+	// they are (launch_block_device_mappings shaped the build instance,
+	// whose volumes the AMI recorded) and terminates when it shuts down.
+	test bool
 
 	// output: the instance's id, once the launch call answered
 	instanceID string
+}
+
+// imageSource is a step that found or made an AMI to launch: the source
+// AMI for the build instance, the new AMI for the test machine.
+type imageSource interface {
+	launchImage() *types.Image
 }
 
 // instance describes the build instance once, as RunInstances takes it;
@@ -37,16 +48,21 @@ func (l *launch) instance() (*ec2.RunInstancesInput, error) {
 		return nil, err
 	}
 	subnet, az := l.net.subnetID, l.net.az
+	image := l.source.launchImage()
+	shutdown := types.ShutdownBehaviorStop
+	if l.test {
+		shutdown = types.ShutdownBehaviorTerminate
+	}
 	in := &ec2.RunInstancesInput{
-		ImageId:      l.source.image.ImageId,
+		ImageId:      image.ImageId,
 		InstanceType: types.InstanceType(c.InstanceType),
 		MinCount:     aws.Int32(1),
 		MaxCount:     aws.Int32(1),
 		KeyName:      aws.String(l.key.keyName),
 		UserData:     optional(userData),
-		TagSpecifications: append(tagSpec(types.ResourceTypeInstance, e.instanceTags()),
+		TagSpecifications: append(tagSpec(types.ResourceTypeInstance, e.instanceTags(l.test)),
 			tagSpec(types.ResourceTypeVolume, c.RunTags, e.ownTags())...),
-		InstanceInitiatedShutdownBehavior: types.ShutdownBehaviorStop,
+		InstanceInitiatedShutdownBehavior: shutdown,
 	}
 	if c.EBSOptimized {
 		in.EbsOptimized = aws.Bool(true)
@@ -69,8 +85,10 @@ func (l *launch) instance() (*ec2.RunInstancesInput, error) {
 	if name, arn := e.instanceProfile(); name != nil || arn != nil {
 		in.IamInstanceProfile = &types.IamInstanceProfileSpecification{Name: name, Arn: arn}
 	}
-	for _, bd := range e.launchMappings(l.source.image) {
-		in.BlockDeviceMappings = append(in.BlockDeviceMappings, bd.ec2Mapping())
+	if !l.test {
+		for _, bd := range e.launchMappings(image) {
+			in.BlockDeviceMappings = append(in.BlockDeviceMappings, bd.ec2Mapping())
+		}
 	}
 	md := e.metadata()
 	in.MetadataOptions = &types.InstanceMetadataOptionsRequest{
@@ -252,10 +270,14 @@ func (e *buildEnv) instanceProfile() (name, arn *string) {
 	return aws.String(p), nil
 }
 
-// instanceTags are the build instance's tags: run_tags, a Name unless
-// run_tags has one, and imgbuild's own.
-func (e *buildEnv) instanceTags() map[string]string {
-	tags := map[string]string{"Name": "imgbuild " + e.job.Name}
+// instanceTags are the build instance's tags, or the test machine's:
+// run_tags, a Name unless run_tags has one, and imgbuild's own.
+func (e *buildEnv) instanceTags(test bool) map[string]string {
+	name := "imgbuild " + e.job.Name
+	if test {
+		name += " (tests)"
+	}
+	tags := map[string]string{"Name": name}
 	for k, v := range e.cfg.RunTags {
 		tags[k] = v
 	}

@@ -21,9 +21,14 @@ type stepCreateImage struct {
 	existing *stepPrevalidate // AMIs of the same name a cleanup must not take for this one
 
 	// outputs
-	attempted bool       // CreateImage was called: the AMI may exist
-	made      *madeImage // once its id is known; its snapshots once available
+	attempted bool         // CreateImage was called: the AMI may exist
+	made      *madeImage   // once its id is known; its snapshots once available
+	image     *types.Image // once available: what the test machine launches
 }
+
+// launchImage implements imageSource: the test machine is launched from
+// the new AMI.
+func (st *stepCreateImage) launchImage() *types.Image { return st.image }
 
 // Name implements step.Step.
 func (st *stepCreateImage) Name() string { return "create AMI" }
@@ -60,6 +65,7 @@ func (st *stepCreateImage) Run(ctx context.Context) error {
 		return err
 	}
 	st.made.Snapshots = snapshotsOf(*img)
+	st.image = img
 	b.ui.Say("AMI %s is available in %s (snapshots %v)", id, b.region, st.made.Snapshots)
 	return nil
 }

@@ -14,10 +14,22 @@ import (
 // it (ami_users, ami_groups, ami_org_arns, ami_ou_arns), who may create
 // volumes from its snapshots (snapshot_users, snapshot_groups) and when it
 // is deprecated (deprecate_at).
-type stepImageAttributes struct {
+type stepImageAttributes struct{ published }
+
+// published is what the steps that publish the AMI read: the AMI and its
+// copies.
+type published struct {
 	env    *buildEnv
 	create *stepCreateImage // the AMI
 	copies *stepCopyImages  // and its copies
+}
+
+// eachImage runs fn for the AMI in every region at once (eachRegion).
+func (p *published) eachImage(ctx context.Context, fn func(client *ec2.Client, region string, m *madeImage) error) error {
+	images := imagesMade(p.create, p.copies)
+	return eachRegion(ctx, p.env.allRegions(), func(region string) error {
+		return fn(p.env.s.ec2(region), region, images[region])
+	})
 }
 
 // Name implements step.Step.
@@ -25,9 +37,7 @@ func (st *stepImageAttributes) Name() string { return "AMI attributes" }
 
 // Run implements step.Step.
 func (st *stepImageAttributes) Run(ctx context.Context) error {
-	b := st.env
-	c := b.cfg
-	images := imagesMade(st.create, st.copies)
+	c := st.env.cfg
 	var launch []types.LaunchPermission
 	for _, u := range c.AMIUsers {
 		launch = append(launch, types.LaunchPermission{UserId: aws.String(u)})
@@ -48,9 +58,7 @@ func (st *stepImageAttributes) Run(ctx context.Context) error {
 			return fmt.Errorf("deprecate_at: %w", err)
 		}
 	}
-	return eachRegion(ctx, b.allRegions(), func(region string) error {
-		m := images[region]
-		client := b.s.ec2(region)
+	return st.eachImage(ctx, func(client *ec2.Client, region string, m *madeImage) error {
 		if len(launch) > 0 {
 			if _, err := client.ModifyImageAttribute(ctx, &ec2.ModifyImageAttributeInput{
 				ImageId:          aws.String(m.ID),

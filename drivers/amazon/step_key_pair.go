@@ -16,7 +16,8 @@ import (
 // The private half never leaves memory. With ssh_keypair_name the named key
 // pair is used instead and nothing is made.
 type stepKeyPair struct {
-	env *buildEnv
+	env  *buildEnv
+	test bool // the test machine's: a key pair of its own (see tempName)
 
 	// outputs
 	key       *ssh.Key // the build's key pair, unless ssh_keypair_name
@@ -34,12 +35,12 @@ func (st *stepKeyPair) Run(ctx context.Context) error {
 		st.keyName = b.cfg.SSHKeyPairName
 		return nil
 	}
+	st.keyName = b.tempName(st.test)
 	key, err := ssh.NewKey("imgbuild-" + b.job.Name)
 	if err != nil {
 		return err
 	}
 	st.key = key
-	st.keyName = b.tempName()
 	st.attempted = true
 	_, err = b.s.ec2(b.region).ImportKeyPair(ctx, &ec2.ImportKeyPairInput{
 		KeyName:           aws.String(st.keyName),

@@ -14,8 +14,9 @@ import (
 // SSH port, to temporary_security_group_source_cidrs, unless
 // security_group_ids names the groups to use.
 type stepSecurityGroup struct {
-	env *buildEnv
-	net *stepNetwork // the VPC; "" for the default VPC
+	env  *buildEnv
+	net  *stepNetwork // the VPC; "" for the default VPC
+	test bool         // the test machine's: a group of its own (see tempName)
 
 	// outputs
 	groupIDs  []string // the instance's groups
@@ -37,11 +38,15 @@ func (st *stepSecurityGroup) Run(ctx context.Context) error {
 		return nil
 	}
 	client := b.s.ec2(b.region)
-	st.name = b.tempName()
+	st.name = b.tempName(st.test)
+	of := "build " + b.job.Name
+	if st.test {
+		of = "the tests of build " + b.job.Name
+	}
 	st.attempted = true
 	out, err := client.CreateSecurityGroup(ctx, &ec2.CreateSecurityGroupInput{
 		GroupName:         aws.String(st.name),
-		Description:       aws.String(fmt.Sprintf("Temporary group of imgbuild build %s: SSH only", b.job.Name)),
+		Description:       aws.String(fmt.Sprintf("Temporary group of imgbuild %s: SSH only", of)),
 		VpcId:             optional(vpcID),
 		TagSpecifications: tagSpec(types.ResourceTypeSecurityGroup, c.RunTags, b.ownTags()),
 	})

@@ -22,6 +22,9 @@ type stepSourceAMI struct {
 // Name implements step.Step.
 func (st *stepSourceAMI) Name() string { return "source AMI" }
 
+// launchImage implements imageSource.
+func (st *stepSourceAMI) launchImage() *types.Image { return st.image }
+
 // Run implements step.Step.
 func (st *stepSourceAMI) Run(ctx context.Context) error {
 	b := st.env

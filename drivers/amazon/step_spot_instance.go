@@ -39,7 +39,7 @@ func (st *stepSpotInstance) Run(ctx context.Context) error {
 	data := templateData(in)
 	subnet, az := st.net.subnetID, st.net.az
 
-	st.template = b.tempName()
+	st.template = b.tempName(false)
 	st.triedTmpl = true
 	if _, err := client.CreateLaunchTemplate(ctx, &ec2.CreateLaunchTemplateInput{
 		LaunchTemplateName: aws.String(st.template),
