@@ -35,7 +35,7 @@ func TestVersionFlagPrintsVersionCommitGoAndDrivers(t *testing.T) {
 		if code != 0 {
 			t.Fatalf("%v: exit %d", args, code)
 		}
-		for _, want := range []string{"imgbuild ", "\ncommit: ", "\ngo:              go1.", "builders:        amazon_ebs, local, null", "provisioners:    ", "file, ", "shell, shell_local", "post-processors: checksum, disk_image, manifest, ova, vagrant_box", "lookups:         aws_ami"} {
+		for _, want := range []string{"imgbuild ", "\ncommit: ", "\ngo:              go1.", "builders:        amazon_ebs, local, null", "provisioners:    ", "file, ", "shell, shell_local", "post-processors: checksum, disk_image, manifest, oci_image, ova, vagrant_box", "lookups:         aws_ami"} {
 			if !strings.Contains(out, want) {
 				t.Errorf("%v lacks %q:\n%s", args, want, out)
 			}

@@ -3,7 +3,7 @@
 // vsphere_iso() builders, the aws_ami() lookup, the shell(), shell_local(),
 // file(), ansible(), ansible_local(), puppet_apply() and chef_solo()
 // provisioners, and the manifest(), checksum(), vagrant_box(), ova(),
-// vmware_vmx() and disk_image() post-processors. The command line tool calls Register to fill the
+// vmware_vmx(), disk_image() and oci_image() post-processors. The command line tool calls Register to fill the
 // registry the builtins layer and the engine read. It knows nothing of
 // Starlark.
 package all
@@ -16,6 +16,7 @@ import (
 	"github.com/imgbuild/imgbuild/drivers/diskimage"
 	"github.com/imgbuild/imgbuild/drivers/local"
 	"github.com/imgbuild/imgbuild/drivers/null"
+	"github.com/imgbuild/imgbuild/drivers/oci"
 	"github.com/imgbuild/imgbuild/drivers/ova"
 	"github.com/imgbuild/imgbuild/drivers/post"
 	"github.com/imgbuild/imgbuild/drivers/provision"
@@ -43,6 +44,7 @@ func RegisterWith(r *engine.Registry, aws *amazon.Driver) {
 	vagrant.Register(r)
 	diskimage.Register(r)
 	ova.Register(r)
+	oci.Register(r)
 	vmware.Register(r)
 	vsphere.Register(r)
 	provision.Register(r)

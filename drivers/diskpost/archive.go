@@ -50,16 +50,8 @@ func WriteArchive(ctx context.Context, w io.Writer, members []Member, o ArchiveO
 	var out io.Writer = bw
 	var zw *pgzip.Writer
 	if o.Gzip {
-		level := o.Level
-		if level == 0 {
-			level = pgzip.DefaultCompression
-		}
 		var err error
-		if zw, err = pgzip.NewWriterLevel(bw, level); err != nil {
-			return "", err
-		}
-		// 1 MiB blocks, two per core in flight.
-		if err := zw.SetConcurrency(1<<20, 2*runtime.GOMAXPROCS(0)); err != nil {
+		if zw, err = NewGzip(bw, o.Level); err != nil {
 			return "", err
 		}
 		out = zw
@@ -164,6 +156,23 @@ func (p *progress) add(n int64) {
 		p.lastPct = pct
 		p.report(p.done, p.total)
 	}
+}
+
+// NewGzip is a gzip writer to w at level (0 is gzip's default) that
+// compresses on every core: 1 MiB blocks, two per core in flight
+// (klauspost/pgzip; the output is one ordinary gzip stream).
+func NewGzip(w io.Writer, level int) (*pgzip.Writer, error) {
+	if level == 0 {
+		level = pgzip.DefaultCompression
+	}
+	zw, err := pgzip.NewWriterLevel(w, level)
+	if err != nil {
+		return nil, err
+	}
+	if err := zw.SetConcurrency(1<<20, 2*runtime.GOMAXPROCS(0)); err != nil {
+		return nil, err
+	}
+	return zw, nil
 }
 
 // ContextReader reads r until ctx is done.

@@ -83,15 +83,15 @@ func Of(ctx context.Context, env *engine.PostEnv, in *engine.Artifact, who strin
 // NotADisk is the error for an artifact without a disk: which build made
 // what, and what would do.
 func NotADisk(in *engine.Artifact, who string) error {
-	made := describe(in)
+	made := Describe(in)
 	if tar, _ := in.Fields["tar"].(string); tar != "" {
 		return fmt.Errorf("build %q (%s) made no disk, only the tar %s: %s converts a disk; add \"qcow2\" or \"raw\" to its formats", in.Build, in.Driver, tar, who)
 	}
 	return fmt.Errorf("build %q (%s) made %s, which is not a disk: %s converts the disk of a qemu() or rootfs() build", in.Build, in.Driver, made, who)
 }
 
-// describe says what an artifact is, for messages.
-func describe(in *engine.Artifact) string {
+// Describe says what an artifact is, for messages.
+func Describe(in *engine.Artifact) string {
 	var b strings.Builder
 	if in.ID != "" {
 		fmt.Fprintf(&b, "%q", in.ID)

@@ -10,6 +10,7 @@ import (
 	"github.com/imgbuild/imgbuild/drivers/diskpost/diskposttest"
 	"github.com/imgbuild/imgbuild/drivers/qemu/qemuimg"
 	"github.com/imgbuild/imgbuild/drivers/vmware"
+	"github.com/imgbuild/imgbuild/engine"
 )
 
 // TestTheFolderHoldsAVMXAndADiskWorkstationOpens checks the folder
@@ -103,6 +104,32 @@ func TestBadInputSaysWhatIsWrong(t *testing.T) {
 		if _, err := diskposttest.New(t, vmware.Def(), c.settings); err == nil || !strings.Contains(err.Error(), c.want) {
 			t.Errorf("%v: got %v\nwant %s", c.settings, err, c.want)
 		}
+	}
+}
+
+// TestAnArtifactThatIsNotADiskNamesTheBuildAndWhatItMade: no folder is
+// made from a build without a disk, and the message says which build made
+// what.
+func TestAnArtifactThatIsNotADiskNamesTheBuildAndWhatItMade(t *testing.T) {
+	ws := t.TempDir()
+	env, _ := diskposttest.Env(t, ws, "api")
+	p := diskposttest.MustNew(t, vmware.Def(), nil)
+	for _, c := range []struct {
+		in   *engine.Artifact
+		want string
+	}{
+		{&engine.Artifact{Build: "api", Driver: "amazon_ebs", ID: "ami-0abc", Fields: map[string]any{"image_id": "ami-0abc"}},
+			`build "api" (amazon_ebs) made "ami-0abc" with no files, which is not a disk: vmware_vmx() converts the disk of a qemu() or rootfs() build`},
+		{&engine.Artifact{Build: "api", Driver: "rootfs", ID: "output/api/api.tar", Files: []string{"output/api/api.tar"}, Fields: map[string]any{"disk": "", "tar": "output/api/api.tar"}},
+			`build "api" (rootfs) made no disk, only the tar output/api/api.tar: vmware_vmx() converts a disk; add "qcow2" or "raw" to its formats`},
+	} {
+		_, err := p.PostProcess(context.Background(), env, c.in)
+		if err == nil || !strings.Contains(err.Error(), c.want) {
+			t.Errorf("got %v\nwant %s", err, c.want)
+		}
+	}
+	if entries, _ := filepath.Glob(filepath.Join(ws, "output/*")); len(entries) > 0 {
+		t.Errorf("left: %v", entries)
 	}
 }
 
