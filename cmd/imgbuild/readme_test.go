@@ -9,6 +9,8 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/urfave/cli/v2"
+
 	"github.com/imgbuild/imgbuild/engine/testkit"
 )
 
@@ -64,11 +66,16 @@ func TestEveryCommandAndFlagInTheReadmeExists(t *testing.T) {
 		addFlags(f.Names())
 	}
 	addFlags([]string{"version", "help"})
-	for _, c := range app.Commands {
-		for _, f := range c.Flags {
-			addFlags(f.Names())
+	var addCommands func(cs []*cli.Command)
+	addCommands = func(cs []*cli.Command) {
+		for _, c := range cs {
+			for _, f := range c.Flags {
+				addFlags(f.Names())
+			}
+			addCommands(c.Subcommands) // cache prune --older-than
 		}
 	}
+	addCommands(app.Commands)
 	cmdRef := regexp.MustCompile("(?m)(?:`|^    |bin/)imgbuild ([a-z]+)")
 	seen := 0
 	for _, m := range cmdRef.FindAllStringSubmatch(text, -1) {
