@@ -271,6 +271,38 @@ func loadPlan(c *cli.Context, file string) (*description.Description, *planfile.
 	return d, p, nil
 }
 
+// samePlanMarks refuses a saved plan when the builds' records say
+// otherwise than when it was made: a build planned up to date that would
+// be rebuilt now (its artifact is gone, say), or one planned to be built
+// that another run has built since. Builds that cannot be assessed are
+// left to the run, which reports them.
+func samePlanMarks(c *cli.Context, d *description.Description, p *planfile.Plan, store engine.Store, fp *engine.Fingerprinter) error {
+	records, err := store.Load(c.Context)
+	if err != nil {
+		return &exitError{code: exitBuildFailed, err: fmt.Errorf("run: reading the state in %s: %w", store.Where(), err)}
+	}
+	marks := (&engine.Assessor{Graph: d.Graph, Fingerprinter: fp, Records: records}).Assess(c.Context)
+	var changes []string
+	for _, b := range p.Builds {
+		m := marks[b.Name]
+		if b.Plan == nil || b.Plan.Mark == "" || m == nil || m.Err != nil {
+			continue
+		}
+		was, now := b.Plan.Mark == engine.MarkUpToDate, m.Mark == engine.MarkUpToDate
+		switch {
+		case was && !now:
+			changes = append(changes, fmt.Sprintf("build %q was up to date when planned and would be rebuilt now: %s", b.Name, strings.Join(m.Reasons, "; ")))
+		case !was && now:
+			changes = append(changes, fmt.Sprintf("build %q was to be built (%s) and is up to date now: a run built it since", b.Name, b.Plan.Mark))
+		}
+	}
+	if len(changes) == 0 {
+		return nil
+	}
+	file := c.Args().First()
+	return invalid(fmt.Errorf("the plan in %s (made %s) no longer holds; the builds' records (the state) changed since:\n  %s\nto see what a run does now, make the plan again with imgbuild plan -out %s %s", file, p.Created.Format(time.RFC3339), strings.Join(changes, "\n  "), file, filepath.Join(filepath.Dir(file), filepath.FromSlash(p.Description))))
+}
+
 // sameFlags refuses --only, --except, --var-file and --strict-vars given
 // to run with a plan unless they are what the plan was made with.
 func sameFlags(c *cli.Context, p *planfile.Plan, in inputs, again string) error {

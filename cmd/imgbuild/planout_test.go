@@ -16,7 +16,7 @@ import (
 // alone; lib.star is loaded.
 func planWorkspace(t *testing.T) string {
 	return testkit.Workspace(t, map[string]string{
-		"scripts/a.sh": "echo from a.sh\n",
+		"scripts/a.sh": "echo from a.sh > made\n",
 		"lib.star":     "SUFFIX = \"-x\"\n",
 		"vars.json":    `{"region": "eu-west-1"}`,
 		"images.star": `load("//lib.star", "SUFFIX")
@@ -55,16 +55,28 @@ func mustSavePlan(t *testing.T, dir, out string, args ...string) {
 }
 
 // wantRefused runs imgbuild run PLAN and checks that it exits 2 saying
-// each of wants, having built nothing.
+// each of wants, having built nothing (no output directory where there
+// was none).
 func wantRefused(t *testing.T, dir string, env []string, args []string, wants ...string) {
 	t.Helper()
+	_, before := os.Stat(filepath.Join(dir, "output"))
 	code, stdout, stderr := binaryIn(t, dir, env, append([]string{"run"}, args...)...)
 	if code != 2 {
 		t.Fatalf("run %s: exit %d, want 2\n%s%s", strings.Join(args, " "), code, stdout, stderr)
 	}
 	wantIn(t, "run "+strings.Join(args, " "), stderr, wants...)
-	if _, err := os.Stat(filepath.Join(dir, "output")); err == nil {
+	if _, err := os.Stat(filepath.Join(dir, "output")); err == nil && before != nil {
 		t.Errorf("run %s was refused but built something", strings.Join(args, " "))
+	}
+}
+
+// forgetRuns removes what runs built and their records.
+func forgetRuns(t *testing.T, dir string) {
+	t.Helper()
+	for _, d := range []string{"output", ".imgbuild"} {
+		if err := os.RemoveAll(filepath.Join(dir, d)); err != nil {
+			t.Fatal(err)
+		}
 	}
 }
 
@@ -95,8 +107,11 @@ func TestASavedPlanRunsExactlyItsBuilds(t *testing.T) {
 		t.Error("output/other exists: the plan's excepted build was built")
 	}
 
-	// The same flags again are accepted; others are refused, saying which
-	// and what to do.
+	// Run once, a plan is stale: what it was to build is built.
+	wantRefused(t, dir, nil, []string{"plans/release.plan"}, `build "base" was to be built (new) and is up to date now: a run built it since`)
+	// With the builds' records gone, the same flags again are accepted;
+	// others are refused, saying which and what to do.
+	forgetRuns(t, dir)
 	code, out, errs = binaryIn(t, dir, nil, "run", "plans/release.plan", "--except", "other", "--var", "version=2", "--var-file", "vars.json")
 	if code != 0 {
 		t.Fatalf("run with the plan's own flags exited %d:\n%s%s", code, out, errs)
@@ -176,6 +191,7 @@ func TestASavedPlanNeverHoldsASensitiveValue(t *testing.T) {
 	if code, out, errs := binaryIn(t, dir, []string{"IMGBUILD_VAR_token=" + secret}, "run", "plan.json"); code != 0 {
 		t.Fatalf("run with the secret in the environment exited %d:\n%s%s", code, out, errs)
 	}
+	forgetRuns(t, dir)
 	code, out, errs := binaryIn(t, dir, nil, "run", "plan.json", "--var", "token="+secret)
 	if code != 0 {
 		t.Fatalf("run with the secret given again exited %d:\n%s%s", code, out, errs)
@@ -183,6 +199,29 @@ func TestASavedPlanNeverHoldsASensitiveValue(t *testing.T) {
 	if strings.Contains(out+errs, secret) {
 		t.Errorf("the run printed the secret:\n%s%s", out, errs)
 	}
+}
+
+func TestASavedPlanIsRefusedWhenTheStateChanged(t *testing.T) {
+	dir := planWorkspace(t)
+	mustSavePlan(t, dir, "plan.json")
+	if code, out, errs := binaryIn(t, dir, nil, "run", "images.star", "--only", "base"); code != 0 {
+		t.Fatalf("run --only base exited %d:\n%s%s", code, out, errs)
+	}
+	code, out, errs := binaryIn(t, dir, nil, "run", "plan.json")
+	if code != 2 {
+		t.Fatalf("run of a plan whose base was built since: exit %d\n%s%s", code, out, errs)
+	}
+	wantIn(t, "run plan.json", errs, "no longer holds; the builds' records (the state) changed since:\n  build \"base\" was to be built (new) and is up to date now: a run built it since\nto see what a run does now, make the plan again with imgbuild plan -out plan.json images.star")
+
+	mustSavePlan(t, dir, "plan.json")
+	data, _ := os.ReadFile(filepath.Join(dir, "plan.json"))
+	wantIn(t, "plan.json", string(data), `"mark": "up to date"`)
+	os.Remove(filepath.Join(dir, "output", "base", "made"))
+	code, out, errs = binaryIn(t, dir, nil, "run", "plan.json")
+	if code != 2 {
+		t.Fatalf("run of a plan whose base's artifact is gone: exit %d\n%s%s", code, out, errs)
+	}
+	wantIn(t, "run plan.json", errs, `  build "base" was up to date when planned and would be rebuilt now: artifact is gone`)
 }
 
 func TestBadPlanFilesSayWhatIsWrong(t *testing.T) {

@@ -133,10 +133,6 @@ func runAction(c *cli.Context) error {
 	}
 	defer restoreEnv()
 	runID := jr.ID()
-	if saved != nil {
-		n := len(saved.Builds)
-		say(false, fmt.Sprintf("running the plan in %s, made %s: %d %s (%s)", c.Args().First(), saved.Created.Format(time.RFC3339), n, plural(n, "build", "builds"), strings.Join(saved.BuildNames(), ", ")))
-	}
 	logDir := render.LogDir(d.Root, runID)
 	logs := render.NewLogs(logDir)
 	bus.Subscribe(logs)
@@ -151,6 +147,14 @@ func runAction(c *cli.Context) error {
 	if err != nil {
 		rend.Close()
 		return err
+	}
+	if saved != nil {
+		if err := samePlanMarks(c, d, saved, store, fp); err != nil {
+			rend.Close()
+			return err
+		}
+		n := len(saved.Builds)
+		say(false, fmt.Sprintf("running the plan in %s, made %s: %d %s (%s)", c.Args().First(), saved.Created.Format(time.RFC3339), n, plural(n, "build", "builds"), strings.Join(saved.BuildNames(), ", ")))
 	}
 	forced, err := forceBuilds(c, d)
 	if err != nil {
