@@ -38,6 +38,9 @@ rootfs(
         sudoers("deploy", ["%deploy ALL=(root) NOPASSWD: /usr/bin/systemctl restart chrony"]),
         sshd_config(allow_groups = ["deploy"], options = {"ClientAliveInterval": 300}),
         cloud_init(datasources = ["NoCloud", "None"], config = {"preserve_hostname": True}),
+        # systemd-timesyncd first, then chrony, which replaces it: one build
+        # goes through both daemons.
+        time_sync(daemon = "systemd-timesyncd", servers = ["ntp0.example.com"]),
         time_sync(servers = ["ntp1.example.com"], pools = ["pool.example.org"], timezone = "Europe/Paris"),
         unattended_upgrades(origins = ["security", "updates"], automatic_reboot = True, reboot_time = "03:30"),
         sysctl({"vm.swappiness": 10}, hardening = True),
@@ -96,6 +99,7 @@ rootfs(
 		t.Errorf("etc/localtime: %+v", h)
 	}
 	has("etc/timezone", "Europe/Paris\n")
+	has("etc/systemd/timesyncd.conf.d/imgbuild.conf", "[Time]\nNTP=ntp0.example.com\n")
 	// updates.star
 	has("etc/apt/apt.conf.d/20auto-upgrades", "APT::Periodic::Unattended-Upgrade \"1\";")
 	has("etc/apt/apt.conf.d/52imgbuild-unattended-upgrades", "Unattended-Upgrade::Automatic-Reboot \"true\";", "Automatic-Reboot-Time \"03:30\";", "codename=${distro_codename}-updates")
@@ -110,8 +114,8 @@ rootfs(
 			t.Errorf("dpkg's status does not show %s installed", p)
 		}
 	}
-	if strings.Contains(status, "\nPackage: systemd-timesyncd\nStatus: install ok installed\n") {
-		t.Error("systemd-timesyncd is installed beside chrony")
+	if !strings.Contains(status, "\nPackage: systemd-timesyncd\nStatus: deinstall ok config-files\n") {
+		t.Error("dpkg's status does not show systemd-timesyncd installed, then removed by chrony")
 	}
 
 	// The unpacked image, in a chroot: its sshd accepts the configuration
