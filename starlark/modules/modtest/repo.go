@@ -73,48 +73,10 @@ func (r *Repo) Commit(files map[string]string) string {
 		}
 		testkit.WriteFile(r.t, p, content)
 	}
-	return r.commitWork()
-}
-
-// commitWork commits everything in the working copy and pushes it.
-func (r *Repo) commitWork() string {
-	r.t.Helper()
 	r.Git("", "add", "-A")
 	r.Git("", "commit", "--quiet", "--allow-empty", "-m", "change")
 	r.Push()
 	return r.Git("", "rev-parse", "HEAD")
-}
-
-// CommitTree makes the working copy hold exactly the files under dir (a
-// release of a module kept as a directory), commits and pushes it, and
-// returns the commit.
-func (r *Repo) CommitTree(dir string) string {
-	r.t.Helper()
-	entries, err := os.ReadDir(r.Work)
-	if err != nil {
-		r.t.Fatal(err)
-	}
-	for _, e := range entries {
-		if e.Name() != ".git" {
-			os.RemoveAll(filepath.Join(r.Work, e.Name()))
-		}
-	}
-	err = filepath.WalkDir(dir, func(p string, d os.DirEntry, err error) error {
-		if err != nil || d.IsDir() {
-			return err
-		}
-		data, err := os.ReadFile(p)
-		if err != nil {
-			return err
-		}
-		rel, _ := filepath.Rel(dir, p)
-		testkit.WriteFile(r.t, filepath.Join(r.Work, rel), string(data))
-		return nil
-	})
-	if err != nil {
-		r.t.Fatal(err)
-	}
-	return r.commitWork()
 }
 
 // Push pushes every branch and tag to the bare repository, forced (a test

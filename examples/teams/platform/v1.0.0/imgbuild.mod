@@ -1,0 +1,2 @@
+# The platform team's modules: every product loads them as @platform//.
+module(name = "platform")
