@@ -107,6 +107,7 @@ func docsCommand() *cli.Command {
 				fmt.Fprint(c.App.Writer, builtins.Index(reg))
 				fmt.Fprint(c.App.Writer, stdlibIndex(fns))
 				fmt.Fprint(c.App.Writer, "\nModules shared across teams (dep, module, the lock, imgbuild mod): imgbuild docs imgbuild.mod\n")
+				fmt.Fprint(c.App.Writer, "Saved plans (plan -out, run PLAN, the plan file): imgbuild docs plan-file\n")
 				return nil
 			}
 			for i, name := range c.Args().Slice() {
@@ -116,6 +117,8 @@ func docsCommand() *cli.Command {
 					text, err = importDocs(reg), nil
 				case slices.Contains(modDocNames, name) && err != nil:
 					text, err = modDocs, nil
+				case slices.Contains(planDocNames, name) && err != nil:
+					text, err = planDocs, nil
 				}
 				if err != nil {
 					if t, ok := stdlibDocs(fns, name); ok {

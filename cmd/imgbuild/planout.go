@@ -364,3 +364,50 @@ func digestFile(path string) (planfile.Digest, error) {
 	sum := sha256.Sum256(data)
 	return planfile.Digest{Path: path, SHA256: hex.EncodeToString(sum[:])}, nil
 }
+
+// planDocNames are the names imgbuild docs shows planDocs for.
+var planDocNames = []string{"plan-file", "plan-out", "saved-plan"}
+
+// planDocs is imgbuild docs plan-file: saving a plan and running it, and
+// what the file holds.
+const planDocs = `Saved plans: imgbuild plan FILE -out PLAN, then imgbuild run PLAN
+
+  plan -out PLAN shows the plan and saves it. run PLAN (a plan is told by
+  its content, whatever its name) runs exactly its builds, in its order,
+  with the variables, --var-file files and --only/--except it was made
+  with. It refuses the plan (exit 2, nothing built), listing each change
+  and saying to make the plan again, when since the plan was made:
+    - a workspace file the evaluation read changed (the description, what
+      it loads, imgbuild.mod, imgbuild.lock), or an external module did;
+    - a --var-file changed, or a variable's value did (also one from
+      IMGBUILD_VAR_<name> or var(env = ...));
+    - a build was added or removed;
+    - a build's inputs changed: its settings, steps, the content of a file
+      it reads (a provisioner's script), its builder's version;
+    - the builds' records did: a build planned up to date would be rebuilt
+      now, or one planned to be built was built since (a plan runs once);
+    - the plan was made by another version of imgbuild.
+
+  A sensitive value is never in the plan in clear, only as "(sensitive)" and
+  a keyed digest (the fingerprint key, IMGBUILD_FINGERPRINT_KEY or this
+  user's key file): give it to run again, --var name=... or
+  IMGBUILD_VAR_<name>; a value that is not the plan's is refused. Other
+  --var, --var-file, --only, --except and --strict-vars given to run with a
+  plan must be the plan's own.
+
+The file (JSON):
+  format, version      "imgbuild-plan", 1: another version is refused
+  imgbuild, created    the imgbuild that wrote it, and when
+  description          the description, relative to the plan file
+  only, except, strict_vars, var_files (path, sha256), set (--var: name,
+                       value when not sensitive, hash)
+  sources              the workspace files evaluated (path, sha256)
+  modules              each external module's content hash
+  variables            name, value ("(sensitive)" and hash for a secret),
+                       source
+  key_id               names the fingerprint key, not the key
+  builds               name, driver, wave, needs, fingerprint, inputs (what
+                       the fingerprint counts), deferred (settings known
+                       only at run: timestamp(), run_id(), upstream
+                       outputs), plan (as plan --json shows the build)
+`

@@ -256,6 +256,16 @@ func TestBadPlanFilesSayWhatIsWrong(t *testing.T) {
 	}
 }
 
+func TestDocsPlanFileSaysWhatIsComparedAndHeld(t *testing.T) {
+	code, out, _ := binaryIn(t, t.TempDir(), nil, "docs", "plan-file")
+	if code != 0 {
+		t.Fatalf("docs plan-file: exit %d", code)
+	}
+	wantIn(t, "docs plan-file", out, "imgbuild plan FILE -out PLAN, then imgbuild run PLAN", "a keyed digest", `"imgbuild-plan", 1: another version is refused`, "deferred")
+	_, index, _ := binaryIn(t, t.TempDir(), nil, "docs")
+	wantIn(t, "docs", index, "imgbuild docs plan-file")
+}
+
 func TestPlanJSONWithOutKeepsStdoutJSON(t *testing.T) {
 	dir := planWorkspace(t)
 	code, out, errs := binaryIn(t, dir, nil, "plan", "images.star", "--json", "-out", "plan.json")

@@ -313,6 +313,9 @@ func unique(what, list string, names []string) (map[string]bool, error) {
 // for each build the inputs that changed. None means the plan still holds.
 func (p *Plan) Changes(now *Plan) []string {
 	var out []string
+	if p.Imgbuild != now.Imgbuild {
+		out = append(out, fmt.Sprintf("it was made by imgbuild %s, and this is imgbuild %s: builders and the standard library may differ", p.Imgbuild, now.Imgbuild))
+	}
 	out = append(out, digestChanges("description file", p.Sources, now.Sources)...)
 	out = append(out, digestChanges("var file", p.VarFiles, now.VarFiles)...)
 	out = append(out, mapChanges("module", p.Modules, now.Modules)...)

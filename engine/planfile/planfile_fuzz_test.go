@@ -90,8 +90,10 @@ func TestChangesNameWhatChanged(t *testing.T) {
 	now.Builds[0].Fingerprint = "f3"
 	now.Builds = append(now.Builds[:1], Build{Name: "new", Fingerprint: "f", Inputs: &engine.Inputs{}})
 	now.KeyID = "k2"
+	now.Imgbuild = "v1.1.0"
 	got := strings.Join(now.Changes(was), "\n")
 	want := strings.Join([]string{
+		"it was made by imgbuild v1.1.0, and this is imgbuild v1.0.0: builders and the standard library may differ",
 		"description file images.star changed",
 		"var file vars.json is read now and was not",
 		"the fingerprint key is another (the plan's is k2, this one k): sensitive values cannot be compared; set IMGBUILD_FINGERPRINT_KEY as when planning",
