@@ -8,6 +8,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/imgbuild/imgbuild/engine/schema"
 	"github.com/imgbuild/imgbuild/engine/value"
 )
 
@@ -43,6 +44,9 @@ type PlannedBuild struct {
 	Reasons  []string   `json:"reasons,omitempty"`
 	Built    *time.Time `json:"built,omitempty"`
 	Artifact string     `json:"artifact,omitempty"`
+	// Notes say what a run would reuse (BuilderDef.PlanNotes); none for
+	// a build that is up to date.
+	Notes []string `json:"notes,omitempty"`
 }
 
 // Setting is one keyword of a build as the plan shows it.
@@ -85,6 +89,7 @@ func MakePlan(g *Graph, reg *Registry, workspace string) *Plan {
 				pb.Needs = []Edge{}
 			}
 			pb.Settings = settings(n.Settings, n.Driver, reg, rel)
+			pb.Notes = planNotes(n, reg)
 			for _, o := range n.Provisioners {
 				pb.Provisioners = append(pb.Provisioners, planStep(o, reg, rel))
 			}
@@ -111,6 +116,36 @@ func MakePlan(g *Graph, reg *Registry, workspace string) *Plan {
 		p.Waves = append(p.Waves, pw)
 	}
 	return p
+}
+
+// planNotes asks the build's driver what a run would reuse, when its
+// settings can be decoded without running anything.
+func planNotes(n *Node, reg *Registry) []string {
+	if reg == nil {
+		return nil
+	}
+	def := reg.Builders[n.Driver]
+	if def == nil || def.PlanNotes == nil {
+		return nil
+	}
+	settings, err := value.Resolve(n.Settings, func(r value.Ref) (value.Value, error) {
+		return nil, fmt.Errorf("%s is made by the run", r.Build)
+	})
+	if err != nil {
+		return nil
+	}
+	if settings, err = value.ResolveRun(settings, value.RunInfo{}); err != nil {
+		return nil
+	}
+	m, ok := settings.(*value.Map)
+	if !ok {
+		return nil
+	}
+	cfg := def.Schema.New()
+	if _, err := def.Schema.Decode(m, cfg, schema.Options{}); err != nil {
+		return nil
+	}
+	return def.PlanNotes(cfg)
 }
 
 func sensitiveKeyword(reg *Registry, kind, kw string) bool {
@@ -193,6 +228,9 @@ func (p *Plan) SetMarks(as map[string]*Assessment) {
 			continue
 		}
 		b.Mark, b.Reasons = a.Mark, a.Reasons
+		if a.Mark == MarkUpToDate {
+			b.Notes = nil // nothing runs
+		}
 		if a.Mark == MarkUpToDate && a.Prev.Built() {
 			t := a.Prev.Finished
 			b.Built, b.Artifact = &t, a.Prev.Artifact.ID
@@ -266,6 +304,9 @@ func (p *Plan) WriteText(w io.Writer) error {
 				for _, r := range b.Reasons {
 					ew.printf("      %s\n", r)
 				}
+			}
+			for _, note := range b.Notes {
+				ew.printf("    %s\n", note)
 			}
 			if len(b.Needs) > 0 {
 				ew.printf("    needs:\n")

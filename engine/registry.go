@@ -57,6 +57,12 @@ type BuilderDef struct {
 	// Verify and whose artifact has no local files always runs. Local
 	// files are checked against their sha256 by the engine itself.
 	Verify func(ctx context.Context, checks []ArtifactCheck) []error
+	// PlanNotes, if set, says for the plan what a run of a build with this
+	// config would reuse rather than make (rootfs: the checkpoint that
+	// spares debootstrap). It reads only this machine, never the network.
+	// Builds whose settings need an upstream artifact or a run-time value
+	// get no notes.
+	PlanNotes func(config any) []string
 }
 
 // ArtifactCheck is one artifact to verify: the build's config, decoded

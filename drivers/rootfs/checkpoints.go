@@ -12,6 +12,7 @@ import (
 	"path/filepath"
 	"runtime"
 	"strings"
+	"sync"
 
 	"github.com/imgbuild/imgbuild/drivers/rootfs/checkpoint"
 	"github.com/imgbuild/imgbuild/engine/event"
@@ -68,9 +69,45 @@ func debootstrapHash(suite, codename string) (string, error) {
 	return "sha256:" + hex.EncodeToString(h.Sum(nil)), nil
 }
 
+// planNotes says whether a run would reuse a checkpoint: what the plan
+// shows. The suite's codename is not known without the mirror; the suite
+// stands for it.
+func planNotes(config any) []string {
+	cfg, ok := config.(*Config)
+	if !ok || !cfg.Checkpoint {
+		return nil
+	}
+	cache, err := checkpoint.Open()
+	if err != nil {
+		return []string{"debootstrap: " + err.Error()}
+	}
+	mirror := cfg.Mirror
+	if mirror == "" {
+		mirror = HostMirror()
+	}
+	key, err := checkpointKey(cfg, mirror, cfg.Suite)
+	if err != nil {
+		return nil
+	}
+	if e := cache.Has(key); e != nil {
+		return []string{fmt.Sprintf("debootstrap: reuses checkpoint %s (made %s), unless the mirror's %s Release has changed since", e.ID, e.Created.Local().Format("2006-01-02 15:04"), cfg.Suite)}
+	}
+	return []string{fmt.Sprintf("debootstrap: runs, no checkpoint %s yet (keeps one)", key.ID())}
+}
+
 // hostArch is the Debian architecture debootstrap installs by default:
 // dpkg's, else the one Go was built for.
 func hostArch() string {
+	archOnce.Do(func() { arch = findArch() })
+	return arch
+}
+
+var (
+	archOnce sync.Once
+	arch     string
+)
+
+func findArch() string {
 	if out, err := exec.Command("dpkg", "--print-architecture").Output(); err == nil {
 		if a := strings.TrimSpace(string(out)); a != "" {
 			return a

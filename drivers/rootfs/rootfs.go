@@ -54,7 +54,8 @@ func Def() *engine.BuilderDef {
 			{Name: "tar", Doc: "The tar archive, when made."},
 			{Name: "directory", Doc: "The output directory."},
 		},
-		Build: Build,
+		Build:     Build,
+		PlanNotes: planNotes,
 	}
 }
 
