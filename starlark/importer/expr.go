@@ -5,6 +5,7 @@ import (
 	"math/big"
 	"strconv"
 	"strings"
+	"unicode/utf8"
 
 	"github.com/bazelbuild/buildtools/build"
 	"github.com/hashicorp/hcl/v2"
@@ -21,7 +22,7 @@ func cannot(format string, args ...any) error { return &unmappable{why: fmt.Spri
 
 // Small constructors for Starlark syntax.
 func ident(name string) *build.Ident        { return &build.Ident{Name: name} }
-func str(s string) *build.StringExpr        { return &build.StringExpr{Value: s} }
+func str(s string) *build.StringExpr        { return &build.StringExpr{Value: s, Token: quote(s)} }
 func num(s string) *build.LiteralExpr       { return &build.LiteralExpr{Token: s} }
 func list(xs ...build.Expr) *build.ListExpr { return &build.ListExpr{List: xs, ForceMultiLine: false} }
 func call(fn build.Expr, args ...build.Expr) *build.CallExpr {
@@ -466,4 +467,34 @@ func (s *scope) forExpr(e *hclsyntax.ForExpr) (build.Expr, error) {
 		return nil, err
 	}
 	return &build.Comprehension{Curly: true, Body: &build.KeyValueExpr{Key: k, Value: v}, Clauses: clauses}, nil
+}
+
+// quote writes s as a Starlark string literal that keeps its non-ASCII
+// text as it is: buildtools' own quoting writes each byte above 0x7f as an
+// octal escape, which Starlark refuses ("non-ASCII octal escape"). The
+// printer uses the token because it unquotes to s.
+func quote(s string) string {
+	var b strings.Builder
+	b.WriteByte('"')
+	for i, r := range s {
+		switch {
+		case r == utf8.RuneError && !strings.HasPrefix(s[i:], "\ufffd"):
+			b.WriteByte(s[i]) // not UTF-8: the byte as it is, so that the token unquotes to s
+		case r == '"' || r == '\\':
+			b.WriteByte('\\')
+			b.WriteRune(r)
+		case r == '\n':
+			b.WriteString(`\n`)
+		case r == '\t':
+			b.WriteString(`\t`)
+		case r == '\r':
+			b.WriteString(`\r`)
+		case r < 0x20 || r == 0x7f:
+			fmt.Fprintf(&b, `\%03o`, r)
+		default:
+			b.WriteRune(r)
+		}
+	}
+	b.WriteByte('"')
+	return b.String()
 }

@@ -4,6 +4,10 @@ import (
 	"os"
 	"path/filepath"
 	"testing"
+
+	"github.com/bazelbuild/buildtools/build"
+
+	"github.com/imgbuild/imgbuild/starlark/host"
 )
 
 // fuzzBuiltins is a small stand-in for the registry's keywords.
@@ -26,8 +30,23 @@ func fuzzImport(t *testing.T, name, src string) {
 		t.Fatal(err)
 	}
 	res, err := Import(p, Options{Builtins: fuzzBuiltins})
-	if err == nil && res.TODOs != len(res.Warnings) {
+	if err != nil {
+		return
+	}
+	if res.TODOs != len(res.Warnings) {
 		t.Fatalf("%d TODOs but %d warnings", res.TODOs, len(res.Warnings))
+	}
+	// What import writes is Starlark in the descriptions' dialect.
+	if _, err := host.FileOptions.Parse("images.star", res.Source, 0); err != nil {
+		t.Fatalf("the description does not parse: %v\n%s", err, res.Source)
+	}
+	// ... formatted as imgbuild fmt formats it.
+	f, err := build.ParseDefault("images.star", res.Source)
+	if err != nil {
+		t.Fatalf("buildtools does not parse the description: %v\n%s", err, res.Source)
+	}
+	if again := build.Format(f); string(again) != string(res.Source) {
+		t.Fatalf("the description is not formatted; formatted:\n%s\nwritten:\n%s", again, res.Source)
 	}
 }
 
