@@ -67,6 +67,12 @@ func (c *converter) keywords(s *scope, p *plugin, body *hclsyntax.Body) ([]build
 			todos = append(todos, c.todo(a.SrcRange, fmt.Sprintf("the Packer template %s in %s is not mapped", left, a.Name))...)
 			continue
 		}
+		if argIndex(args, key) >= 0 {
+			// Two Packer keys for one keyword (security_group_id and
+			// security_group_ids, playbook_file and playbook_files).
+			todos = append(todos, c.todo(a.SrcRange, fmt.Sprintf("%s would set %s() keyword %s a second time", a.Name, p.builtin, key))...)
+			continue
+		}
 		set(key, x)
 	}
 	if p.kind == builderKind && (strings.HasPrefix(p.builtin, "vsphere_") || p.builtin == "null") && attrs["ssh_host_key"] == nil && attrs["ssh_known_hosts"] == nil && attrs["ssh_insecure_ignore_host_key"] == nil {
