@@ -1,8 +1,8 @@
 // Package all registers every driver compiled into imgbuild: the
 // local(), null(), rootfs(), qemu(), amazon_ebs(), vsphere_clone() and
 // vsphere_iso() builders, the aws_ami() lookup, the shell(), shell_local(),
-// file(), ansible(), ansible_local(), puppet_apply() and chef_solo()
-// provisioners, and the manifest(), checksum(), vagrant_box(), ova(),
+// file(), ansible(), ansible_local(), puppet_apply(), chef_solo() and
+// testinfra() provisioners, and the manifest(), checksum(), vagrant_box(), ova(),
 // vmware_vmx(), disk_image() and oci_image() post-processors. The command line tool calls Register to fill the
 // registry the builtins layer and the engine read. It knows nothing of
 // Starlark.
@@ -23,6 +23,7 @@ import (
 	"github.com/imgbuild/imgbuild/drivers/puppet"
 	"github.com/imgbuild/imgbuild/drivers/qemu"
 	"github.com/imgbuild/imgbuild/drivers/rootfs"
+	"github.com/imgbuild/imgbuild/drivers/testinfra"
 	"github.com/imgbuild/imgbuild/drivers/vagrant"
 	"github.com/imgbuild/imgbuild/drivers/vmware"
 	"github.com/imgbuild/imgbuild/drivers/vsphere"
@@ -51,5 +52,6 @@ func RegisterWith(r *engine.Registry, aws *amazon.Driver) {
 	ansible.Register(r)
 	puppet.Register(r)
 	chef.Register(r)
+	testinfra.Register(r)
 	post.Register(r)
 }

@@ -165,7 +165,7 @@ func (a *Ansible) direct(ctx context.Context, env *engine.ProvisionEnv, scratch,
 	signers := append(append([]gossh.Signer(nil), e.Signers...), e.BastionSigners...)
 	switch {
 	case len(signers) > 0:
-		sock, stop, err := serveAgent(ctx, short, signers)
+		sock, stop, err := ssh.ServeAgent(ctx, short, signers)
 		if err != nil {
 			return nil, fmt.Errorf("use_proxy = False: serving the login keys to Ansible: %w", err)
 		}

@@ -1,4 +1,4 @@
-package ansible
+package ssh
 
 import (
 	"bytes"
@@ -16,8 +16,9 @@ import (
 )
 
 // signerAgent is an ssh-agent holding the keys imgbuild logged in to the
-// machine with, so that ansible-playbook (use_proxy = False) logs in the
-// same way without the private keys ever being written to a file.
+// machine with, so that another SSH client run on this machine
+// (ansible-playbook with use_proxy = False, testinfra) logs in the same way
+// without the private keys ever being written to a file.
 type signerAgent struct {
 	signers []gossh.Signer
 }
@@ -67,10 +68,12 @@ func (a *signerAgent) Extension(string, []byte) ([]byte, error) {
 	return nil, agent.ErrExtensionUnsupported
 }
 
-// serveAgent serves the signers on a Unix socket in dir (which only this
-// user can enter) and returns its path and a function that stops it. ctx
-// carries the build's panic handler (panics.Go).
-func serveAgent(ctx context.Context, dir string, signers []gossh.Signer) (string, func(), error) {
+// ServeAgent serves the signers as an ssh-agent on a Unix socket in dir
+// (which only this user can enter; short, as a socket's path is limited to
+// about 100 bytes) and returns its path, for SSH_AUTH_SOCK or OpenSSH's
+// IdentityAgent, and a function that stops it. ctx carries the build's
+// panic handler (panics.Go).
+func ServeAgent(ctx context.Context, dir string, signers []gossh.Signer) (string, func(), error) {
 	sock := filepath.Join(dir, "agent.sock")
 	l, err := net.Listen("unix", sock)
 	if err != nil {
