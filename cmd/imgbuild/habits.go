@@ -128,6 +128,14 @@ func complete(app *cli.App, args []string, w io.Writer) bool {
 	if len(words) > 0 {
 		cmd = app.Command(words[0])
 	}
+	// A command with subcommands (ci, mod): the subcommand named next.
+	for cmd != nil && len(cmd.Subcommands) > 0 && len(words) > 1 {
+		sub := cmd.Command(words[1])
+		if sub == nil {
+			break
+		}
+		cmd, words = sub, words[1:]
+	}
 	if strings.HasPrefix(cur, "-") {
 		flags := app.Flags
 		if cmd != nil {
@@ -144,6 +152,12 @@ func complete(app *cli.App, args []string, w io.Writer) bool {
 	}
 	if cmd == nil {
 		for _, c := range app.VisibleCommands() {
+			fmt.Fprintln(w, c.Name)
+		}
+		return true
+	}
+	if len(cmd.Subcommands) > 0 {
+		for _, c := range cmd.VisibleCommands() {
 			fmt.Fprintln(w, c.Name)
 		}
 		return true

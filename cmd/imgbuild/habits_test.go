@@ -82,6 +82,10 @@ func TestCompletionOffersFlagsAfterDashes(t *testing.T) {
 		{[]string{"plan", "--var", "x=1", "--"}, []string{"--json", "--var-file"}, []string{"--parallel"}},
 		{nil, []string{"validate", "plan", "run"}, []string{"--"}},
 		{[]string{"docs"}, []string{"shell", "amazon_ebs"}, nil},
+		{[]string{"mod"}, []string{"download", "update", "graph", "why", "verify", "vendor"}, []string{"validate"}},
+		{[]string{"mod", "download", "--"}, []string{"--locked", "--no-color"}, []string{"--var"}},
+		{[]string{"ci"}, []string{"github", "gitlab"}, nil},
+		{[]string{"ci", "github", "--"}, []string{"--runs-on", "--var"}, nil},
 	}
 	for _, c := range cases {
 		_, out, _ := imgbuild(t, t.TempDir(), append(c.args, completeFlag)...)

@@ -28,11 +28,12 @@ func modCommand() *cli.Command {
 				Action: modDownload,
 			},
 			{
-				Name:      "update",
-				Usage:     "move the named modules (every module without a name) to the newest commit of their branch or tag, and write imgbuild.lock",
-				ArgsUsage: "[NAME...]",
-				Flags:     []cli.Flag{dir()},
-				Action:    modUpdate,
+				Name:         "update",
+				Usage:        "move the named modules (every module without a name) to the newest commit of their branch or tag, and write imgbuild.lock",
+				ArgsUsage:    "[NAME...]",
+				Flags:        []cli.Flag{dir()},
+				Action:       modUpdate,
+				BashComplete: lockedNames,
 			},
 			{
 				Name:   "graph",
@@ -41,11 +42,12 @@ func modCommand() *cli.Command {
 				Action: modGraph,
 			},
 			{
-				Name:      "why",
-				Usage:     "show every chain of dependencies that leads to a module",
-				ArgsUsage: "NAME",
-				Flags:     []cli.Flag{dir(), lockedFlag()},
-				Action:    modWhy,
+				Name:         "why",
+				Usage:        "show every chain of dependencies that leads to a module",
+				ArgsUsage:    "NAME",
+				Flags:        []cli.Flag{dir(), lockedFlag()},
+				Action:       modWhy,
+				BashComplete: lockedNames,
 			},
 			{
 				Name:   "verify",
@@ -63,6 +65,20 @@ func modCommand() *cli.Command {
 	}
 	addCommonFlags(cmd.Subcommands)
 	return cmd
+}
+
+// lockedNames completes a module name: those imgbuild.lock holds, in the
+// workspace of the current directory.
+func lockedNames(c *cli.Context) {
+	root, err := host.FindRoot(host.ModFile)
+	if err != nil {
+		return
+	}
+	if lock, err := modules.ReadLock(root); err == nil {
+		for _, n := range lock.Names() {
+			fmt.Fprintln(c.App.Writer, n)
+		}
+	}
 }
 
 // lockedFlag is --locked: a missing or stale imgbuild.lock is an error.

@@ -71,6 +71,10 @@ func TestModDownloadGraphWhyVerifyVendorUpdate(t *testing.T) {
 	wantIn(t, "mod download's progress", errOut, "fetching platform (git "+p.Bare+" ref v1.0.0)")
 	out, _ = mod(t, dir, 0, "mod", "download")
 	wantIn(t, "a second mod download", out, "imgbuild.lock is up to date: 1 module locked")
+	out, _ = mod(t, dir, 0, "mod", "why", completeFlag)
+	if out != "platform\n" {
+		t.Errorf("completing mod why: %q, want the locked modules", out)
+	}
 
 	// Runs are offline after a download: the repository is gone.
 	os.Rename(p.Bare, p.Bare+".away")
