@@ -58,9 +58,12 @@ scale: build
 
 ## demo: the main job on this machine, no cloud account needed: the
 ## quickstart (a Debian image built with debootstrap, booted with QEMU,
-## checked over SSH, exported as qcow2 and a Vagrant box). Needs root.
+## checked over SSH, exported as qcow2, Vagrant boxes for libvirt and
+## VirtualBox, and an OVA), then lists what it made. Needs root.
 demo: deps build
 	$(if $(filter 0,$(shell id -u)),,sudo) $(BIN) run examples/quickstart.star
+	@echo; echo "made, in examples/ (SHA-256 sums in output/manifest.json):"
+	@cd examples && find output -name '.*' -prune -o -type f -print | sort | xargs ls -lh | awk '{ printf "  %-48s %s\n", $$9, $$5 }'
 
 fmt: build
 	gofmt -w cmd starlark builtins engine drivers stdlib

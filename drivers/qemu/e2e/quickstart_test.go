@@ -150,7 +150,8 @@ func TestQuickstart(t *testing.T) {
 	art := sum.Result("quickstart").Artifact
 	for k, want := range map[string]string{
 		"disk": "output/quickstart/quickstart.qcow2", "format": "qcow2", "kernel": "output/quickstart/vmlinuz",
-		"initrd": "output/quickstart/initrd.img", "box": "output/quickstart/quickstart-libvirt.box", "provider": "libvirt",
+		"initrd": "output/quickstart/initrd.img", "box_libvirt": "output/quickstart/quickstart-libvirt.box",
+		"box_virtualbox": "output/quickstart/quickstart-virtualbox.box", "ova": "output/quickstart/quickstart.ova",
 	} {
 		if art.Fields[k] != want {
 			t.Errorf("field %s = %v, want %s", k, art.Fields[k], want)
@@ -194,7 +195,7 @@ func TestQuickstart(t *testing.T) {
 			sums[f.Name] = f.SHA256
 		}
 	}
-	for _, f := range []string{"output/quickstart/quickstart.qcow2", "output/quickstart/quickstart-libvirt.box", "output/quickstart/vmlinuz", "output/quickstart/initrd.img"} {
+	for _, f := range []string{"output/quickstart/quickstart.qcow2", "output/quickstart/quickstart-libvirt.box", "output/quickstart/quickstart-virtualbox.box", "output/quickstart/quickstart.ova", "output/quickstart/vmlinuz", "output/quickstart/initrd.img"} {
 		got, err := qemuimg.SHA256(context.Background(), filepath.Join(dir, f))
 		if err != nil || sums[f] != got {
 			t.Errorf("manifest sha256 of %s = %q, file's %q (%v)", f, sums[f], got, err)
