@@ -13,7 +13,7 @@ LDFLAGS := -s -w -X main.Version=$(VERSION) -X main.Commit=$(COMMIT)
 RELEASE_DIR ?= bin/release
 PLATFORMS   ?= linux/amd64 linux/arm64 darwin/amd64 darwin/arm64
 
-.PHONY: all build release deps test bench scale demo fmt lint fuzz clean
+.PHONY: all build release deps test bench scale demo vagrant-up fmt lint fuzz clean
 
 all: build
 
@@ -64,6 +64,15 @@ demo: deps build
 	$(if $(filter 0,$(shell id -u)),,sudo) $(BIN) run examples/quickstart.star
 	@echo; echo "made, in examples/ (SHA-256 sums in output/manifest.json):"
 	@cd examples && find output -name '.*' -prune -o -type f -print | sort | xargs ls -lh | awk '{ printf "  %-48s %s\n", $$9, $$5 }'
+
+## vagrant-up: boot a libvirt box with vagrant up --provider=libvirt
+## (Debian's vagrant-libvirt, and a libvirtd of its own in private network
+## and mount namespaces), reach it with vagrant ssh, destroy it, and print
+## the time of each part. BOX defaults to the quickstart's (make demo makes
+## it). Needs root.
+BOX ?= examples/output/quickstart/quickstart-libvirt.box
+vagrant-up:
+	$(if $(filter 0,$(shell id -u)),,sudo) ./drivers/vagrant/vagrant-up.sh $(BOX)
 
 fmt: build
 	gofmt -w cmd starlark builtins engine drivers stdlib
