@@ -310,33 +310,39 @@ func TestUmociUnpacksTheTreeAndTheRuntimeConfig(t *testing.T) {
 }
 
 // TestPodmanRunsTheImage runs both images with Debian's podman as root:
-// the container prints the file the tree holds. podman keeps its
-// storage in the test's directories (vfs, so nothing is mounted), and
-// runs runc with cgroupfs and explicit limits: this machine's cgroups are
-// hybrid, which crun refuses, and its hard limits are below podman's
-// defaults.
+// the container prints the file the tree holds.
 func TestPodmanRunsTheImage(t *testing.T) {
-	testkit.RequireProgram(t, "podman", "podman")
-	testkit.RequireProgram(t, "runc", "runc")
-	testkit.RequireRoot(t)
 	for _, format := range []string{"oci", "docker-archive"} {
 		t.Run(format, func(t *testing.T) {
 			ws, out, _ := makeImage(t, with(map[string]any{"format": format}))
-			// podman refuses a run root of more than 50 characters.
-			store, err := os.MkdirTemp("", "podman-")
-			if err != nil {
-				t.Fatal(err)
-			}
-			t.Cleanup(func() { os.RemoveAll(store) })
-			got := run(t, ws, "podman", "--root", filepath.Join(store, "root"), "--runroot", filepath.Join(store, "run"),
-				"--storage-driver", "vfs", "--cgroup-manager", "cgroupfs", "--runtime", "runc", "--events-backend", "none",
-				"run", "--rm", "--network", "none", "--ulimit", "nofile=1024:1024", "--ulimit", "nproc=1024:1024",
-				out.Fields["oci_image_ref"].(string))
+			got := podmanRun(t, ws, out.Fields["oci_image_ref"].(string))
 			if string(got) != greeting {
 				t.Errorf("podman run printed %q, want %q", got, greeting)
 			}
 		})
 	}
+}
+
+// podmanRun runs the image ref (as skopeo names it) with podman in the
+// workspace ws and returns what the container printed. podman keeps its
+// storage in a directory of the test's (vfs: nothing is mounted), and
+// runs runc with cgroupfs and explicit limits: this machine's cgroups are
+// hybrid, which crun refuses, and its hard limits are below podman's
+// defaults.
+func podmanRun(t *testing.T, ws, ref string) string {
+	t.Helper()
+	testkit.RequireProgram(t, "podman", "podman")
+	testkit.RequireProgram(t, "runc", "runc")
+	testkit.RequireRoot(t)
+	// podman refuses a run root of more than 50 characters.
+	store, err := os.MkdirTemp("", "podman-")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { os.RemoveAll(store) })
+	return string(run(t, ws, "podman", "--root", filepath.Join(store, "root"), "--runroot", filepath.Join(store, "run"),
+		"--storage-driver", "vfs", "--cgroup-manager", "cgroupfs", "--runtime", "runc", "--events-backend", "none",
+		"run", "--rm", "--network", "none", "--ulimit", "nofile=1024:1024", "--ulimit", "nproc=1024:1024", ref))
 }
 
 // TestABuildWithoutATreeIsNamed: a build whose artifact holds no root
