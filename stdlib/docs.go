@@ -50,8 +50,41 @@ func Functions() ([]Function, error) {
 	return out, nil
 }
 
+// ModuleDoc returns the docstring of a module ("@stdlib//sshd.star" or
+// "sshd.star"), dedented; ok is false when there is no such module.
+func ModuleDoc(module string) (doc string, ok bool) {
+	name := strings.TrimPrefix(module, "@stdlib//")
+	if strings.Contains(name, "/") {
+		return "", false
+	}
+	src, err := fs.ReadFile(FS, name)
+	if err != nil {
+		return "", false
+	}
+	f, err := syntaxOptions.Parse(module, src, 0)
+	if err != nil || len(f.Stmts) == 0 {
+		return "", err == nil
+	}
+	return docstring(f.Stmts), true
+}
+
+// syntaxOptions are the dialect the modules are read in.
+var syntaxOptions = &syntax.FileOptions{Set: true, While: true, TopLevelControl: true, GlobalReassign: true, Recursion: true}
+
+// docstring is the dedented string literal that opens a body, or "".
+func docstring(body []syntax.Stmt) string {
+	if len(body) > 0 {
+		if e, ok := body[0].(*syntax.ExprStmt); ok {
+			if lit, ok := e.X.(*syntax.Literal); ok && lit.Token == syntax.STRING {
+				return dedent(lit.Value.(string))
+			}
+		}
+	}
+	return ""
+}
+
 func functionsOf(label string, src []byte) ([]Function, error) {
-	f, err := (&syntax.FileOptions{Set: true, While: true, TopLevelControl: true, GlobalReassign: true, Recursion: true}).Parse(label, src, 0)
+	f, err := syntaxOptions.Parse(label, src, 0)
 	if err != nil {
 		return nil, fmt.Errorf("reading %s: %w", label, err)
 	}
@@ -75,15 +108,10 @@ func functionsOf(label string, src []byte) ([]Function, error) {
 			params = append(params, text(p))
 			names = append(names, paramName(p))
 		}
-		fn := Function{Module: label, Name: def.Name.Name, Signature: def.Name.Name + "(" + strings.Join(params, ", ") + ")", Params: names}
-		if len(def.Body) > 0 {
-			if e, ok := def.Body[0].(*syntax.ExprStmt); ok {
-				if lit, ok := e.X.(*syntax.Literal); ok && lit.Token == syntax.STRING {
-					fn.Doc = dedent(lit.Value.(string))
-				}
-			}
-		}
-		out = append(out, fn)
+		out = append(out, Function{
+			Module: label, Name: def.Name.Name, Params: names, Doc: docstring(def.Body),
+			Signature: def.Name.Name + "(" + strings.Join(params, ", ") + ")",
+		})
 	}
 	return out, nil
 }

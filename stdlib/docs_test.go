@@ -87,3 +87,18 @@ func TestParamNames(t *testing.T) {
 		t.Errorf("Params = %q", got)
 	}
 }
+
+func TestModuleDoc(t *testing.T) {
+	doc, ok := ModuleDoc("@stdlib//sshd.star")
+	if !ok || !strings.HasPrefix(doc, "A hardened OpenSSH server configuration") || !strings.Contains(doc, "\n    load(\"@stdlib//sshd.star\", \"sshd_config\")\n") {
+		t.Errorf("ModuleDoc(sshd.star) = %q, %v", doc, ok)
+	}
+	if _, ok := ModuleDoc("users.star"); !ok {
+		t.Error("ModuleDoc(users.star) not found")
+	}
+	for _, m := range []string{"nope.star", "@stdlib//internal/sh.star", "sshd_config"} {
+		if doc, ok := ModuleDoc(m); ok {
+			t.Errorf("ModuleDoc(%q) = %q, want none", m, doc)
+		}
+	}
+}

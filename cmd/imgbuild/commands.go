@@ -201,6 +201,12 @@ func stdlibDocs(fns []stdlib.Function, name string) (string, bool) {
 		module = "@stdlib//" + module
 	}
 	var b strings.Builder
+	if doc, ok := stdlib.ModuleDoc(module); ok && doc != "" {
+		fmt.Fprintf(&b, "%s\n", module)
+		for _, l := range strings.Split(doc, "\n") {
+			b.WriteString(strings.TrimRight("  "+l, " ") + "\n")
+		}
+	}
 	for _, f := range fns {
 		if f.Name != name && f.Module != module {
 			continue

@@ -161,7 +161,7 @@ func TestDocsCoverTheStandardLibrary(t *testing.T) {
 		t.Errorf("docs apt_install: exit %d\n%s", code, out)
 	}
 	code, out, _ = imgbuild(t, t.TempDir(), "docs", "cleanup.star")
-	if code != 0 || !strings.Contains(out, "cleanup(") || !strings.Contains(out, "cleanup_steps(") {
+	if code != 0 || !strings.HasPrefix(out, "@stdlib//cleanup.star\n  Image hygiene: ") || !strings.Contains(out, "cleanup(") || !strings.Contains(out, "cleanup_steps(") {
 		t.Errorf("docs cleanup.star: exit %d\n%s", code, out)
 	}
 }
