@@ -13,7 +13,7 @@ LDFLAGS := -s -w -X main.Version=$(VERSION) -X main.Commit=$(COMMIT)
 RELEASE_DIR ?= bin/release
 PLATFORMS   ?= linux/amd64 linux/arm64 darwin/amd64 darwin/arm64
 
-.PHONY: all build release deps test bench scale demo vagrant-up fmt lint fuzz clean
+.PHONY: all build release deps test bench bench-rootfs scale demo vagrant-up fmt lint fuzz clean
 
 all: build
 
@@ -47,6 +47,13 @@ test: deps
 ## bench: the performance figures (Go benchmarks and side-by-side scripts)
 bench: deps build
 	$(GO) run ./cmd/imgbench -imgbuild $(BIN) -builds 1000 -local 30
+
+## bench-rootfs: the quickstart's rootfs() build cold, then with only its
+## provisioner's file changed (debootstrap checkpoint reused), beside mkosi
+## -i doing the same (MKOSI=false leaves it out). Needs root; minutes.
+MKOSI ?= true
+bench-rootfs: build
+	$(GO) run ./cmd/imgbench -imgbuild $(BIN) -rootfs -mkosi=$(MKOSI)
 
 ## scale: 100,000 local() builds under ulimit -n 1024 (log files are open
 ## only while their build runs); SCALE_BUILDS changes the count

@@ -42,10 +42,20 @@ func main() {
 	runs := flag.Int("runs", 7, "repetitions of each measurement")
 	noop := flag.Int("noop", 100, "local() builds for the no-op re-run measurement")
 	planBuilds := flag.Int("plan-builds", 10000, "builds for plan against validate")
+	rootfs := flag.Bool("rootfs", false, "only measure the quickstart's rootfs() build cold and with its checkpoint (needs root and debootstrap; minutes)")
+	mkosi := flag.Bool("mkosi", false, "with -rootfs, measure mkosi -i beside it")
+	examples := flag.String("examples", "examples", "the examples directory (for -rootfs)")
 	flag.Parse()
 	// The measurements run imgbuild from directories of their own.
 	if abs, err := filepath.Abs(*bin); err == nil {
 		*bin = abs
+	}
+	if *rootfs {
+		if err := rootfsBench(*bin, *examples, *mkosi); err != nil {
+			fmt.Fprintln(os.Stderr, "imgbench:", err)
+			os.Exit(1)
+		}
+		return
 	}
 	if err := planBench(*bin, *builds, *runs); err != nil {
 		fmt.Fprintln(os.Stderr, "imgbench:", err)

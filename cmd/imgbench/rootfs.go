@@ -1,0 +1,135 @@
+package main
+
+import (
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"time"
+)
+
+// rootfsBench measures the quickstart's rootfs() build as imgbuild
+// processes, in a copy of examples/: cold (no checkpoint: debootstrap
+// runs, and keeps one), then warm (only the provisioner's file changed:
+// the checkpoint is reused). With mkosi set, it measures Debian's mkosi
+// the same way beside it: a cold build that makes its incremental cache,
+// then a build with only the post-installation script changed.
+func rootfsBench(bin, examples string, mkosi bool) error {
+	dir, err := os.MkdirTemp("", "imgbench-rootfs-")
+	if err != nil {
+		return err
+	}
+	defer os.RemoveAll(dir)
+	for _, p := range []string{"quickstart.star", "quickstart"} {
+		if out, err := exec.Command("cp", "-a", filepath.Join(examples, p), dir).CombinedOutput(); err != nil {
+			return fmt.Errorf("copying the quickstart: %v: %s", err, out)
+		}
+	}
+	env := append(os.Environ(), "XDG_CONFIG_HOME="+filepath.Join(dir, "config"), "IMGBUILD_CHECKPOINTS="+filepath.Join(dir, "checkpoints"))
+	build := func() (time.Duration, string, error) {
+		cmd := exec.Command(bin, "run", "--no-color", "--only", "quickstart-base", "quickstart.star")
+		cmd.Dir, cmd.Env = dir, env
+		start := time.Now()
+		out, err := cmd.CombinedOutput()
+		if err != nil {
+			return 0, "", fmt.Errorf("imgbuild run: %v\n%s", err, tail(string(out), 20))
+		}
+		return time.Since(start), string(out), nil
+	}
+	cold, out, err := build()
+	if err != nil {
+		return err
+	}
+	if !strings.Contains(out, "debootstrap: kept the tree as checkpoint") {
+		return fmt.Errorf("the cold build kept no checkpoint:\n%s", tail(out, 20))
+	}
+	f, err := os.OpenFile(filepath.Join(dir, "quickstart/index.html"), os.O_APPEND|os.O_WRONLY, 0)
+	if err != nil {
+		return err
+	}
+	fmt.Fprintln(f, "<!-- changed -->")
+	f.Close()
+	warm, out, err := build()
+	if err != nil {
+		return err
+	}
+	if !strings.Contains(out, "debootstrap: reused checkpoint") {
+		return fmt.Errorf("the warm build did not reuse the checkpoint:\n%s", tail(out, 20))
+	}
+	fmt.Printf("quickstart rootfs() build, only its provisioner's file changed: cold %s (debootstrap), warm %s (checkpoint reused): ratio %.2f\n", secs(cold), secs(warm), warm.Seconds()/cold.Seconds())
+	if mkosi {
+		return mkosiBench(dir)
+	}
+	return nil
+}
+
+// mkosiConfig is the quickstart's base as mkosi 14 builds it; a build
+// script makes mkosi's two-phase flow, which is what its incremental mode
+// caches.
+const mkosiConfig = `[Distribution]
+Distribution=debian
+Release=bookworm
+
+[Output]
+Format=gpt_ext4
+Bootable=no
+OutputDirectory=out
+
+[Packages]
+Packages=systemd-sysv udev linux-image-amd64 openssh-server nginx sudo
+`
+
+// mkosiBench runs mkosi -i cold (its caches removed with -ff), then with
+// only mkosi.postinst changed. mkosi needs a mount namespace with a tmpfs
+// /run here.
+func mkosiBench(parent string) error {
+	dir := filepath.Join(parent, "mkosi")
+	files := map[string]string{
+		"mkosi.default":  mkosiConfig,
+		"mkosi.build":    "#!/bin/sh\ntrue\n",
+		"mkosi.postinst": "#!/bin/sh\necho v1 > /var/www/html/index.html\n",
+	}
+	if err := os.MkdirAll(filepath.Join(dir, "out"), 0o755); err != nil {
+		return err
+	}
+	for name, text := range files {
+		if err := os.WriteFile(filepath.Join(dir, name), []byte(text), 0o755); err != nil {
+			return err
+		}
+	}
+	run := func(force string) (time.Duration, error) {
+		cmd := exec.Command("unshare", "-m", "sh", "-c", "mount -t tmpfs tmpfs /run && exec mkosi -i "+force+" build")
+		cmd.Dir = dir
+		start := time.Now()
+		out, err := cmd.CombinedOutput()
+		if err != nil {
+			return 0, fmt.Errorf("mkosi: %v\n%s", err, tail(string(out), 20))
+		}
+		return time.Since(start), nil
+	}
+	cold, err := run("-ff")
+	if err != nil {
+		return err
+	}
+	if err := os.WriteFile(filepath.Join(dir, "mkosi.postinst"), []byte("#!/bin/sh\necho v2 > /var/www/html/index.html\n"), 0o755); err != nil {
+		return err
+	}
+	warm, err := run("-f")
+	if err != nil {
+		return err
+	}
+	fmt.Printf("mkosi 14 (-i), the same packages, only mkosi.postinst changed: cold %s, incremental %s: ratio %.2f\n", secs(cold), secs(warm), warm.Seconds()/cold.Seconds())
+	return nil
+}
+
+func secs(d time.Duration) string { return fmt.Sprintf("%.1fs", d.Seconds()) }
+
+// tail is the last n lines of s.
+func tail(s string, n int) string {
+	lines := strings.Split(strings.TrimRight(s, "\n"), "\n")
+	if len(lines) > n {
+		lines = lines[len(lines)-n:]
+	}
+	return strings.Join(lines, "\n")
+}
