@@ -9,7 +9,9 @@
 // copied from a checkpoint, see drivers/rootfs/checkpoint) → configure (hostname,
 // fstab, DHCP) → provisioners in the chroot → generalize (machine-id
 // emptied, SSH host keys removed and regenerated on first boot,
-// policy-rc.d and the borrowed resolv.conf gone) → images → checksum.
+// policy-rc.d and the borrowed resolv.conf gone) → with tests = [...], the
+// tests in a chroot of the finished tree, on an overlay of it that goes
+// with them (a failed test makes no image) → images → checksum.
 //
 // It needs root, and says so before anything starts. Like every driver it
 // knows nothing of Starlark: it gets a decoded Config in an engine.Job.
@@ -33,6 +35,7 @@ import (
 	"github.com/imgbuild/imgbuild/engine"
 	"github.com/imgbuild/imgbuild/engine/output"
 	"github.com/imgbuild/imgbuild/engine/schema"
+	"github.com/imgbuild/imgbuild/engine/step"
 )
 
 // Name is the builder's name in descriptions.
@@ -56,6 +59,8 @@ func Def() *engine.BuilderDef {
 		},
 		Build:     Build,
 		PlanNotes: planNotes,
+		// Tests run in a chroot of the finished tree (on an overlay).
+		CheckTests: func(any) error { return nil },
 	}
 }
 
@@ -98,7 +103,7 @@ func Build(ctx context.Context, job *engine.Job) (*engine.Artifact, error) {
 	}
 	chrooted := &stepOpenChroot{ui: job.UI, cfg: cfg, tree: tree, cache: cache}
 	images := &stepImages{ui: job.UI, cfg: cfg, out: out, build: job.Name, workDir: job.WorkDir, size: size, uuid: uuid, epoch: epoch, tree: tree}
-	err = job.Steps.Run(ctx,
+	steps := []step.Step{
 		&stepCheckOutput{cfg: cfg, out: out, build: job.Name},
 		mirror,
 		cache,
@@ -107,9 +112,14 @@ func Build(ctx context.Context, job *engine.Job) (*engine.Artifact, error) {
 		&stepConfigure{ui: job.UI, cfg: cfg, build: job.Name, uuid: uuid, tree: tree, chroot: chrooted},
 		&engine.ProvisionStep{Job: job, Over: chrooted},
 		&stepGeneralize{ui: job.UI, epoch: epoch, tree: tree, chroot: chrooted, cache: cache},
-		images,
-	)
-	if err != nil {
+	}
+	if job.HasTests() {
+		// The finished tree is tested before any image is made of it: a
+		// failed test leaves no output.
+		chrootOf := &stepTestTree{cfg: cfg, workDir: job.WorkDir, tree: tree}
+		steps = append(steps, &engine.TestStep{Job: job, Machine: []step.Step{chrootOf}, Over: chrootOf})
+	}
+	if err := job.Steps.Run(ctx, append(steps, images)...); err != nil {
 		return nil, err
 	}
 	return artifact(out, uuid, images), nil
