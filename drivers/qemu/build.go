@@ -30,22 +30,37 @@ func Build(ctx context.Context, job *engine.Job) (*engine.Artifact, error) {
 		return nil, err
 	}
 	out := job.OutputSet().Dir(cfg.OutputDirectory, "output_directory")
-	disk := diskName(job.Name, cfg.Format)
+	disk := diskName(job.Name, cfg)
 	conn := &connection{}
 	inspect := &stepInspect{ui: job.UI, cfg: cfg, out: out}
 	overlay := &stepCreateOverlay{workDir: job.WorkDir, disk: inspect}
-	machine := &stepStartMachine{job: job, dir: job.WorkDir, cfg: cfg, out: out, disk: inspect, overlay: overlay, conn: conn}
+	keys := &stepMakeKey{name: job.Name}
+	machine := &stepStartMachine{job: job, dir: job.WorkDir, cfg: cfg, out: out, disk: inspect, overlay: overlay, keys: keys, conn: conn}
 	kernel := &stepReadKernel{ui: job.UI, out: out, disk: inspect, machine: machine, conn: conn}
 	convert := &stepConvert{ui: job.UI, cfg: cfg, out: out, name: disk, overlay: overlay}
 	place := &stepPlace{out: out, name: disk, convert: convert, kernel: kernel}
-	steps := []step.Step{
-		&stepCheckOutput{cfg: cfg, out: out, disk: disk},
-		inspect,
-		overlay,
-		machine,
+	http := &stepHTTP{ui: job.UI, cfg: cfg, out: out, keys: keys}
+	steps := []step.Step{&stepCheckOutput{cfg: cfg, out: out, disk: disk}, inspect}
+	if cfg.installing() {
+		machine.iso = &stepFetchISO{ui: job.UI, cfg: cfg, out: out}
+		steps = append(steps, machine.iso)
+	}
+	steps = append(steps, overlay, keys)
+	if cfg.makeCD() {
+		machine.cd = &stepMakeCD{ui: job.UI, cfg: cfg, out: out, workDir: job.WorkDir, keys: keys}
+		steps = append(steps, machine.cd)
+	}
+	if cfg.serveHTTP() {
+		steps = append(steps, http)
+	}
+	steps = append(steps, machine)
+	if len(cfg.BootCommand) > 0 {
+		steps = append(steps, &stepBootCommand{ui: job.UI, cfg: cfg, name: job.Name, machine: machine, http: http})
+	}
+	steps = append(steps,
 		&stepWaitForSSH{ui: job.UI, cfg: cfg, machine: machine, conn: conn},
 		&stepProvision{job: job, machine: machine, conn: conn},
-	}
+	)
 	if cfg.Kernel != "" {
 		steps = append(steps, kernel)
 	}
@@ -68,9 +83,10 @@ func testStep(job *engine.Job, cfg *Config, out *output.Dir, inspect *stepInspec
 	disk := &stepTestDisk{dir: dir, inspect: inspect, convert: convert, kernel: kernel}
 	overlay := &stepCreateOverlay{workDir: dir, disk: &disk.disk}
 	conn := &connection{}
-	machine := &stepStartMachine{job: job, dir: dir, cfg: cfg, out: out, disk: &disk.disk, overlay: overlay, conn: conn}
+	keys := &stepMakeKey{name: job.Name}
+	machine := &stepStartMachine{job: job, dir: dir, cfg: cfg, out: out, disk: &disk.disk, overlay: overlay, keys: keys, conn: conn}
 	return &engine.TestStep{Job: job, Over: conn, Machine: []step.Step{
-		disk, overlay, machine,
+		disk, overlay, keys, machine,
 		&stepWaitForSSH{ui: job.UI, cfg: cfg, machine: machine, conn: conn},
 	}}
 }
@@ -94,9 +110,14 @@ func checkTools() error {
 	return fmt.Errorf("qemu() needs %s, which are not installed: apt-get install %s", strings.Join(missing, " and "), strings.Join(pkgs, " "))
 }
 
-// diskName is the output disk's file name: the build's name with the
-// format as extension.
-func diskName(build, format string) string { return build + "." + format }
+// diskName is the output disk's file name: vm_name, else the build's name
+// with the format as extension.
+func diskName(build string, cfg *Config) string {
+	if cfg.VMName != "" {
+		return cfg.VMName
+	}
+	return build + "." + cfg.Format
+}
 
 // abs makes a path from the description absolute (relative ones are the
 // workspace's, as outputs of other builds are written).

@@ -44,7 +44,25 @@ type MachineSpec struct {
 	// cloud-init's NoCloud reads its seed's address from it.
 	SMBIOSSerial string
 	Console      string // the file the serial console is written to
-	Extra        []string
+	// DiskInterface is how Disk is attached: virtio, virtio-scsi, ide or
+	// sata; "" is virtio. DiskCache and DiskDiscard are QEMU's cache and
+	// discard modes ("" is writeback and unmap).
+	DiskInterface, DiskCache, DiskDiscard string
+	// NetDevice is the network card; "" is virtio-net.
+	NetDevice string
+	// CPUModel is -cpu; "" is host under KVM and max under TCG.
+	CPUModel string
+	// CDROMs are ISO images attached as CD drives, in order; with BootCD
+	// the machine boots the first one once, then its disk (an installer
+	// reboots into what it installed).
+	CDROMs []string
+	BootCD bool
+	// QMP, if set, is a Unix socket where QEMU serves its machine protocol
+	// (to type boot_command with send-key).
+	QMP string
+	// Display shows the screen in a window (-display gtk); else none.
+	Display bool
+	Extra   []string
 }
 
 // ovmfCode is OVMF's firmware, from Debian's ovmf package.
@@ -61,7 +79,7 @@ func OVMFVars() (code, vars string, err error) {
 			}
 		}
 	}
-	return "", "", errors.New("firmware = \"uefi\" needs OVMF, which is not installed: apt-get install ovmf")
+	return "", "", fmt.Errorf("firmware = \"uefi\" (or \"efi\") needs OVMF (%s and its VARS file), which is not installed: apt-get install ovmf", strings.Join(ovmfCode, " or "))
 }
 
 // escapeOpt doubles commas, as QEMU's option parser wants inside a value.
@@ -76,20 +94,52 @@ func (s *MachineSpec) Args() ([]string, error) {
 		"-machine", s.Machine + ",accel=" + s.Accel,
 		"-m", strconv.Itoa(s.Memory),
 		"-smp", strconv.Itoa(s.CPUs),
-		"-display", "none",
 		"-serial", "file:" + s.Console,
-		"-drive", "if=virtio,file=" + escapeOpt(s.Disk) + ",format=" + s.Format + ",discard=unmap,cache=writeback",
-		"-netdev", fmt.Sprintf("user,id=net0,hostfwd=tcp:127.0.0.1:%d-:%d", s.HostPort, s.GuestPort),
-		"-device", "virtio-net-pci,netdev=net0",
-		"-device", "virtio-rng-pci",
 	}
-	if s.Accel == "kvm" {
-		args = append(args, "-cpu", "host")
+	if s.Display {
+		args = append(args, "-display", "gtk", "-device", "VGA")
 	} else {
-		args = append(args, "-cpu", "max")
-		if s.CPUs > 1 {
-			args = append(args, "-accel", "tcg,thread=multi")
+		args = append(args, "-display", "none")
+		if len(s.CDROMs) > 0 {
+			// Installers draw on a screen, seen or not.
+			args = append(args, "-device", "VGA")
 		}
+	}
+	disk, err := s.diskArgs()
+	if err != nil {
+		return nil, err
+	}
+	args = append(args, disk...)
+	netdev, ok := netDevices[or(s.NetDevice, "virtio-net")]
+	if !ok {
+		return nil, fmt.Errorf("net_device %q is not one QEMU has here", s.NetDevice)
+	}
+	args = append(args,
+		"-netdev", fmt.Sprintf("user,id=net0,hostfwd=tcp:127.0.0.1:%d-:%d", s.HostPort, s.GuestPort),
+		"-device", netdev+",netdev=net0",
+		"-device", "virtio-rng-pci",
+	)
+	for i, cd := range s.CDROMs {
+		// IDE indexes 2 and up: the second IDE bus of pc, AHCI ports 2
+		// and up of q35 (0 is an ide or sata disk's).
+		args = append(args, "-drive", fmt.Sprintf("if=ide,index=%d,media=cdrom,readonly=on,format=raw,file=%s", i+2, escapeOpt(cd)))
+	}
+	if s.BootCD {
+		args = append(args, "-boot", "once=d")
+	}
+	if s.QMP != "" {
+		args = append(args, "-qmp", "unix:"+escapeOpt(s.QMP)+",server=on,wait=off")
+	}
+	switch {
+	case s.CPUModel != "":
+		args = append(args, "-cpu", s.CPUModel)
+	case s.Accel == "kvm":
+		args = append(args, "-cpu", "host")
+	default:
+		args = append(args, "-cpu", "max")
+	}
+	if s.Accel != "kvm" && s.CPUs > 1 {
+		args = append(args, "-accel", "tcg,thread=multi")
 	}
 	names := make([]string, 0, len(s.Credentials))
 	for k := range s.Credentials {
@@ -111,7 +161,7 @@ func (s *MachineSpec) Args() ([]string, error) {
 		if s.Initrd != "" {
 			args = append(args, "-initrd", s.Initrd)
 		}
-	} else if s.Firmware == "uefi" {
+	} else if s.Firmware == "uefi" || s.Firmware == "efi" {
 		code, _, err := OVMFVars()
 		if err != nil {
 			return nil, err
@@ -121,6 +171,36 @@ func (s *MachineSpec) Args() ([]string, error) {
 			"-drive", "if=pflash,format=raw,unit=1,file="+escapeOpt(s.UEFIVars))
 	}
 	return append(args, s.Extra...), nil
+}
+
+// netDevices are the network cards net_device names, as QEMU's devices.
+var netDevices = map[string]string{
+	"virtio-net": "virtio-net-pci", "e1000": "e1000", "e1000e": "e1000e",
+	"rtl8139": "rtl8139", "vmxnet3": "vmxnet3", "i82559er": "i82559er",
+}
+
+// diskArgs attaches the disk as DiskInterface says. On q35, ide and sata
+// are both the machine's AHCI controller.
+func (s *MachineSpec) diskArgs() ([]string, error) {
+	drive := "file=" + escapeOpt(s.Disk) + ",format=" + s.Format +
+		",discard=" + or(s.DiskDiscard, "unmap") + ",cache=" + or(s.DiskCache, "writeback")
+	switch or(s.DiskInterface, "virtio") {
+	case "virtio":
+		return []string{"-drive", "if=virtio," + drive}, nil
+	case "virtio-scsi":
+		return []string{"-device", "virtio-scsi-pci,id=scsi0", "-drive", "if=none,id=disk0," + drive,
+			"-device", "scsi-hd,bus=scsi0.0,drive=disk0"}, nil
+	case "ide", "sata":
+		return []string{"-drive", "if=ide,index=0,media=disk," + drive}, nil
+	}
+	return nil, fmt.Errorf("disk_interface %q is not virtio, virtio-scsi, ide or sata", s.DiskInterface)
+}
+
+func or(s, dflt string) string {
+	if s == "" {
+		return dflt
+	}
+	return s
 }
 
 // Machine is a running QEMU process.

@@ -10,7 +10,8 @@ import (
 )
 
 // stepCreateOverlay makes the copy-on-write overlay the machine boots, in
-// the build's scratch directory, so that the input disk is never written.
+// the build's scratch directory, so that the input disk is never written;
+// installing from an ISO, the blank disk installed onto.
 // Its cleanup removes the overlay.
 type stepCreateOverlay struct {
 	workDir string
@@ -26,6 +27,10 @@ func (s *stepCreateOverlay) Name() string { return "create overlay" }
 // Run implements step.Step.
 func (s *stepCreateOverlay) Run(ctx context.Context) error {
 	s.path = filepath.Join(s.workDir, "overlay.qcow2")
+	if s.disk.info == nil {
+		// Installing: a blank disk.
+		return qemuimg.CreateBlank(ctx, s.path, s.disk.size)
+	}
 	return qemuimg.CreateOverlay(ctx, s.disk.disk, s.disk.info.Format, s.path, s.disk.size)
 }
 

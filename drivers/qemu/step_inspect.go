@@ -35,6 +35,9 @@ func (s *stepInspect) Run(ctx context.Context) error {
 	c := s.cfg
 	ws := s.out.Workspace
 	s.disk, s.kernel, s.initrd = abs(ws, c.Disk), abs(ws, c.Kernel), abs(ws, c.Initrd)
+	if c.installing() {
+		return s.inspectInstall()
+	}
 	if c.Disk == "" {
 		return errors.New("disk is empty: the build that should make it produced no disk (a rootfs() with formats = [\"tar\"] only?)")
 	}
@@ -55,7 +58,7 @@ func (s *stepInspect) Run(ctx context.Context) error {
 			return fmt.Errorf("%s %s is a directory, not a file", f.kw, f.path)
 		}
 	}
-	if c.Kernel == "" && c.Firmware == "uefi" {
+	if c.Kernel == "" && c.uefi() {
 		if _, _, err := OVMFVars(); err != nil {
 			return err
 		}
@@ -76,5 +79,33 @@ func (s *stepInspect) Run(ctx context.Context) error {
 	}
 	s.accel = accel
 	s.ui.Say("disk %s: %s, %s; accelerator %s: %s", s.out.Show(s.disk), info.Format, qemuimg.HumanSize(info.VirtualSize), accel.Name, accel.Reason)
+	return nil
+}
+
+// inspectInstall checks what installing from an ISO needs: the blank
+// disk's size, OVMF for UEFI, the HTTP directory, the accelerator.
+func (s *stepInspect) inspectInstall() error {
+	c := s.cfg
+	size, err := qemuimg.ParseSize(or(c.DiskSize, defaultInstallDisk))
+	if err != nil {
+		return fmt.Errorf("disk_size: %w", err)
+	}
+	s.size = size
+	if c.uefi() {
+		if _, _, err := OVMFVars(); err != nil {
+			return err
+		}
+	}
+	if d := abs(s.out.Workspace, c.HTTPDirectory); d != "" {
+		if fi, err := os.Stat(d); err != nil || !fi.IsDir() {
+			return fmt.Errorf("http_directory %s does not exist or is not a directory: create it, or set http_content instead", d)
+		}
+	}
+	accel, err := ChooseAccel(c.Accelerator)
+	if err != nil {
+		return err
+	}
+	s.accel = accel
+	s.ui.Say("installing onto a blank disk of %s; accelerator %s: %s", qemuimg.HumanSize(size), accel.Name, accel.Reason)
 	return nil
 }

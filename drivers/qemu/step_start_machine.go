@@ -3,10 +3,12 @@ package qemu
 import (
 	"context"
 	"fmt"
+	"os"
 	"path/filepath"
 	"strings"
 	"time"
 
+	"github.com/imgbuild/imgbuild/drivers/qemu/qemuimg"
 	"github.com/imgbuild/imgbuild/drivers/ssh"
 	"github.com/imgbuild/imgbuild/engine"
 	"github.com/imgbuild/imgbuild/engine/output"
@@ -24,13 +26,18 @@ type stepStartMachine struct {
 	out     *output.Dir
 	disk    *stepInspect       // the kernel, initrd and accelerator
 	overlay *stepCreateOverlay // the disk it boots
+	keys    *stepMakeKey       // the build's key
+	iso     *stepFetchISO      // the installer ISO, if any
+	cd      *stepMakeCD        // the second CD, if any
 	conn    *connection        // closed before the machine stops
 
 	// outputs
 	key     *ssh.Key // the build's key, which the machine lets in
 	seed    *noCloud
 	machine *Machine
-	port    int // the forwarded port on 127.0.0.1
+	port    int    // the forwarded port on 127.0.0.1
+	qmp     string // QEMU's QMP socket, for boot_command
+	qmpDir  string
 }
 
 // portTries is how many forwarded ports are tried when another program
@@ -43,23 +50,37 @@ func (s *stepStartMachine) Name() string { return "start machine" }
 // Run implements step.Step.
 func (s *stepStartMachine) Run(ctx context.Context) error {
 	c, job := s.cfg, s.job
-	key, err := ssh.NewKey("imgbuild-" + job.Name)
-	if err != nil {
-		return err
-	}
+	key := s.keys.key
 	s.key = key
 	spec := &MachineSpec{
 		Name: job.Name, Disk: s.overlay.path, Format: "qcow2",
 		Kernel: s.disk.kernel, Initrd: s.disk.initrd, Firmware: c.Firmware,
 		Memory: c.Memory, CPUs: c.CPUs, Accel: s.disk.accel.Name, Machine: c.Machine,
+		CPUModel: c.CPUModel, DiskInterface: c.DiskInterface, DiskCache: c.DiskCache, DiskDiscard: c.DiskDiscard,
+		NetDevice: c.NetDevice, Display: !c.Headless,
 		GuestPort:   c.SSH.Port,
 		Credentials: map[string]string{"ssh.authorized_keys." + c.SSH.Username: key.AuthorizedKey()},
 		Console:     consolePath(s.dir),
 		Extra:       c.QemuArgs,
 	}
+	if s.iso != nil {
+		spec.CDROMs, spec.BootCD = []string{s.iso.path}, true
+	}
+	if s.cd != nil {
+		spec.CDROMs = append(spec.CDROMs, s.cd.path)
+	}
+	if len(c.BootCommand) > 0 {
+		// A short directory: a Unix socket's path has at most 107 bytes.
+		dir, err := os.MkdirTemp("", "imgbuild-qmp-")
+		if err != nil {
+			return err
+		}
+		s.qmpDir, s.qmp = dir, filepath.Join(dir, "qmp.sock")
+		spec.QMP = s.qmp
+	}
 	if s.disk.kernel != "" {
 		spec.Append = c.cmdline()
-	} else if c.Firmware == "uefi" {
+	} else if c.uefi() {
 		_, vars, err := OVMFVars()
 		if err != nil {
 			return err
@@ -102,7 +123,10 @@ func (s *stepStartMachine) Run(ctx context.Context) error {
 		break
 	}
 	how := "booting " + filepath.Base(s.disk.disk) + " through the firmware (" + c.Firmware + ")"
-	if s.disk.kernel != "" {
+	switch {
+	case s.iso != nil:
+		how = "installing from " + s.out.Show(s.iso.path) + " onto a blank disk of " + qemuimg.HumanSize(s.disk.size) + " (firmware " + c.Firmware + ")"
+	case s.disk.kernel != "":
 		how = "booting kernel " + s.out.Show(s.disk.kernel) + " directly"
 	}
 	job.UI.Say("qemu started (pid %d, %s, %d MiB, %d CPU): %s; SSH forwarded from 127.0.0.1:%d to the machine's port %d",
@@ -114,6 +138,9 @@ func (s *stepStartMachine) Run(ctx context.Context) error {
 func (s *stepStartMachine) Cleanup(ctx context.Context, failed bool) error {
 	if s.seed != nil {
 		s.seed.Close()
+	}
+	if s.qmpDir != "" {
+		defer os.RemoveAll(s.qmpDir)
 	}
 	if s.machine == nil {
 		return nil

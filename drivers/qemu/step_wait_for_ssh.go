@@ -38,7 +38,7 @@ func (s *stepWaitForSSH) Run(ctx context.Context) error {
 	ctx, done := guard(ctx, m, s.conn)
 	defer done()
 	c := s.cfg
-	if d := c.BootWait; d > 0 {
+	if d := c.BootWait; d > 0 && len(c.BootCommand) == 0 {
 		s.ui.Say("waiting %s before connecting (boot_wait)", d)
 		if err := retry.Sleep(ctx, d); err != nil {
 			return err

@@ -208,6 +208,20 @@ func CreateOverlay(ctx context.Context, backing, backingFormat, out string, size
 	return nil
 }
 
+// CreateBlank makes out, an empty qcow2 image of size bytes (sparse: it
+// takes almost no space until written), for a machine to install onto.
+func CreateBlank(ctx context.Context, out string, size int64) error {
+	cmd := exec.CommandContext(ctx, Program, "create", "-q", "-f", "qcow2", out, strconv.FormatInt(size, 10))
+	cmd.WaitDelay = 5 * time.Second
+	if b, err := cmd.CombinedOutput(); err != nil {
+		if ctx.Err() != nil {
+			return context.Cause(ctx)
+		}
+		return fmt.Errorf("qemu-img create (a blank disk of %s): %v: %s", HumanSize(size), err, strings.TrimSpace(string(b)))
+	}
+	return nil
+}
+
 // ReadProgress reads qemu-img -p output, "    (12.34/100%)" lines ended by
 // carriage returns, and reports each new whole percent to progress.
 func ReadProgress(r io.Reader, progress func(done, total int64)) {

@@ -119,8 +119,14 @@ var needs = map[string]string{
 	"/usr/sbin/mkfs.ext4":          "e2fsprogs",
 }
 
-// modules are the kernel modules the guest loads (with what they need).
-var modules = []string{"virtio_pci", "virtio_blk", "virtio_net", "virtio_rng", "crc32c_generic", "ext4"}
+// modules are the kernel modules the guest loads (with what they need):
+// its disk and network, and for installs from an ISO, the SATA CD drives
+// QEMU's q35 machine has and their file system.
+var modules = []string{"virtio_pci", "virtio_blk", "virtio_net", "virtio_rng", "crc32c_generic", "ext4", "ahci", "sr_mod", "isofs"}
+
+// modulesMark is the file in an extracted kernel package naming the
+// modules it was pruned for: a cache pruned for fewer is extracted again.
+const modulesMark = ".imgbuild-modules"
 
 func build(t testing.TB) (*Guest, string, error) {
 	for p, pkg := range needs {
@@ -201,9 +207,12 @@ func build(t testing.TB) (*Guest, string, error) {
 // downloaded with apt-get.
 func kernel(cache string) (dir, why string, err error) {
 	have, _ := filepath.Glob(filepath.Join(cache, "linux-image-*", "boot", "vmlinuz-*"))
-	if len(have) > 0 {
-		sort.Strings(have)
-		return filepath.Dir(filepath.Dir(have[len(have)-1])), "", nil
+	sort.Strings(have)
+	for i := len(have) - 1; i >= 0; i-- {
+		d := filepath.Dir(filepath.Dir(have[i]))
+		if mark, err := os.ReadFile(filepath.Join(d, modulesMark)); err == nil && string(mark) == strings.Join(modules, " ") {
+			return d, "", nil
+		}
 	}
 	if _, err := exec.LookPath("apt-get"); err != nil {
 		return "", "apt-get is missing: the tiny guest's kernel comes from Debian's linux-image-amd64", nil
@@ -243,7 +252,11 @@ func kernel(cache string) (dir, why string, err error) {
 	if err := prune(x); err != nil {
 		return "", "", err
 	}
-	dir = filepath.Join(cache, pkg)
+	if err := os.WriteFile(filepath.Join(x, modulesMark), []byte(strings.Join(modules, " ")), 0o644); err != nil {
+		return "", "", err
+	}
+	sum := sha256.Sum256([]byte(strings.Join(modules, " ")))
+	dir = filepath.Join(cache, pkg+"-"+hex.EncodeToString(sum[:4]))
 	if err := os.Rename(x, dir); err != nil {
 		if _, serr := os.Stat(dir); serr != nil {
 			return "", "", err
@@ -473,6 +486,29 @@ esac
 chmod 600 /root/.ssh/authorized_keys
 echo "tiny: $(wc -l < /root/.ssh/authorized_keys) authorized key(s)"
 if [ -b /dev/vda ]; then mount -t ext4 /dev/vda /mnt && echo "tiny: /dev/vda mounted on /mnt"; fi
+# Booted from an ISO (qemutest.ISO), the guest shows what it was given:
+# the command line typed at the boot prompt, a file fetched over HTTP
+# (tiny.fetch=URL), a file of a CD (tiny.cdfile=NAME), and with
+# tiny.key=URL or tiny.key=cd:NAME it takes its SSH key from there alone;
+# it writes what it did to /run/tiny.log too.
+cmdline=$(cat /proc/cmdline)
+case " $cmdline " in *" tiny."*)
+	say() { echo "tiny: $*"; echo "$*" >> /run/tiny.log; }
+	say "cmdline: $cmdline"
+	case "$cmdline" in *tiny.cdfile=*|*tiny.key=cd:*)
+		n=0; while [ ! -b /dev/sr1 ] && [ $n -lt 50 ]; do sleep 0.1; n=$((n+1)); done ;;
+	esac
+	for d in /dev/sr*; do [ -b "$d" ] && mkdir -p /cd/${d##*/} && mount -t iso9660 -o ro $d /cd/${d##*/} 2>/dev/null; done
+	for w in $cmdline; do
+		case "$w" in
+		tiny.fetch=*) u=${w#tiny.fetch=}; say "fetched $u: $(wget -q -O - "$u" || echo FAILED)" ;;
+		tiny.cdfile=*) f=${w#tiny.cdfile=}; say "cd $f: $(cat /cd/*/"$f" 2>/dev/null || echo MISSING)" ;;
+		tiny.key=cd:*) f=${w#tiny.key=cd:}; cat /cd/*/"$f" > /root/.ssh/authorized_keys && say "key from cd $f" ;;
+		tiny.key=*) u=${w#tiny.key=}; wget -q -O /root/.ssh/authorized_keys "$u" && say "key from $u" ;;
+		esac
+	done
+	say "$(wc -l < /root/.ssh/authorized_keys) authorized key(s) now" ;;
+esac
 echo "tiny: starting dropbear"
 exec /bin/busybox init
 `

@@ -10,3 +10,9 @@ func TestTinyGuestIsBuilt(t *testing.T) {
 	g := qemutest.TinyGuest(t)
 	t.Logf("%+v", g)
 }
+
+func TestInstallerISOsAreBuilt(t *testing.T) {
+	for _, efi := range []bool{false, true} {
+		t.Logf("efi=%v: %s", efi, qemutest.ISO(t, efi))
+	}
+}
