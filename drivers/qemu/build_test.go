@@ -182,7 +182,7 @@ func TestCancellingAtEveryStepLeavesNothing(t *testing.T) {
 
 func TestSSHNeverComingUpShowsTheConsole(t *testing.T) {
 	dir := tinyWorkspace(t, tinyQemu(map[string]string{
-		"ssh_port":     `2222`,
+		"ssh_port": `2222`,
 		// Long enough for the tiny guest to boot under TCG on a busy
 		// machine, so that its console has something to show.
 		"ssh_timeout":  `"45s"`,

@@ -75,6 +75,8 @@ type Install struct {
 	ISOURLs         []string          `kw:"iso_urls" path:"file" pathurl:"http|https" doc:"ISOs tried in order, the first that downloads and matches iso_checksum wins (instead of iso_url)."`
 	ISOChecksum     string            `kw:"iso_checksum" doc:"Checksum of the ISO, checked before it boots: \"sha256:<hex>\" (sha512:, sha1:, md5:), \"file:<path or URL>\" of a SHA256SUMS-style list holding the ISO's name, or \"none\" (a warning)."`
 	BootCommand     []string          `kw:"boot_command" doc:"Keys typed at the installer's boot prompt through QEMU's QMP send-key: text, <enter>, <wait5>, <leftCtrlOn>..., and {http_ip} (10.0.2.2), {http_port}, {http_url}, {name} (or {vm_name})."`
+	BootPrompt      string            `kw:"boot_prompt" doc:"Text the serial console shows once the boot loader waits for boot_command (\"grub>\"): typing starts when it appears (after boot_wait), instead of after a guessed boot_wait alone."`
+	BootPromptWait  time.Duration     `kw:"boot_prompt_timeout" default:"5m" doc:"How long to wait for boot_prompt."`
 	BootKeyInterval time.Duration     `kw:"boot_key_interval" default:"100ms" doc:"Pause between two keys of boot_command (Packer's default for QEMU): a boot loader reading slower than keys come loses some from QEMU's small keyboard queue."`
 	HTTPDirectory   string            `kw:"http_directory" path:"dir" doc:"Directory served over HTTP to the installer (preseed, kickstart), at {http_url}/; the guest reaches it at 10.0.2.2 through QEMU's user network."`
 	HTTPContent     map[string]string `kw:"http_content" doc:"Files served over HTTP: path → content (\"/preseed.cfg\": ...). The build's SSH public key is served at /.imgbuild/authorized_keys."`

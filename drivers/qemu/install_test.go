@@ -87,14 +87,16 @@ func TestInstallFromAnISO(t *testing.T) {
 	}{
 		{name: "bios", key: "{http_url}/.imgbuild/authorized_keys", keyLine: "key from http://10.0.2.2:"},
 		{name: "efi", efi: true, key: "cd:imgbuild/authorized_keys", keyLine: "key from cd imgbuild/authorized_keys",
-			settings: map[string]string{"firmware": `"efi"`, "disk_interface": `"sata"`, "cd_label": `"cidata"`}},
+			settings: map[string]string{"firmware": `"efi"`, "boot_prompt": `"grub>"`, "memory": `512`, "disk_interface": `"sata"`, "cd_label": `"cidata"`}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			dir, sum := isoWorkspace(t, tc.efi)
-			args := "console=ttyS0,115200n8 quiet " + typedArgs + " tiny.fetch={http_url}/hello.txt tiny.cdfile=note.txt tiny.key=" + tc.key
-			boot := `["` + qemutest.BIOSBootCommand + args + `<enter>"]`
+			rest := " tiny.fetch={http_url}/hello.txt tiny.cdfile=note.txt tiny.key=" + tc.key
+			boot := `["` + qemutest.BIOSBootCommand + "console=ttyS0,115200n8 quiet " + typedArgs + rest + `<enter>"]`
 			if tc.efi {
-				boot = `["linux ` + qemutest.EFIKernel + " " + args + `<enter>", "initrd ` + qemutest.EFIInitrd + `<enter>", "boot<enter>"]`
+				// GRUB's command line is a shell: the punctuation is quoted
+				// (GRUB passes the word to the kernel without the quotes).
+				boot = `["linux ` + qemutest.EFIKernel + " console=ttyS0,115200n8 quiet '" + typedArgs + "'" + rest + `<enter>", "initrd ` + qemutest.EFIInitrd + `<enter>", "boot<enter>"]`
 			}
 			settings := map[string]string{"boot_command": boot}
 			for k, v := range tc.settings {

@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"strconv"
+	"strings"
 	"time"
 
 	"github.com/imgbuild/imgbuild/drivers/bootcmd"
@@ -59,6 +60,12 @@ func (s *stepBootCommand) Run(ctx context.Context) error {
 			return causeOf(ctx, err)
 		}
 	}
+	if c.BootPrompt != "" {
+		if err := waitForPrompt(ctx, m, c.BootPrompt, c.BootPromptWait); err != nil {
+			return causeOf(ctx, err)
+		}
+		s.ui.Say("the console shows %q: typing", c.BootPrompt)
+	}
 	sent, err := bootcmd.Type(ctx, plan, &qmpKeyboard{q: q, holdTime: keyHoldTime}, bootcmd.TypeOptions{Interval: c.BootKeyInterval, Say: s.ui.Say})
 	if err != nil {
 		if cause := causeOf(ctx, nil); cause != nil {
@@ -67,5 +74,19 @@ func (s *stepBootCommand) Run(ctx context.Context) error {
 		return fmt.Errorf("%w; the last lines of the serial console:\n%s", err, indent(m.ConsoleTail(consoleLines)))
 	}
 	s.ui.Say("typed the boot command (%d keys)", sent)
+	return nil
+}
+
+// waitForPrompt waits until the machine's serial console shows prompt.
+func waitForPrompt(ctx context.Context, m *Machine, prompt string, wait time.Duration) error {
+	deadline := time.Now().Add(wait)
+	for !strings.Contains(m.ConsoleTail(50), prompt) {
+		if time.Now().After(deadline) {
+			return fmt.Errorf("boot_prompt %q did not show on the serial console within boot_prompt_timeout (%s); its last lines:\n%s", prompt, wait, indent(m.ConsoleTail(consoleLines)))
+		}
+		if err := retry.Sleep(ctx, 200*time.Millisecond); err != nil {
+			return err
+		}
+	}
 	return nil
 }
