@@ -54,7 +54,7 @@ func golden(t *testing.T, name, file, got string) {
 // the description, the warnings and the plan with the golden files, and
 // checks that the plan has one build per source the build blocks name.
 func TestImportCorpus(t *testing.T) {
-	cases := map[string]int{"hcl-null": 2, "hcl-aws": 2, "hcl-dir": 2, "json-legacy": 2, "hcl-cfgmgmt": 2, "hcl-clone": 2}
+	cases := map[string]int{"hcl-null": 2, "hcl-aws": 2, "hcl-dir": 2, "json-legacy": 2, "hcl-cfgmgmt": 2, "hcl-clone": 2, "hcl-qemu-iso": 1}
 	for name, builds := range cases {
 		t.Run(name, func(t *testing.T) {
 			dir, stderr := importCase(t, name)
@@ -73,7 +73,7 @@ func TestImportCorpus(t *testing.T) {
 				t.Fatalf("plan: exit %d\n%s%s", code, out, errOut)
 			}
 			golden(t, name, "want.plan", out)
-			if want := fmt.Sprintf("Plan: %d builds", builds); !strings.HasPrefix(out, want) {
+			if want := fmt.Sprintf("Plan: %d build", builds); !strings.HasPrefix(out, want) {
 				t.Errorf("plan does not start with %q", want)
 			}
 			if code, _, errOut := imgbuild(t, dir, "fmt", "--check", "images.star"); code != 0 {

@@ -26,7 +26,7 @@ func TestTestsBootTheNewDiskAndAPassPublishesIt(t *testing.T) {
 	r := runIn(t, context.Background(), dir, nil)
 	r.ok(t, "tiny")
 	steps := strings.Join(r.events.Steps("tiny"), ", ")
-	for _, want := range []string{"convert, test, test machine: inspect new disk, test machine: create overlay, test machine: start machine, test machine: wait for SSH, run tests, place outputs"} {
+	for _, want := range []string{"convert, test, test machine: inspect new disk, test machine: create overlay, test machine: make SSH key, test machine: start machine, test machine: wait for SSH, run tests, place outputs"} {
 		if !strings.Contains(steps, want) {
 			t.Errorf("steps %s, want them to hold %s", steps, want)
 		}

@@ -38,6 +38,7 @@ func TestKeywordsAreCheckedWhenTheFileIsEvaluated(t *testing.T) {
 		{`qemu(name = "a", iso_url = "d.img", iso_checksum = "none", http_port_min = 9000, http_port_max = 8000)`, `for parameter http_port_max: 8000 is below http_port_min (9000)`},
 		{`qemu(name = "a", iso_url = "d.img", iso_checksum = "none", kernel = "d.img")`, `for parameter kernel: is set with iso_url: the machine boots the ISO's boot loader`},
 		{`qemu(name = "a", disk = "d.img", iso_checksum = "none")`, `for parameter iso_checksum: is set but iso_url is not`},
+		{`qemu(name = "a", disk = "d.img", vm_name = "out/x.qcow2")`, `for parameter vm_name: "out/x.qcow2" is not a file name`},
 		{`qemu(name = "a", disk = "d.img", initrd = "d.img")`, `for parameter initrd: is set but kernel is not: an initrd is booted with a kernel (kernel = base.kernel)`},
 		{`qemu(name = "a", disk = "d.img", append = "quiet")`, `for parameter append: is set but kernel is not`},
 		{`qemu(name = "a", disk = "d.img", memory = 16)`, `for parameter memory: 16 MiB is too little to boot (at least 64; Debian wants 512 or more)`},

@@ -72,6 +72,9 @@ func (c *Config) validateInstall(deferred schema.Deferred) error {
 	if c.HTTPPortMax < c.HTTPPortMin {
 		return schema.Errorf("http_port_max", "%d is below http_port_min (%d)", c.HTTPPortMax, c.HTTPPortMin)
 	}
+	if c.VMName != "" && (strings.ContainsAny(c.VMName, "/\\") || c.VMName == "." || c.VMName == "..") {
+		return schema.Errorf("vm_name", "%q is not a file name: the output disk is written into output_directory as vm_name", c.VMName)
+	}
 	if len(c.CDLabel) > 32 {
 		return schema.Errorf("cd_label", "%q is longer than ISO9660's 32 characters", c.CDLabel)
 	}

@@ -198,7 +198,7 @@ func (c *converter) special(s *scope, p *plugin, key string, x build.Expr, attrs
 	switch p.builtin + "." + key {
 	case "amazon_ebs.security_group_id":
 		return kwarg("security_group_ids", list(x)), ""
-	case "vsphere_iso.boot_command":
+	case "vsphere_iso.boot_command", "qemu.boot_command":
 		return placeholders(x, map[string]string{"HTTPIP": "{http_ip}", "HTTPPort": "{http_port}", "Name": "{vm_name}"}), ""
 	case "vsphere_iso.disk_controller_type":
 		if l, ok := x.(*build.ListExpr); ok {
@@ -216,9 +216,24 @@ func (c *converter) special(s *scope, p *plugin, key string, x build.Expr, attrs
 				return kwarg("disk", x), ""
 			}
 		}
-		return nil, "installing from an ISO is not mapped: imgbuild's qemu boots a disk image (disk_image = true), such as a rootfs() build's disk"
+		return x, ""
 	case "qemu.iso_checksum":
+		if literalBool(attrs["disk_image"]) != "true" {
+			return x, ""
+		}
 		return nil, "the disk's checksum is not checked by imgbuild's qemu; check the download where it is made"
+	case "qemu.headless":
+		if literalBool(attrs["headless"]) == "true" {
+			return nil, "ignored: the default, no window; headless = False opens one"
+		}
+	case "qemu.efi_boot":
+		switch literalBool(attrs["efi_boot"]) {
+		case "true":
+			return kwarg("firmware", str("efi")), ""
+		case "false":
+			return nil, "ignored: the default, firmware = \"bios\""
+		}
+		return nil, "an efi_boot that is not a literal true or false is not mapped"
 	case "qemu.disk_size":
 		if l, ok := x.(*build.LiteralExpr); ok {
 			return str(l.Token + "M"), ""
