@@ -77,12 +77,16 @@ Bootable=no
 OutputDirectory=out
 
 [Packages]
-Packages=systemd-sysv udev linux-image-amd64 openssh-server nginx sudo
+Packages=systemd-sysv,udev,linux-image-amd64,openssh-server,nginx,sudo
+
+[Host]
+NspawnKeepUnit=yes
 `
 
 // mkosiBench runs mkosi -i cold (its caches removed with -ff), then with
 // only mkosi.postinst changed. mkosi needs a mount namespace with a tmpfs
-// /run here.
+// /run here, and NspawnKeepUnit (systemd-nspawn asks no systemd for a
+// scope: PID 1 here is not systemd).
 func mkosiBench(parent string) error {
 	dir := filepath.Join(parent, "mkosi")
 	files := map[string]string{
