@@ -452,12 +452,13 @@ func TestSSHAgentKeysLogIn(t *testing.T) {
 	cmd := exec.Command(agentBin, "-D", "-a", sock)
 	must(t, cmd.Start())
 	t.Cleanup(func() { cmd.Process.Kill(); cmd.Wait() })
+	// The socket file exists from bind(); it answers only from listen().
+	var conn net.Conn
 	testkit.Eventually(t, "ssh-agent to listen on "+sock, func() bool {
-		_, err := os.Stat(sock)
+		c, err := net.Dial("unix", sock)
+		conn = c
 		return err == nil
 	})
-	conn, err := net.Dial("unix", sock)
-	must(t, err)
 	defer conn.Close()
 	raw, err := gossh.ParseRawPrivateKey(srv.ClientKeyPEM)
 	must(t, err)

@@ -225,14 +225,14 @@ func TestKeywordsAreChecked(t *testing.T) {
 	r := engine.NewRegistry()
 	all.Register(r)
 	for call, want := range map[string]string{
-		`vagrant_box(compression_level = 0)`:   "for parameter compression_level: 0 is not between 1 (fast) and 9 (small)",
-		`vagrant_box(output = "web.tar.gz")`:   `for parameter output: "web.tar.gz" should end in .box, the name Vagrant expects`,
-		`vagrant_box(compression = "xz")`:      `for parameter compression: "xz" is not one of "gzip", "none"`,
-		`vagrant_box(vagrantfile = "nope")`:    `for parameter vagrantfile: "nope" does not exist`,
-		`vagrant_box(provider = "virtualbx")`:  `for parameter provider: "virtualbx" is not one of "libvirt", "virtualbox", "vmware_desktop" (did you mean "virtualbox"?)`,
-		`vagrant_box(base_mac = "0800271234")`: `for parameter base_mac: is for provider = "virtualbox" (this box is for libvirt)`,
+		`vagrant_box(compression_level = 0)`:                              "for parameter compression_level: 0 is not between 1 (fast) and 9 (small)",
+		`vagrant_box(output = "web.tar.gz")`:                              `for parameter output: "web.tar.gz" should end in .box, the name Vagrant expects`,
+		`vagrant_box(compression = "xz")`:                                 `for parameter compression: "xz" is not one of "gzip", "none"`,
+		`vagrant_box(vagrantfile = "nope")`:                               `for parameter vagrantfile: "nope" does not exist`,
+		`vagrant_box(provider = "virtualbx")`:                             `for parameter provider: "virtualbx" is not one of "libvirt", "virtualbox", "vmware_desktop" (did you mean "virtualbox"?)`,
+		`vagrant_box(base_mac = "0800271234")`:                            `for parameter base_mac: is for provider = "virtualbox" (this box is for libvirt)`,
 		`vagrant_box(provider = "virtualbox", base_mac = "090027000001")`: `for parameter base_mac: "090027000001" is a multicast address`,
-		`vagrant_catalog(version = "v1")`:      `for parameter version: "v1" is not a box version: numbers joined by dots, such as "1.2.0"`,
+		`vagrant_catalog(version = "v1")`:                                 `for parameter version: "v1" is not a box version: numbers joined by dots, such as "1.2.0"`,
 	} {
 		dir := t.TempDir()
 		os.WriteFile(filepath.Join(dir, "images.star"), []byte(`local(name = "a", post = [`+call+`])`), 0o644)

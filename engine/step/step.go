@@ -260,6 +260,13 @@ func (r *Runner) Run(ctx context.Context, steps ...Step) (err error) {
 			return err
 		}
 	}
+	// Cancelled while the last step ran, and it finished anyway (its call
+	// was answered before the cancel was seen): the build is cancelled all
+	// the same, as Packer's builders check after their last step, and its
+	// steps clean up.
+	if err := ctx.Err(); err != nil {
+		return context.Cause(ctx)
+	}
 	return nil
 }
 

@@ -176,3 +176,25 @@ func TestFailedHookIsNotAskedWhenTheBuildWasCancelled(t *testing.T) {
 	r := &Runner{Hooks: &Hooks{Failed: func(context.Context, *event.UI, Step, error) Decision { t.Error("asked"); return Retry }}}
 	r.Run(ctx, &Func{StepName: "wait", RunFunc: func(ctx context.Context) error { cancel(); return ctx.Err() }})
 }
+
+// TestACancelDuringTheLastStepCancelsTheBuild: the last step's call was
+// answered before the cancel was seen, so the step succeeded; the build is
+// cancelled all the same, and every step cleans up knowing it failed.
+func TestACancelDuringTheLastStepCancelsTheBuild(t *testing.T) {
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	var calls []string
+	err := (&Runner{}).Run(ctx,
+		&Func{StepName: "create", Artifact: true, CleanFunc: func(_ context.Context, failed bool) error {
+			calls = append(calls, fmt.Sprintf("create failed=%v", failed))
+			return nil
+		}},
+		&Func{StepName: "convert", RunFunc: func(context.Context) error { cancel(); return nil }},
+	)
+	if !errors.Is(err, context.Canceled) {
+		t.Errorf("err = %v, want the cancel", err)
+	}
+	if strings.Join(calls, ",") != "create failed=true" {
+		t.Errorf("cleanups: %v", calls)
+	}
+}

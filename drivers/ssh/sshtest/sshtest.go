@@ -386,6 +386,23 @@ func (s *Server) DropConnections() int {
 	return len(pids)
 }
 
+// Runs reports whether a process the server started runs a command line
+// holding s: a session's command, which starts a moment after sshd logs
+// the session.
+func (s *Server) Runs(cmdline string) bool {
+	pid := s.pid()
+	if pid == 0 {
+		return false
+	}
+	for _, p := range testkit.Descendants(pid) {
+		line, err := os.ReadFile(filepath.Join("/proc", strconv.Itoa(p), "cmdline"))
+		if err == nil && strings.Contains(string(bytes.ReplaceAll(line, []byte{0}, []byte{' '})), cmdline) {
+			return true
+		}
+	}
+	return false
+}
+
 // Processes counts the processes the server started that still run: one or
 // two per open connection, plus the commands they run. A test checks with it
 // that a client closed its connections (nothing leaked); a connection just

@@ -36,7 +36,10 @@ func TestDropConnectionsCutsAClientOff(t *testing.T) {
 	}
 	exited := make(chan error, 1)
 	go func() { exited <- cmd.Wait() }()
-	testkit.Eventually(t, "the session to start", func() bool { return strings.Contains(srv.Log(), "Starting session") })
+	// The session starts before its command does: wait for the command.
+	testkit.Eventually(t, "the session's command to run", func() bool {
+		return strings.Contains(srv.Log(), "Starting session") && srv.Runs("sleep 60")
+	})
 	if n := srv.DropConnections(); n < 2 {
 		t.Errorf("dropped %d processes; want the connection's sshd and its command", n)
 	}
