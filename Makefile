@@ -2,7 +2,7 @@
 GO      ?= go
 BIN     ?= bin/imgbuild
 PKGS    ?= ./...
-TIMEOUT ?= 25m
+TIMEOUT ?= 40m
 
 # The version and commit come from git; make release VERSION=v1.2.3 overrides.
 VERSION ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
