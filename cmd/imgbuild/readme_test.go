@@ -48,7 +48,7 @@ func TestReadmeFirstDescriptionValidatesAsWritten(t *testing.T) {
 }
 
 // foreignFlags are flags the README shows for other programs.
-var foreignFlags = []string{"--ignore-missing"}
+var foreignFlags = []string{"--ignore-missing", "--provider"} // sha256sum, vagrant up
 
 // TestEveryCommandAndFlagInTheReadmeExists compares the README with the
 // command line: every `imgbuild CMD` it shows is a command, and every
