@@ -90,10 +90,13 @@ func (e *env) base() map[string]any {
 		"ssh_port":            e.ssh.Port,
 		"ssh_username":        e.ssh.User,
 		"ssh_host_key":        e.ssh.HostKeyLine,
-		"ssh_timeout":         "10s",
-		"ip_settle_timeout":   "0s",
-		"ip_wait_timeout":     "10s",
-		"shutdown_timeout":    "10s",
+		// Far above what a busy machine needs for the harness to give the
+		// guest its key (the ISO flow's guest fetches it over HTTP).
+		"ssh_timeout":            "60s",
+		"ssh_handshake_attempts": 1000,
+		"ip_settle_timeout":      "0s",
+		"ip_wait_timeout":        "10s",
+		"shutdown_timeout":       "10s",
 	}
 }
 

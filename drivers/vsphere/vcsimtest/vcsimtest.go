@@ -130,7 +130,7 @@ type Sim struct {
 	fetched   map[string]string // URL → body fetched by an installer
 	exports   map[string]*exportLease
 	booted    map[string]bool
-	destroyMu sync.Mutex // one destroy at a time (see startProxy)
+	destroyMu sync.Mutex // one destroy at a time (see serializeDestroy)
 	stopping  chan struct{}
 	wg        sync.WaitGroup
 }
@@ -261,6 +261,8 @@ func (s *Sim) handle(ctx *simulator.Context, m *simulator.Method) (mo.Reference,
 	}
 	if m.This.Type == "VirtualMachine" {
 		switch m.Name {
+		case "Destroy_Task":
+			s.serializeDestroy(ctx, m.This)
 		case "ExportVm":
 			if vm, ok := ctx.Map.Get(m.This).(*simulator.VirtualMachine); ok {
 				ctx.Map.Put(&exportVM{VirtualMachine: vm, sim: s})
@@ -283,19 +285,6 @@ func (s *Sim) startProxy(target *url.URL) *httptest.Server {
 	rp.Transport = &http.Transport{TLSClientConfig: &tls.Config{InsecureSkipVerify: true}}
 	rp.ErrorLog = nil
 	return httptest.NewTLSServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		if r.URL.Path == "/sdk" {
-			if vm, ok := s.destroys(r); ok {
-				// vcsim destroys a VM in a task that deletes the VM's
-				// folder in another, reading the datastore unlocked,
-				// while a second destroy removes its VM from that
-				// datastore: a data race in the simulator that the race
-				// detector reports. Destroys, and the deletions they
-				// start, run one at a time.
-				s.destroyMu.Lock()
-				defer s.destroyMu.Unlock()
-				defer s.waitDestroyed(vm, s.vmFolder(vm))
-			}
-		}
 		if r.URL.Path != "/sdk" {
 			if status := s.httpCall(httpMethod(r)); status != 0 {
 				http.Error(w, `{"type":"com.vmware.vapi.std.errors.internal_server_error","value":{"messages":[{"default_message":"fault injected by the test","id":"imgbuild.test"}]}}`, status)
@@ -306,65 +295,76 @@ func (s *Sim) startProxy(target *url.URL) *httptest.Server {
 	}))
 }
 
-// destroyThis finds the VM a Destroy_Task request is for.
-var destroyThis = regexp.MustCompile(`<Destroy_Task[^>]*>\s*<_this[^>]*type="VirtualMachine"[^>]*>([^<]+)</_this>`)
-
-// destroys tells which VM the SOAP request r destroys, if it destroys one;
-// it leaves r's body to be read again.
-func (s *Sim) destroys(r *http.Request) (types.ManagedObjectReference, bool) {
-	body, err := io.ReadAll(r.Body)
-	r.Body.Close()
-	r.Body = io.NopCloser(bytes.NewReader(body))
-	m := destroyThis.FindSubmatch(body)
-	if err != nil || m == nil {
-		return types.ManagedObjectReference{}, false
+// serializeDestroy makes a destroy of vm wait for the one before it to end,
+// and holds the next one back until this one has ended and, when it removed
+// the VM, the folder its files were in is gone. vcsim destroys a VM in a
+// task that deletes the VM's folder in another task, reading the datastore
+// unlocked, while a second destroy removes its VM from that datastore: a
+// data race in the simulator that the race detector reports. It sees every
+// destroy, the builds' and vcsim's own (a content library import destroys
+// the VM it cloned), since it runs in the registry's handler.
+func (s *Sim) serializeDestroy(ctx *simulator.Context, vm types.ManagedObjectReference) {
+	s.destroyMu.Lock()
+	folder := ""
+	if v, ok := ctx.Map.Get(vm).(*simulator.VirtualMachine); ok {
+		var logDir string
+		ctx.WithLock(v, func() {
+			if v.Config != nil {
+				logDir = v.Config.Files.LogDirectory
+			}
+		})
+		var p object.DatastorePath
+		if p.FromString(logDir) {
+			for _, e := range ctx.Map.All("Datastore") {
+				if ds, ok := e.(*simulator.Datastore); ok {
+					ctx.WithLock(ds, func() {
+						if ds.Name == p.Datastore {
+							folder = filepath.Join(strings.TrimPrefix(ds.Summary.Url, "file://"), p.Path)
+						}
+					})
+				}
+			}
+		}
 	}
-	return types.ManagedObjectReference{Type: "VirtualMachine", Value: string(m[1])}, true
+	var was os.FileInfo
+	if folder != "" {
+		was, _ = os.Stat(folder)
+	}
+	// Task times come back through SOAP to the second at worst.
+	since := time.Now().Add(-time.Second)
+	// Not in s.wg: a build's last destroy may come while the test ends;
+	// the wait ends with the simulator.
+	go func() {
+		defer s.destroyMu.Unlock()
+		s.waitDestroyed(vm, folder, was, since)
+	}()
 }
 
-// vmFolder is the directory on this machine that holds vm's files, or "".
-func (s *Sim) vmFolder(vm types.ManagedObjectReference) string {
-	ctx := context.Background()
-	var o mo.VirtualMachine
-	if err := s.Client.RetrieveOne(ctx, vm, []string{"config.files.logDirectory"}, &o); err != nil || o.Config == nil {
-		return ""
-	}
-	var p object.DatastorePath
-	if !p.FromString(o.Config.Files.LogDirectory) {
-		return ""
-	}
-	ds, err := s.Finder.Datastore(ctx, p.Datastore)
-	if err != nil {
-		return ""
-	}
-	var d mo.Datastore
-	if err := ds.Properties(ctx, ds.Reference(), []string{"info"}, &d); err != nil {
-		return ""
-	}
-	return filepath.Join(strings.TrimPrefix(d.Info.GetDatastoreInfo().Url, "file://"), p.Path)
-}
-
-// waitDestroyed waits until vm's destroy task has ended and, when it
-// removed the VM, until the folder its files were in is gone.
-func (s *Sim) waitDestroyed(vm types.ManagedObjectReference, folder string) {
+// waitDestroyed waits until a destroy task of vm queued since then has
+// ended and, when it removed the VM, until folder (which was was) is gone
+// or is another folder of that name, a new VM's; at most a minute, so that
+// a destroy vcsim never ran holds nothing back for long.
+func (s *Sim) waitDestroyed(vm types.ManagedObjectReference, folder string, was os.FileInfo, since time.Time) {
 	ctx := context.Background()
 	pc := property.DefaultCollector(s.Client.Client)
-	for {
-		running := false
+	deadline := time.Now().Add(time.Minute)
+	for time.Now().Before(deadline) {
+		ended := false
 		for _, t := range s.Model.Map().AllReference("Task") {
 			var task mo.Task
 			if err := pc.RetrieveOne(ctx, t.Reference(), []string{"info"}, &task); err != nil {
 				continue
 			}
 			if task.Info.Entity != nil && *task.Info.Entity == vm && task.Info.DescriptionId == "VirtualMachine.destroy" &&
-				(task.Info.State == types.TaskInfoStateQueued || task.Info.State == types.TaskInfoStateRunning) {
-				running = true
+				!task.Info.QueueTime.Before(since) &&
+				(task.Info.State == types.TaskInfoStateSuccess || task.Info.State == types.TaskInfoStateError) {
+				ended = true
 			}
 		}
-		if !running {
-			_, gone := s.Model.Map().Get(vm).(*simulator.VirtualMachine)
-			gone = !gone
-			if _, err := os.Stat(folder); folder == "" || !gone || errors.Is(err, fs.ErrNotExist) {
+		if ended {
+			_, exists := s.Model.Map().Get(vm).(*simulator.VirtualMachine)
+			now, err := os.Stat(folder)
+			if was == nil || exists || errors.Is(err, fs.ErrNotExist) || (err == nil && !os.SameFile(now, was)) {
 				return
 			}
 		}
