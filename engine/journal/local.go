@@ -9,6 +9,7 @@ import (
 	"io/fs"
 	"os"
 	"path/filepath"
+	"sort"
 	"strconv"
 	"strings"
 	"syscall"
@@ -56,10 +57,22 @@ func (dirReaper) Remove(ctx context.Context, e Entry) error {
 	if !filepath.IsAbs(p) || !strings.HasPrefix(filepath.Base(p), "imgbuild-") {
 		return fmt.Errorf("will not remove %q: imgbuild's directories are absolute paths named imgbuild-*; remove it by hand if it is yours to remove", p)
 	}
-	if mounts, err := MountsUnder(p); err != nil {
+	mounts, err := MountsUnder(p)
+	if err != nil {
 		return err
-	} else if len(mounts) > 0 {
-		return fmt.Errorf("will not remove %s: something is mounted under it (%s); unmount it first", p, strings.Join(mounts, ", "))
+	}
+	// A killed build leaves what it mounted in its scratch directory (a
+	// chroot's /proc, an image test's overlay): unmount it, deepest first
+	// and detached, which leaves the mounted file systems themselves alone.
+	// Nothing is removed while anything is still mounted under it.
+	sort.Slice(mounts, func(i, j int) bool { return len(mounts[i]) > len(mounts[j]) })
+	for _, m := range mounts {
+		_ = syscall.Unmount(m, syscall.MNT_DETACH)
+	}
+	if left, err := MountsUnder(p); err != nil {
+		return err
+	} else if len(left) > 0 {
+		return fmt.Errorf("will not remove %s: something is still mounted under it (%s) and could not be unmounted; unmount it first", p, strings.Join(left, ", "))
 	}
 	return os.RemoveAll(p)
 }
