@@ -106,7 +106,6 @@ func evalLine(thread *starlark.Thread, out io.Writer, src string, env starlark.S
 	}
 }
 
-
 // redacting hides secrets in what the console prints.
 type redacting struct {
 	w      io.Writer
