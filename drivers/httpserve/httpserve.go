@@ -180,3 +180,27 @@ func (s *statusRecorder) WriteHeader(code int) {
 	s.status = code
 	s.ResponseWriter.WriteHeader(code)
 }
+
+// Running is the server a build's step started, for the step to embed:
+// its Cleanup stops the server and its Leftovers name it while it runs.
+type Running struct {
+	Server *Server // nil until started
+}
+
+// Cleanup stops the server, if one runs; it implements step.Cleaner.
+func (r *Running) Cleanup(ctx context.Context, failed bool) error {
+	if r.Server == nil {
+		return nil
+	}
+	err := r.Server.Stop(ctx)
+	r.Server = nil
+	return err
+}
+
+// Leftovers names the server while it runs; it implements step.Leaver.
+func (r *Running) Leftovers() []string {
+	if r.Server == nil {
+		return nil
+	}
+	return []string{"the HTTP server at " + r.Server.URL()}
+}

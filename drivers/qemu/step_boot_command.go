@@ -40,7 +40,7 @@ func (s *stepBootCommand) Run(ctx context.Context) error {
 		return fmt.Errorf("boot_command: %w", err)
 	}
 	vals := map[string]string{"name": s.name, "vm_name": s.name}
-	if h := s.http.server; h != nil {
+	if h := s.http.Server; h != nil {
 		vals["http_ip"] = httpIP
 		vals["http_port"] = strconv.Itoa(h.Port)
 		vals["http_url"] = "http://" + httpIP + ":" + strconv.Itoa(h.Port)

@@ -20,7 +20,7 @@ type stepHTTP struct {
 	keys *stepMakeKey
 
 	// output
-	server *httpserve.Server
+	httpserve.Running
 }
 
 // Name implements step.Step.
@@ -41,25 +41,7 @@ func (s *stepHTTP) Run(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	s.server = h
+	s.Server = h
 	s.ui.Say("serving the installer's files on %s, which the machine reaches as http://%s:%d", h.URL(), httpIP, h.Port)
 	return nil
-}
-
-// Cleanup implements step.Cleaner.
-func (s *stepHTTP) Cleanup(ctx context.Context, failed bool) error {
-	if s.server == nil {
-		return nil
-	}
-	err := s.server.Stop(ctx)
-	s.server = nil
-	return err
-}
-
-// Leftovers implements step.Leaver.
-func (s *stepHTTP) Leftovers() []string {
-	if s.server == nil {
-		return nil
-	}
-	return []string{"the HTTP server at " + s.server.URL()}
 }

@@ -25,7 +25,7 @@ func (s *stepBootCommand) Name() string { return "type boot command" }
 // bootValues are the values of boot_command's placeholders.
 func (s *stepBootCommand) bootValues() map[string]string {
 	vals := map[string]string{"name": s.env.name, "vm_name": s.env.name}
-	if h := s.http.server; h != nil {
+	if h := s.http.Server; h != nil {
 		vals["http_ip"] = h.IP
 		vals["http_port"] = strconv.Itoa(h.Port)
 		vals["http_url"] = h.URL()

@@ -18,7 +18,7 @@ type stepHTTP struct {
 	vc  *stepConnect // vCenter's address: the server listens toward it
 
 	// outputs
-	server *httpserve.Server
+	httpserve.Running
 }
 
 // Name implements step.Step.
@@ -51,7 +51,7 @@ func (s *stepHTTP) Run(ctx context.Context) error {
 	if err != nil {
 		return fmt.Errorf("%w (set http_ip or http_port)", err)
 	}
-	s.server = h
+	s.Server = h
 	b.say("serving the installer's files at %s", h.URL())
 	return nil
 }
@@ -65,22 +65,4 @@ func localIPToward(host string) (string, error) {
 	}
 	defer c.Close()
 	return c.LocalAddr().(*net.UDPAddr).IP.String(), nil
-}
-
-// Cleanup stops the server.
-func (s *stepHTTP) Cleanup(ctx context.Context, failed bool) error {
-	if s.server == nil {
-		return nil
-	}
-	err := s.server.Stop(ctx)
-	s.server = nil
-	return err
-}
-
-// Leftovers implements step.Leaver.
-func (s *stepHTTP) Leftovers() []string {
-	if s.server == nil {
-		return nil
-	}
-	return []string{"the HTTP server at " + s.server.URL()}
 }
