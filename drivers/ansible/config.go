@@ -1,7 +1,6 @@
 package ansible
 
 import (
-	"fmt"
 	"time"
 
 	"github.com/imgbuild/imgbuild/drivers/provision"
@@ -88,13 +87,7 @@ func Def() *engine.ProvisionerDef {
 		Schema: schema.Of("ansible",
 			"Runs an Ansible playbook on this machine against the build's machine, which it reaches through imgbuild's SSH adapter whatever the builder (SSH, a chroot, a directory); each task's output streams, and a failed task fails the build with its name and message.",
 			&Config{}),
-		New: func(config any) (engine.Provisioner, error) {
-			cfg, ok := config.(*Config)
-			if !ok {
-				return nil, fmt.Errorf("ansible: config is %T, want *ansible.Config", config)
-			}
-			return &Ansible{cfg: cfg}, nil
-		},
+		New:    engine.Typed("ansible", func(cfg *Config) engine.Provisioner { return &Ansible{cfg: cfg} }),
 		Filter: provision.Filter,
 	}
 }

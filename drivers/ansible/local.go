@@ -61,13 +61,7 @@ func LocalDef() *engine.ProvisionerDef {
 		Schema: schema.Of("ansible_local",
 			"Uploads a playbook (and playbook_dir) to the build's machine and runs ansible-playbook there with -c local, installing Ansible first with install = True; each task's output streams, and a failed task fails the build with its name and message.",
 			&LocalConfig{}),
-		New: func(config any) (engine.Provisioner, error) {
-			cfg, ok := config.(*LocalConfig)
-			if !ok {
-				return nil, fmt.Errorf("ansible_local: config is %T, want *ansible.LocalConfig", config)
-			}
-			return &Local{cfg: cfg}, nil
-		},
+		New:    engine.Typed("ansible_local", func(cfg *LocalConfig) engine.Provisioner { return &Local{cfg: cfg} }),
 		Filter: provision.Filter,
 	}
 }

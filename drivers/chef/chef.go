@@ -136,13 +136,7 @@ func Def() *engine.ProvisionerDef {
 		Schema: schema.Of("chef_solo",
 			"Runs Chef Infra Client in local mode (chef-solo) on the build's machine: installs it unless it is there, uploads the cookbooks, roles, data bags and environments, and writes solo.rb and the node's JSON.",
 			&Config{}),
-		New: func(config any) (engine.Provisioner, error) {
-			cfg, ok := config.(*Config)
-			if !ok {
-				return nil, fmt.Errorf("chef_solo: config is %T, want *chef.Config", config)
-			}
-			return &Solo{cfg: cfg}, nil
-		},
+		New:    engine.Typed("chef_solo", func(cfg *Config) engine.Provisioner { return &Solo{cfg: cfg} }),
 		Filter: provision.Filter,
 	}
 }

@@ -149,13 +149,7 @@ func Def() *engine.PostProcessorDef {
 			}
 			return []string{s.S, s.S + "_checksum"}
 		},
-		New: func(config any) (engine.PostProcessor, error) {
-			cfg, ok := config.(*Config)
-			if !ok {
-				return nil, fmt.Errorf("disk_image: config is %T, want *diskimage.Config", config)
-			}
-			return &Image{cfg: cfg}, nil
-		},
+		New: engine.Typed("disk_image", func(cfg *Config) engine.PostProcessor { return &Image{cfg: cfg} }),
 	}
 }
 

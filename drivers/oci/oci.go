@@ -52,13 +52,7 @@ func Def() *engine.PostProcessorDef {
 			{Name: "oci_image_digest", Doc: "\"sha256:<hex>\" of the OCI layout's manifest (the digest a registry gives the image pushed as is); \"\" for a docker-archive, which keeps no manifest."},
 			{Name: "oci_image_id", Doc: "\"sha256:<hex>\" of the image's configuration: the image ID podman and docker show once it is loaded, the same in both formats."},
 		},
-		New: func(config any) (engine.PostProcessor, error) {
-			cfg, ok := config.(*Config)
-			if !ok {
-				return nil, fmt.Errorf("oci_image: config is %T, want *oci.Config", config)
-			}
-			return &Image{cfg: cfg}, nil
-		},
+		New: engine.Typed("oci_image", func(cfg *Config) engine.PostProcessor { return &Image{cfg: cfg} }),
 	}
 }
 

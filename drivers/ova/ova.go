@@ -112,13 +112,7 @@ func Def() *engine.PostProcessorDef {
 			{Name: "ova", Doc: "The OVA file, relative to the workspace."},
 			{Name: "ova_checksum", Doc: "\"sha256:<hex>\" of the OVA file."},
 		},
-		New: func(config any) (engine.PostProcessor, error) {
-			cfg, ok := config.(*Config)
-			if !ok {
-				return nil, fmt.Errorf("ova: config is %T, want *ova.Config", config)
-			}
-			return &OVA{cfg: cfg}, nil
-		},
+		New: engine.Typed("ova", func(cfg *Config) engine.PostProcessor { return &OVA{cfg: cfg} }),
 	}
 }
 

@@ -7,7 +7,6 @@ import (
 	"crypto/sha256"
 	"crypto/sha512"
 	"encoding/hex"
-	"fmt"
 	"hash"
 	"io"
 	"sort"
@@ -74,13 +73,7 @@ func ChecksumDef() *engine.PostProcessorDef {
 		Schema: schema.Of("checksum",
 			"Writes checksum files for the artifact's files, one line \"<sum>  <file>\" each, as sha256sum -c reads them from the workspace; the checksum files join the artifact.",
 			&ChecksumConfig{}),
-		New: func(config any) (engine.PostProcessor, error) {
-			cfg, ok := config.(*ChecksumConfig)
-			if !ok {
-				return nil, fmt.Errorf("checksum: config is %T, want *post.ChecksumConfig", config)
-			}
-			return &Checksum{cfg: cfg}, nil
-		},
+		New: engine.Typed("checksum", func(cfg *ChecksumConfig) engine.PostProcessor { return &Checksum{cfg: cfg} }),
 	}
 }
 

@@ -42,13 +42,7 @@ func ManifestDef() *engine.PostProcessorDef {
 		Schema: schema.Of("manifest",
 			"Records the build's artifact (id, files with sizes and SHA-256 sums, fields) in a JSON manifest shared by the run's builds; the artifact is passed on unchanged.",
 			&ManifestConfig{}),
-		New: func(config any) (engine.PostProcessor, error) {
-			cfg, ok := config.(*ManifestConfig)
-			if !ok {
-				return nil, fmt.Errorf("manifest: config is %T, want *post.ManifestConfig", config)
-			}
-			return &Manifest{cfg: cfg}, nil
-		},
+		New: engine.Typed("manifest", func(cfg *ManifestConfig) engine.PostProcessor { return &Manifest{cfg: cfg} }),
 	}
 }
 

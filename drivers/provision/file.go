@@ -69,13 +69,7 @@ func FileDef() *engine.ProvisionerDef {
 		Schema: schema.Of("file",
 			"Copies files or directories to the build's machine (or from it, with direction = \"download\"), or writes content to a file there.",
 			&FileConfig{}),
-		New: func(config any) (engine.Provisioner, error) {
-			cfg, ok := config.(*FileConfig)
-			if !ok {
-				return nil, fmt.Errorf("file: config is %T, want *provision.FileConfig", config)
-			}
-			return &File{cfg: cfg}, nil
-		},
+		New:    engine.Typed("file", func(cfg *FileConfig) engine.Provisioner { return &File{cfg: cfg} }),
 		Filter: Filter,
 	}
 }

@@ -87,13 +87,7 @@ func ShellDef() *engine.ProvisionerDef {
 		Schema: schema.Of("shell",
 			"Runs shell scripts on the build's machine: inline commands, or script files uploaded and run in order, with their output streamed line by line.",
 			&ShellConfig{}),
-		New: func(config any) (engine.Provisioner, error) {
-			cfg, ok := config.(*ShellConfig)
-			if !ok {
-				return nil, fmt.Errorf("shell: config is %T, want *provision.ShellConfig", config)
-			}
-			return &Shell{cfg: cfg}, nil
-		},
+		New:    engine.Typed("shell", func(cfg *ShellConfig) engine.Provisioner { return &Shell{cfg: cfg} }),
 		Filter: Filter,
 	}
 }

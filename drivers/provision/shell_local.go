@@ -51,13 +51,7 @@ func ShellLocalDef() *engine.ProvisionerDef {
 		Schema: schema.Of("shell_local",
 			"Runs a command or script on this machine (not the build's), in the workspace, with its output streamed line by line; cancelling the build kills it and everything it started.",
 			&ShellLocalConfig{}),
-		New: func(config any) (engine.Provisioner, error) {
-			cfg, ok := config.(*ShellLocalConfig)
-			if !ok {
-				return nil, fmt.Errorf("shell_local: config is %T, want *provision.ShellLocalConfig", config)
-			}
-			return &ShellLocal{cfg: cfg}, nil
-		},
+		New:    engine.Typed("shell_local", func(cfg *ShellLocalConfig) engine.Provisioner { return &ShellLocal{cfg: cfg} }),
 		Filter: Filter,
 	}
 }

@@ -94,13 +94,7 @@ func Def() *engine.ProvisionerDef {
 		Schema: schema.Of("puppet_apply",
 			"Applies a Puppet manifest on the build's machine without a Puppet server (masterless, puppet apply), with its modules, Hiera data and facts uploaded first; install = True installs Puppet through the machine's package manager.",
 			&Config{}),
-		New: func(config any) (engine.Provisioner, error) {
-			cfg, ok := config.(*Config)
-			if !ok {
-				return nil, fmt.Errorf("puppet_apply: config is %T, want *puppet.Config", config)
-			}
-			return &Apply{cfg: cfg}, nil
-		},
+		New:    engine.Typed("puppet_apply", func(cfg *Config) engine.Provisioner { return &Apply{cfg: cfg} }),
 		Filter: provision.Filter,
 	}
 }

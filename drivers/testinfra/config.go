@@ -1,7 +1,6 @@
 package testinfra
 
 import (
-	"fmt"
 	"time"
 
 	"github.com/imgbuild/imgbuild/drivers/provision"
@@ -50,13 +49,7 @@ func Def() *engine.ProvisionerDef {
 		Schema: schema.Of(Name,
 			"Runs testinfra test files (pytest) on this machine against the build's machine over SSH, with an ssh_config holding the host key imgbuild verified and the build's login keys; meant for tests = [...]. Each test's result streams, and a failing test fails with its name and pytest's reason.",
 			&Config{}),
-		New: func(config any) (engine.Provisioner, error) {
-			cfg, ok := config.(*Config)
-			if !ok {
-				return nil, fmt.Errorf("%s: config is %T, want *testinfra.Config", Name, config)
-			}
-			return &Testinfra{cfg: cfg}, nil
-		},
+		New:    engine.Typed(Name, func(cfg *Config) engine.Provisioner { return &Testinfra{cfg: cfg} }),
 		Filter: provision.Filter,
 	}
 }

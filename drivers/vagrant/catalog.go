@@ -62,13 +62,7 @@ func CatalogDef() *engine.PostProcessorDef {
 			"Writes the versioned Vagrant catalog (metadata.json format: name, versions, providers with URLs and SHA-256 checksums) of the boxes the build's vagrant_box() calls made, which vagrant box add reads; a later version, or another build's providers, join the catalog.",
 			&CatalogConfig{}),
 		Outputs: []engine.Output{{Name: "catalog", Doc: "The catalog file, relative to the workspace."}},
-		New: func(config any) (engine.PostProcessor, error) {
-			cfg, ok := config.(*CatalogConfig)
-			if !ok {
-				return nil, fmt.Errorf("vagrant_catalog: config is %T, want *vagrant.CatalogConfig", config)
-			}
-			return &Catalog{cfg: cfg}, nil
-		},
+		New:     engine.Typed("vagrant_catalog", func(cfg *CatalogConfig) engine.PostProcessor { return &Catalog{cfg: cfg} }),
 	}
 }
 

@@ -113,13 +113,7 @@ func Def() *engine.PostProcessorDef {
 			}
 			return []string{"box", "box_" + p}
 		},
-		New: func(config any) (engine.PostProcessor, error) {
-			cfg, ok := config.(*Config)
-			if !ok {
-				return nil, fmt.Errorf("vagrant_box: config is %T, want *vagrant.Config", config)
-			}
-			return &Box{cfg: cfg}, nil
-		},
+		New: engine.Typed("vagrant_box", func(cfg *Config) engine.PostProcessor { return &Box{cfg: cfg} }),
 	}
 }
 

@@ -116,13 +116,7 @@ func Def() *engine.PostProcessorDef {
 			{Name: "vmx", Doc: "The .vmx file, relative to the workspace."},
 			{Name: "vmx_directory", Doc: "The VM folder."},
 		},
-		New: func(config any) (engine.PostProcessor, error) {
-			cfg, ok := config.(*Config)
-			if !ok {
-				return nil, fmt.Errorf("vmware_vmx: config is %T, want *vmware.Config", config)
-			}
-			return &VMXFolder{cfg: cfg}, nil
-		},
+		New: engine.Typed("vmware_vmx", func(cfg *Config) engine.PostProcessor { return &VMXFolder{cfg: cfg} }),
 	}
 }
 
