@@ -263,11 +263,35 @@ var secretDigest = regexp.MustCompile(`\(sensitive hmac:[0-9a-f]+\)`)
 // shownInput is an input's text as a reason shows it: secrets as
 // (sensitive), long values cut.
 func shownInput(s string) string {
-	s = secretDigest.ReplaceAllString(s, "(sensitive)")
-	if r := []rune(s); len(r) > 80 {
-		s = string(r[:79]) + "…"
+	return cutInput([]rune(secretDigest.ReplaceAllString(s, "(sensitive)")))
+}
+
+func cutInput(r []rune) string {
+	if len(r) > 80 {
+		return string(r[:79]) + "…"
 	}
-	return s
+	return string(r)
+}
+
+// shownChange is a changed input's old and new text as a reason shows
+// them, secrets as (sensitive): long values are cut around where they
+// first differ, so that a change past the first 80 characters shows, and
+// is not taken for a secret's. ok is false when only a secret changed.
+func shownChange(old, cur string) (o, n string, ok bool) {
+	ro := []rune(secretDigest.ReplaceAllString(old, "(sensitive)"))
+	rn := []rune(secretDigest.ReplaceAllString(cur, "(sensitive)"))
+	if string(ro) == string(rn) {
+		return "", "", false
+	}
+	if o, n := cutInput(ro), cutInput(rn); o != n {
+		return o, n, true
+	}
+	same := 0
+	for same < len(ro) && same < len(rn) && ro[same] == rn[same] {
+		same++
+	}
+	from := max(same-20, 0)
+	return "…" + cutInput(ro[from:]), "…" + cutInput(rn[from:]), true
 }
 
 // Why lists what differs between the inputs a build was last built from
@@ -376,10 +400,12 @@ func diffFields(prefix string, old, cur map[string]string) []string {
 			why = append(why, fmt.Sprintf("%s%s = %s (was unset)", prefix, k, shownInput(n)))
 		case !ok2:
 			why = append(why, fmt.Sprintf("%s%s unset (was %s)", prefix, k, shownInput(o)))
-		case o != n && shownInput(o) == shownInput(n):
-			why = append(why, fmt.Sprintf("%s%s: a secret changed", prefix, k))
 		case o != n:
-			why = append(why, fmt.Sprintf("%s%s: %s → %s", prefix, k, shownInput(o), shownInput(n)))
+			if so, sn, ok := shownChange(o, n); ok {
+				why = append(why, fmt.Sprintf("%s%s: %s → %s", prefix, k, so, sn))
+			} else {
+				why = append(why, fmt.Sprintf("%s%s: a secret changed", prefix, k))
+			}
 		}
 	}
 	return why

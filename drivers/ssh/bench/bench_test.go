@@ -168,10 +168,7 @@ func TestCompareWithOpenSSH(t *testing.T) {
 	opts := srv.Options()
 	opts.Timeout = 30 * time.Second
 	target := srv.User + "@" + srv.Host
-	common := []string{"-F", "/dev/null", "-o", "BatchMode=yes", "-o", "StrictHostKeyChecking=yes",
-		"-o", "UserKnownHostsFile=" + srv.KnownHostsFile, "-o", "GlobalKnownHostsFile=/dev/null",
-		"-o", "IdentitiesOnly=yes", "-o", "IdentityAgent=none", "-i", srv.ClientKeyFile,
-		"-c", cipher, "-o", "KexAlgorithms=" + kex, "-o", "LogLevel=ERROR"}
+	common := opensshOptions(srv)
 	sshCmd := func(args ...string) error {
 		return runTool("ssh", append(append(append([]string{}, common...), "-p", strconv.Itoa(srv.Port), target), args...)...)
 	}
@@ -436,6 +433,15 @@ func parallel(n int, f func() error) error {
 		}
 	}
 	return first
+}
+
+// opensshOptions are the options of OpenSSH's clients that point them at
+// srv with its keys alone, the benchmark's cipher and key exchange.
+func opensshOptions(srv *sshtest.Server) []string {
+	return []string{"-F", "/dev/null", "-o", "BatchMode=yes", "-o", "StrictHostKeyChecking=yes",
+		"-o", "UserKnownHostsFile=" + srv.KnownHostsFile, "-o", "GlobalKnownHostsFile=/dev/null",
+		"-o", "IdentitiesOnly=yes", "-o", "IdentityAgent=none", "-i", srv.ClientKeyFile,
+		"-c", cipher, "-o", "KexAlgorithms=" + kex, "-o", "LogLevel=ERROR"}
 }
 
 func runTool(name string, args ...string) error {
