@@ -44,9 +44,11 @@ test: deps
 	$(GO) vet $(PKGS)
 	$(GO) test $(RACE) -count=1 -timeout $(TIMEOUT) $(PKGS)
 
-## bench: the performance figures (Go benchmarks and side-by-side scripts)
+## bench: the performance figures (Go benchmarks and side-by-side scripts):
+## plan, orchestration overhead, no-op re-runs of local() and of amazon_ebs
+## on moto, memory per concurrent SSH build beside OpenSSH
 bench: deps build
-	$(GO) run ./cmd/imgbench -imgbuild $(BIN) -builds 1000 -local 30
+	GO=$(GO) $(GO) run ./cmd/imgbench -imgbuild $(BIN) -builds 1000 -local 30 -amazon 100 -ssh-memory 30,100
 
 ## bench-rootfs: the quickstart's rootfs() build cold, then with only its
 ## provisioner's file changed (debootstrap checkpoint reused), beside mkosi

@@ -10,7 +10,17 @@
 //     takes when called directly, divided by 30 (target: 5 ms);
 //   - the no-op re-run of 100 unchanged local() builds beside their full
 //     build (target: under 1 s), and plan of 10,000 builds beside validate
-//     (target: within 1.2x).
+//     (target: within 1.2x);
+//   - with -amazon N, the no-op re-run of N unchanged amazon_ebs builds
+//     against moto beside their full build (target: under 1 s, one
+//     DescribeImages call per region);
+//   - with -ssh-memory N,M, the resident memory per build of N (then M)
+//     concurrent null() builds over SSH, beside as many OpenSSH clients
+//     doing the same (target: 1.5 MB per build).
+//
+// The last two need moto_server and sshd, and run the Go tests that hold
+// them (drivers/amazon/bench, drivers/ssh/bench) with the go command, since
+// those counterparts are started by the suite's test harnesses.
 package main
 
 import (
@@ -21,6 +31,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"sort"
 	"strings"
 	"syscall"
@@ -45,6 +56,9 @@ func main() {
 	rootfs := flag.Bool("rootfs", false, "only measure the quickstart's rootfs() build cold and with its checkpoint (needs root and debootstrap; minutes)")
 	mkosi := flag.Bool("mkosi", false, "with -rootfs, measure mkosi -i beside it")
 	examples := flag.String("examples", "examples", "the examples directory (for -rootfs)")
+	amazon := flag.Int("amazon", 0, "amazon_ebs builds on moto for their no-op re-run (0 leaves it out; needs moto_server and sshd)")
+	sshMemory := flag.String("ssh-memory", "", "comma-separated counts of concurrent null() SSH builds whose memory per build is measured beside OpenSSH (empty leaves it out; needs sshd)")
+	only := flag.String("only", "", "comma-separated measurements to run, of plan, overhead, incremental, amazon, ssh-memory (empty: all that are asked for)")
 	flag.Parse()
 	// The measurements run imgbuild from directories of their own.
 	if abs, err := filepath.Abs(*bin); err == nil {
@@ -57,17 +71,26 @@ func main() {
 		}
 		return
 	}
-	if err := planBench(*bin, *builds, *runs); err != nil {
-		fmt.Fprintln(os.Stderr, "imgbench:", err)
-		os.Exit(1)
+	want := func(name string) bool { return *only == "" || slices.Contains(strings.Split(*only, ","), name) }
+	measurements := []struct {
+		name  string
+		asked bool
+		run   func() error
+	}{
+		{"plan", true, func() error { return planBench(*bin, *builds, *runs) }},
+		{"overhead", true, func() error { return overheadBench(*local, *runs) }},
+		{"incremental", true, func() error { return incrementalBench(*bin, *noop, *planBuilds) }},
+		{"amazon", *amazon > 0, func() error { return amazonNoopBench(*bin, *amazon) }},
+		{"ssh-memory", *sshMemory != "", func() error { return sshMemoryBench(*bin, *sshMemory) }},
 	}
-	if err := overheadBench(*local, *runs); err != nil {
-		fmt.Fprintln(os.Stderr, "imgbench:", err)
-		os.Exit(1)
-	}
-	if err := incrementalBench(*bin, *noop, *planBuilds); err != nil {
-		fmt.Fprintln(os.Stderr, "imgbench:", err)
-		os.Exit(1)
+	for _, m := range measurements {
+		if !m.asked || !want(m.name) {
+			continue
+		}
+		if err := m.run(); err != nil {
+			fmt.Fprintln(os.Stderr, "imgbench:", err)
+			os.Exit(1)
+		}
 	}
 }
 

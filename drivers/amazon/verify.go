@@ -18,13 +18,16 @@ import (
 // available in every region they were copied to. The checks of a run are
 // grouped by credentials and region, and each region is asked once: one
 // DescribeImages call filtered by image-id (per 200 ids, the filter's
-// limit), however many builds there are.
+// limit), however many builds there are; the regions are asked at once.
 func (d *Driver) Verify(ctx context.Context, checks []engine.ArtifactCheck) []error {
 	errs := make([]error, len(checks))
 	type group struct {
 		sc    sessionConfig
 		ids   map[string][]int // AMI id → the checks that need it
 		order []string
+		// what the region answered
+		available map[string]bool
+		err       error
 	}
 	groups := map[string]*group{}
 	var keys []string
@@ -53,17 +56,23 @@ func (d *Driver) Verify(ctx context.Context, checks []engine.ArtifactCheck) []er
 		}
 	}
 	sort.Strings(keys)
+	// The regions are asked at once: the run waits for the slowest, not
+	// for their sum.
+	_ = eachRegion(ctx, keys, func(key string) error {
+		g := groups[key]
+		g.available, g.err = d.availableImages(ctx, g.sc, g.order)
+		return nil
+	})
 	for _, key := range keys {
 		g := groups[key]
 		region := g.sc.Region
-		available, err := d.availableImages(ctx, g.sc, g.order)
 		for _, id := range g.order {
 			for _, i := range g.ids[id] {
 				switch {
 				case errs[i] != nil:
-				case err != nil:
-					errs[i] = fmt.Errorf("checking %s in %s: %w", id, region, err)
-				case !available[id]:
+				case g.err != nil:
+					errs[i] = fmt.Errorf("checking %s in %s: %w", id, region, g.err)
+				case !g.available[id]:
 					errs[i] = fmt.Errorf("AMI %s is no longer available in %s", id, region)
 				}
 			}

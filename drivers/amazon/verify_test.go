@@ -5,12 +5,20 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"sort"
 	"strings"
+	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
+	awsmiddleware "github.com/aws/aws-sdk-go-v2/aws/middleware"
 	"github.com/aws/aws-sdk-go-v2/service/ec2"
+	"github.com/aws/smithy-go/middleware"
+
+	"github.com/imgbuild/imgbuild/drivers/amazon"
+	"github.com/imgbuild/imgbuild/drivers/amazon/awstest"
 
 	"github.com/imgbuild/imgbuild/engine"
 	"github.com/imgbuild/imgbuild/engine/event"
@@ -89,5 +97,49 @@ func TestUnchangedAMIsAreCheckedInOneCallPerRegionAndAGoneOneIsRebuilt(t *testin
 	}
 	if m := marks["b0"]; m.Mark != engine.MarkUpToDate {
 		t.Errorf("b0: %s %v", m.Mark, m.Reasons)
+	}
+}
+
+// TestTheRegionsOfAVerifyAreAskedAtOnce checks artifacts in two regions
+// and holds each region's DescribeImages call until the other's has
+// arrived: the check ends only if the calls are in flight together.
+func TestTheRegionsOfAVerifyAreAskedAtOnce(t *testing.T) {
+	moto := awstest.Start(t)
+	arrived := make(chan string, 2)
+	both := make(chan struct{})
+	var once sync.Once
+	var seen atomic.Int32
+	barrier := func(stack *middleware.Stack) error {
+		return stack.Initialize.Add(middleware.InitializeMiddlewareFunc("test/barrier",
+			func(ctx context.Context, in middleware.InitializeInput, next middleware.InitializeHandler) (middleware.InitializeOutput, middleware.Metadata, error) {
+				if middleware.GetOperationName(ctx) == "DescribeImages" {
+					arrived <- awsmiddleware.GetRegion(ctx)
+					if seen.Add(1) == 2 {
+						once.Do(func() { close(both) })
+					}
+					select {
+					case <-both:
+					case <-time.After(time.Minute):
+						return middleware.InitializeOutput{}, middleware.Metadata{}, fmt.Errorf("DescribeImages in %s waited a minute for the other region's call: the regions are asked one after the other", awsmiddleware.GetRegion(ctx))
+					}
+				}
+				return next.HandleInitialize(ctx, in)
+			}), middleware.Before)
+	}
+	d := amazon.New(amazon.Options{APIOptions: []func(*middleware.Stack) error{moto.Guard(), barrier}})
+	ids := map[string]string{"eu-west-1": "ami-0000000000000e001", "us-east-1": "ami-0000000000000e002"}
+	errs := d.Verify(context.Background(), []engine.ArtifactCheck{{Build: "b", Config: &amazon.Config{}, Artifact: &engine.Artifact{Fields: map[string]any{"image_ids": ids}}}})
+	close(arrived)
+	var regions []string
+	for r := range arrived {
+		regions = append(regions, r)
+	}
+	sort.Strings(regions)
+	if strings.Join(regions, " ") != "eu-west-1 us-east-1" {
+		t.Errorf("DescribeImages was called in %v; want once in each of eu-west-1 and us-east-1", regions)
+	}
+	// Neither AMI exists: the first region's answer is the build's.
+	if want := "AMI ami-0000000000000e001 is no longer available in eu-west-1"; len(errs) != 1 || errs[0] == nil || errs[0].Error() != want {
+		t.Errorf("Verify = %v; want [%s]", errs, want)
 	}
 }
