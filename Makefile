@@ -13,7 +13,7 @@ LDFLAGS := -s -w -X main.Version=$(VERSION) -X main.Commit=$(COMMIT)
 RELEASE_DIR ?= bin/release
 PLATFORMS   ?= linux/amd64 linux/arm64 darwin/amd64 darwin/arm64
 
-.PHONY: all build release deps test bench bench-rootfs scale demo vagrant-up fmt lint fuzz clean
+.PHONY: all build release deps test bench bench-rootfs scale demo vagrant-up e2e-iso fmt lint fuzz clean
 
 all: build
 
@@ -82,6 +82,17 @@ demo: deps build
 BOX ?= examples/output/quickstart/quickstart-libvirt.box
 vagrant-up:
 	$(if $(filter 0,$(shell id -u)),,sudo) ./drivers/vagrant/vagrant-up.sh $(BOX)
+
+## e2e-iso: Debian's own installer end to end, outside the CI suite: a
+## check that the mirror serves the installer's udebs, then an ISO made
+## from debian-installer-12-netboot-amd64 (its netboot kernel and initrd
+## behind ISOLINUX), preseeded from http_directory, installing bookworm
+## from deb.debian.org into a qcow2 that boots with GRUB, then a libvirt
+## Vagrant box checked with vagrant box add. Prints the wall time; the
+## timestamped log and the serial console are kept in examples/output/.
+## Needs a full Debian mirror; under TCG most of an hour.
+e2e-iso: build
+	./examples/e2e-iso/run.sh $(BIN)
 
 fmt: build
 	gofmt -w cmd starlark builtins engine drivers stdlib

@@ -54,7 +54,7 @@ func golden(t *testing.T, name, file, got string) {
 // the description, the warnings and the plan with the golden files, and
 // checks that the plan has one build per source the build blocks name.
 func TestImportCorpus(t *testing.T) {
-	cases := map[string]int{"hcl-null": 2, "hcl-aws": 2, "hcl-dir": 2, "json-legacy": 2, "hcl-cfgmgmt": 2, "hcl-clone": 2, "hcl-qemu-iso": 1}
+	cases := map[string]int{"hcl-null": 2, "hcl-aws": 2, "hcl-dir": 2, "json-legacy": 2, "hcl-cfgmgmt": 2, "hcl-clone": 2, "hcl-qemu-iso": 1, "hcl-qemu-firmware": 4}
 	for name, builds := range cases {
 		t.Run(name, func(t *testing.T) {
 			dir, stderr := importCase(t, name)

@@ -280,3 +280,19 @@ func TestKillingImgbuildKillsQEMU(t *testing.T) {
 	})
 	t.Logf("after SIGKILL: no qemu; the killed process's scratch files stay: %d %v", len(left), left)
 }
+
+// TestTwoCPUsUnderTCGBoot boots the tiny guest with cpus = 2 under TCG
+// (multi-threaded: -accel tcg,thread=multi, which QEMU refuses beside
+// -machine accel=), and checks that the guest sees both CPUs.
+func TestTwoCPUsUnderTCGBoot(t *testing.T) {
+	dir := tinyWorkspace(t, tinyQemu(map[string]string{
+		"cpus":         `2`,
+		"accelerator":  `"tcg"`,
+		"provisioners": `[shell(inline = ["echo cpus=$(grep -c ^processor /proc/cpuinfo)"])]`,
+	}))
+	r := runIn(t, context.Background(), dir, nil)
+	r.ok(t, "tiny")
+	if log := r.events.Log(); !strings.Contains(log, "cpus=2") {
+		t.Errorf("the guest does not see 2 CPUs:\n%s", log)
+	}
+}

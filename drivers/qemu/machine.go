@@ -85,13 +85,26 @@ func OVMFVars() (code, vars string, err error) {
 // escapeOpt doubles commas, as QEMU's option parser wants inside a value.
 func escapeOpt(s string) string { return strings.ReplaceAll(s, ",", ",,") }
 
+// multiThreadedTCG tells whether the machine emulates its CPUs on as many
+// host threads (TCG with more than one CPU).
+func (s *MachineSpec) multiThreadedTCG() bool { return s.Accel != "kvm" && s.CPUs > 1 }
+
+// machineOpt is -machine's value. The accelerator goes in it unless
+// -accel names it (multi-threaded TCG): QEMU refuses both at once.
+func (s *MachineSpec) machineOpt() string {
+	if s.multiThreadedTCG() {
+		return s.Machine
+	}
+	return s.Machine + ",accel=" + s.Accel
+}
+
 // Args returns the qemu-system-x86_64 command line for spec (without the
 // program's name).
 func (s *MachineSpec) Args() ([]string, error) {
 	args := []string{
 		"-name", "imgbuild-" + s.Name + ",process=imgbuild-" + s.Name,
 		"-nodefaults", "-no-user-config",
-		"-machine", s.Machine + ",accel=" + s.Accel,
+		"-machine", s.machineOpt(),
 		"-m", strconv.Itoa(s.Memory),
 		"-smp", strconv.Itoa(s.CPUs),
 		"-serial", "file:" + s.Console,
@@ -138,7 +151,7 @@ func (s *MachineSpec) Args() ([]string, error) {
 	default:
 		args = append(args, "-cpu", "max")
 	}
-	if s.Accel != "kvm" && s.CPUs > 1 {
+	if s.multiThreadedTCG() {
 		args = append(args, "-accel", "tcg,thread=multi")
 	}
 	names := make([]string, 0, len(s.Credentials))

@@ -240,19 +240,35 @@ func (c *converter) special(s *scope, p *plugin, key string, x build.Expr, attrs
 		}
 		return x, ""
 	case "qemu.qemu_args":
-		outer, ok := x.(*build.ListExpr)
+		flat, ok := flatQemuArgs(x)
 		if !ok {
 			return nil, "qemuargs that are not a literal list of lists are not mapped"
 		}
-		flat := list()
-		for _, e := range outer.List {
-			inner, ok := e.(*build.ListExpr)
-			if !ok {
-				return nil, "qemuargs that are not a literal list of lists are not mapped"
+		if fw := attrs["firmware"]; fw != nil && literalBool(attrs["use_pflash"]) != "true" {
+			if fx, t := c.attrExpr(s, fw); t == nil && firmwarePath(fx) == "" {
+				// Packer puts -bios before qemuargs.
+				flat.List = append([]build.Expr{str("-bios"), fx}, flat.List...)
 			}
-			flat.List = append(flat.List, inner.List...)
 		}
 		return flat, ""
+	case "qemu.firmware":
+		// Packer's firmware is a file given to QEMU as -bios; qemu()'s
+		// firmware names one (bios or efi), so the file goes in qemu_args.
+		if literalBool(attrs["use_pflash"]) == "true" {
+			return nil, "firmware with use_pflash = true (the file loaded as flash) is not mapped: firmware = \"efi\" boots Debian's OVMF from flash, or give the -drive if=pflash arguments in qemu_args"
+		}
+		if why := firmwarePath(x); why != "" {
+			return nil, why
+		}
+		if q := attrs["qemuargs"]; q != nil {
+			if qx, t := c.attrExpr(s, q); t == nil {
+				if _, ok := flatQemuArgs(qx); ok {
+					return nil, "skip" // in qemu_args, with qemuargs
+				}
+			}
+			return nil, "firmware is not mapped beside qemuargs that are not a literal list of lists: add \"-bios\" and the file to qemu_args"
+		}
+		return kwarg("qemu_args", list(str("-bios"), x)), ""
 	case "shell.environment_vars", "shell_local.environment_vars":
 		return kwarg("env", envDict(x)), ""
 	case "shell.execute_command":
@@ -335,6 +351,34 @@ func splitList(x build.Expr, sep string, splitLater bool) build.Expr {
 
 // literalBool returns "true" or "false" for an attribute that is that
 // literal (or the string of it, as legacy templates write them), else "".
+// flatQemuArgs flattens Packer's qemuargs, a list of lists, into
+// qemu_args; false when x is not a literal list of lists.
+func flatQemuArgs(x build.Expr) (*build.ListExpr, bool) {
+	outer, ok := x.(*build.ListExpr)
+	if !ok {
+		return nil, false
+	}
+	flat := list()
+	for _, e := range outer.List {
+		inner, ok := e.(*build.ListExpr)
+		if !ok {
+			return nil, false
+		}
+		flat.List = append(flat.List, inner.List...)
+	}
+	return flat, true
+}
+
+// firmwarePath returns why Packer's firmware x cannot go into qemu_args
+// as it is, or "": a literal path must be absolute, since QEMU opens it
+// from wherever imgbuild runs.
+func firmwarePath(x build.Expr) string {
+	if l, ok := x.(*build.StringExpr); ok && !strings.HasPrefix(l.Value, "/") {
+		return fmt.Sprintf("firmware %q is a relative path, which QEMU would open from wherever imgbuild runs: give the file's absolute path", l.Value)
+	}
+	return ""
+}
+
 func literalBool(a *hclsyntax.Attribute) string {
 	if a == nil {
 		return ""

@@ -58,3 +58,32 @@ func TestImportNeverSetsAKeywordTwice(t *testing.T) {
 		t.Errorf("warnings %q, want [%q]", res.Warnings, want)
 	}
 }
+
+// TestFirmwareBesideQemuargsThatAreNotALiteralList: Packer's firmware
+// goes into qemu_args with qemuargs, so when qemuargs cannot be mapped
+// firmware is a TODO too, saying what to write by hand.
+func TestFirmwareBesideQemuargsThatAreNotALiteralList(t *testing.T) {
+	p := filepath.Join(t.TempDir(), "t.pkr.hcl")
+	src := "variable \"args\" {\n  type = list(list(string))\n  default = []\n}\n" +
+		"source \"qemu\" \"a\" {\n  iso_url = \"a.iso\"\n  iso_checksum = \"none\"\n  firmware = \"/usr/share/qemu/bios.bin\"\n  qemuargs = var.args\n}\n" +
+		"build {\n  sources = [\"source.qemu.a\"]\n}\n"
+	if err := os.WriteFile(p, []byte(src), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	qemu := map[string]map[string]string{"qemu": {"name": "list", "iso_url": "string", "iso_checksum": "string", "qemu_args": "list of string", "provisioners": "list", "error_cleanup": "list", "post": "list"}}
+	res, err := Import(p, Options{Builtins: qemu})
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := p + `:8:3: firmware is not mapped beside qemuargs that are not a literal list of lists: add "-bios" and the file to qemu_args; written as a TODO(import) comment`
+	found := false
+	for _, w := range res.Warnings {
+		found = found || w == want
+	}
+	if !found {
+		t.Errorf("warnings %q lack %q", res.Warnings, want)
+	}
+	if out := string(res.Source); strings.Contains(out, "-bios") {
+		t.Errorf("-bios was written though qemuargs were not mapped:\n%s", out)
+	}
+}

@@ -96,6 +96,7 @@ var plugins = []*plugin{
 			"headless":     "true is the default (no window) and is left out",
 			"boot_command": "{{ .HTTPIP }} → {http_ip}, {{ .HTTPPort }} → {http_port}, {{ .Name }} → {vm_name}",
 			"efi_boot":     "true → firmware = \"efi\" (Debian's OVMF)",
+			"firmware":     "a file for QEMU's -bios: qemu_args = [\"-bios\", file] (first, with qemuargs); an absolute path only, and not with use_pflash = true",
 		}},
 	{packer: "null", builtin: "null", kind: builderKind},
 	{packer: "shell", builtin: "shell", kind: provisionerKind,
