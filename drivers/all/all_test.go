@@ -22,13 +22,8 @@ import (
 // the built-in drivers, as the command line tool does: in the workspace,
 // with scratch directories in a temporary directory of their own.
 
-func kw(pairs ...any) *value.Map {
-	m := value.NewMap()
-	for i := 0; i < len(pairs); i += 2 {
-		m.Set(pairs[i].(string), value.FromGo(pairs[i+1]))
-	}
-	return m
-}
+// kw builds a settings map from keyword, Go value pairs.
+var kw = testkit.Settings
 
 func obj(kind string, line int, fields *value.Map) *value.Object {
 	return &value.Object{Kind: kind, Fields: *fields, Pos: fmt.Sprintf("images.star:%d:5", line)}

@@ -42,10 +42,7 @@ func lookPath(prog, kw string) (string, error) {
 
 // Provision implements engine.Provisioner.
 func (a *Ansible) Provision(ctx context.Context, env *engine.ProvisionEnv) error {
-	ctx, cancel := cfgtool.WithTimeout(ctx, a.cfg.Timeout)
-	defer cancel()
-	err := a.provision(ctx, env)
-	return cfgtool.Explain(ctx, "ansible "+filepath.Base(a.cfg.PlaybookFile), a.cfg.Timeout, err)
+	return cfgtool.WithTimeout(ctx, "ansible "+filepath.Base(a.cfg.PlaybookFile), a.cfg.Timeout, func(ctx context.Context) error { return a.provision(ctx, env) })
 }
 
 func (a *Ansible) provision(ctx context.Context, env *engine.ProvisionEnv) error {

@@ -73,10 +73,7 @@ type Local struct {
 
 // Provision implements engine.Provisioner.
 func (l *Local) Provision(ctx context.Context, env *engine.ProvisionEnv) error {
-	ctx, cancel := cfgtool.WithTimeout(ctx, l.cfg.Timeout)
-	defer cancel()
-	err := l.provision(ctx, env)
-	return cfgtool.Explain(ctx, "ansible_local "+filepath.Base(l.cfg.PlaybookFile), l.cfg.Timeout, err)
+	return cfgtool.WithTimeout(ctx, "ansible_local "+filepath.Base(l.cfg.PlaybookFile), l.cfg.Timeout, func(ctx context.Context) error { return l.provision(ctx, env) })
 }
 
 // staged names in the staging directory.

@@ -13,7 +13,6 @@ import (
 	"github.com/imgbuild/imgbuild/drivers/chroot/chroottest"
 	"github.com/imgbuild/imgbuild/drivers/ssh/sshtest"
 	"github.com/imgbuild/imgbuild/engine"
-	"github.com/imgbuild/imgbuild/engine/schema"
 	"github.com/imgbuild/imgbuild/engine/testkit"
 	"github.com/imgbuild/imgbuild/engine/value"
 )
@@ -63,19 +62,7 @@ null(name = "missing", %s, provisioners = [ansible_local(playbook_file = "failin
 // provisioner.
 func provisioner(t *testing.T, def *engine.ProvisionerDef, settings map[string]any) engine.Provisioner {
 	t.Helper()
-	m := value.NewMap()
-	for k, v := range settings {
-		m.Set(k, value.FromGo(v))
-	}
-	cfg := def.Schema.New()
-	if _, err := def.Schema.Decode(m, cfg, schema.Options{}); err != nil {
-		t.Fatal(err)
-	}
-	p, err := def.New(cfg)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return p
+	return testkit.New(t, def.Schema, def.New, value.FromGo(settings).(*value.Map))
 }
 
 // TestInstallNeedsAptOrDnf: install = True on a machine with neither

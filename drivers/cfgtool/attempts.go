@@ -45,25 +45,23 @@ func Attempts(ctx context.Context, ui *event.UI, what string, retries int, fn fu
 	}
 }
 
-// WithTimeout applies a provisioner's timeout (0: none) to ctx. Explain
-// turns the error of a run that the timeout cut short into one that says
-// so.
-func WithTimeout(ctx context.Context, d time.Duration) (context.Context, context.CancelFunc) {
+// WithTimeout runs run under a provisioner's timeout d (0: none). When the
+// timeout cut the run short, its error says so: what timed out after d,
+// and what to do.
+func WithTimeout(ctx context.Context, what string, d time.Duration, run func(context.Context) error) error {
 	if d <= 0 {
-		return ctx, func() {}
+		return run(ctx)
 	}
-	return context.WithTimeoutCause(ctx, d, errTimeout)
-}
-
-var errTimeout = errors.New("the provisioner's timeout passed")
-
-// Explain rewrites err when ctx ended by WithTimeout's timeout.
-func Explain(ctx context.Context, what string, d time.Duration, err error) error {
+	ctx, cancel := context.WithTimeoutCause(ctx, d, errTimeout)
+	defer cancel()
+	err := run(ctx)
 	if err != nil && errors.Is(context.Cause(ctx), errTimeout) {
 		return fmt.Errorf("%s timed out after %s (timeout = %q): make it faster or raise timeout; %w", what, d, d.String(), err)
 	}
 	return err
 }
+
+var errTimeout = errors.New("the provisioner's timeout passed")
 
 // Permanent marks err as a failure another attempt cannot mend; its
 // message is err's.

@@ -151,10 +151,7 @@ type Solo struct {
 
 // Provision implements engine.Provisioner.
 func (s *Solo) Provision(ctx context.Context, env *engine.ProvisionEnv) error {
-	ctx, cancel := cfgtool.WithTimeout(ctx, s.cfg.Timeout)
-	defer cancel()
-	err := s.provision(ctx, env)
-	return cfgtool.Explain(ctx, "chef_solo", s.cfg.Timeout, err)
+	return cfgtool.WithTimeout(ctx, "chef_solo", s.cfg.Timeout, func(ctx context.Context) error { return s.provision(ctx, env) })
 }
 
 // Names in the staging directory.

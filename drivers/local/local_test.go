@@ -17,21 +17,15 @@ import (
 	"github.com/imgbuild/imgbuild/engine/value"
 )
 
-func strMap(kv ...string) *value.Map {
-	m := value.NewMap()
-	for i := 0; i < len(kv); i += 2 {
-		m.Set(kv[i], value.String{S: kv[i+1]})
-	}
-	return m
-}
+// strMap builds a map from key, value pairs.
+var strMap = testkit.Settings
 
 // newJob decodes settings into a local() config and returns a job for the
 // build "web" in a fresh workspace, with its events.
 func newJob(t *testing.T, settings *value.Map) (*engine.Job, *testkit.Recorder) {
 	t.Helper()
-	def := Def()
-	cfg := def.Schema.New()
-	if _, err := def.Schema.Decode(settings, cfg, schema.Options{}); err != nil {
+	cfg, err := testkit.Decode(Def().Schema, settings)
+	if err != nil {
 		t.Fatal(err)
 	}
 	ui, ev := testkit.NewUI("web", "local")

@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"net"
 	"strings"
 	"testing"
 	"time"
@@ -64,9 +63,7 @@ func TestNullBuildConnectsAndNamesTheHostInItsArtifact(t *testing.T) {
 }
 
 func TestNullBuildThatCannotConnectFailsInTheConnectStep(t *testing.T) {
-	l, _ := net.Listen("tcp", "127.0.0.1:0")
-	port := l.Addr().(*net.TCPAddr).Port
-	l.Close()
+	port, _ := testkit.FreePort() // nothing listens there
 	srv := sshtest.Start(t)
 	o := srv.Options()
 	o.Port, o.Timeout = port, time.Second
@@ -84,9 +81,7 @@ func TestNullBuildThatCannotConnectFailsInTheConnectStep(t *testing.T) {
 }
 
 func TestNullBuildCancelledWhileWaitingForTheHost(t *testing.T) {
-	l, _ := net.Listen("tcp", "127.0.0.1:0")
-	port := l.Addr().(*net.TCPAddr).Port
-	l.Close()
+	port, _ := testkit.FreePort() // nothing listens there
 	srv := sshtest.Start(t)
 	o := srv.Options()
 	o.Port, o.Timeout = port, 10*time.Minute
@@ -100,22 +95,8 @@ func TestNullBuildCancelledWhileWaitingForTheHost(t *testing.T) {
 	}
 }
 
-func settings(kv ...any) *value.Map {
-	m := value.NewMap()
-	for i := 0; i < len(kv); i += 2 {
-		var v value.Value
-		switch x := kv[i+1].(type) {
-		case string:
-			v = value.String{S: x}
-		case bool:
-			v = value.Bool(x)
-		case value.Value:
-			v = x
-		}
-		m.Set(kv[i].(string), v)
-	}
-	return m
-}
+// settings builds a settings map from keyword, Go value pairs.
+var settings = testkit.Settings
 
 func TestNullKeywordsAreCheckedWhenTheDescriptionIsRead(t *testing.T) {
 	r := engine.NewRegistry()

@@ -17,36 +17,17 @@ import (
 
 	"github.com/imgbuild/imgbuild/engine"
 	"github.com/imgbuild/imgbuild/engine/event"
-	"github.com/imgbuild/imgbuild/engine/schema"
 	"github.com/imgbuild/imgbuild/engine/testkit"
 	"github.com/imgbuild/imgbuild/engine/value"
 )
 
-func kw(pairs ...any) *value.Map {
-	m := value.NewMap()
-	for i := 0; i < len(pairs); i += 2 {
-		m.Set(pairs[i].(string), value.FromGo(pairs[i+1]))
-	}
-	return m
-}
+// kw builds a settings map from keyword, Go value pairs.
+var kw = testkit.Settings
 
-func decode(def *engine.PostProcessorDef, settings *value.Map) (any, error) {
-	cfg := def.Schema.New()
-	_, err := def.Schema.Decode(settings, cfg, schema.Options{})
-	return cfg, err
-}
-
+// newPost decodes settings and makes the post-processor.
 func newPost(t *testing.T, def *engine.PostProcessorDef, settings *value.Map) engine.PostProcessor {
 	t.Helper()
-	cfg, err := decode(def, settings)
-	if err != nil {
-		t.Fatal(err)
-	}
-	p, err := def.New(cfg)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return p
+	return testkit.New(t, def.Schema, def.New, settings)
 }
 
 // postEnv is the environment of build, with bus's redaction.
@@ -285,7 +266,7 @@ func TestChecksumConfigErrors(t *testing.T) {
 		{kw("checksum_types", []string{"md5", "sha1"}, "output", "SUMS"), `for parameter output: "SUMS" must contain {type} when several checksum_types are given, or each file would overwrite the last`},
 		{kw("checksum_type", []string{"md5"}), `unexpected keyword argument "checksum_type" (did you mean "checksum_types"?)`},
 	} {
-		_, err := decode(ChecksumDef(), tc.settings)
+		_, err := testkit.Decode(ChecksumDef().Schema, tc.settings)
 		if err == nil || err.Error() != tc.want {
 			t.Errorf("%s:\n got %v\nwant %s", value.Format(tc.settings), err, tc.want)
 		}

@@ -157,7 +157,7 @@ func TestFileConfigErrors(t *testing.T) {
 		{kw("source", "a", "destination", "x", "mode", 0o644, "direction", "download"), `for parameter mode: only applies to uploads; downloaded files keep the machine's mode`},
 		{kw("source", "a", "destinaton", "x"), `unexpected keyword argument "destinaton" (did you mean "destination"?)`},
 	} {
-		_, err := decode(FileDef(), tc.settings)
+		_, err := testkit.Decode(FileDef().Schema, tc.settings)
 		if err == nil || err.Error() != tc.want {
 			t.Errorf("%s:\n got %v\nwant %s", value.Format(tc.settings), err, tc.want)
 		}

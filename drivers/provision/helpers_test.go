@@ -7,39 +7,17 @@ import (
 
 	"github.com/imgbuild/imgbuild/drivers/local"
 	"github.com/imgbuild/imgbuild/engine"
-	"github.com/imgbuild/imgbuild/engine/schema"
 	"github.com/imgbuild/imgbuild/engine/testkit"
 	"github.com/imgbuild/imgbuild/engine/value"
 )
 
 // kw builds a settings map from keyword, Go value pairs.
-func kw(pairs ...any) *value.Map {
-	m := value.NewMap()
-	for i := 0; i < len(pairs); i += 2 {
-		m.Set(pairs[i].(string), value.FromGo(pairs[i+1]))
-	}
-	return m
-}
-
-// decode decodes settings with def's schema.
-func decode(def *engine.ProvisionerDef, settings *value.Map) (any, error) {
-	cfg := def.Schema.New()
-	_, err := def.Schema.Decode(settings, cfg, schema.Options{})
-	return cfg, err
-}
+var kw = testkit.Settings
 
 // provisioner decodes settings and builds the provisioner.
 func provisioner(t *testing.T, def *engine.ProvisionerDef, settings *value.Map) engine.Provisioner {
 	t.Helper()
-	cfg, err := decode(def, settings)
-	if err != nil {
-		t.Fatal(err)
-	}
-	p, err := def.New(cfg)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return p
+	return testkit.New(t, def.Schema, def.New, settings)
 }
 
 // machine is a local communicator's directory standing in for a build's

@@ -102,7 +102,7 @@ func TestShellLocalConfigErrors(t *testing.T) {
 		{kw("command", "x", "env", map[string]string{"": "x"}), `for parameter env: "" is not a valid environment variable name (letters, digits and _, not starting with a digit)`},
 		{kw("comand", "x"), `unexpected keyword argument "comand" (did you mean "command"?)`},
 	} {
-		_, err := decode(ShellLocalDef(), tc.settings)
+		_, err := testkit.Decode(ShellLocalDef().Schema, tc.settings)
 		if err == nil || err.Error() != tc.want {
 			t.Errorf("%s:\n got %v\nwant %s", value.Format(tc.settings), err, tc.want)
 		}

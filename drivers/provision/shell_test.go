@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/imgbuild/imgbuild/engine"
+	"github.com/imgbuild/imgbuild/engine/testkit"
 	"github.com/imgbuild/imgbuild/engine/value"
 )
 
@@ -253,7 +254,7 @@ func TestShellConfigErrors(t *testing.T) {
 		{kw("inline", []string{"x"}, "only", []string{"web-["}), `for parameter only: "web-[" is not a valid build name or glob: syntax error in pattern`},
 		{kw("inlne", []string{"x"}), `unexpected keyword argument "inlne" (did you mean "inline"?)`},
 	} {
-		_, err := decode(ShellDef(), tc.settings)
+		_, err := testkit.Decode(ShellDef().Schema, tc.settings)
 		if err == nil || err.Error() != tc.want {
 			t.Errorf("%s:\n got %v\nwant %s", value.Format(tc.settings), err, tc.want)
 		}
@@ -285,7 +286,7 @@ func TestFilter(t *testing.T) {
 		{kw("inline", "x", "except", []string{"web-*", "db"}), "db", false},
 		{kw("inline", "x", "except", []string{"web-*"}), "db", true},
 	} {
-		cfg, err := decode(def, tc.settings)
+		cfg, err := testkit.Decode(def.Schema, tc.settings)
 		if err != nil {
 			t.Fatal(err)
 		}

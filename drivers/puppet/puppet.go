@@ -109,10 +109,7 @@ type Apply struct {
 
 // Provision implements engine.Provisioner.
 func (a *Apply) Provision(ctx context.Context, env *engine.ProvisionEnv) error {
-	ctx, cancel := cfgtool.WithTimeout(ctx, a.cfg.Timeout)
-	defer cancel()
-	err := a.provision(ctx, env)
-	return cfgtool.Explain(ctx, "puppet_apply", a.cfg.Timeout, err)
+	return cfgtool.WithTimeout(ctx, "puppet_apply", a.cfg.Timeout, func(ctx context.Context) error { return a.provision(ctx, env) })
 }
 
 func (a *Apply) provision(ctx context.Context, env *engine.ProvisionEnv) error {

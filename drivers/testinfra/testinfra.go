@@ -26,10 +26,7 @@ type Testinfra struct{ cfg *Config }
 
 // Provision implements engine.Provisioner.
 func (t *Testinfra) Provision(ctx context.Context, env *engine.ProvisionEnv) error {
-	ctx, cancel := cfgtool.WithTimeout(ctx, t.cfg.Timeout)
-	defer cancel()
-	err := t.run(ctx, env)
-	return cfgtool.Explain(ctx, "testinfra", t.cfg.Timeout, err)
+	return cfgtool.WithTimeout(ctx, "testinfra", t.cfg.Timeout, func(ctx context.Context) error { return t.run(ctx, env) })
 }
 
 // pytest's exit statuses that mean something to the user.

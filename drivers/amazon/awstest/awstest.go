@@ -29,7 +29,6 @@ import (
 	_ "embed"
 	"errors"
 	"fmt"
-	"net"
 	"net/http"
 	"net/url"
 	"os"
@@ -171,7 +170,7 @@ func start(python, dir string, env []string) (*Server, error) {
 	}
 	var lastErr error
 	for try := 0; try < 3; try++ {
-		port, err := freePort()
+		port, err := testkit.FreePort()
 		if err != nil {
 			return nil, err
 		}
@@ -342,13 +341,4 @@ func (s *Server) EC2(region string) *ec2.Client {
 		Credentials:  credentials.NewStaticCredentialsProvider("test", "test", ""),
 		APIOptions:   []func(*middleware.Stack) error{s.Guard()},
 	})
-}
-
-func freePort() (int, error) {
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		return 0, err
-	}
-	defer l.Close()
-	return l.Addr().(*net.TCPAddr).Port, nil
 }

@@ -87,28 +87,21 @@ func BusyboxTree(t testing.TB) string {
 // is root or inside it: commands a chroot left running.
 func ProcessesIn(root string) []string {
 	abs, _ := filepath.Abs(root)
-	entries, _ := os.ReadDir("/proc")
-	var out []string
-	for _, e := range entries {
-		pid, err := strconv.Atoi(e.Name())
-		if err != nil || pid == os.Getpid() {
-			continue
-		}
-		r, err := os.Readlink(filepath.Join("/proc", e.Name(), "root"))
-		if err != nil {
-			continue
-		}
-		if r == abs || strings.HasPrefix(r, abs+"/") {
-			cmd, _ := os.ReadFile(filepath.Join("/proc", e.Name(), "cmdline"))
-			out = append(out, fmt.Sprintf("%d %s", pid, strings.ReplaceAll(strings.TrimRight(string(cmd), "\x00"), "\x00", " ")))
-		}
-	}
-	return out
+	return processes(func(dir, _ string) bool {
+		r, err := os.Readlink(filepath.Join(dir, "root"))
+		return err == nil && (r == abs || strings.HasPrefix(r, abs+"/"))
+	})
 }
 
 // ProcessesNamed lists the processes (as "pid command line") whose command
 // line contains s.
 func ProcessesNamed(s string) []string {
+	return processes(func(_, line string) bool { return strings.Contains(line, s) })
+}
+
+// processes lists the processes but this one (as "pid command line") for
+// which match, given the process's /proc directory and command line, holds.
+func processes(match func(dir, line string) bool) []string {
 	entries, _ := os.ReadDir("/proc")
 	var out []string
 	for _, e := range entries {
@@ -116,12 +109,10 @@ func ProcessesNamed(s string) []string {
 		if err != nil || pid == os.Getpid() {
 			continue
 		}
-		cmd, err := os.ReadFile(filepath.Join("/proc", e.Name(), "cmdline"))
-		if err != nil {
-			continue
-		}
+		dir := filepath.Join("/proc", e.Name())
+		cmd, _ := os.ReadFile(filepath.Join(dir, "cmdline"))
 		line := strings.ReplaceAll(strings.TrimRight(string(cmd), "\x00"), "\x00", " ")
-		if strings.Contains(line, s) {
+		if match(dir, line) {
 			out = append(out, fmt.Sprintf("%d %s", pid, line))
 		}
 	}

@@ -12,7 +12,6 @@ import (
 	"testing"
 
 	"github.com/imgbuild/imgbuild/engine"
-	"github.com/imgbuild/imgbuild/engine/schema"
 	"github.com/imgbuild/imgbuild/engine/testkit"
 	"github.com/imgbuild/imgbuild/engine/value"
 )
@@ -65,12 +64,8 @@ func Env(t testing.TB, ws, build string) (*engine.PostEnv, *testkit.Recorder) {
 // the decoding error, such as a Validate message, is returned as it is.
 func New(t testing.TB, def *engine.PostProcessorDef, settings map[string]any) (engine.PostProcessor, error) {
 	t.Helper()
-	cfg := def.Schema.New()
-	m := value.NewMap()
-	for k, v := range settings {
-		m.Set(k, value.FromGo(v))
-	}
-	if _, err := def.Schema.Decode(m, cfg, schema.Options{}); err != nil {
+	cfg, err := testkit.Decode(def.Schema, value.FromGo(settings).(*value.Map))
+	if err != nil {
 		return nil, err
 	}
 	return def.New(cfg)
