@@ -109,17 +109,10 @@ func loadCredentials(o *Options, key *Key) (*credentials, error) {
 		}
 	}
 	if fileSigner != nil {
-		c.signers = append(c.signers, fileSigner)
-		c.tried = append(c.tried, fmt.Sprintf("ssh_private_key_file %s (%s)", o.PrivateKeyFile, gossh.FingerprintSHA256(fileSigner.PublicKey())))
+		c.addKey("ssh_private_key_file", o.PrivateKeyFile, fileSigner)
 	}
-	if c.agent {
-		if os.Getenv("SSH_AUTH_SOCK") == "" {
-			return nil, errors.New("ssh_agent_auth is set but SSH_AUTH_SOCK is not: no ssh-agent to ask (start one, or use ssh_private_key_file)")
-		}
-		c.tried = append(c.tried, "the ssh-agent's keys")
-	}
-	if c.pass != "" {
-		c.tried = append(c.tried, "ssh_password")
+	if err := c.addAgentAndPassword("ssh_agent_auth", " (start one, or use ssh_private_key_file)", "ssh_password"); err != nil {
+		return nil, err
 	}
 	return c, nil
 }
@@ -141,19 +134,36 @@ func bastionCredentials(o *Options, key *Key) (*credentials, error) {
 		if err != nil {
 			return nil, err
 		}
-		c.signers = append(c.signers, s)
-		c.tried = append(c.tried, fmt.Sprintf("ssh_bastion_private_key_file %s (%s)", o.BastionPrivateKeyFile, gossh.FingerprintSHA256(s.PublicKey())))
+		c.addKey("ssh_bastion_private_key_file", o.BastionPrivateKeyFile, s)
 	}
+	if err := c.addAgentAndPassword("ssh_bastion_agent_auth", "", "ssh_bastion_password"); err != nil {
+		return nil, err
+	}
+	return c, nil
+}
+
+// addKey adds the key s, read from the file path that the keyword kw
+// names, to what c tries.
+func (c *credentials) addKey(kw, path string, s gossh.Signer) {
+	c.signers = append(c.signers, s)
+	c.tried = append(c.tried, fmt.Sprintf("%s %s (%s)", kw, path, gossh.FingerprintSHA256(s.PublicKey())))
+}
+
+// addAgentAndPassword adds the ssh-agent's keys, when c uses the agent,
+// and c's password, when it has one, to what c tries. Without an agent to
+// ask it says so, naming agentKW and adding hint; passKW names the
+// password's keyword.
+func (c *credentials) addAgentAndPassword(agentKW, hint, passKW string) error {
 	if c.agent {
 		if os.Getenv("SSH_AUTH_SOCK") == "" {
-			return nil, errors.New("ssh_bastion_agent_auth is set but SSH_AUTH_SOCK is not: no ssh-agent to ask")
+			return fmt.Errorf("%s is set but SSH_AUTH_SOCK is not: no ssh-agent to ask%s", agentKW, hint)
 		}
 		c.tried = append(c.tried, "the ssh-agent's keys")
 	}
 	if c.pass != "" {
-		c.tried = append(c.tried, "ssh_bastion_password")
+		c.tried = append(c.tried, passKW)
 	}
-	return c, nil
+	return nil
 }
 
 func sameKey(a, b gossh.PublicKey) bool {

@@ -166,10 +166,8 @@ func TestWrongKeyIsRefusedWithAClearMessage(t *testing.T) {
 }
 
 func TestNothingListeningIsAClearTimeoutWithinSSHTimeout(t *testing.T) {
-	l, err := net.Listen("tcp", "127.0.0.1:0")
+	port, err := testkit.FreePort() // nothing listens there
 	must(t, err)
-	port := l.Addr().(*net.TCPAddr).Port
-	l.Close() // nothing listens there now
 
 	o := ssh.Defaults()
 	o.Host, o.Port, o.InsecureIgnoreHostKey, o.Password = "127.0.0.1", port, true, "x"
@@ -234,13 +232,7 @@ func TestADroppedConnectionIsErrDisconnectedAndTheNextCallReconnects(t *testing.
 	ui, rec := newUI()
 	c := connect(t, ssh.Config{Options: srv.Options(), UI: ui})
 
-	started := make(chan struct{})
-	done := make(chan error, 1)
-	go func() {
-		_, err := c.Run(context.Background(), &engine.Command{Command: "echo started; sleep 30", Stdout: &signalWriter{match: "started", ch: started}})
-		done <- err
-	}()
-	<-started
+	done := startSleep(c)
 	if n := srv.DropConnections(); n == 0 {
 		t.Fatal("no connection to drop")
 	}
@@ -276,13 +268,7 @@ func TestADroppedConnectionIsErrDisconnectedAndTheNextCallReconnects(t *testing.
 func TestARebootDuringACommandIsErrDisconnectedAndTheNextCallWaitsForTheMachine(t *testing.T) {
 	srv := sshtest.Start(t)
 	c := dial(t, srv)
-	started := make(chan struct{})
-	done := make(chan error, 1)
-	go func() {
-		_, err := c.Run(context.Background(), &engine.Command{Command: "echo started; sleep 30", Stdout: &signalWriter{match: "started", ch: started}})
-		done <- err
-	}()
-	<-started
+	done := startSleep(c)
 	go srv.Reboot(t, time.Second)
 	if err := <-done; !errors.Is(err, engine.ErrDisconnected) {
 		t.Fatalf("Run = %v; want ErrDisconnected", err)
@@ -297,13 +283,7 @@ func TestKeepalivesNoticeAMachineThatStoppedAnswering(t *testing.T) {
 	o := srv.Options()
 	o.KeepAliveInterval = 200 * time.Millisecond
 	c := connect(t, ssh.Config{Options: o})
-	started := make(chan struct{})
-	done := make(chan error, 1)
-	go func() {
-		_, err := c.Run(context.Background(), &engine.Command{Command: "echo started; sleep 30", Stdout: &signalWriter{match: "started", ch: started}})
-		done <- err
-	}()
-	<-started
+	done := startSleep(c)
 	thaw := srv.Freeze(t)
 	select {
 	case err := <-done:
@@ -631,4 +611,17 @@ func TestEndpointHoldsTheVerifiedHostKeyAndTheKeysThatLoggedIn(t *testing.T) {
 	if e := connect(t, ssh.Config{Options: o, UI: ui}).Endpoint(); e.Verified || e.HostKey == nil {
 		t.Errorf("insecure endpoint: verified %v, key %v", e.Verified, e.HostKey)
 	}
+}
+
+// startSleep starts a long command on c and returns once it runs; its
+// result comes on the channel returned.
+func startSleep(c *ssh.Communicator) <-chan error {
+	started := make(chan struct{})
+	done := make(chan error, 1)
+	go func() {
+		_, err := c.Run(context.Background(), &engine.Command{Command: "echo started; sleep 30", Stdout: &signalWriter{match: "started", ch: started}})
+		done <- err
+	}()
+	<-started
+	return done
 }
