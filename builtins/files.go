@@ -11,6 +11,7 @@ import (
 
 	"github.com/hashicorp/hcl/v2"
 	"github.com/hashicorp/hcl/v2/hclsyntax"
+	"github.com/imgbuild/imgbuild/engine/hcldiag"
 	"github.com/imgbuild/imgbuild/engine/schema"
 	"github.com/imgbuild/imgbuild/engine/value"
 	"github.com/zclconf/go-cty/cty"
@@ -146,11 +147,11 @@ func (r *Recorder) templateFile(thread *starlark.Thread, b *starlark.Builtin, ar
 	}
 	expr, diags := hclsyntax.ParseTemplate([]byte(src), shown, hcl.InitialPos)
 	if diags.HasErrors() {
-		return nil, fmt.Errorf("template_file: %s", hclDiag(diags))
+		return nil, fmt.Errorf("template_file: %s", hcldiag.Text(diags))
 	}
 	out, diags := expr.Value(ctx)
 	if diags.HasErrors() {
-		msg := hclDiag(diags)
+		msg := hcldiag.Text(diags)
 		if len(ctx.Variables) > 0 && strings.Contains(msg, "Unknown variable") {
 			msg += fmt.Sprintf(" (vars has %s)", strings.Join(slices.Sorted(maps.Keys(ctx.Variables)), ", "))
 		}

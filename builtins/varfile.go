@@ -15,6 +15,7 @@ import (
 
 	"github.com/hashicorp/hcl/v2"
 	"github.com/hashicorp/hcl/v2/hclsyntax"
+	"github.com/imgbuild/imgbuild/engine/hcldiag"
 	"github.com/zclconf/go-cty/cty"
 	"go.starlark.net/starlark"
 	"go.starlark.net/syntax"
@@ -136,16 +137,16 @@ func lineCol(src []byte, off int64) (int, int) {
 func readHCLVars(path string, src []byte) (map[string]VarValue, error) {
 	f, diags := hclsyntax.ParseConfig(src, path, hcl.InitialPos)
 	if diags.HasErrors() {
-		return nil, fmt.Errorf("--var-file %s", hclDiag(diags))
+		return nil, fmt.Errorf("--var-file %s", hcldiag.Text(diags))
 	}
 	body := f.Body.(*hclsyntax.Body)
 	if len(body.Blocks) > 0 {
 		b := body.Blocks[0]
-		return nil, fmt.Errorf("--var-file %s: %q is a block; a var-file holds only name = value lines", hclPos(b.TypeRange.Start, path), b.Type)
+		return nil, fmt.Errorf("--var-file %s: %q is a block; a var-file holds only name = value lines", hcldiag.Pos(path, b.TypeRange.Start), b.Type)
 	}
 	out := map[string]VarValue{}
 	for name, attr := range body.Attributes {
-		pos := hclPos(attr.NameRange.Start, path)
+		pos := hcldiag.Pos(path, attr.NameRange.Start)
 		v, diags := attr.Expr.Value(nil)
 		if diags.HasErrors() {
 			return nil, fmt.Errorf("--var-file %s: variable %q: a var-file value must be a literal (no variables or functions): %s", pos, name, diags[0].Summary)
@@ -160,29 +161,6 @@ func readHCLVars(path string, src []byte) (map[string]VarValue, error) {
 		out[name] = VarValue{JSON: x, Source: filepath.Base(path), Pos: pos}
 	}
 	return out, nil
-}
-
-func hclPos(p hcl.Pos, file string) string {
-	return fmt.Sprintf("%s:%d:%d", file, p.Line, p.Column)
-}
-
-// hclDiag formats the first error of diags as "file:line:col: summary;
-// detail".
-func hclDiag(diags hcl.Diagnostics) string {
-	for _, d := range diags {
-		if d.Severity != hcl.DiagError {
-			continue
-		}
-		msg := d.Summary
-		if d.Detail != "" {
-			msg += "; " + d.Detail
-		}
-		if d.Subject != nil {
-			return hclPos(d.Subject.Start, d.Subject.Filename) + ": " + msg
-		}
-		return msg
-	}
-	return diags.Error()
 }
 
 // ctyToData converts an HCL value into the plain data var() converts:

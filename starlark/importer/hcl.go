@@ -10,6 +10,7 @@ import (
 	"github.com/bazelbuild/buildtools/build"
 	"github.com/hashicorp/hcl/v2"
 	"github.com/hashicorp/hcl/v2/hclsyntax"
+	"github.com/imgbuild/imgbuild/engine/hcldiag"
 )
 
 // converter holds one import: the template's blocks, the names given to
@@ -71,7 +72,7 @@ var reserved = []string{"and", "break", "continue", "def", "elif", "else", "for"
 func (c *converter) parse(name string, src []byte) error {
 	f, diags := hclsyntax.ParseConfig(src, name, hcl.InitialPos)
 	if diags.HasErrors() {
-		return fmt.Errorf("%s", diagText(diags))
+		return fmt.Errorf("%s", hcldiag.Text(diags))
 	}
 	c.files[name] = src
 	body := f.Body.(*hclsyntax.Body)
@@ -80,23 +81,6 @@ func (c *converter) parse(name string, src []byte) error {
 		c.attrs = append(c.attrs, a)
 	}
 	return nil
-}
-
-func diagText(diags hcl.Diagnostics) string {
-	for _, d := range diags {
-		if d.Severity != hcl.DiagError {
-			continue
-		}
-		msg := d.Summary
-		if d.Detail != "" {
-			msg += "; " + d.Detail
-		}
-		if d.Subject != nil {
-			return fmt.Sprintf("%s:%d:%d: %s", d.Subject.Filename, d.Subject.Start.Line, d.Subject.Start.Column, msg)
-		}
-		return msg
-	}
-	return diags.Error()
 }
 
 // sortedAttrs returns a body's attributes in the order they are written.
