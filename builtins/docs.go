@@ -2,6 +2,7 @@ package builtins
 
 import (
 	"fmt"
+	"maps"
 	"slices"
 	"sort"
 	"strings"
@@ -159,25 +160,12 @@ func Index(reg *engine.Registry) string {
 		}
 		b.WriteString("\n")
 	}
-	var builders, provs, posts, lookups []string
-	for n := range reg.Lookups {
-		lookups = append(lookups, n)
-	}
-	for n := range reg.Builders {
-		builders = append(builders, n)
-	}
-	for n := range reg.Provisioners {
-		provs = append(provs, n)
-	}
-	for n := range reg.PostProcessors {
-		posts = append(posts, n)
-	}
 	schemaDoc := func(n string) string { s, _ := reg.Schema(n); return s.Doc }
-	section("Builders", builders, schemaDoc)
-	section("Provisioners", provs, schemaDoc)
-	section("Post-processors", posts, schemaDoc)
-	if len(lookups) > 0 {
-		section("Lookups", lookups, schemaDoc)
+	section("Builders", slices.Collect(maps.Keys(reg.Builders)), schemaDoc)
+	section("Provisioners", slices.Collect(maps.Keys(reg.Provisioners)), schemaDoc)
+	section("Post-processors", slices.Collect(maps.Keys(reg.PostProcessors)), schemaDoc)
+	if len(reg.Lookups) > 0 {
+		section("Lookups", slices.Collect(maps.Keys(reg.Lookups)), schemaDoc)
 	}
 	section("Other", slices.Clone(OtherBuiltins), func(n string) string { return otherDocs[n] })
 	b.WriteString("Run imgbuild docs NAME for a builtin's keywords.\n")

@@ -3,8 +3,9 @@ package engine
 import (
 	"context"
 	"fmt"
+	"maps"
 	"path/filepath"
-	"sort"
+	"slices"
 	"strings"
 	"time"
 
@@ -295,20 +296,11 @@ func (r *Registry) unique(name string) {
 
 // Names returns every registered name, sorted.
 func (r *Registry) Names() []string {
-	var out []string
-	for n := range r.Builders {
-		out = append(out, n)
-	}
-	for n := range r.Provisioners {
-		out = append(out, n)
-	}
-	for n := range r.PostProcessors {
-		out = append(out, n)
-	}
-	for n := range r.Lookups {
-		out = append(out, n)
-	}
-	sort.Strings(out)
+	out := slices.Collect(maps.Keys(r.Builders))
+	out = slices.AppendSeq(out, maps.Keys(r.Provisioners))
+	out = slices.AppendSeq(out, maps.Keys(r.PostProcessors))
+	out = slices.AppendSeq(out, maps.Keys(r.Lookups))
+	slices.Sort(out)
 	return out
 }
 
