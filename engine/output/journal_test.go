@@ -19,6 +19,20 @@ func (e *entries) Record(kind, what string, where map[string]string) (int, error
 	return len(e.list), nil
 }
 
+// journaledDir returns build web's set in ws, journaled into the entries
+// returned, and its checked output directory.
+func journaledDir(t *testing.T, ws string) (*Set, *entries, *Dir) {
+	t.Helper()
+	s := NewSet(ws, "web", false)
+	rec := &entries{}
+	s.Journal(rec)
+	d := s.Dir("", "output_directory")
+	if err := d.Check("output_directory", false); err != nil {
+		t.Fatal(err)
+	}
+	return s, rec, d
+}
+
 // TestWhatAKilledBuildsOutputsLeftIsUndone plays a build killed while it
 // writes its output directory, which replaced the build's earlier one (a
 // file in place, another half-written), and a manifest-like file never
@@ -33,13 +47,7 @@ func TestWhatAKilledBuildsOutputsLeftIsUndone(t *testing.T) {
 	os.WriteFile(filepath.Join(ws, "notes.txt"), []byte("the user's"), 0o644)
 	before, _ := ledgerOf(t, ws)
 
-	s := NewSet(ws, "web", false)
-	rec := &entries{}
-	s.Journal(rec)
-	d := s.Dir("", "output_directory")
-	if err := d.Check("output_directory", false); err != nil {
-		t.Fatal(err)
-	}
+	s, rec, d := journaledDir(t, ws)
 	if len(rec.list) != 0 {
 		t.Fatal("recorded before writing anything")
 	}
@@ -120,13 +128,7 @@ func ledgerOf(t *testing.T, ws string) (string, error) {
 // the build's and removes it with the directory.
 func TestAFileKilledAsItMovesIntoItsDirectoryIsUndone(t *testing.T) {
 	ws := t.TempDir()
-	s := NewSet(ws, "web", false)
-	rec := &entries{}
-	s.Journal(rec)
-	d := s.Dir("", "output_directory")
-	if err := d.Check("output_directory", false); err != nil {
-		t.Fatal(err)
-	}
+	_, rec, d := journaledDir(t, ws)
 	tmp, err := d.Begin("vmlinuz")
 	if err != nil {
 		t.Fatal(err)

@@ -96,12 +96,18 @@ func (l ledger) put(r *record) error {
 	if err != nil {
 		return err
 	}
+	return l.write(recordName(r.Path), data, true)
+}
+
+// write writes data and a newline as the ledger's file name, atomically;
+// replace says whether an existing file of that name is replaced.
+func (l ledger) write(name string, data []byte, replace bool) error {
 	dir, err := openDir(l.root, ledgerDir)
 	if err != nil {
 		return err
 	}
 	defer dir.Close()
-	return writeInDir(dir, recordName(r.Path), append(data, '\n'), 0o644, true)
+	return writeInDir(dir, name, append(data, '\n'), 0o644, replace)
 }
 
 // An intent is a record written before its output moves into place, for a
@@ -117,12 +123,7 @@ func (l ledger) putIntent(r *record) error {
 	if err != nil {
 		return err
 	}
-	dir, err := openDir(l.root, ledgerDir)
-	if err != nil {
-		return err
-	}
-	defer dir.Close()
-	return writeInDir(dir, intentName(r.Path, r.Set), append(data, '\n'), 0o644, false)
+	return l.write(intentName(r.Path, r.Set), data, false)
 }
 
 // dropIntent removes the set's intent for rel.

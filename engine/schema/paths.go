@@ -35,14 +35,7 @@ func (s *Schema) Paths(settings *value.Map) []PathValue {
 			set = false
 		}
 		if sub := nestedSchema(f); sub != nil {
-			var m *value.Map
-			switch x := v.(type) {
-			case *value.Map:
-				m = x
-			case *value.Object:
-				m = &x.Fields
-			}
-			if set && m != nil {
+			if m := dictOf(v); set && m != nil {
 				for _, pv := range sub.Paths(m) {
 					pv.Keyword = f.Keyword + "." + pv.Keyword
 					out = append(out, pv)

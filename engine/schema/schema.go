@@ -529,13 +529,8 @@ func (d *decoder) decode(v value.Value, fv reflect.Value) error {
 		}
 		fv.Set(out)
 	case reflect.Struct:
-		var m *value.Map
-		switch x := v.(type) {
-		case *value.Map:
-			m = x
-		case *value.Object:
-			m = &x.Fields
-		default:
+		m := dictOf(v)
+		if m == nil {
 			return bad()
 		}
 		sub := Of(typeName(fv.Type()), "", fv.Addr().Interface())
@@ -548,6 +543,18 @@ func (d *decoder) decode(v value.Value, fv reflect.Value) error {
 		}
 	default:
 		return fmt.Errorf("schema: unsupported Go type %s", fv.Type())
+	}
+	return nil
+}
+
+// dictOf returns the keywords of a dict or of an object (a driver's
+// nested block), else nil.
+func dictOf(v value.Value) *value.Map {
+	switch x := v.(type) {
+	case *value.Map:
+		return x
+	case *value.Object:
+		return &x.Fields
 	}
 	return nil
 }

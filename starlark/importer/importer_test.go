@@ -9,15 +9,11 @@ import (
 	"github.com/imgbuild/imgbuild/starlark/host"
 )
 
-// TestImportKeepsNonASCIITextAsItIs imports strings with accents, a
-// symbol, an escape HCL spells \u and a control character: the description
-// holds the text itself (buildtools alone writes each byte above 0x7f as
-// an octal escape, which Starlark refuses) and parses as a description.
-func TestImportKeepsNonASCIITextAsItIs(t *testing.T) {
+// importSource imports src written as t.pkr.hcl in a new directory and
+// returns the template's path and what Import made.
+func importSource(t *testing.T, src string) (string, *Result) {
+	t.Helper()
 	p := filepath.Join(t.TempDir(), "t.pkr.hcl")
-	src := "locals {\n  motd = \"héllo ✓ ${\"\\u00e9\"}\\u0001\"\n}\n" +
-		"source \"null\" \"a\" {\n  ssh_host = \"h\"\n}\nbuild {\n  sources = [\"source.null.a\"]\n" +
-		"  provisioner \"shell\" {\n    inline = [\"echo '${local.motd}' — done\"]\n  }\n}\n"
 	if err := os.WriteFile(p, []byte(src), 0o644); err != nil {
 		t.Fatal(err)
 	}
@@ -25,6 +21,18 @@ func TestImportKeepsNonASCIITextAsItIs(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	return p, res
+}
+
+// TestImportKeepsNonASCIITextAsItIs imports strings with accents, a
+// symbol, an escape HCL spells \u and a control character: the description
+// holds the text itself (buildtools alone writes each byte above 0x7f as
+// an octal escape, which Starlark refuses) and parses as a description.
+func TestImportKeepsNonASCIITextAsItIs(t *testing.T) {
+	src := "locals {\n  motd = \"héllo ✓ ${\"\\u00e9\"}\\u0001\"\n}\n" +
+		"source \"null\" \"a\" {\n  ssh_host = \"h\"\n}\nbuild {\n  sources = [\"source.null.a\"]\n" +
+		"  provisioner \"shell\" {\n    inline = [\"echo '${local.motd}' — done\"]\n  }\n}\n"
+	_, res := importSource(t, src)
 	out := string(res.Source)
 	for _, want := range []string{`motd = "héllo ✓ é\001"`, `"echo '" + motd + "' — done"`} {
 		if !strings.Contains(out, want) {
@@ -40,16 +48,9 @@ func TestImportKeepsNonASCIITextAsItIs(t *testing.T) {
 // keyword (Packer refuses playbook_file with playbook_files) keep the first
 // and make the second a TODO with a warning, so the call stays valid.
 func TestImportNeverSetsAKeywordTwice(t *testing.T) {
-	p := filepath.Join(t.TempDir(), "t.pkr.hcl")
 	src := "source \"null\" \"a\" {\n  ssh_host = \"h\"\n}\nbuild {\n  sources = [\"source.null.a\"]\n" +
 		"  provisioner \"ansible-local\" {\n    playbook_file  = \"a.yml\"\n    playbook_files = [\"b.yml\"]\n  }\n}\n"
-	if err := os.WriteFile(p, []byte(src), 0o644); err != nil {
-		t.Fatal(err)
-	}
-	res, err := Import(p, Options{Builtins: fuzzBuiltins})
-	if err != nil {
-		t.Fatal(err)
-	}
+	p, res := importSource(t, src)
 	out := string(res.Source)
 	if want := `ansible_local(playbook_file = "a.yml")`; !strings.Contains(out, want) || !strings.Contains(out, `# TODO(import): playbook_files = ["b.yml"]`) {
 		t.Errorf("the description lacks %s and the TODO:\n%s", want, out)
