@@ -430,10 +430,15 @@ func (j *Job) OutputSet() *output.Set {
 // error_cleanup provisioners run over the same comm before the error is
 // returned (on a context the build's cancellation does not cancel, for at
 // most ErrorCleanupTimeout), and what they report is only logged: the
-// provisioner's error is the build's.
+// provisioner's error is the build's. Once every provisioner has passed,
+// the packages installed on the machine are listed over comm into the
+// build's report (ListPackages), for the manifest and the SBOM.
 func (j *Job) Provision(ctx context.Context, comm Communicator) error {
 	err := j.provision(ctx, comm, j.provisioners, "provisioner")
-	if err == nil || len(j.errorCleanup) == 0 {
+	if err == nil {
+		return j.listPackages(ctx, comm)
+	}
+	if len(j.errorCleanup) == 0 {
 		return err
 	}
 	cctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), ErrorCleanupTimeout)

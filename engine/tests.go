@@ -277,9 +277,15 @@ type Report struct {
 	Upstream []Upstream `json:"upstream,omitempty"`
 	// Packages are the packages installed in the image, listed over the
 	// communicator after provisioning (nil when none could be listed);
-	// PackageManager says how: "dpkg", "rpm", or "" for neither.
+	// PackageManager says how: "dpkg", "rpm", NoPackageManager when the
+	// machine has neither, or "" when they were not listed (no
+	// communicator, or one that runs commands on this machine).
 	Packages       []Package `json:"packages,omitempty"`
 	PackageManager string    `json:"package_manager,omitempty"`
+	// Distro and DistroVersion are the machine's /etc/os-release ID and
+	// VERSION_ID ("debian", "12"), as the package list was made.
+	Distro        string `json:"distro,omitempty"`
+	DistroVersion string `json:"distro_version,omitempty"`
 	// Tests are the results of the build's tests, in order.
 	Tests []TestResult `json:"tests,omitempty"`
 }
@@ -312,4 +318,7 @@ type Package struct {
 	Name    string `json:"name"`
 	Version string `json:"version"`
 	Arch    string `json:"arch,omitempty"`
+	// Epoch is an RPM package's epoch, when it has one (dpkg's is part of
+	// Version).
+	Epoch string `json:"epoch,omitempty"`
 }

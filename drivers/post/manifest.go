@@ -26,6 +26,7 @@ type ManifestConfig struct {
 	Output     string            `kw:"output" default:"manifest.json" path:"output-shared" doc:"The manifest file, relative to the workspace; builds sharing it each keep one entry. A file that is not an imgbuild manifest is never replaced."`
 	StripPath  bool              `kw:"strip_path" default:"False" doc:"Record file names without their directories."`
 	CustomData map[string]string `kw:"custom_data" doc:"Extra key/value pairs recorded with the build's entry."`
+	SBOMOutput string            `kw:"sbom_output" path:"output" doc:"The image's SPDX 2.3 JSON SBOM (its installed packages, with package URLs), relative to the workspace; empty puts it beside the manifest as BUILD.spdx.json. Written when the build listed the image's packages."`
 }
 
 // Validate implements schema.Validator.
@@ -75,6 +76,10 @@ type ManifestBuild struct {
 	// as listed after provisioning.
 	PackageManager string           `json:"package_manager,omitempty"`
 	Packages       []engine.Package `json:"packages,omitempty"`
+	Distro         string           `json:"distro,omitempty"`
+	DistroVersion  string           `json:"distro_version,omitempty"`
+	// SBOM is the image's SPDX SBOM file, when one was written.
+	SBOM string `json:"sbom,omitempty"`
 	// Tests are how the image's tests ended.
 	Tests []ManifestTest `json:"tests,omitempty"`
 }
@@ -103,15 +108,18 @@ var (
 
 // RunUUID identifies this process's run in manifests.
 func RunUUID() string {
-	runUUIDOnce.Do(func() {
-		var b [16]byte
-		_, _ = rand.Read(b[:])
-		b[6] = b[6]&0x0f | 0x40 // version 4
-		b[8] = b[8]&0x3f | 0x80 // RFC 4122 variant
-		h := hex.EncodeToString(b[:])
-		runUUID = h[0:8] + "-" + h[8:12] + "-" + h[12:16] + "-" + h[16:20] + "-" + h[20:]
-	})
+	runUUIDOnce.Do(func() { runUUID = newUUID() })
 	return runUUID
+}
+
+// newUUID is a random (version 4) UUID.
+func newUUID() string {
+	var b [16]byte
+	_, _ = rand.Read(b[:])
+	b[6] = b[6]&0x0f | 0x40 // version 4
+	b[8] = b[8]&0x3f | 0x80 // RFC 4122 variant
+	h := hex.EncodeToString(b[:])
+	return h[0:8] + "-" + h[8:12] + "-" + h[12:16] + "-" + h[16:20] + "-" + h[20:]
 }
 
 // now is the clock of build_time.
@@ -137,6 +145,7 @@ func (m *Manifest) PostProcess(ctx context.Context, env *engine.PostEnv, in *eng
 	if r := env.Report; r != nil {
 		entry.Fingerprint, entry.Upstream = r.Fingerprint, r.Upstream
 		entry.PackageManager, entry.Packages = r.PackageManager, r.Packages
+		entry.Distro, entry.DistroVersion = r.Distro, r.DistroVersion
 		for _, t := range r.Tests {
 			entry.Tests = append(entry.Tests, ManifestTest{Name: t.Name, Kind: t.Kind, Status: string(t.Status), Duration: t.Duration.Seconds(), Output: t.Output, Error: t.Error})
 		}
@@ -162,13 +171,20 @@ func (m *Manifest) PostProcess(ctx context.Context, env *engine.PostEnv, in *eng
 	if len(skipped) > 0 {
 		env.UI.Say("manifest: recorded %d file(s) without a checksum: %s", len(skipped), strings.Join(skipped, ", "))
 	}
+	rel := output.Expand(m.cfg.Output, env.Build, env.Driver)
+	outs := env.OutputSet()
+	if r := env.Report; r != nil && r.PackageManager != "" {
+		sbom, err := m.writeSBOM(env, in, r, rel, redact)
+		if err != nil {
+			return nil, err
+		}
+		entry.SBOM = sbom
+	}
 	raw, err := redactedJSON(entry, redact)
 	if err != nil {
 		return nil, fmt.Errorf("encoding the manifest entry: %w", err)
 	}
 
-	rel := output.Expand(m.cfg.Output, env.Build, env.Driver)
-	outs := env.OutputSet()
 	// Builds of this run and of runs beside it may write the manifest at
 	// once: each replaces its entry holding the manifest's lock.
 	unlock, err := filelock.Lock(ctx, filelock.For(env.Workspace, outs.Abs(rel)))
@@ -207,6 +223,33 @@ func (m *Manifest) PostProcess(ctx context.Context, env *engine.PostEnv, in *eng
 	}
 	env.UI.Say("manifest: recorded %s in %s", env.Build, rel)
 	return in, nil
+}
+
+// writeSBOM writes the image's SPDX SBOM (sbom_output, else BUILD.spdx.json
+// beside the manifest rel) and returns its name.
+func (m *Manifest) writeSBOM(env *engine.PostEnv, in *engine.Artifact, r *engine.Report, rel string, redact func(string) string) (string, error) {
+	name := output.Expand(m.cfg.SBOMOutput, env.Build, env.Driver)
+	if name == "" {
+		name = filepath.Join(filepath.Dir(rel), env.Build+".spdx.json")
+	}
+	data, err := EncodeSBOM(SBOM(env.Build, env.Driver, in, r, now()))
+	if err == nil {
+		data, err = redactedJSON(json.RawMessage(data), redact)
+	}
+	if err == nil {
+		var indented bytes.Buffer
+		if err = json.Indent(&indented, data, "", "  "); err == nil {
+			data = append(indented.Bytes(), '\n')
+		}
+	}
+	if err != nil {
+		return "", fmt.Errorf("encoding the SBOM: %w", err)
+	}
+	if _, err := env.OutputSet().WriteFile(name, "sbom_output", data, 0o644); err != nil {
+		return "", err
+	}
+	env.UI.Say("manifest: wrote the SBOM of %s (%d packages, SPDX 2.3) to %s", env.Build, len(r.Packages), name)
+	return name, nil
 }
 
 // parseManifest reads a manifest's content (nil for a file not there yet:
