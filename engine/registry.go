@@ -481,7 +481,7 @@ func (j *Job) provision(ctx context.Context, comm Communicator, list []namedProv
 
 // labelKeywords are the keywords whose value says what a provisioner works
 // on, in the order they are looked for.
-var labelKeywords = []string{"script", "scripts", "source", "sources", "playbook_file", "manifest_file", "command", "inline", "content"}
+var labelKeywords = []string{"script", "scripts", "source", "sources", "playbook_file", "manifest_file", "test_files", "tests", "command", "inline", "content"}
 
 // provisionerLabel says what a provisioner works on, for the board and the
 // trace: its script or source file relative to the workspace, else its

@@ -1,8 +1,8 @@
 // Package all registers every driver compiled into imgbuild: the
 // local(), null(), rootfs(), qemu(), amazon_ebs(), vsphere_clone() and
 // vsphere_iso() builders, the aws_ami() lookup, the shell(), shell_local(),
-// file(), ansible(), ansible_local(), puppet_apply(), chef_solo() and
-// testinfra() provisioners, and the manifest(), checksum(), vagrant_box(), ova(),
+// file(), ansible(), ansible_local(), puppet_apply(), chef_solo(),
+// testinfra() and goss() provisioners, and the manifest(), checksum(), vagrant_box(), ova(),
 // vmware_vmx(), disk_image() and oci_image() post-processors. The command line tool calls Register to fill the
 // registry the builtins layer and the engine read. It knows nothing of
 // Starlark.
@@ -14,6 +14,7 @@ import (
 	"github.com/imgbuild/imgbuild/drivers/ansible"
 	"github.com/imgbuild/imgbuild/drivers/chef"
 	"github.com/imgbuild/imgbuild/drivers/diskimage"
+	"github.com/imgbuild/imgbuild/drivers/goss"
 	"github.com/imgbuild/imgbuild/drivers/local"
 	"github.com/imgbuild/imgbuild/drivers/null"
 	"github.com/imgbuild/imgbuild/drivers/oci"
@@ -53,5 +54,6 @@ func RegisterWith(r *engine.Registry, aws *amazon.Driver) {
 	puppet.Register(r)
 	chef.Register(r)
 	testinfra.Register(r)
+	goss.Register(r)
 	post.Register(r)
 }

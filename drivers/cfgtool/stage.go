@@ -34,9 +34,7 @@ type Stage struct {
 func NewStage(ctx context.Context, comm engine.Communicator, tool, dir string) (*Stage, error) {
 	s := &Stage{Dir: dir, comm: comm}
 	if dir == "" {
-		var b [6]byte
-		_, _ = rand.Read(b[:])
-		s.Dir = "/tmp/imgbuild-" + tool + "-" + hex.EncodeToString(b[:])
+		s.Dir = FreshDir("/tmp", tool)
 	}
 	cdir, err := s.CommandPath(s.Dir)
 	if err != nil {
@@ -54,6 +52,14 @@ func NewStage(ctx context.Context, comm engine.Communicator, tool, dir string) (
 	}
 	s.made = !bytes.Contains(out.Bytes(), []byte("exists"))
 	return s, nil
+}
+
+// FreshDir is a new directory's path in parent on the machine,
+// imgbuild-<tool>-<random>, for NewStage.
+func FreshDir(parent, tool string) string {
+	var b [6]byte
+	_, _ = rand.Read(b[:])
+	return path.Join(parent, "imgbuild-"+tool+"-"+hex.EncodeToString(b[:]))
 }
 
 // Path is name's path inside the staging directory, as uploads see it.

@@ -130,6 +130,12 @@ func Run(t testing.TB, dir, file string, rec *testkit.Recorder) *Result {
 	if err != nil {
 		t.Fatal(err)
 	}
+	return RunLoaded(t, d, rec)
+}
+
+// RunLoaded runs a description Load evaluated, as Run does.
+func RunLoaded(t testing.TB, d *description.Description, rec *testkit.Recorder) *Result {
+	t.Helper()
 	if rec == nil {
 		rec = &testkit.Recorder{}
 	}
