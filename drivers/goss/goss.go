@@ -22,10 +22,7 @@ type Goss struct{ cfg *Config }
 
 // Provision implements engine.Provisioner.
 func (g *Goss) Provision(ctx context.Context, env *engine.ProvisionEnv) error {
-	ctx, cancel := cfgtool.WithTimeout(ctx, g.cfg.Timeout)
-	defer cancel()
-	err := g.run(ctx, env)
-	return cfgtool.Explain(ctx, Name, g.cfg.Timeout, err)
+	return cfgtool.WithTimeout(ctx, Name, g.cfg.Timeout, func(ctx context.Context) error { return g.run(ctx, env) })
 }
 
 // Names in the remote directory.
