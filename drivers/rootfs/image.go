@@ -95,17 +95,7 @@ func WriteTar(ctx context.Context, root string, w io.Writer, epoch time.Time, pr
 	links := map[inode]string{}
 	var done int64
 	buf := make([]byte, 1<<20)
-	err := filepath.WalkDir(root, func(p string, d fs.DirEntry, err error) error {
-		if err != nil {
-			return err
-		}
-		if err := ctx.Err(); err != nil {
-			return context.Cause(ctx)
-		}
-		fi, err := d.Info()
-		if err != nil {
-			return err
-		}
+	err := walk(ctx, root, func(p string, fi fs.FileInfo) error {
 		rel, err := filepath.Rel(root, p)
 		if err != nil {
 			return err
@@ -262,6 +252,25 @@ func xattrs(p string) (map[string]string, error) {
 	return out, nil
 }
 
+// walk calls fn with the path and lstat information of everything in the
+// tree at root, a directory before what it holds, until fn or the walk
+// fails or ctx ends.
+func walk(ctx context.Context, root string, fn func(p string, fi fs.FileInfo) error) error {
+	return filepath.WalkDir(root, func(p string, d fs.DirEntry, err error) error {
+		if err != nil {
+			return err
+		}
+		if err := ctx.Err(); err != nil {
+			return context.Cause(ctx)
+		}
+		fi, err := d.Info()
+		if err != nil {
+			return err
+		}
+		return fn(p, fi)
+	})
+}
+
 // Usage is what a tree holds, as an ext4 file system will need it.
 type Usage struct {
 	Files int64 // entries of every kind
@@ -274,17 +283,7 @@ func TreeUsage(ctx context.Context, root string) (Usage, error) {
 	var u Usage
 	type inode struct{ dev, ino uint64 }
 	seen := map[inode]bool{}
-	err := filepath.WalkDir(root, func(p string, d fs.DirEntry, err error) error {
-		if err != nil {
-			return err
-		}
-		if err := ctx.Err(); err != nil {
-			return context.Cause(ctx)
-		}
-		fi, err := d.Info()
-		if err != nil {
-			return err
-		}
+	err := walk(ctx, root, func(p string, fi fs.FileInfo) error {
 		u.Files++
 		st, _ := fi.Sys().(*syscall.Stat_t)
 		switch {

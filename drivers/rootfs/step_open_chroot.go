@@ -19,7 +19,7 @@ type stepOpenChroot struct {
 	cache *stepLockCache
 
 	// outputs
-	comm *chroot.Comm
+	chrootComm
 }
 
 // Name implements step.Step.
@@ -45,21 +45,28 @@ func (s *stepOpenChroot) Run(ctx context.Context) error {
 	return nil
 }
 
+// chrootComm is a step's chroot communicator, open after its Run: the
+// step offers it to what runs on the tree (engine.Connection) and closes
+// it once.
+type chrootComm struct {
+	comm *chroot.Comm
+}
+
 // Communicator implements engine.Connection.
-func (s *stepOpenChroot) Communicator() engine.Communicator {
-	if s.comm == nil {
+func (c *chrootComm) Communicator() engine.Communicator {
+	if c.comm == nil {
 		return nil
 	}
-	return s.comm
+	return c.comm
 }
 
 // close closes the communicator, once.
-func (s *stepOpenChroot) close() error {
-	if s.comm == nil {
+func (c *chrootComm) close() error {
+	if c.comm == nil {
 		return nil
 	}
-	err := s.comm.Close()
-	s.comm = nil
+	err := c.comm.Close()
+	c.comm = nil
 	return err
 }
 

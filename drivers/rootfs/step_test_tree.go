@@ -10,7 +10,6 @@ import (
 	"golang.org/x/sys/unix"
 
 	"github.com/imgbuild/imgbuild/drivers/chroot"
-	"github.com/imgbuild/imgbuild/engine"
 )
 
 // stepTestTree is the machine the build's tests run on: a chroot of the
@@ -28,7 +27,7 @@ type stepTestTree struct {
 	dir     string // the layers and the mount point
 	merged  string
 	mounted bool
-	comm    *chroot.Comm
+	chrootComm
 }
 
 // Name implements step.Step.
@@ -59,21 +58,9 @@ func (s *stepTestTree) Run(ctx context.Context) error {
 	return nil
 }
 
-// Communicator implements engine.Connection.
-func (s *stepTestTree) Communicator() engine.Communicator {
-	if s.comm == nil {
-		return nil
-	}
-	return s.comm
-}
-
 // Cleanup implements step.Cleaner.
 func (s *stepTestTree) Cleanup(ctx context.Context, failed bool) error {
-	var errs []error
-	if s.comm != nil {
-		errs = append(errs, s.comm.Close())
-		s.comm = nil
-	}
+	errs := []error{s.close()}
 	if s.mounted {
 		if err := unix.Unmount(s.merged, 0); err != nil && !errors.Is(err, unix.EINVAL) {
 			return errors.Join(append(errs, fmt.Errorf("unmounting the tests' overlay %s: %w", s.merged, err))...)

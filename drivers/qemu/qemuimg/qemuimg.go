@@ -165,59 +165,58 @@ func checkRaw(path string, size int64) error {
 // table", "ext4 file system", ...), or "" when it is none of the kinds a
 // machine boots from.
 func DiskKind(head []byte) string {
-	at := func(off int, magic string) bool {
-		return len(head) >= off+len(magic) && string(head[off:off+len(magic)]) == magic
-	}
-	switch {
-	case at(512, "EFI PART"):
-		return "GPT partition table"
-	case at(1080, "\x53\xef"):
-		return "ext2/3/4 file system"
-	case at(0, "XFSB"):
-		return "XFS file system"
-	case at(0x10040, "_BHRfS_M"):
-		return "Btrfs file system"
-	case at(0x8001, "CD001"):
-		return "ISO 9660 file system"
-	case at(0, "hsqs"):
-		return "SquashFS file system"
-	case at(0, "LUKS\xba\xbe"):
-		return "LUKS volume"
-	case at(510, "\x55\xaa"):
-		return "MBR partition table or boot sector"
+	for _, m := range diskMagics {
+		if len(head) >= m.off+len(m.magic) && string(head[m.off:m.off+len(m.magic)]) == m.magic {
+			return m.kind
+		}
 	}
 	return ""
+}
+
+// diskMagics are the bytes DiskKind looks for, at their offsets, in the
+// order it tries them (a boot sector's signature last: others have one
+// too).
+var diskMagics = []struct {
+	off         int
+	magic, kind string
+}{
+	{512, "EFI PART", "GPT partition table"},
+	{1080, "\x53\xef", "ext2/3/4 file system"},
+	{0, "XFSB", "XFS file system"},
+	{0x10040, "_BHRfS_M", "Btrfs file system"},
+	{0x8001, "CD001", "ISO 9660 file system"},
+	{0, "hsqs", "SquashFS file system"},
+	{0, "LUKS\xba\xbe", "LUKS volume"},
+	{510, "\x55\xaa", "MBR partition table or boot sector"},
 }
 
 // CreateOverlay makes out, a qcow2 image whose reads come from backing (of
 // format backingFormat) until written: the machine booted from it writes
 // only to out. size, when larger than the backing image, grows the disk.
 func CreateOverlay(ctx context.Context, backing, backingFormat, out string, size int64) error {
-	args := []string{"create", "-q", "-f", "qcow2", "-F", backingFormat, "-b", backing, out}
+	args := []string{"-F", backingFormat, "-b", backing, out}
 	if size > 0 {
 		args = append(args, strconv.FormatInt(size, 10))
 	}
-	cmd := exec.CommandContext(ctx, Program, args...)
-	cmd.WaitDelay = 5 * time.Second
-	if out, err := cmd.CombinedOutput(); err != nil {
-		if ctx.Err() != nil {
-			return context.Cause(ctx)
-		}
-		return fmt.Errorf("qemu-img create (an overlay on %s): %v: %s", backing, err, strings.TrimSpace(string(out)))
-	}
-	return nil
+	return create(ctx, "an overlay on "+backing, args...)
 }
 
 // CreateBlank makes out, an empty qcow2 image of size bytes (sparse: it
 // takes almost no space until written), for a machine to install onto.
 func CreateBlank(ctx context.Context, out string, size int64) error {
-	cmd := exec.CommandContext(ctx, Program, "create", "-q", "-f", "qcow2", out, strconv.FormatInt(size, 10))
+	return create(ctx, "a blank disk of "+HumanSize(size), out, strconv.FormatInt(size, 10))
+}
+
+// create runs qemu-img create for a qcow2 image with args; what says what
+// it makes, for the error.
+func create(ctx context.Context, what string, args ...string) error {
+	cmd := exec.CommandContext(ctx, Program, append([]string{"create", "-q", "-f", "qcow2"}, args...)...)
 	cmd.WaitDelay = 5 * time.Second
-	if b, err := cmd.CombinedOutput(); err != nil {
+	if out, err := cmd.CombinedOutput(); err != nil {
 		if ctx.Err() != nil {
 			return context.Cause(ctx)
 		}
-		return fmt.Errorf("qemu-img create (a blank disk of %s): %v: %s", HumanSize(size), err, strings.TrimSpace(string(b)))
+		return fmt.Errorf("qemu-img create (%s): %v: %s", what, err, strings.TrimSpace(string(out)))
 	}
 	return nil
 }
