@@ -106,6 +106,29 @@ func (e *SyntaxError) Error() string {
 	return fmt.Sprintf("element %d, character %d: %s", e.Element, e.Column, e.Msg)
 }
 
+// Check checks a builder's boot_command keyword (unless its value is known
+// only at run time): it must parse, and it may use {http_ip}, {http_port}
+// or {http_url} only when the build serves files over HTTP (served, or
+// http_directory or http_content known only at run time). The error
+// names the keyword.
+func Check(command []string, served bool, deferred schema.Deferred) error {
+	if deferred.Has("boot_command") {
+		return nil
+	}
+	cmd, err := Parse(command)
+	if err != nil {
+		return schema.Errorf("boot_command", "%v", err)
+	}
+	if !served && !deferred.Has("http_content") && !deferred.Has("http_directory") {
+		for _, p := range cmd.Uses() {
+			if strings.HasPrefix(p, "http_") {
+				return schema.Errorf("boot_command", "uses {%s} but no HTTP server runs: set http_directory or http_content", p)
+			}
+		}
+	}
+	return nil
+}
+
 // Parse parses a boot command given as a list of strings typed one after
 // the other (Packer joins boot_command's elements the same way). Errors are
 // *SyntaxError values that name the offending markup, where it is, and how

@@ -24,6 +24,7 @@ import (
 	"time"
 
 	"github.com/imgbuild/imgbuild/engine/panics"
+	"github.com/imgbuild/imgbuild/engine/schema"
 )
 
 // AuthorizedKeysPath is where a build serves its SSH public key, for a
@@ -45,6 +46,17 @@ type Options struct {
 	Content map[string]string
 	// Log, if set, is told of every request and its status.
 	Log func(format string, args ...any)
+}
+
+// CheckContent checks a builder's http_content keyword: every path names
+// a file. The error names the keyword.
+func CheckContent(content map[string]string) error {
+	for p := range content {
+		if strings.TrimLeft(p, "/") == "" || strings.Contains(p, "..") {
+			return schema.Errorf("http_content", "%q is not a file path (\"/preseed.cfg\")", p)
+		}
+	}
+	return nil
 }
 
 // Server is a running server.

@@ -4,6 +4,7 @@ import (
 	"strings"
 
 	"github.com/imgbuild/imgbuild/drivers/bootcmd"
+	"github.com/imgbuild/imgbuild/drivers/httpserve"
 	"github.com/imgbuild/imgbuild/drivers/iso"
 	"github.com/imgbuild/imgbuild/engine/schema"
 )
@@ -43,23 +44,11 @@ func (c *Config) validateInstall(deferred schema.Deferred) error {
 	if c.ISOChecksum != "" && !hasISO {
 		return schema.Errorf("iso_checksum", "is set but iso_url is not: the checksum is that file's")
 	}
-	if !deferred.Has("boot_command") {
-		cmd, err := bootcmd.Parse(c.BootCommand)
-		if err != nil {
-			return schema.Errorf("boot_command", "%v", err)
-		}
-		if !c.serveHTTP() && !deferred.Has("http_content") && !deferred.Has("http_directory") {
-			for _, p := range cmd.Uses() {
-				if strings.HasPrefix(p, "http_") {
-					return schema.Errorf("boot_command", "uses {%s} but no HTTP server runs: set http_directory or http_content", p)
-				}
-			}
-		}
+	if err := bootcmd.Check(c.BootCommand, c.serveHTTP(), deferred); err != nil {
+		return err
 	}
-	for p := range c.HTTPContent {
-		if strings.TrimLeft(p, "/") == "" || strings.Contains(p, "..") {
-			return schema.Errorf("http_content", "%q is not a file path (\"/preseed.cfg\")", p)
-		}
+	if err := httpserve.CheckContent(c.HTTPContent); err != nil {
+		return err
 	}
 	for p := range c.CDContent {
 		if strings.TrimLeft(p, "/") == "" || strings.Contains(p, "..") {

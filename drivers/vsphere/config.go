@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/imgbuild/imgbuild/drivers/bootcmd"
+	"github.com/imgbuild/imgbuild/drivers/httpserve"
 	"github.com/imgbuild/imgbuild/drivers/iso"
 	"github.com/imgbuild/imgbuild/drivers/ssh"
 	"github.com/imgbuild/imgbuild/engine/schema"
@@ -237,23 +238,11 @@ func (c *ISOConfig) Validate(deferred schema.Deferred) error {
 	if c.ISOChecksum != "" && c.ISOURL == "" && !deferred.Has("iso_url") {
 		return schema.Errorf("iso_checksum", "is set but iso_url is not: the checksum is that file's")
 	}
-	if !deferred.Has("boot_command") {
-		cmd, err := bootcmd.Parse(c.BootCommand)
-		if err != nil {
-			return schema.Errorf("boot_command", "%v", err)
-		}
-		if c.HTTPDirectory == "" && len(c.HTTPContent) == 0 && !deferred.Has("http_content") && !deferred.Has("http_directory") {
-			for _, p := range cmd.Uses() {
-				if strings.HasPrefix(p, "http_") {
-					return schema.Errorf("boot_command", "uses {%s} but no HTTP server runs: set http_directory or http_content", p)
-				}
-			}
-		}
+	if err := bootcmd.Check(c.BootCommand, c.HTTPDirectory != "" || len(c.HTTPContent) > 0, deferred); err != nil {
+		return err
 	}
-	for p := range c.HTTPContent {
-		if strings.TrimLeft(p, "/") == "" || strings.Contains(p, "..") {
-			return schema.Errorf("http_content", "%q is not a file path (\"/preseed.cfg\")", p)
-		}
+	if err := httpserve.CheckContent(c.HTTPContent); err != nil {
+		return err
 	}
 	if c.HTTPIP != "" && !deferred.Has("http_ip") && net.ParseIP(c.HTTPIP) == nil {
 		return schema.Errorf("http_ip", "%q is not an IP address", c.HTTPIP)
