@@ -53,11 +53,7 @@ type pipeline struct {
 }
 
 func ciAction(write func(*pipeline) string) cli.ActionFunc {
-	return func(c *cli.Context) error {
-		d, err := loadDescription(c)
-		if err != nil {
-			return err
-		}
+	return withDescription(func(c *cli.Context, d *description.Description) error {
 		state := d.State
 		if c.IsSet("state") {
 			state = c.String("state")
@@ -73,9 +69,9 @@ func ciAction(write func(*pipeline) string) cli.ActionFunc {
 			}
 			return os.WriteFile(out, []byte(text), 0o644)
 		}
-		_, err = fmt.Fprint(c.App.Writer, text)
+		_, err := fmt.Fprint(c.App.Writer, text)
 		return err
-	}
+	})
 }
 
 var unsafeJobID = regexp.MustCompile(`[^A-Za-z0-9_-]`)

@@ -18,15 +18,11 @@ func validateCommand() *cli.Command {
 		Usage:     "check a description: keywords, types, files, variables, the graph",
 		ArgsUsage: "FILE|DIR",
 		Flags:     descriptionFlags(),
-		Action: func(c *cli.Context) error {
-			d, err := loadDescription(c)
-			if err != nil {
-				return err
-			}
+		Action: withDescription(func(c *cli.Context, d *description.Description) error {
 			n := len(d.Graph.Nodes)
 			fmt.Fprintf(c.App.Writer, "%s is valid: %d %s in %d %s\n", d.File, n, plural(n, "build", "builds"), len(d.Graph.Waves()), plural(len(d.Graph.Waves()), "wave", "waves"))
 			return nil
-		},
+		}),
 	}
 }
 
@@ -44,11 +40,7 @@ func planCommand() *cli.Command {
 			&cli.StringFlag{Name: "out", Usage: "save the plan to this file (JSON) for imgbuild run FILE, which runs exactly these builds in this order, and refuses to when the description, a file it reads or a variable changed since (sensitive values are saved only as keyed digests)"},
 			&cli.BoolFlag{Name: "refresh", Usage: "resolve every build's lookups (such as aws_ami) read-only and show what they find; --refresh=false checks nothing over the network: lookups unresolved, artifacts unchecked (default: what is needed to mark builds that were built before)"},
 		),
-		Action: func(c *cli.Context) (err error) {
-			d, err := loadDescription(c)
-			if err != nil {
-				return err
-			}
+		Action: withDescription(func(c *cli.Context, d *description.Description) (err error) {
 			if c.Bool("json") && c.Bool("dot") {
 				return invalid(fmt.Errorf("--json and --dot are exclusive: pick one"))
 			}
@@ -88,7 +80,7 @@ func planCommand() *cli.Command {
 				}
 			}
 			return nil
-		},
+		}),
 	}
 }
 

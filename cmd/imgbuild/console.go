@@ -7,6 +7,7 @@ import (
 	"os"
 	"strings"
 
+	"github.com/imgbuild/imgbuild/starlark/description"
 	"github.com/imgbuild/imgbuild/starlark/host"
 	"github.com/urfave/cli/v2"
 	"go.starlark.net/starlark"
@@ -18,11 +19,7 @@ func consoleCommand() *cli.Command {
 		Usage:     "a Starlark prompt over a description's globals, to try expressions (as packer console)",
 		ArgsUsage: "FILE|DIR",
 		Flags:     descriptionFlags(),
-		Action: func(c *cli.Context) error {
-			d, err := loadDescription(c)
-			if err != nil {
-				return err
-			}
+		Action: withDescription(func(c *cli.Context, d *description.Description) error {
 			env := starlark.StringDict{}
 			for k, v := range d.Builtins {
 				env[k] = v
@@ -32,7 +29,7 @@ func consoleCommand() *cli.Command {
 			}
 			fmt.Fprintf(c.App.ErrWriter, "imgbuild console: %s (%d builds); an expression prints its value, exit or Ctrl-D leaves\n", d.File, len(d.Graph.Nodes))
 			return console(os.Stdin, &redacting{w: c.App.Writer, redact: d.Redact}, env)
-		},
+		}),
 	}
 }
 

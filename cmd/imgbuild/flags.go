@@ -84,6 +84,18 @@ func loadDescription(c *cli.Context) (*description.Description, error) {
 	return evaluate(c, file, inputsOf(c))
 }
 
+// withDescription is the action of a command over a description: it
+// loads the one its argument names (loadDescription) and runs run on it.
+func withDescription(run func(c *cli.Context, d *description.Description) error) cli.ActionFunc {
+	return func(c *cli.Context) error {
+		d, err := loadDescription(c)
+		if err != nil {
+			return err
+		}
+		return run(c, d)
+	}
+}
+
 // descriptionArg is the description the command's one argument names.
 func descriptionArg(c *cli.Context) (string, error) {
 	if c.NArg() != 1 {

@@ -54,13 +54,7 @@ func TestTestsThatPassPublishTheImageAndAreReported(t *testing.T) {
 			} `json:"tests"`
 		} `json:"builds"`
 	}
-	data, err := os.ReadFile(filepath.Join(dir, "manifest.json"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := json.Unmarshal(data, &man); err != nil {
-		t.Fatal(err)
-	}
+	data := readJSON(t, filepath.Join(dir, "manifest.json"), &man)
 	if len(man.Builds) != 1 || len(man.Builds[0].Tests) != 2 {
 		t.Fatalf("manifest: %s", data)
 	}

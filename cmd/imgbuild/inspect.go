@@ -19,11 +19,7 @@ func inspectCommand() *cli.Command {
 		Usage:     "show a description's variables (secrets hidden), builds, their outputs and what each consumes",
 		ArgsUsage: "FILE|DIR",
 		Flags:     append(descriptionFlags(), &cli.BoolFlag{Name: "json", Usage: "print it as JSON"}),
-		Action: func(c *cli.Context) error {
-			d, err := loadDescription(c)
-			if err != nil {
-				return err
-			}
+		Action: withDescription(func(c *cli.Context, d *description.Description) error {
 			in := inspectionOf(d)
 			if c.Bool("json") {
 				enc := json.NewEncoder(c.App.Writer)
@@ -31,7 +27,7 @@ func inspectCommand() *cli.Command {
 				return enc.Encode(in)
 			}
 			return in.write(c.App.Writer)
-		},
+		}),
 	}
 }
 

@@ -1,9 +1,7 @@
 package main
 
 import (
-	"encoding/json"
 	"fmt"
-	"os"
 	"os/exec"
 	"path/filepath"
 	"strings"
@@ -74,23 +72,14 @@ for i in range(300):
 			Name string `json:"name"`
 		} `json:"builds"`
 	}
-	data, err := os.ReadFile(filepath.Join(dir, "manifest.json"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := json.Unmarshal(data, &man); err != nil {
-		t.Fatal(err)
-	}
+	readJSON(t, filepath.Join(dir, "manifest.json"), &man)
 	if len(man.Builds) != 900 {
 		t.Errorf("the manifest holds %d of 900 entries", len(man.Builds))
 	}
 	var state struct {
 		Builds map[string]any `json:"builds"`
 	}
-	data, _ = os.ReadFile(filepath.Join(dir, ".imgbuild", "state.json"))
-	if err := json.Unmarshal(data, &state); err != nil {
-		t.Fatal(err)
-	}
+	readJSON(t, filepath.Join(dir, ".imgbuild", "state.json"), &state)
 	if len(state.Builds) != 900 {
 		t.Errorf("the state records %d of 900 builds", len(state.Builds))
 	}
