@@ -2,6 +2,7 @@ package main
 
 import (
 	"bytes"
+	"encoding/json"
 	"flag"
 	"io/fs"
 	"os"
@@ -72,30 +73,27 @@ func imgbuild(t *testing.T, dir string, args ...string) (int, string, string) {
 	return code, stdout.String(), stderr.String()
 }
 
-// copyDir copies a tree.
+// copyDir copies a tree, without what runs left in it (output/,
+// .imgbuild/).
 func copyDir(t *testing.T, src, dst string) {
 	t.Helper()
-	err := filepath.WalkDir(src, func(p string, d fs.DirEntry, err error) error {
-		if err != nil {
-			return err
-		}
-		rel, _ := filepath.Rel(src, p)
-		if d.IsDir() && (d.Name() == "output" || d.Name() == ".imgbuild") {
-			return filepath.SkipDir
-		}
-		target := filepath.Join(dst, rel)
-		if d.IsDir() {
-			return os.MkdirAll(target, 0o755)
-		}
-		data, err := os.ReadFile(p)
-		if err != nil {
-			return err
-		}
-		return os.WriteFile(target, data, 0o644)
+	testkit.CopyTree(t, src, dst, func(_ string, d fs.DirEntry) bool {
+		return !d.IsDir() || (d.Name() != "output" && d.Name() != ".imgbuild")
 	})
+}
+
+// readJSON decodes the JSON file at path into v and returns its content;
+// an error fails the test.
+func readJSON(t *testing.T, path string, v any) []byte {
+	t.Helper()
+	data, err := os.ReadFile(path)
 	if err != nil {
 		t.Fatal(err)
 	}
+	if err := json.Unmarshal(data, v); err != nil {
+		t.Fatal(err)
+	}
+	return data
 }
 
 // heavyExamples are run end to end elsewhere (the quickstart by

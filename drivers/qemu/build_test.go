@@ -80,9 +80,7 @@ func TestProvisioningFileTransferAndACleanShutdown(t *testing.T) {
 	if got := strings.Join(art.Files, " "); got != "output/tiny/initrd.img output/tiny/tiny.qcow2 output/tiny/vmlinuz" {
 		t.Errorf("files: %s", got)
 	}
-	if left := r.leftovers(); len(left) > 0 {
-		t.Errorf("left behind: %v", left)
-	}
+	r.nothingLeft(t)
 }
 
 func TestAForcedShutdownWarnsAndStillMakesTheImage(t *testing.T) {
@@ -105,9 +103,7 @@ func TestAForcedShutdownWarnsAndStillMakesTheImage(t *testing.T) {
 	if art.Fields["format"] != "raw" || !strings.HasSuffix(art.Fields["disk"].(string), "tiny.raw") {
 		t.Errorf("fields: %v", art.Fields)
 	}
-	if left := r.leftovers(); len(left) > 0 {
-		t.Errorf("left behind: %v", left)
-	}
+	r.nothingLeft(t)
 }
 
 func TestAQemuKilledMidBuildFailsAtOnceAndLeavesNothing(t *testing.T) {
@@ -134,9 +130,7 @@ func TestAQemuKilledMidBuildFailsAtOnceAndLeavesNothing(t *testing.T) {
 			t.Errorf("error lacks %q:\n%s", want, msg)
 		}
 	}
-	if left := r.leftovers(); len(left) > 0 {
-		t.Errorf("left behind: %v", left)
-	}
+	r.nothingLeft(t)
 	if entries, _ := os.ReadDir(filepath.Join(dir, "output")); len(entries) > 0 {
 		t.Errorf("outputs of a failed build: %v", entries)
 	}
@@ -201,9 +195,7 @@ func TestSSHNeverComingUpShowsTheConsole(t *testing.T) {
 			t.Errorf("error lacks %q:\n%s", want, msg)
 		}
 	}
-	if left := r.leftovers(); len(left) > 0 {
-		t.Errorf("left behind: %v", left)
-	}
+	r.nothingLeft(t)
 }
 
 func TestACloudInitSeedGivesTheKeyToo(t *testing.T) {
@@ -227,9 +219,7 @@ func TestACloudInitSeedGivesTheKeyToo(t *testing.T) {
 	if !strings.Contains(r.events.Log(), "stopping the machine (shutdown_command is empty)") {
 		t.Errorf("no forced stop:\n%s", r.events.Log())
 	}
-	if left := r.leftovers(); len(left) > 0 {
-		t.Errorf("left behind: %v", left)
-	}
+	r.nothingLeft(t)
 }
 
 // TestKillingImgbuildKillsQEMU runs a build in a child process (this test

@@ -141,6 +141,14 @@ func (r *result) leftovers() []string {
 	return out
 }
 
+// nothingLeft fails the test when the run left anything (leftovers).
+func (r *result) nothingLeft(t *testing.T) {
+	t.Helper()
+	if left := r.leftovers(); len(left) > 0 {
+		t.Errorf("left behind: %v", left)
+	}
+}
+
 // guestFile reads a file of an output disk image's ext4 file system.
 func guestFile(t *testing.T, disk, path string) string {
 	t.Helper()

@@ -9,6 +9,7 @@ import (
 
 	"github.com/imgbuild/imgbuild/drivers/qemu/qemutest"
 	"github.com/imgbuild/imgbuild/engine/event"
+	"github.com/imgbuild/imgbuild/engine/testkit"
 )
 
 // The tests of a qemu() build boot the new disk as a machine of its own:
@@ -47,9 +48,7 @@ func TestTestsBootTheNewDiskAndAPassPublishesIt(t *testing.T) {
 	if _, err := os.Stat(filepath.Join(dir, "output/tiny/tiny.qcow2")); err != nil {
 		t.Errorf("the tested disk was not placed: %v", err)
 	}
-	if left := r.leftovers(); len(left) > 0 {
-		t.Errorf("left behind: %v", left)
-	}
+	r.nothingLeft(t)
 }
 
 func TestAFailedTestOfTheNewDiskLeavesNoOutput(t *testing.T) {
@@ -68,18 +67,10 @@ func TestAFailedTestOfTheNewDiskLeavesNoOutput(t *testing.T) {
 	}
 	// Nothing published, nothing left: no output files, no machine, no
 	// scratch directory.
-	var files []string
-	filepath.Walk(filepath.Join(dir, "output"), func(p string, fi os.FileInfo, err error) error {
-		if err == nil && !fi.IsDir() {
-			files = append(files, p)
-		}
-		return nil
-	})
+	files := testkit.FilesUnder(filepath.Join(dir, "output"))
 	if len(files) > 0 {
 		t.Errorf("output files left: %v", files)
 	}
-	if left := r.leftovers(); len(left) > 0 {
-		t.Errorf("left behind: %v", left)
-	}
+	r.nothingLeft(t)
 	t.Logf("leaks counted: %d output files, %d other", len(files), len(r.leftovers()))
 }

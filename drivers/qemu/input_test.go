@@ -96,9 +96,7 @@ func TestBadDisksAreNamedWithWhatIsWrong(t *testing.T) {
 			if !strings.Contains(msg, want) {
 				t.Errorf("got  %s\nwant %s", msg, want)
 			}
-			if left := r.leftovers(); len(left) > 0 {
-				t.Errorf("left behind: %v", left)
-			}
+			r.nothingLeft(t)
 		})
 	}
 }

@@ -131,9 +131,7 @@ func TestInstallFromAnISO(t *testing.T) {
 			if art.Fields["disk"] != "output/tiny/tiny.qcow2" {
 				t.Errorf("fields: %v", art.Fields)
 			}
-			if left := r.leftovers(); len(left) > 0 {
-				t.Errorf("left behind: %v", left)
-			}
+			r.nothingLeft(t)
 		})
 	}
 }

@@ -1,9 +1,7 @@
 package rootfs_test
 
 import (
-	"archive/tar"
 	"context"
-	"io"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -78,9 +76,7 @@ func TestBuildEndToEnd(t *testing.T) {
 	if got := strings.Join(art.Files, " "); got != "output/base/base.qcow2 output/base/base.raw output/base/base.tar" {
 		t.Errorf("files: %s", got)
 	}
-	if left := r.leftovers(); len(left) > 0 {
-		t.Errorf("left behind: %v", left)
-	}
+	r.nothingLeft(t)
 	if p := chroottest.ProcessesNamed("sleep 1009"); len(p) > 0 {
 		t.Errorf("the provisioner's daemon survived: %v", p)
 	}
@@ -158,53 +154,24 @@ func TestBuildEndToEnd(t *testing.T) {
 // tarNewerThan lists the entries of a tar modified after epoch.
 func tarNewerThan(t *testing.T, p string, epoch time.Time) []string {
 	t.Helper()
-	f, err := os.Open(p)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer f.Close()
-	tr := tar.NewReader(f)
 	var out []string
-	for {
-		h, err := tr.Next()
-		if err == io.EOF {
-			return out
-		}
-		if err != nil {
-			t.Fatal(err)
-		}
-		if h.ModTime.After(epoch) {
-			out = append(out, h.Name+" "+h.ModTime.String())
+	for _, e := range testkit.ReadTarFile(t, p) {
+		if e.Header.ModTime.After(epoch) {
+			out = append(out, e.Header.Name+" "+e.Header.ModTime.String())
 		}
 	}
+	return out
 }
 
 // tarFiles reads a tar's regular files (name → content) and notes other
 // entries with an empty content.
 func tarFiles(t *testing.T, p string) map[string]string {
 	t.Helper()
-	f, err := os.Open(p)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer f.Close()
-	tr := tar.NewReader(f)
 	out := map[string]string{}
-	for {
-		h, err := tr.Next()
-		if err == io.EOF {
-			return out
-		}
-		if err != nil {
-			t.Fatal(err)
-		}
-		data := ""
-		if h.Typeflag == tar.TypeReg && h.Size < 1<<20 {
-			b, _ := io.ReadAll(tr)
-			data = string(b)
-		}
-		out[h.Name] = data
+	for _, e := range testkit.ReadTarFile(t, p) {
+		out[e.Header.Name] = e.Data
 	}
+	return out
 }
 
 // TestCancellingTheBuildLeavesNothing cancels a build while debootstrap

@@ -79,6 +79,14 @@ func (r *result) leftovers() []string {
 	return out
 }
 
+// nothingLeft fails the test when the run left anything (leftovers).
+func (r *result) nothingLeft(t *testing.T) {
+	t.Helper()
+	if left := r.leftovers(); len(left) > 0 {
+		t.Errorf("left behind: %v", left)
+	}
+}
+
 // requireDebootstrap skips the test (fails it under IMGBUILD_INTEGRATION=1)
 // without root, debootstrap or the mirror.
 func requireDebootstrap(t *testing.T) string {

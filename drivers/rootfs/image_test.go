@@ -6,7 +6,6 @@ import (
 	"context"
 	"crypto/rand"
 	"errors"
-	"io"
 	"net"
 	"os"
 	"os/exec"
@@ -98,16 +97,9 @@ func TestTarIsReproducible(t *testing.T) {
 	// Older times are kept, newer ones clamped.
 	old := time.Unix(1600000000, 0)
 	c := tarOf(t, makeTree(t, false, old), epoch)
-	tr := tar.NewReader(bytes.NewReader(c))
 	var names []string
-	for {
-		h, err := tr.Next()
-		if err == io.EOF {
-			break
-		}
-		if err != nil {
-			t.Fatal(err)
-		}
+	for _, e := range testkit.ReadTar(t, bytes.NewReader(c)) {
+		h := e.Header
 		names = append(names, h.Name)
 		if !h.ModTime.Equal(old) {
 			t.Errorf("%s: mtime %v, want the original %v (older than the epoch)", h.Name, h.ModTime, old)

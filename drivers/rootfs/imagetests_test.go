@@ -2,7 +2,6 @@ package rootfs_test
 
 import (
 	"context"
-	"os"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -62,9 +61,7 @@ func TestTestsRunInAChrootOfTheTreeAndLeaveTheImageAlone(t *testing.T) {
 	if _, ok := files["./etc/scribble"]; ok {
 		t.Error("what a test wrote is in the image")
 	}
-	if left := r.leftovers(); len(left) > 0 {
-		t.Errorf("left behind: %v", left)
-	}
+	r.nothingLeft(t)
 }
 
 // A failed test makes no image: no output file, no mount, nothing in the
@@ -78,13 +75,7 @@ func TestAFailedTestOfTheTreeMakesNoImage(t *testing.T) {
 	if !strings.Contains(msg, `test "nginx is installed": `) || !strings.Contains(msg, "exited with status 1") {
 		t.Errorf("error: %s", msg)
 	}
-	var files []string
-	filepath.Walk(filepath.Join(dir, "output"), func(p string, fi os.FileInfo, err error) error {
-		if err == nil && !fi.IsDir() {
-			files = append(files, p)
-		}
-		return nil
-	})
+	files := testkit.FilesUnder(filepath.Join(dir, "output"))
 	left := r.leftovers()
 	t.Logf("after the failed test: %d output files, %d other leftovers", len(files), len(left))
 	if len(files)+len(left) > 0 {

@@ -65,9 +65,7 @@ func TestAnUnknownSuiteIsNamedWithASuggestion(t *testing.T) {
 	if !strings.Contains(got, want) {
 		t.Errorf("got  %s\nwant %s", got, want)
 	}
-	if left := r.leftovers(); len(left) > 0 {
-		t.Errorf("left behind: %v", left)
-	}
+	r.nothingLeft(t)
 }
 
 func TestAnUnreachableMirrorIsNamedWithTheURLThatFailed(t *testing.T) {
@@ -79,9 +77,7 @@ func TestAnUnreachableMirrorIsNamedWithTheURLThatFailed(t *testing.T) {
 	if !strings.Contains(got, want) {
 		t.Errorf("got  %s\nwant %s", got, want)
 	}
-	if left := r.leftovers(); len(left) > 0 {
-		t.Errorf("left behind: %v", left)
-	}
+	r.nothingLeft(t)
 }
 
 func TestMissingToolsAreNamedWithTheirPackage(t *testing.T) {

@@ -1,8 +1,9 @@
 // Package testkit is the one place for what imgbuild's tests share: the
-// integration-skip rule, an event recorder, workspace writers, a driver
-// made from a call's settings, a free port for a counterpart, a buffer
-// safe to read while a command writes it, a way to run a test as an
-// unprivileged user, the processes below one, and waiting on a condition.
+// integration-skip rule, an event recorder, workspace writers, copying
+// and listing trees, reading tar archives, a driver made from a call's
+// settings, a free port for a counterpart, a buffer safe to read while a
+// command writes it, a way to run a test as an unprivileged user, the
+// processes below one, and waiting on a condition.
 //
 // The rule for a test whose tool or counterpart is missing: on a
 // developer's machine it skips with a message saying what to install; when
@@ -21,9 +22,10 @@
 // The API, for grep: Integration, Skip, Skipf, Require, RequireProgram,
 // RequireRoot, SkipIfShort, OptIn, ChildEnv; Recorder (NewUI, Recorder.UI,
 // Recorder.Bus, Recorder.OnEvent, Events, Of, Steps, StepTimes, Messages,
-// Lines, Log, JSON); Buffer; Workspace, WriteFile; Settings, Decode, New;
-// FreePort; RunAsNobody; Descendants, Alive, WaitForPIDFile, WaitGone;
-// Eventually, EventuallyWithin, Poll, Receive, WaitTimeout.
+// Lines, Log, JSON); Buffer; Workspace, WriteFile; CopyTree, FilesUnder,
+// ReadTar, ReadTarFile, TarEntry; Settings, Decode, New; FreePort;
+// RunAsNobody; Descendants, Alive, WaitForPIDFile, WaitGone; Eventually,
+// EventuallyWithin, Poll, Receive, WaitTimeout.
 //
 // testkit belongs to the engine layer: it knows no Starlark and no
 // platform. Harnesses of one driver's counterpart stay with that driver

@@ -6,12 +6,8 @@
 package cfgtest
 
 import (
-	"archive/tar"
 	"context"
-	"errors"
 	"fmt"
-	"io"
-	"io/fs"
 	"net/http"
 	"os"
 	"path/filepath"
@@ -36,39 +32,12 @@ func Registry() *engine.Registry {
 	return r
 }
 
-// CopyTree copies the directory src into dst, keeping modes.
-func CopyTree(t testing.TB, src, dst string) {
-	t.Helper()
-	err := filepath.WalkDir(src, func(p string, d fs.DirEntry, err error) error {
-		if err != nil {
-			return err
-		}
-		rel, _ := filepath.Rel(src, p)
-		target := filepath.Join(dst, rel)
-		if d.IsDir() {
-			return os.MkdirAll(target, 0o755)
-		}
-		data, err := os.ReadFile(p)
-		if err != nil {
-			return err
-		}
-		fi, err := d.Info()
-		if err != nil {
-			return err
-		}
-		return os.WriteFile(target, data, fi.Mode().Perm())
-	})
-	if err != nil {
-		t.Fatal(err)
-	}
-}
-
 // Workspace makes a workspace holding a copy of the directory testdata
 // and images.star.
 func Workspace(t testing.TB, testdata, star string) string {
 	t.Helper()
 	dir := t.TempDir()
-	CopyTree(t, testdata, dir)
+	testkit.CopyTree(t, testdata, dir, nil)
 	testkit.WriteFile(t, filepath.Join(dir, "images.star"), star)
 	return dir
 }
@@ -212,33 +181,14 @@ func ReadFile(t testing.TB, p string) string {
 }
 
 // TarEntry is one file of a tar, with the content of small regular files.
-type TarEntry struct {
-	Header *tar.Header
-	Data   string
-}
+type TarEntry = testkit.TarEntry
 
 // TarFiles reads a tar into name (without a leading "./") → entry.
 func TarFiles(t testing.TB, p string) map[string]TarEntry {
 	t.Helper()
-	f, err := os.Open(p)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer f.Close()
 	out := map[string]TarEntry{}
-	tr := tar.NewReader(f)
-	for {
-		h, err := tr.Next()
-		if errors.Is(err, io.EOF) {
-			return out
-		}
-		if err != nil {
-			t.Fatal(err)
-		}
-		var data []byte
-		if h.Typeflag == tar.TypeReg && h.Size < 1<<20 {
-			data, _ = io.ReadAll(tr)
-		}
-		out[strings.TrimPrefix(strings.TrimPrefix(h.Name, "./"), "/")] = TarEntry{Header: h, Data: string(data)}
+	for _, e := range testkit.ReadTarFile(t, p) {
+		out[strings.TrimPrefix(strings.TrimPrefix(e.Header.Name, "./"), "/")] = e
 	}
+	return out
 }

@@ -8,6 +8,7 @@ import (
 
 	"github.com/imgbuild/imgbuild/drivers/cfgtool/cfgtest"
 	"github.com/imgbuild/imgbuild/drivers/chroot/chroottest"
+	"github.com/imgbuild/imgbuild/engine/testkit"
 )
 
 // TestConfigurationToolsProvisionARootfsBuild: one debootstrap, three
@@ -35,7 +36,7 @@ rootfs(
     ],
 )
 `)
-	cfgtest.CopyTree(t, filepath.Join(repoRoot(), "drivers/ansible/testdata/site"), filepath.Join(dir, "site"))
+	testkit.CopyTree(t, filepath.Join(repoRoot(), "drivers/ansible/testdata/site"), filepath.Join(dir, "site"), nil)
 	start := time.Now()
 	r := cfgtest.Run(t, dir, "images.star", nil)
 	r.OK(t)

@@ -41,32 +41,9 @@ func repoRoot(t *testing.T) string {
 // into dir.
 func copyExamples(t *testing.T, dir string) {
 	t.Helper()
-	src := filepath.Join(repoRoot(t), "examples")
-	err := filepath.WalkDir(src, func(p string, d fs.DirEntry, err error) error {
-		if err != nil {
-			return err
-		}
-		rel, _ := filepath.Rel(src, p)
-		if rel != "." && rel != "quickstart.star" && rel != "quickstart" && !strings.HasPrefix(rel, "quickstart/") {
-			if d.IsDir() {
-				return filepath.SkipDir
-			}
-			return nil
-		}
-		target := filepath.Join(dir, rel)
-		if d.IsDir() {
-			return os.MkdirAll(target, 0o755)
-		}
-		data, err := os.ReadFile(p)
-		if err != nil {
-			return err
-		}
-		fi, _ := d.Info()
-		return os.WriteFile(target, data, fi.Mode().Perm())
+	testkit.CopyTree(t, filepath.Join(repoRoot(t), "examples"), dir, func(rel string, _ fs.DirEntry) bool {
+		return rel == "." || rel == "quickstart.star" || rel == "quickstart" || strings.HasPrefix(rel, "quickstart/")
 	})
-	if err != nil {
-		t.Fatal(err)
-	}
 }
 
 func requireAll(t *testing.T) {
