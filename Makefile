@@ -13,7 +13,7 @@ LDFLAGS := -s -w -X main.Version=$(VERSION) -X main.Commit=$(COMMIT)
 RELEASE_DIR ?= bin/release
 PLATFORMS   ?= linux/amd64 linux/arm64 darwin/amd64 darwin/arm64
 
-.PHONY: all build release deps test bench bench-rootfs scale demo vagrant-up e2e-iso fmt lint fuzz clean
+.PHONY: all build release deps test bench bench-rootfs bench-quickstart scale demo vagrant-up e2e-iso fmt lint fuzz clean
 
 all: build
 
@@ -56,6 +56,14 @@ bench: deps build
 MKOSI ?= true
 bench-rootfs: build
 	$(GO) run ./cmd/imgbench -imgbuild $(BIN) -rootfs -mkosi=$(MKOSI)
+
+## bench-quickstart: the whole quickstart cold, re-run with nothing
+## changed, then with only its qemu stage's provisioner changed. Needs
+## root; 10-30 minutes under TCG. QUICKSTART_DIR keeps the workspace, and a
+## workspace built before leaves the cold run out.
+QUICKSTART_DIR ?=
+bench-quickstart: build
+	$(GO) run ./cmd/imgbench -imgbuild $(BIN) -quickstart -quickstart-dir=$(QUICKSTART_DIR)
 
 ## scale: 100,000 local() builds under ulimit -n 1024 (log files are open
 ## only while their build runs); SCALE_BUILDS changes the count

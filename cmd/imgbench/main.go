@@ -55,7 +55,9 @@ func main() {
 	planBuilds := flag.Int("plan-builds", 10000, "builds for plan against validate")
 	rootfs := flag.Bool("rootfs", false, "only measure the quickstart's rootfs() build cold and with its checkpoint (needs root and debootstrap; minutes)")
 	mkosi := flag.Bool("mkosi", false, "with -rootfs, measure mkosi -i beside it")
-	examples := flag.String("examples", "examples", "the examples directory (for -rootfs)")
+	examples := flag.String("examples", "examples", "the examples directory (for -rootfs and -quickstart)")
+	quickstart := flag.Bool("quickstart", false, "only measure the whole quickstart: cold, re-run with nothing changed, and with only its qemu stage changed (needs root, debootstrap and qemu; a cold run takes 10-30 minutes under TCG)")
+	quickstartDir := flag.String("quickstart-dir", "", "with -quickstart, a workspace to keep and reuse: one that holds a built quickstart leaves the cold run out")
 	amazon := flag.Int("amazon", 0, "amazon_ebs builds on moto for their no-op re-run (0 leaves it out; needs moto_server and sshd)")
 	sshMemory := flag.String("ssh-memory", "", "comma-separated counts of concurrent null() SSH builds whose memory per build is measured beside OpenSSH (empty leaves it out; needs sshd)")
 	only := flag.String("only", "", "comma-separated measurements to run, of plan, overhead, incremental, amazon, ssh-memory (empty: all that are asked for)")
@@ -66,6 +68,13 @@ func main() {
 	}
 	if *rootfs {
 		if err := rootfsBench(*bin, *examples, *mkosi); err != nil {
+			fmt.Fprintln(os.Stderr, "imgbench:", err)
+			os.Exit(1)
+		}
+		return
+	}
+	if *quickstart {
+		if err := quickstartBench(*bin, *examples, *quickstartDir); err != nil {
 			fmt.Fprintln(os.Stderr, "imgbench:", err)
 			os.Exit(1)
 		}

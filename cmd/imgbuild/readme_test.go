@@ -48,7 +48,7 @@ func TestReadmeFirstDescriptionValidatesAsWritten(t *testing.T) {
 }
 
 // foreignFlags are flags the README shows for other programs.
-var foreignFlags = []string{"--ignore-missing", "--provider"} // sha256sum, vagrant up
+var foreignFlags = []string{"--ignore-missing", "--provider", "--format"} // sha256sum, vagrant up, goss validate
 
 // TestEveryCommandAndFlagInTheReadmeExists compares the README with the
 // command line: every `imgbuild CMD` it shows is a command, and every

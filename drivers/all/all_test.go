@@ -80,7 +80,7 @@ func node(name string, settings *value.Map, provs []*value.Object, posts ...*val
 func TestRegisterDeclaresTheBuiltins(t *testing.T) {
 	r := engine.NewRegistry()
 	Register(r)
-	want := []string{"amazon_ebs", "ansible", "ansible_local", "aws_ami", "checksum", "chef_solo", "disk_image", "file", "local", "manifest", "null", "oci_image", "ova", "puppet_apply", "qemu", "rootfs", "shell", "shell_local", "testinfra", "vagrant_box", "vagrant_catalog", "vmware_vmx", "vsphere_clone", "vsphere_iso"}
+	want := []string{"amazon_ebs", "ansible", "ansible_local", "aws_ami", "checksum", "chef_solo", "disk_image", "file", "goss", "local", "manifest", "null", "oci_image", "ova", "puppet_apply", "qemu", "rootfs", "shell", "shell_local", "testinfra", "vagrant_box", "vagrant_catalog", "vmware_vmx", "vsphere_clone", "vsphere_iso"}
 	if got := r.Names(); !reflect.DeepEqual(got, want) {
 		t.Errorf("names %v, want %v", got, want)
 	}
