@@ -3,7 +3,6 @@ package main
 import (
 	"fmt"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"strings"
 	"time"
@@ -18,7 +17,6 @@ import (
 // directory that already holds a built quickstart is reused, so the cold
 // run is left out and the figures come in a quarter of an hour.
 func quickstartBench(bin, examples, dir string) error {
-	cold := time.Duration(0)
 	if dir == "" {
 		d, err := os.MkdirTemp("", "imgbench-quickstart-")
 		if err != nil {
@@ -28,29 +26,18 @@ func quickstartBench(bin, examples, dir string) error {
 		dir = d
 	}
 	if _, err := os.Stat(filepath.Join(dir, "quickstart.star")); err != nil {
-		for _, p := range []string{"quickstart.star", "quickstart"} {
-			if out, err := exec.Command("cp", "-a", filepath.Join(examples, p), dir).CombinedOutput(); err != nil {
-				return fmt.Errorf("copying the quickstart: %v: %s", err, out)
-			}
-		}
-	}
-	env := append(os.Environ(), "XDG_CONFIG_HOME="+filepath.Join(dir, ".bench-config"), "IMGBUILD_CHECKPOINTS="+filepath.Join(dir, ".bench-checkpoints"))
-	run := func() (time.Duration, string, error) {
-		cmd := exec.Command(bin, "run", "--no-color", "quickstart.star")
-		cmd.Dir, cmd.Env = dir, env
-		start := time.Now()
-		out, err := cmd.CombinedOutput()
-		if err != nil {
-			return 0, "", fmt.Errorf("imgbuild run: %v\n%s", err, tail(string(out), 20))
-		}
-		return time.Since(start), string(out), nil
-	}
-	if _, err := os.Stat(filepath.Join(dir, ".imgbuild", "state.json")); err != nil {
-		d, _, err := run()
-		if err != nil {
+		if err := copyQuickstart(examples, dir); err != nil {
 			return err
 		}
-		cold = d
+	}
+	env := benchEnv(dir, ".bench-config", ".bench-checkpoints")
+	run := func() (time.Duration, string, error) { return timedRun(bin, dir, env) }
+	// The first run is the cold one in a new workspace; in a kept one it
+	// brings the builds up to date (a no-op when nothing has changed since).
+	_, built := os.Stat(filepath.Join(dir, ".imgbuild", "state.json"))
+	first, _, err := run()
+	if err != nil {
+		return err
 	}
 	noop, out, err := run()
 	if err != nil {
@@ -81,10 +68,10 @@ func quickstartBench(bin, examples, dir string) error {
 	if !upToDate(out, "quickstart-base") || upToDate(out, "quickstart") {
 		return fmt.Errorf("with only the qemu stage changed, the rootfs base must be up to date and qemu() rebuilt:\n%s", tail(out, 20))
 	}
-	if cold > 0 {
-		fmt.Printf("quickstart cold: %s\n", secs(cold))
+	if built != nil {
+		fmt.Printf("quickstart cold: %s\n", secs(first))
 	} else {
-		fmt.Printf("quickstart cold: left out (the workspace %s was built already)\n", dir)
+		fmt.Printf("quickstart cold: left out (the workspace %s was built before; bringing it up to date took %s)\n", dir, secs(first))
 	}
 	fmt.Printf("quickstart re-run, nothing changed: %s (both builds up to date)\n", secs(noop))
 	fmt.Printf("quickstart, only the qemu stage's provisioner changed: %s (rootfs up to date, only qemu() rebuilt)\n", secs(qemuOnly))

@@ -21,21 +21,12 @@ func rootfsBench(bin, examples string, mkosi bool) error {
 		return err
 	}
 	defer os.RemoveAll(dir)
-	for _, p := range []string{"quickstart.star", "quickstart"} {
-		if out, err := exec.Command("cp", "-a", filepath.Join(examples, p), dir).CombinedOutput(); err != nil {
-			return fmt.Errorf("copying the quickstart: %v: %s", err, out)
-		}
+	if err := copyQuickstart(examples, dir); err != nil {
+		return err
 	}
-	env := append(os.Environ(), "XDG_CONFIG_HOME="+filepath.Join(dir, "config"), "IMGBUILD_CHECKPOINTS="+filepath.Join(dir, "checkpoints"))
+	env := benchEnv(dir, "config", "checkpoints")
 	build := func() (time.Duration, string, error) {
-		cmd := exec.Command(bin, "run", "--no-color", "--only", "quickstart-base", "quickstart.star")
-		cmd.Dir, cmd.Env = dir, env
-		start := time.Now()
-		out, err := cmd.CombinedOutput()
-		if err != nil {
-			return 0, "", fmt.Errorf("imgbuild run: %v\n%s", err, tail(string(out), 20))
-		}
-		return time.Since(start), string(out), nil
+		return timedRun(bin, dir, env, "--only", "quickstart-base")
 	}
 	cold, out, err := build()
 	if err != nil {
@@ -127,6 +118,37 @@ func mkosiBench(parent string) error {
 	}
 	fmt.Printf("mkosi 14 (-i), the same packages, only mkosi.postinst changed: cold %s, incremental %s: ratio %.2f\n", secs(cold), secs(warm), warm.Seconds()/cold.Seconds())
 	return nil
+}
+
+// copyQuickstart copies the quickstart description and its files from
+// examples into dir.
+func copyQuickstart(examples, dir string) error {
+	for _, p := range []string{"quickstart.star", "quickstart"} {
+		if out, err := exec.Command("cp", "-a", filepath.Join(examples, p), dir).CombinedOutput(); err != nil {
+			return fmt.Errorf("copying the quickstart: %v: %s", err, out)
+		}
+	}
+	return nil
+}
+
+// benchEnv is this process's environment with imgbuild's configuration
+// (the fingerprint key) and checkpoint cache in directories of dir.
+func benchEnv(dir, config, checkpoints string) []string {
+	return append(os.Environ(), "XDG_CONFIG_HOME="+filepath.Join(dir, config), "IMGBUILD_CHECKPOINTS="+filepath.Join(dir, checkpoints))
+}
+
+// timedRun runs `imgbuild run --no-color ARGS quickstart.star` in dir and
+// returns its wall time and output; a failed run is an error with the
+// output's tail.
+func timedRun(bin, dir string, env []string, args ...string) (time.Duration, string, error) {
+	cmd := exec.Command(bin, append(append([]string{"run", "--no-color"}, args...), "quickstart.star")...)
+	cmd.Dir, cmd.Env = dir, env
+	start := time.Now()
+	out, err := cmd.CombinedOutput()
+	if err != nil {
+		return 0, "", fmt.Errorf("imgbuild run: %v\n%s", err, tail(string(out), 20))
+	}
+	return time.Since(start), string(out), nil
 }
 
 func secs(d time.Duration) string { return fmt.Sprintf("%.1fs", d.Seconds()) }
