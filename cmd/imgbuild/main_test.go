@@ -97,9 +97,10 @@ func readJSON(t *testing.T, path string, v any) []byte {
 }
 
 // heavyExamples are run end to end elsewhere (the quickstart by
-// drivers/qemu/e2e, which needs root and minutes; e2e-iso by make e2e-iso,
-// most of an hour under TCG); here they are validated and planned.
-var heavyExamples = map[string]bool{"quickstart.star": true, "e2e-iso.star": true}
+// drivers/qemu/e2e and ansible.star by drivers/cfgtool/e2e, each needing
+// root and minutes; e2e-iso by make e2e-iso, most of an hour under TCG);
+// here they are validated and planned.
+var heavyExamples = map[string]bool{"quickstart.star": true, "ansible.star": true, "e2e-iso.star": true}
 
 // prepareExample makes in dir, a copy of examples/, what the example name
 // needs and the repository does not hold: e2e-iso.star's installer ISO,
