@@ -11,11 +11,6 @@ import (
 	"github.com/imgbuild/imgbuild/engine/event"
 )
 
-// testedNull is a null() build of srv whose tests are tests.
-func testedNull(srv *sshtest.Server, tests string) string {
-	return "null(name = \"machine\", " + nullHost(srv) + ",\n     tests = " + tests + ")\n"
-}
-
 // TestAnAnsibleTestRunsItsPlaybookAgainstTheTestMachine: ansible() as one
 // of tests = [...] runs the playbook against the machine (for null(), the
 // target itself) through the adapter; its result carries its name and
@@ -23,7 +18,7 @@ func testedNull(srv *sshtest.Server, tests string) string {
 func TestAnAnsibleTestRunsItsPlaybookAgainstTheTestMachine(t *testing.T) {
 	requireAnsible(t)
 	srv := sshtest.Start(t)
-	dir := workspace(t, testedNull(srv, `[ansible(name = "the machine is sound", playbook_file = "checks/passing.yml")]`))
+	dir := workspace(t, cfgtest.TestedNull(srv, `[ansible(name = "the machine is sound", playbook_file = "checks/passing.yml")]`))
 	r := run(t, dir, "images.star", nil)
 	r.OK(t)
 	res := r.Sum.Result("machine")
@@ -44,7 +39,7 @@ func TestAnAnsibleTestRunsItsPlaybookAgainstTheTestMachine(t *testing.T) {
 func TestAFailedAnsibleTaskFailsTheTestWithItsNameAndMessage(t *testing.T) {
 	requireAnsible(t)
 	srv := sshtest.Start(t)
-	dir := workspace(t, testedNull(srv, `[
+	dir := workspace(t, cfgtest.TestedNull(srv, `[
         ansible(name = "web", playbook_file = "checks/failing.yml"),
         ansible(name = "still run", playbook_file = "checks/passing.yml"),
     ]`))
@@ -69,7 +64,7 @@ func TestAFailedAnsibleTaskFailsTheTestWithItsNameAndMessage(t *testing.T) {
 // as for any test file that does not exist, at the keyword's place.
 func TestAnAnsibleTestWhosePlaybookDoesNotExistIsAnError(t *testing.T) {
 	srv := sshtest.Start(t)
-	dir := workspace(t, testedNull(srv, `[ansible(playbook_file = "checks/missing.yml")]`))
+	dir := workspace(t, cfgtest.TestedNull(srv, `[ansible(playbook_file = "checks/missing.yml")]`))
 	_, err := cfgtest.Load(dir, "images.star")
 	want := `images.star:2:23: ansible: for parameter playbook_file: "checks/missing.yml" does not exist (looked for ` + filepath.Join(dir, "checks/missing.yml") + ")"
 	if err == nil || !strings.Contains(err.Error(), want) {

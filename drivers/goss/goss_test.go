@@ -12,11 +12,6 @@ import (
 	"github.com/imgbuild/imgbuild/engine/event"
 )
 
-// testedNull is a null() build of srv whose tests are tests.
-func testedNull(srv *sshtest.Server, tests string) string {
-	return "null(name = \"machine\", " + cfgtest.NullHost(srv) + ",\n     tests = " + tests + ")\n"
-}
-
 // TestEverythingUpToTheGossInvocation: against the private sshd, goss()
 // as a test makes its directory, uploads goss_path as goss (mode 0755),
 // the gossfiles (0644) and the vars file (0600), and runs goss validate
@@ -29,7 +24,7 @@ func testedNull(srv *sshtest.Server, tests string) string {
 func TestEverythingUpToTheGossInvocation(t *testing.T) {
 	srv := sshtest.Start(t)
 	remote := filepath.Join(t.TempDir(), "goss")
-	dir := cfgtest.Workspace(t, "testdata", testedNull(srv, fmt.Sprintf(`[goss(
+	dir := cfgtest.Workspace(t, "testdata", cfgtest.TestedNull(srv, fmt.Sprintf(`[goss(
         name = "web checks",
         goss_path = "bin/goss",
         tests = ["goss/goss.yaml", "goss/included.yaml"],
@@ -93,7 +88,7 @@ func TestEverythingUpToTheGossInvocation(t *testing.T) {
 func TestByDefaultGossRunsInADirectoryOfItsOwnThatGoesAfterward(t *testing.T) {
 	srv := sshtest.Start(t)
 	folder := t.TempDir()
-	dir := cfgtest.Workspace(t, "testdata", testedNull(srv, fmt.Sprintf(`[goss(goss_path = "bin/goss", tests = ["goss/goss.yaml"], remote_folder = %q)]`, folder)))
+	dir := cfgtest.Workspace(t, "testdata", cfgtest.TestedNull(srv, fmt.Sprintf(`[goss(goss_path = "bin/goss", tests = ["goss/goss.yaml"], remote_folder = %q)]`, folder)))
 	r := cfgtest.Run(t, dir, "images.star", nil)
 	cfgtest.WantIn(t, "the error", r.Err(t, "machine"), `test "goss (goss/goss.yaml)": goss: goss_path bin/goss could not be run on the machine (exit status 126)`)
 	var line string
@@ -129,7 +124,7 @@ func TestBadGossInputIsAnErrorAtTheKeyword(t *testing.T) {
 		{`goss(goss_path = "bin/goss", tests = ["goss/goss.yaml"], vars_env = {"1X": "a"})`, `goss: for parameter vars_env: "1X" is not an environment variable's name`},
 		{`goss(goss_path = "bin/goss", tests = ["goss/goss.yaml"], remote_path = "goss")`, `goss: for parameter remote_path: "goss" is not an absolute path on the machine`},
 	} {
-		dir := cfgtest.Workspace(t, "testdata", testedNull(srv, "["+c.call+"]"))
+		dir := cfgtest.Workspace(t, "testdata", cfgtest.TestedNull(srv, "["+c.call+"]"))
 		_, err := cfgtest.Load(dir, "images.star")
 		if err == nil || !strings.Contains(err.Error(), c.want) {
 			t.Errorf("%s:\n got %v\nwant %s", c.call, err, c.want)
@@ -141,7 +136,7 @@ func TestBadGossInputIsAnErrorAtTheKeyword(t *testing.T) {
 // for any test file that does not exist, at the keyword's place.
 func TestAGossTestWhoseGossfileDoesNotExistIsAnError(t *testing.T) {
 	srv := sshtest.Start(t)
-	dir := cfgtest.Workspace(t, "testdata", testedNull(srv, `[goss(goss_path = "bin/goss", tests = ["goss/missing.yaml"])]`))
+	dir := cfgtest.Workspace(t, "testdata", cfgtest.TestedNull(srv, `[goss(goss_path = "bin/goss", tests = ["goss/missing.yaml"])]`))
 	_, err := cfgtest.Load(dir, "images.star")
 	want := `images.star:2:44: goss: for parameter tests: "goss/missing.yaml" does not exist (looked for ` + filepath.Join(dir, "goss/missing.yaml") + ")"
 	if err == nil || !strings.Contains(err.Error(), want) {
@@ -153,7 +148,7 @@ func TestAGossTestWhoseGossfileDoesNotExistIsAnError(t *testing.T) {
 // when the test runs, in case it went after the description was read.
 func TestAGossPathThatWentAwayIsAnErrorAtRunTime(t *testing.T) {
 	srv := sshtest.Start(t)
-	dir := cfgtest.Workspace(t, "testdata", testedNull(srv, `[goss(goss_path = "bin/goss", tests = ["goss/goss.yaml"])]`))
+	dir := cfgtest.Workspace(t, "testdata", cfgtest.TestedNull(srv, `[goss(goss_path = "bin/goss", tests = ["goss/goss.yaml"])]`))
 	d, err := cfgtest.Load(dir, "images.star")
 	if err != nil || d == nil {
 		t.Fatal(err)

@@ -39,11 +39,6 @@ func workspace(t testing.TB, files map[string]string) string {
 	return dir
 }
 
-// nullBuild is a null() build of srv whose tests are tests.
-func nullBuild(srv *sshtest.Server, tests string) string {
-	return "null(name = \"machine\", " + cfgtest.NullHost(srv) + ",\n     tests = " + tests + ")\n"
-}
-
 const machineTests = `
 def test_the_user_logs_in(host):
     assert host.run("id -un").rc == 0
@@ -61,7 +56,7 @@ func TestTestinfraTestsPassAgainstTheMachineOverSSH(t *testing.T) {
 	srv := sshtest.Start(t)
 	dir := workspace(t, map[string]string{
 		"tests/test_machine.py": machineTests,
-		"images.star":           nullBuild(srv, `[testinfra(name = "the machine is sound", test_files = ["tests/test_machine.py"])]`),
+		"images.star":           cfgtest.TestedNull(srv, `[testinfra(name = "the machine is sound", test_files = ["tests/test_machine.py"])]`),
 	})
 	r := cfgtest.Run(t, dir, "images.star", nil)
 	r.OK(t)
@@ -95,7 +90,7 @@ def test_nginx_is_installed(host):
 def test_passwd_is_there(host):
     assert host.file("/etc/passwd").exists
 `,
-		"images.star": nullBuild(srv, `[testinfra(name = "web", test_files = ["tests/test_web.py"])]`),
+		"images.star": cfgtest.TestedNull(srv, `[testinfra(name = "web", test_files = ["tests/test_web.py"])]`),
 	})
 	r := cfgtest.Run(t, dir, "images.star", nil)
 	msg := r.Err(t, "machine")
@@ -111,7 +106,7 @@ def test_passwd_is_there(host):
 func TestATestinfraFileThatDoesNotExistIsAnError(t *testing.T) {
 	srv := sshtest.Start(t)
 	dir := workspace(t, map[string]string{
-		"images.star": nullBuild(srv, `[testinfra(test_files = ["tests/test_missing.py"])]`),
+		"images.star": cfgtest.TestedNull(srv, `[testinfra(test_files = ["tests/test_missing.py"])]`),
 	})
 	_, err := cfgtest.Load(dir, "images.star")
 	want := `images.star:2:25: testinfra: for parameter test_files: "tests/test_missing.py" does not exist (looked for ` + filepath.Join(dir, "tests/test_missing.py") + ")"
@@ -133,7 +128,7 @@ func TestTestinfraNotInstalledNamesTheDebianPackage(t *testing.T) {
 	srv := sshtest.Start(t)
 	dir := workspace(t, map[string]string{
 		"tests/test_machine.py": machineTests,
-		"images.star":           nullBuild(srv, `[testinfra(test_files = ["tests/test_machine.py"], python = "`+venv+`/bin/python3")]`),
+		"images.star":           cfgtest.TestedNull(srv, `[testinfra(test_files = ["tests/test_machine.py"], python = "`+venv+`/bin/python3")]`),
 	})
 	msg := cfgtest.Run(t, dir, "images.star", nil).Err(t, "machine")
 	cfgtest.WantIn(t, "the error", msg,
@@ -141,7 +136,7 @@ func TestTestinfraNotInstalledNamesTheDebianPackage(t *testing.T) {
 
 	dir = workspace(t, map[string]string{
 		"tests/test_machine.py": machineTests,
-		"images.star":           nullBuild(srv, `[testinfra(test_files = ["tests/test_machine.py"], python = "/nonexistent/python3")]`),
+		"images.star":           cfgtest.TestedNull(srv, `[testinfra(test_files = ["tests/test_machine.py"], python = "/nonexistent/python3")]`),
 	})
 	msg = cfgtest.Run(t, dir, "images.star", nil).Err(t, "machine")
 	cfgtest.WantIn(t, "the error", msg, "python: /nonexistent/python3 is not installed on this machine: install Debian's python3-testinfra package")
@@ -155,7 +150,7 @@ func TestATestinfraTestThatTimesOutFailsSayingSo(t *testing.T) {
 def test_slow(host):
     host.run("sleep 120")
 `,
-		"images.star": nullBuild(srv, `[testinfra(name = "slow", test_files = ["tests/test_slow.py"], timeout = "3s")]`),
+		"images.star": cfgtest.TestedNull(srv, `[testinfra(name = "slow", test_files = ["tests/test_slow.py"], timeout = "3s")]`),
 	})
 	r := cfgtest.Run(t, dir, "images.star", nil)
 	msg := r.Err(t, "machine")

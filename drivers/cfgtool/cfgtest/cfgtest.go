@@ -160,6 +160,12 @@ func NullHost(srv *sshtest.Server) string {
 		srv.Host, srv.Port, srv.User, srv.ClientKeyFile, srv.HostKeyLine)
 }
 
+// TestedNull is a null() build named "machine" of srv whose tests =
+// [...] are tests (Starlark source): the tests run against srv itself.
+func TestedNull(srv *sshtest.Server, tests string) string {
+	return "null(name = \"machine\", " + NullHost(srv) + ",\n     tests = " + tests + ")\n"
+}
+
 // WantIn fails the test unless s holds every one of wants.
 func WantIn(t testing.TB, what, s string, wants ...string) {
 	t.Helper()
