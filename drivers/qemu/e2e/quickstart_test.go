@@ -9,13 +9,18 @@ import (
 	"os"
 	"path/filepath"
 	"runtime"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
 	"time"
 
+	spdxjson "github.com/spdx/tools-golang/json"
+	spdx "github.com/spdx/tools-golang/spdx/v2/v2_3"
+
 	"github.com/imgbuild/imgbuild/drivers/all"
 	"github.com/imgbuild/imgbuild/drivers/chroot/chroottest"
+	"github.com/imgbuild/imgbuild/drivers/post"
 	"github.com/imgbuild/imgbuild/drivers/qemu/qemuimg"
 	"github.com/imgbuild/imgbuild/drivers/qemu/qemutest"
 	"github.com/imgbuild/imgbuild/drivers/rootfs"
@@ -99,9 +104,16 @@ func runQuickstart(t *testing.T) {
 		}
 		quickstart.rec = &testkit.Recorder{}
 		start := time.Now()
+		// With state, as imgbuild run keeps it: the manifest records each
+		// build's input fingerprint.
+		store := engine.NewLocalStore(d.Root)
 		quickstart.sum = engine.Run(context.Background(), d.Graph, registry(), event.NewBus(quickstart.rec), engine.RunOptions{
 			Workspace: d.Root, TempDir: quickstart.temp, Tracker: step.NewTracker(), CleanupTimeout: 2 * time.Minute,
+			Store: store, Fingerprinter: &engine.Fingerprinter{Registry: registry(), Workspace: d.Root, Key: engine.NewFingerprintKey([]byte("quickstart test key"))},
 		})
+		if err := store.Close(context.Background()); err != nil {
+			t.Error(err)
+		}
 		quickstart.elapsed = time.Since(start)
 	})
 	if quickstart.sum == nil {
@@ -178,6 +190,7 @@ func TestQuickstart(t *testing.T) {
 			t.Errorf("manifest sha256 of %s = %q, file's %q (%v)", f, sums[f], got, err)
 		}
 	}
+	checkQuickstartTestAndPackages(t, dir, rec)
 	// What the run leaves: outputs, nothing else.
 	var left []string
 	entries, _ := os.ReadDir(quickstart.temp)
@@ -265,5 +278,75 @@ qemu(
 	}
 	if p := chroottest.ProcessesNamed("process=imgbuild-again"); len(p) > 0 {
 		t.Errorf("qemu left running: %v", p)
+	}
+}
+
+// checkQuickstartTestAndPackages checks that the quickstart's test ran on
+// the booted image and passed, and that the manifest records it, the
+// image's packages (nginx among them, also in the SBOM) and what the image
+// was built from.
+func checkQuickstartTestAndPackages(t *testing.T, dir string, rec *testkit.Recorder) {
+	t.Helper()
+	const name = "nginx answers on port 80"
+	var finished []event.Event
+	for _, e := range rec.Of(event.TestFinished) {
+		if e.Build == "quickstart" {
+			finished = append(finished, e)
+		}
+	}
+	if len(finished) != 1 || finished[0].Message != name || finished[0].Status != event.Passed {
+		t.Errorf("the quickstart's tests: %+v", finished)
+	}
+	if steps := strings.Join(rec.Steps("quickstart"), ", "); !strings.Contains(steps, "test, ") || !strings.Contains(steps, "run tests") {
+		t.Errorf("the quickstart's steps have no test: %s", steps)
+	}
+	data, err := os.ReadFile(filepath.Join(dir, "output/manifest.json"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var m struct{ Builds []post.ManifestBuild }
+	if err := json.Unmarshal(data, &m); err != nil {
+		t.Fatal(err)
+	}
+	var b *post.ManifestBuild
+	for i := range m.Builds {
+		if m.Builds[i].Name == "quickstart" {
+			b = &m.Builds[i]
+		}
+	}
+	if b == nil {
+		t.Fatalf("the manifest has no quickstart entry:\n%s", data)
+	}
+	if len(b.Tests) != 1 || b.Tests[0].Name != name || b.Tests[0].Status != string(event.Passed) || !slices.Contains(b.Tests[0].Output, name) {
+		t.Errorf("the manifest's tests: %+v", b.Tests)
+	}
+	var nginx string
+	for _, p := range b.Packages {
+		if p.Name == "nginx" {
+			nginx = p.Version
+		}
+	}
+	t.Logf("the quickstart image has %d packages (%s), nginx %s; fingerprint %s, upstream %+v", len(b.Packages), b.PackageManager, nginx, b.Fingerprint, b.Upstream)
+	if b.PackageManager != "dpkg" || nginx == "" {
+		t.Errorf("the manifest lacks nginx among %d packages (%q)", len(b.Packages), b.PackageManager)
+	}
+	if b.Fingerprint == "" || len(b.Upstream) != 1 || b.Upstream[0].Build != "quickstart-base" || b.Upstream[0].Driver != "rootfs" {
+		t.Errorf("what the image was built from: %q %+v", b.Fingerprint, b.Upstream)
+	}
+	f, err := os.Open(filepath.Join(dir, b.SBOM))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	var doc spdx.Document
+	if err := spdxjson.ReadInto(f, &doc); err != nil {
+		t.Fatalf("%s: %v", b.SBOM, err)
+	}
+	var inSBOM bool
+	for _, p := range doc.Packages {
+		inSBOM = inSBOM || p.PackageName == "nginx" && p.PackageVersion == nginx
+	}
+	if !inSBOM {
+		t.Errorf("the SBOM %s lacks nginx %s", b.SBOM, nginx)
 	}
 }
