@@ -105,7 +105,10 @@ func BuildClone(ctx context.Context, job *engine.Job) (*engine.Artifact, error) 
 		steps = append(steps, &stepCustomize{env: b, vm: vm})
 	}
 	steps = append(steps, &stepPowerOn{env: b, vm: vm})
-	fin := b.finishSteps(vc, place, vm)
+	fin, err := b.finishSteps(vc, place, vm)
+	if err != nil {
+		return nil, err
+	}
 	if err := job.Steps.Run(ctx, append(steps, fin.steps...)...); err != nil {
 		return nil, err
 	}
@@ -139,7 +142,10 @@ func BuildISO(ctx context.Context, job *engine.Job) (*engine.Artifact, error) {
 	if len(b.iso.BootCommand) > 0 {
 		steps = append(steps, &stepBootCommand{env: b, vm: vm, http: http})
 	}
-	fin := b.finishSteps(vc, place, vm)
+	fin, err := b.finishSteps(vc, place, vm)
+	if err != nil {
+		return nil, err
+	}
 	if err := job.Steps.Run(ctx, append(steps, fin.steps...)...); err != nil {
 		return nil, err
 	}
@@ -158,7 +164,7 @@ type finish struct {
 }
 
 // finishSteps makes the steps both builders end with.
-func (b *buildEnv) finishSteps(vc *stepConnect, place *stepPlacement, vm *vmHandle) *finish {
+func (b *buildEnv) finishSteps(vc *stepConnect, place *stepPlacement, vm *vmHandle) (*finish, error) {
 	f := &finish{
 		env: b, place: place, vm: vm,
 		export:  &stepExport{env: b, vm: vm, place: place},
@@ -174,6 +180,16 @@ func (b *buildEnv) finishSteps(vc *stepConnect, place *stepPlacement, vm *vmHand
 	if b.fin.CreateSnapshot {
 		f.steps = append(f.steps, &stepSnapshot{env: b, vm: vm})
 	}
+	// The tests run on a clone of the captured VM (a linked clone of the
+	// snapshot just taken, if any); everything after them publishes, and
+	// a failed test removes the VM before any of it.
+	if b.job.HasTests() {
+		test, err := b.testStep(place, vm)
+		if err != nil {
+			return nil, err
+		}
+		f.steps = append(f.steps, test)
+	}
 	// Export and import from the VM, before it becomes a template: vCenter
 	// makes a library VM template (VMTX) only from a VM.
 	if b.fin.Export != nil {
@@ -188,7 +204,7 @@ func (b *buildEnv) finishSteps(vc *stepConnect, place *stepPlacement, vm *vmHand
 	if b.loc.Force {
 		f.steps = append(f.steps, &stepReplace{env: b, vm: vm, place: place})
 	}
-	return f
+	return f, nil
 }
 
 // artifact describes what the build made.

@@ -6,6 +6,8 @@ import (
 	"strings"
 
 	"github.com/vmware/govmomi/vim25/types"
+
+	"github.com/imgbuild/imgbuild/drivers/ssh"
 )
 
 // The build's SSH key reaches the guest through guestinfo, the advanced
@@ -52,7 +54,14 @@ func (b *buildEnv) usesCloudInit() bool {
 
 // guestinfo returns the advanced settings that install the build's key.
 func (b *buildEnv) guestinfo() []types.BaseOptionValue {
-	line := b.key.AuthorizedKey()
+	return b.guestinfoFor(b.key, cloudInitInstancePrefix+b.id, hostLabel(b.name))
+}
+
+// guestinfoFor returns the advanced settings that install key in a guest
+// that cloud-init knows as instance (a new instance id makes cloud-init
+// install the keys again in a clone of an image it has run in).
+func (b *buildEnv) guestinfoFor(key *ssh.Key, instance, hostname string) []types.BaseOptionValue {
+	line := key.AuthorizedKey()
 	out := []types.BaseOptionValue{&types.OptionValue{Key: guestinfoKey, Value: line}}
 	if !b.usesCloudInit() {
 		b.job.UI.Warn("configuration_parameters sets cloud-init's guestinfo itself: the build's SSH key is only in %s, make sure the guest installs it", guestinfoKey)
@@ -62,7 +71,7 @@ func (b *buildEnv) guestinfo() []types.BaseOptionValue {
 	out = append(out,
 		&types.OptionValue{Key: guestinfoUserdata, Value: enc(b.cloudConfig(line))},
 		&types.OptionValue{Key: guestinfoUserdataEnc, Value: "base64"},
-		&types.OptionValue{Key: guestinfoMetadata, Value: enc(fmt.Sprintf("instance-id: %s%s\nlocal-hostname: %s\n", cloudInitInstancePrefix, b.id, hostLabel(b.name)))},
+		&types.OptionValue{Key: guestinfoMetadata, Value: enc(fmt.Sprintf("instance-id: %s\nlocal-hostname: %s\n", instance, hostname))},
 		&types.OptionValue{Key: guestinfoMetadataEnc, Value: "base64"},
 	)
 	return out

@@ -31,6 +31,8 @@ func CloneDef() *engine.BuilderDef {
 		Outputs: outputs,
 		Build:   BuildClone,
 		Verify:  Verify,
+		// tests = [...] run on a clone of the new VM (testStep).
+		CheckTests: func(any) error { return nil },
 	}
 }
 
@@ -43,6 +45,8 @@ func ISODef() *engine.BuilderDef {
 		Outputs: outputs,
 		Build:   BuildISO,
 		Verify:  Verify,
+		// tests = [...] run on a clone of the new VM (testStep).
+		CheckTests: func(any) error { return nil },
 	}
 }
 

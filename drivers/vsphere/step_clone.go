@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 
+	"github.com/vmware/govmomi/object"
 	"github.com/vmware/govmomi/vim25/mo"
 	"github.com/vmware/govmomi/vim25/types"
 )
@@ -30,20 +31,11 @@ func (s *stepClone) Leftovers() []string { return s.vm.left() }
 // Run implements step.Step.
 func (s *stepClone) Run(ctx context.Context) error {
 	b, vm, place := s.vm.env, s.vm, s.vm.place
-	pool := place.pool.Reference()
 	spec := types.VirtualMachineCloneSpec{
-		Location: types.VirtualMachineRelocateSpec{Pool: &pool},
+		Location: place.relocation(),
 		Config: &types.VirtualMachineConfigSpec{
 			ExtraConfig: append([]types.BaseOptionValue{b.marker()}, b.guestinfo()...),
 		},
-	}
-	if place.host != nil {
-		h := place.host.Reference()
-		spec.Location.Host = &h
-	}
-	if place.ds != nil {
-		d := place.ds.Reference()
-		spec.Location.Datastore = &d
 	}
 	if b.clone.LinkedClone {
 		var o mo.VirtualMachine
@@ -61,24 +53,50 @@ func (s *stepClone) Run(ctx context.Context) error {
 		kind = "linked"
 	}
 	b.say("cloning %s to %s (%s clone)", place.source.InventoryPath, place.plannedPath(), kind)
+	if err := vm.cloneFrom(ctx, place.source, place.source.InventoryPath, spec, "clone"); err != nil {
+		return err
+	}
+	b.say("cloned %s to %s", place.source.InventoryPath, vm.path)
+	return nil
+}
+
+// relocation is where the placement puts a new VM: its pool, and its host
+// and datastore when the build names them.
+func (s *stepPlacement) relocation() types.VirtualMachineRelocateSpec {
+	pool := s.pool.Reference()
+	loc := types.VirtualMachineRelocateSpec{Pool: &pool}
+	if s.host != nil {
+		h := s.host.Reference()
+		loc.Host = &h
+	}
+	if s.ds != nil {
+		d := s.ds.Reference()
+		loc.Datastore = &d
+	}
+	return loc
+}
+
+// cloneFrom clones src (shown as srcPath) into h with spec, in h's folder
+// under h's name: the task is h.pending while it runs, and h adopts the
+// clone once it is done. A build cancelled meanwhile leaves the task to
+// h's cleanup, which waits for it and removes what it made.
+func (h *vmHandle) cloneFrom(ctx context.Context, src *object.VirtualMachine, srcPath string, spec types.VirtualMachineCloneSpec, label string) error {
+	b := h.env
 	cctx, cancel := detached(ctx)
-	t, err := place.source.Clone(cctx, place.folder, place.createName, spec)
+	t, err := src.Clone(cctx, h.place.folder, h.createName(), spec)
 	cancel()
 	if err != nil {
-		return fmt.Errorf("cloning %s: %s", place.source.InventoryPath, explain(err))
+		return fmt.Errorf("cloning %s: %s", srcPath, explain(err))
 	}
-	vm.pending = t
-	info, err := b.waitTask(ctx, t, "clone")
+	h.pending = t
+	info, err := b.waitTask(ctx, t, label)
 	if err != nil {
 		if ctx.Err() != nil {
-			// The clone goes on: the cleanup waits for it and removes
-			// what it made.
 			return context.Cause(ctx)
 		}
-		vm.pending = nil
-		return fmt.Errorf("cloning %s to %s: %s", place.source.InventoryPath, place.plannedPath(), explain(err))
+		h.pending = nil
+		return fmt.Errorf("cloning %s to %s: %s", srcPath, h.plannedPath(), explain(err))
 	}
-	vm.adopt(info.Result.(types.ManagedObjectReference))
-	b.say("cloned %s to %s", place.source.InventoryPath, vm.path)
+	h.adopt(info.Result.(types.ManagedObjectReference))
 	return nil
 }

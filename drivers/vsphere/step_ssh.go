@@ -14,6 +14,7 @@ type stepSSH struct {
 	ssh.ConnectStep
 	env *buildEnv
 	ip  *stepWaitIP // the guest's address, unless ssh_host
+	key *ssh.Key    // the key to log in with; nil: the build's
 }
 
 // Name implements step.Step.
@@ -25,6 +26,10 @@ func (s *stepSSH) Run(ctx context.Context) error {
 	if opts.Host == "" {
 		opts.Host = s.ip.ip
 	}
-	s.Config = ssh.Config{Options: opts, Key: s.env.key, UI: s.env.job.UI}
+	key := s.key
+	if key == nil {
+		key = s.env.key
+	}
+	s.Config = ssh.Config{Options: opts, Key: key, UI: s.env.job.UI}
 	return s.ConnectStep.Run(ctx)
 }

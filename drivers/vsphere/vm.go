@@ -76,6 +76,12 @@ type vmHandle struct {
 	vc    *stepConnect   // the session
 	place *stepPlacement // the folder, and the name it is created under
 
+	// name is the name it is created under in place's folder; "" means
+	// place.createName. test: it is the tests' clone of the build's VM,
+	// removed in any case.
+	name string
+	test bool
+
 	pending   *object.Task // the task creating it, until its result is known
 	vm        *object.VirtualMachine
 	path      string // its inventory path
@@ -83,21 +89,38 @@ type vmHandle struct {
 	removed   bool // the VM was removed (destroy = True, or the build failed)
 }
 
+// createName is the name the VM is created under.
+func (h *vmHandle) createName() string {
+	if h.name != "" {
+		return h.name
+	}
+	return h.place.createName
+}
+
+// plannedPath is the inventory path the VM is created at.
+func (h *vmHandle) plannedPath() string {
+	if h.place.folder == nil {
+		return h.createName()
+	}
+	return path.Join(h.place.folder.InventoryPath, h.createName())
+}
+
 // adopt records the VM the build created.
 func (h *vmHandle) adopt(ref types.ManagedObjectReference) {
 	h.vm = object.NewVirtualMachine(h.vc.sess.client.Client, ref)
-	h.path = path.Join(h.place.folder.InventoryPath, h.place.createName)
+	h.path = h.plannedPath()
 	h.vm.InventoryPath = h.path
 	h.pending = nil
 }
 
 // remove is the cleanup of the step that creates the VM: once the build
-// is over, it removes the VM when the build failed or destroy = True. A VM
-// whose creation was still running when the build was cancelled is waited
-// for and removed too.
+// is over, it removes the VM when the build failed or destroy = True (the
+// tests' clone: as soon as the tests are over, in any case). A VM whose
+// creation was still running when the build was cancelled is waited for
+// and removed too.
 func (h *vmHandle) remove(ctx context.Context, failed bool) error {
 	b := h.env
-	if !failed && !b.fin.Destroy {
+	if !failed && !b.fin.Destroy && !h.test {
 		return nil
 	}
 	if h.vm == nil && h.pending != nil {
@@ -113,7 +136,10 @@ func (h *vmHandle) remove(ctx context.Context, failed bool) error {
 		return nil
 	}
 	why := "the build failed"
-	if !failed {
+	switch {
+	case h.test:
+		why = "the tests are over"
+	case !failed:
 		why = "destroy = True"
 	}
 	b.say("removing %s (%s)", h.path, why)
@@ -129,12 +155,15 @@ func (h *vmHandle) left() []string {
 	switch {
 	case h.vm != nil && !h.removed:
 		what := "VM "
-		if h.templated {
+		switch {
+		case h.templated:
 			what = "template "
+		case h.test:
+			what = "test VM "
 		}
 		return []string{what + h.path + " (" + h.vm.Reference().Value + ")"}
 	case h.pending != nil:
-		return []string{"VM " + h.place.plannedPath() + " (being created by task " + h.pending.Reference().Value + ")"}
+		return []string{"VM " + h.plannedPath() + " (being created by task " + h.pending.Reference().Value + ")"}
 	}
 	return nil
 }

@@ -93,7 +93,9 @@ type Guest struct {
 	IP string
 	// Installer: the guest is an installer at a boot prompt; it fetches
 	// the http:// URLs typed at it and boots the installed system (and
-	// reports IP) once a boot command ending in <enter> was typed.
+	// reports IP) once a boot command ending in <enter> was typed. A clone
+	// of a VM installed so (or of its clone) has the installed system on
+	// its disks: it boots it and reports IP once powered on.
 	Installer bool
 	// AuthorizedKey receives each key cloud-init would authorize from
 	// guestinfo.userdata.
@@ -129,8 +131,8 @@ type Sim struct {
 	typed     map[string]string // VM name → what was typed
 	fetched   map[string]string // URL → body fetched by an installer
 	exports   map[string]*exportLease
-	booted    map[string]bool
-	destroyMu sync.Mutex // one destroy at a time (see serializeDestroy)
+	booted    map[string]bool // VM name → its disks hold an installed system (Installer)
+	destroyMu sync.Mutex      // one destroy at a time (see serializeDestroy)
 	stopping  chan struct{}
 	wg        sync.WaitGroup
 }
@@ -274,6 +276,8 @@ func (s *Sim) handle(ctx *simulator.Context, m *simulator.Method) (mo.Reference,
 		case "PowerOnVM_Task":
 			s.wg.Add(1)
 			go s.boot(m.This)
+		case "CloneVM_Task":
+			s.inheritInstall(ctx, m.This, m.Body)
 		}
 	}
 	return nil, nil
@@ -668,12 +672,43 @@ func (s *Sim) boot(ref types.ManagedObjectReference) {
 			g.AuthorizedKey(k)
 		}
 	}
-	if g.IP != "" && !g.Installer {
+	if g.IP != "" && (!g.Installer || s.installed(svm)) {
 		s.reportIP(svm, g.IP)
 	}
 	if g.PowerOffFile != "" {
 		s.watchPowerOff(vm, svm, g.PowerOffFile)
 	}
+}
+
+// inheritInstall marks the clone a CloneVM_Task of src makes as installed
+// when src is: the clone's disks are copies (or children) of src's.
+func (s *Sim) inheritInstall(ctx *simulator.Context, src types.ManagedObjectReference, body any) {
+	req, ok := body.(*types.CloneVM_Task)
+	if !ok {
+		return
+	}
+	v, ok := ctx.Map.Get(src).(*simulator.VirtualMachine)
+	if !ok {
+		return
+	}
+	var name string
+	ctx.WithLock(v, func() { name = v.Name })
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.booted[name] {
+		s.booted[req.Name] = true
+	}
+}
+
+// installed reports whether a VM's disks hold an installed system: its
+// boot command was typed, or it is a clone of such a VM.
+func (s *Sim) installed(vm *simulator.VirtualMachine) bool {
+	var name string
+	ctx := &simulator.Context{Context: context.Background(), Map: s.Model.Map()}
+	s.Model.Map().WithLock(ctx, vm, func() { name = vm.Name })
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.booted[name]
 }
 
 // running reports whether a simulated VM still exists and is powered on.
