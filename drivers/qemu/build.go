@@ -8,6 +8,7 @@ import (
 	"strings"
 
 	"github.com/imgbuild/imgbuild/drivers/qemu/qemuimg"
+	"github.com/imgbuild/imgbuild/drivers/qemu/vm"
 	"github.com/imgbuild/imgbuild/engine"
 	"github.com/imgbuild/imgbuild/engine/output"
 	"github.com/imgbuild/imgbuild/engine/step"
@@ -95,7 +96,7 @@ func testStep(job *engine.Job, cfg *Config, out *output.Dir, inspect *stepInspec
 // anything starts.
 func checkTools() error {
 	var missing, pkgs []string
-	for _, t := range []struct{ prog, pkg string }{{Program, "qemu-system-x86"}, {qemuimg.Program, "qemu-utils"}} {
+	for _, t := range []struct{ prog, pkg string }{{vm.Program, "qemu-system-x86"}, {qemuimg.Program, "qemu-utils"}} {
 		if _, err := exec.LookPath(t.prog); err != nil {
 			missing = append(missing, t.prog)
 			pkgs = append(pkgs, t.pkg)

@@ -8,6 +8,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/imgbuild/imgbuild/drivers/qemu/vm"
 	"github.com/imgbuild/imgbuild/drivers/ssh"
 	"github.com/imgbuild/imgbuild/engine"
 
@@ -59,7 +60,7 @@ func (c *connection) close() {
 // guard returns a context that is cancelled, with the reason, when the
 // machine stops by itself, and closes the SSH connection then, so that
 // nothing waits on a machine that is gone.
-func guard(ctx context.Context, m *Machine, conn *connection) (context.Context, func()) {
+func guard(ctx context.Context, m *vm.Machine, conn *connection) (context.Context, func()) {
 	gctx, cancel := context.WithCancelCause(ctx)
 	done := make(chan struct{})
 	panics.Go(ctx, func() {
@@ -79,7 +80,7 @@ func guard(ctx context.Context, m *Machine, conn *connection) (context.Context, 
 // errMachineStopped marks the error of a machine that stopped by itself.
 var errMachineStopped = errors.New("the machine stopped")
 
-func deathError(m *Machine) error {
+func deathError(m *vm.Machine) error {
 	return fmt.Errorf("%w: qemu %s; the last lines of the serial console:\n%s", errMachineStopped, m.ExitStatus(), indent(m.ConsoleTail(consoleLines)))
 }
 
@@ -102,7 +103,7 @@ func causeOf(ctx context.Context, err error) error {
 // explain returns the machine's death when that is why a step failed.
 // A lost connection may be noticed before QEMU's exit is: it waits a
 // moment for the exit then.
-func explain(ctx context.Context, m *Machine, err error) error {
+func explain(ctx context.Context, m *vm.Machine, err error) error {
 	if errors.Is(err, engine.ErrDisconnected) {
 		select {
 		case <-m.Exited():

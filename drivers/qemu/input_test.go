@@ -8,8 +8,8 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/imgbuild/imgbuild/drivers/qemu"
 	"github.com/imgbuild/imgbuild/drivers/qemu/qemutest"
+	"github.com/imgbuild/imgbuild/drivers/qemu/vm"
 	"github.com/imgbuild/imgbuild/engine/testkit"
 	"github.com/imgbuild/imgbuild/starlark/description"
 )
@@ -125,22 +125,22 @@ func TestAcceleratorAutoIsKVMOnlyWhenItCanWork(t *testing.T) {
 		"processor: 0\nflags\t\t: vmx\nprocessor: 1\nflags\t\t: sse\n":                        "",
 		"": "",
 	} {
-		if got := qemu.VirtFlag(cpuinfo); got != want {
+		if got := vm.VirtFlag(cpuinfo); got != want {
 			t.Errorf("VirtFlag(%q) = %q, want %q", cpuinfo, got, want)
 		}
 	}
 	// On this machine.
-	a, err := qemu.ChooseAccel("auto")
+	a, err := vm.ChooseAccel("auto")
 	if err != nil {
 		t.Fatal(err)
 	}
 	data, _ := os.ReadFile("/proc/cpuinfo")
-	if qemu.VirtFlag(string(data)) == "" && a.Name != "tcg" {
+	if vm.VirtFlag(string(data)) == "" && a.Name != "tcg" {
 		t.Errorf("no vmx/svm here, yet auto chose %s (%s)", a.Name, a.Reason)
 	}
 	t.Logf("auto: %s (%s)", a.Name, a.Reason)
 	if a.Name == "tcg" {
-		_, err := qemu.ChooseAccel("kvm")
+		_, err := vm.ChooseAccel("kvm")
 		if err == nil || !strings.Contains(err.Error(), `accelerator = "kvm", but KVM cannot work here: `) || !strings.Contains(err.Error(), `use accelerator = "auto" or "tcg"`) {
 			t.Errorf("kvm where it cannot work: %v", err)
 		}
@@ -148,7 +148,7 @@ func TestAcceleratorAutoIsKVMOnlyWhenItCanWork(t *testing.T) {
 }
 
 func TestTheCommandLine(t *testing.T) {
-	spec := &qemu.MachineSpec{
+	spec := &vm.Spec{
 		Name: "web", Disk: "/w/overlay,1.qcow2", Format: "qcow2", Kernel: "/k", Initrd: "/i", Append: "root=/dev/vda console=ttyS0",
 		Memory: 512, CPUs: 2, Accel: "tcg", Machine: "q35", HostPort: 40000, GuestPort: 22,
 		Credentials:  map[string]string{"ssh.authorized_keys.root": "ssh-ed25519 AAAA imgbuild-web,x"},
@@ -188,7 +188,7 @@ func TestTheCommandLine(t *testing.T) {
 
 func TestTheQEMUProgramIsThere(t *testing.T) {
 	qemutest.RequireQEMU(t)
-	out, err := exec.Command(qemu.Program, "--version").Output()
+	out, err := exec.Command(vm.Program, "--version").Output()
 	if err != nil {
 		t.Fatal(err)
 	}

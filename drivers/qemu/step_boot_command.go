@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/imgbuild/imgbuild/drivers/bootcmd"
+	"github.com/imgbuild/imgbuild/drivers/qemu/vm"
 	"github.com/imgbuild/imgbuild/engine/event"
 	"github.com/imgbuild/imgbuild/engine/retry"
 )
@@ -78,7 +79,7 @@ func (s *stepBootCommand) Run(ctx context.Context) error {
 }
 
 // waitForPrompt waits until the machine's serial console shows prompt.
-func waitForPrompt(ctx context.Context, m *Machine, prompt string, wait time.Duration) error {
+func waitForPrompt(ctx context.Context, m *vm.Machine, prompt string, wait time.Duration) error {
 	deadline := time.Now().Add(wait)
 	for !strings.Contains(m.ConsoleTail(50), prompt) {
 		if time.Now().After(deadline) {

@@ -1,12 +1,14 @@
 package qemu
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
 	"os"
 
 	"github.com/imgbuild/imgbuild/drivers/qemu/qemuimg"
+	"github.com/imgbuild/imgbuild/drivers/qemu/vm"
 	"github.com/imgbuild/imgbuild/engine/event"
 	"github.com/imgbuild/imgbuild/engine/output"
 )
@@ -24,7 +26,7 @@ type stepInspect struct {
 	disk, kernel, initrd string // the inputs, absolute
 	info                 *qemuimg.Info
 	size                 int64 // the size to grow the disk to; 0 keeps it
-	accel                Accel
+	accel                vm.Accel
 }
 
 // Name implements step.Step.
@@ -59,7 +61,7 @@ func (s *stepInspect) Run(ctx context.Context) error {
 		}
 	}
 	if c.Kernel == "" && c.uefi() {
-		if _, _, err := OVMFVars(); err != nil {
+		if _, _, err := vm.OVMFVars(); err != nil {
 			return err
 		}
 	}
@@ -73,7 +75,7 @@ func (s *stepInspect) Run(ctx context.Context) error {
 		}
 		s.size = size
 	}
-	accel, err := ChooseAccel(c.Accelerator)
+	accel, err := vm.ChooseAccel(c.Accelerator)
 	if err != nil {
 		return err
 	}
@@ -86,13 +88,13 @@ func (s *stepInspect) Run(ctx context.Context) error {
 // disk's size, OVMF for UEFI, the HTTP directory, the accelerator.
 func (s *stepInspect) inspectInstall() error {
 	c := s.cfg
-	size, err := qemuimg.ParseSize(or(c.DiskSize, defaultInstallDisk))
+	size, err := qemuimg.ParseSize(cmp.Or(c.DiskSize, defaultInstallDisk))
 	if err != nil {
 		return fmt.Errorf("disk_size: %w", err)
 	}
 	s.size = size
 	if c.uefi() {
-		if _, _, err := OVMFVars(); err != nil {
+		if _, _, err := vm.OVMFVars(); err != nil {
 			return err
 		}
 	}
@@ -101,7 +103,7 @@ func (s *stepInspect) inspectInstall() error {
 			return fmt.Errorf("http_directory %s does not exist or is not a directory: create it, or set http_content instead", d)
 		}
 	}
-	accel, err := ChooseAccel(c.Accelerator)
+	accel, err := vm.ChooseAccel(c.Accelerator)
 	if err != nil {
 		return err
 	}

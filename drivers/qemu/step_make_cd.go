@@ -10,6 +10,7 @@ import (
 	"path/filepath"
 	"strings"
 
+	"github.com/imgbuild/imgbuild/drivers/qemu/vm"
 	"github.com/imgbuild/imgbuild/engine/event"
 	"github.com/imgbuild/imgbuild/engine/output"
 )
@@ -88,7 +89,7 @@ func (s *stepMakeCD) Run(ctx context.Context) error {
 		if ctx.Err() != nil {
 			return context.Cause(ctx)
 		}
-		return fmt.Errorf("making the cd_files CD with xorriso: %v: %s", err, lastLines(strings.TrimSpace(string(b)), 5))
+		return fmt.Errorf("making the cd_files CD with xorriso: %v: %s", err, vm.LastLines(strings.TrimSpace(string(b)), 5))
 	}
 	s.ui.Say("second CD %q made with %d file(s)", label, countFiles(s.tree))
 	return nil

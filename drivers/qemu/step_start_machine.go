@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/imgbuild/imgbuild/drivers/qemu/qemuimg"
+	"github.com/imgbuild/imgbuild/drivers/qemu/vm"
 	"github.com/imgbuild/imgbuild/drivers/ssh"
 	"github.com/imgbuild/imgbuild/engine"
 	"github.com/imgbuild/imgbuild/engine/output"
@@ -34,7 +35,7 @@ type stepStartMachine struct {
 	// outputs
 	key     *ssh.Key // the build's key, which the machine lets in
 	seed    *noCloud
-	machine *Machine
+	machine *vm.Machine
 	port    int    // the forwarded port on 127.0.0.1
 	qmp     string // QEMU's QMP socket, for boot_command
 	qmpDir  string
@@ -52,7 +53,7 @@ func (s *stepStartMachine) Run(ctx context.Context) error {
 	c, job := s.cfg, s.job
 	key := s.keys.key
 	s.key = key
-	spec := &MachineSpec{
+	spec := &vm.Spec{
 		Name: job.Name, Disk: s.overlay.path, Format: "qcow2",
 		Kernel: s.disk.kernel, Initrd: s.disk.initrd, Firmware: c.Firmware,
 		Memory: c.Memory, CPUs: c.CPUs, Accel: s.disk.accel.Name, Machine: c.Machine,
@@ -60,7 +61,7 @@ func (s *stepStartMachine) Run(ctx context.Context) error {
 		NetDevice: c.NetDevice, Display: !c.Headless,
 		GuestPort:   c.SSH.Port,
 		Credentials: map[string]string{"ssh.authorized_keys." + c.SSH.Username: key.AuthorizedKey()},
-		Console:     consolePath(s.dir),
+		Console:     vm.ConsolePath(s.dir),
 		Extra:       c.QemuArgs,
 	}
 	if s.iso != nil {
@@ -81,7 +82,7 @@ func (s *stepStartMachine) Run(ctx context.Context) error {
 	if s.disk.kernel != "" {
 		spec.Append = c.cmdline()
 	} else if c.uefi() {
-		_, vars, err := OVMFVars()
+		_, vars, err := vm.OVMFVars()
 		if err != nil {
 			return err
 		}
@@ -99,12 +100,12 @@ func (s *stepStartMachine) Run(ctx context.Context) error {
 		spec.SMBIOSSerial = seed.Serial()
 	}
 	for try := 1; ; try++ {
-		port, err := freePort()
+		port, err := vm.FreePort()
 		if err != nil {
 			return fmt.Errorf("finding a free port on 127.0.0.1: %w", err)
 		}
 		spec.HostPort = port
-		m, err := Start(ctx, spec)
+		m, err := vm.Start(ctx, spec)
 		if err != nil {
 			return err
 		}

@@ -2,10 +2,18 @@ package rootfs_test
 
 import (
 	"context"
+	"encoding/json"
+	"maps"
+	"os"
 	"path/filepath"
 	"strings"
 	"testing"
 
+	spdxjson "github.com/spdx/tools-golang/json"
+	spdx "github.com/spdx/tools-golang/spdx/v2/v2_3"
+
+	"github.com/imgbuild/imgbuild/drivers/post"
+	"github.com/imgbuild/imgbuild/engine"
 	"github.com/imgbuild/imgbuild/engine/event"
 	"github.com/imgbuild/imgbuild/engine/testkit"
 )
@@ -23,6 +31,7 @@ rootfs(
     formats = ["tar"],
     provisioners = [shell(inline = ["echo web > /etc/role"])],
     tests = ` + tests + `,
+    post = [manifest(output = "output/manifest.json")],
 )
 `})
 }
@@ -62,6 +71,63 @@ func TestTestsRunInAChrootOfTheTreeAndLeaveTheImageAlone(t *testing.T) {
 		t.Error("what a test wrote is in the image")
 	}
 	r.nothingLeft(t)
+	checkTreePackages(t, dir, files["./var/lib/dpkg/status"])
+}
+
+// checkTreePackages checks that the manifest in dir lists the packages
+// dpkg's status file (status) says are installed, and that the SBOM
+// beside it holds them with their package URLs.
+func checkTreePackages(t *testing.T, dir, status string) {
+	t.Helper()
+	installed := map[string]string{}
+	for _, para := range strings.Split(status, "\n\n") {
+		fields := map[string]string{}
+		for _, l := range strings.Split(para, "\n") {
+			if k, v, ok := strings.Cut(l, ": "); ok {
+				fields[k] = v
+			}
+		}
+		if fields["Status"] == "install ok installed" {
+			installed[fields["Package"]] = fields["Version"] + " " + fields["Architecture"]
+		}
+	}
+	data, err := os.ReadFile(filepath.Join(dir, "output/manifest.json"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var man struct{ Builds []post.ManifestBuild }
+	if err := json.Unmarshal(data, &man); err != nil {
+		t.Fatal(err)
+	}
+	b := man.Builds[0]
+	listed := map[string]string{}
+	for _, p := range b.Packages {
+		listed[p.Name] = p.Version + " " + p.Arch
+	}
+	t.Logf("the tree's dpkg status has %d installed packages; the manifest lists %d (%s, %s %s), base-files %s", len(installed), len(listed), b.PackageManager, b.Distro, b.DistroVersion, listed["base-files"])
+	if len(installed) < 50 || !maps.Equal(installed, listed) || b.PackageManager != "dpkg" || b.Distro != "debian" || b.DistroVersion != "12" {
+		t.Errorf("the manifest's packages (%d) are not those installed in the tree (%d)", len(listed), len(installed))
+	}
+	f, err := os.Open(filepath.Join(dir, b.SBOM))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	var doc spdx.Document
+	if err := spdxjson.ReadInto(f, &doc); err != nil {
+		t.Fatalf("%s: %v", b.SBOM, err)
+	}
+	purls := map[string]bool{}
+	for _, p := range doc.Packages {
+		for _, r := range p.PackageExternalReferences {
+			purls[r.Locator] = true
+		}
+	}
+	v, arch, _ := strings.Cut(installed["base-files"], " ")
+	want := post.PackageURL("dpkg", "debian", "12", engine.Package{Name: "base-files", Version: v, Arch: arch})
+	if len(purls) != len(installed) || !purls[want] {
+		t.Errorf("the SBOM has %d package URLs for %d packages; %s among them: %v", len(purls), len(installed), want, purls[want])
+	}
 }
 
 // A failed test makes no image: no output file, no mount, nothing in the

@@ -59,7 +59,8 @@ func Def() *engine.BuilderDef {
 		},
 		Build:     Build,
 		PlanNotes: planNotes,
-		// Tests run in a chroot of the finished tree (on an overlay).
+		// Tests run on the new disk booted under qemu when the image has
+		// a kernel, else in a chroot of the finished tree (on overlays).
 		CheckTests: func(any) error { return nil },
 	}
 }
@@ -113,13 +114,22 @@ func Build(ctx context.Context, job *engine.Job) (*engine.Artifact, error) {
 		&engine.ProvisionStep{Job: job, Over: chrooted},
 		&stepGeneralize{ui: job.UI, epoch: epoch, tree: tree, chroot: chrooted, cache: cache},
 	}
-	if job.HasTests() {
+	chrootOf := &stepTestTree{cfg: cfg, workDir: job.WorkDir, tree: tree}
+	switch {
+	case !job.HasTests():
+		steps = append(steps, images)
+	case images.wants("raw") || images.wants("qcow2"):
+		// The new disk is tested once made: booted under qemu when the
+		// image has a kernel, else in a chroot of the tree. A failed test
+		// removes the images.
+		boot := &stepTestBoot{job: job, workDir: job.WorkDir, uuid: uuid, images: images, chroot: chrootOf}
+		steps = append(steps, images, &engine.TestStep{Job: job, Machine: []step.Step{boot}, Over: boot})
+	default:
 		// The finished tree is tested before any image is made of it: a
 		// failed test leaves no output.
-		chrootOf := &stepTestTree{cfg: cfg, workDir: job.WorkDir, tree: tree}
-		steps = append(steps, &engine.TestStep{Job: job, Machine: []step.Step{chrootOf}, Over: chrootOf})
+		steps = append(steps, &engine.TestStep{Job: job, Machine: []step.Step{chrootOf}, Over: chrootOf}, images)
 	}
-	if err := job.Steps.Run(ctx, append(steps, images)...); err != nil {
+	if err := job.Steps.Run(ctx, steps...); err != nil {
 		return nil, err
 	}
 	return artifact(out, uuid, images), nil
@@ -215,7 +225,7 @@ func artifact(out *output.Dir, uuid string, img *stepImages) *engine.Artifact {
 	}
 	cmdline := ""
 	if img.disk != "" {
-		cmdline = "root=UUID=" + uuid + " ro console=tty0 console=ttyS0,115200n8"
+		cmdline = bootAppend(uuid)
 	}
 	return &engine.Artifact{
 		ID:       id,

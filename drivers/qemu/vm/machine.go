@@ -1,7 +1,8 @@
-package qemu
+package vm
 
 import (
 	"bytes"
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -22,8 +23,8 @@ import (
 // Program is the QEMU system emulator run for machines.
 var Program = "qemu-system-x86_64"
 
-// MachineSpec is everything a machine is started with.
-type MachineSpec struct {
+// Spec is everything a machine is started with.
+type Spec struct {
 	Name     string // shown in ps: imgbuild-<name>
 	Disk     string // the overlay to boot
 	Format   string // its format
@@ -65,13 +66,13 @@ type MachineSpec struct {
 	Extra   []string
 }
 
-// ovmfCode is OVMF's firmware, from Debian's ovmf package.
-var ovmfCode = []string{"/usr/share/OVMF/OVMF_CODE_4M.fd", "/usr/share/OVMF/OVMF_CODE.fd"}
+// OVMFCode is OVMF's firmware, from Debian's ovmf package.
+var OVMFCode = []string{"/usr/share/OVMF/OVMF_CODE_4M.fd", "/usr/share/OVMF/OVMF_CODE.fd"}
 
 // OVMFVars returns the variable store template matching the OVMF firmware
 // found, or an error saying what to install.
 func OVMFVars() (code, vars string, err error) {
-	for _, c := range ovmfCode {
+	for _, c := range OVMFCode {
 		v := strings.Replace(c, "CODE", "VARS", 1)
 		if _, err := os.Stat(c); err == nil {
 			if _, err := os.Stat(v); err == nil {
@@ -79,7 +80,7 @@ func OVMFVars() (code, vars string, err error) {
 			}
 		}
 	}
-	return "", "", fmt.Errorf("firmware = \"uefi\" (or \"efi\") needs OVMF (%s and its VARS file), which is not installed: apt-get install ovmf", strings.Join(ovmfCode, " or "))
+	return "", "", fmt.Errorf("firmware = \"uefi\" (or \"efi\") needs OVMF (%s and its VARS file), which is not installed: apt-get install ovmf", strings.Join(OVMFCode, " or "))
 }
 
 // escapeOpt doubles commas, as QEMU's option parser wants inside a value.
@@ -87,11 +88,11 @@ func escapeOpt(s string) string { return strings.ReplaceAll(s, ",", ",,") }
 
 // multiThreadedTCG tells whether the machine emulates its CPUs on as many
 // host threads (TCG with more than one CPU).
-func (s *MachineSpec) multiThreadedTCG() bool { return s.Accel != "kvm" && s.CPUs > 1 }
+func (s *Spec) multiThreadedTCG() bool { return s.Accel != "kvm" && s.CPUs > 1 }
 
 // machineOpt is -machine's value. The accelerator goes in it unless
 // -accel names it (multi-threaded TCG): QEMU refuses both at once.
-func (s *MachineSpec) machineOpt() string {
+func (s *Spec) machineOpt() string {
 	if s.multiThreadedTCG() {
 		return s.Machine
 	}
@@ -100,7 +101,7 @@ func (s *MachineSpec) machineOpt() string {
 
 // Args returns the qemu-system-x86_64 command line for spec (without the
 // program's name).
-func (s *MachineSpec) Args() ([]string, error) {
+func (s *Spec) Args() ([]string, error) {
 	args := []string{
 		"-name", "imgbuild-" + s.Name + ",process=imgbuild-" + s.Name,
 		"-nodefaults", "-no-user-config",
@@ -123,7 +124,7 @@ func (s *MachineSpec) Args() ([]string, error) {
 		return nil, err
 	}
 	args = append(args, disk...)
-	netdev, ok := netDevices[or(s.NetDevice, "virtio-net")]
+	netdev, ok := netDevices[cmp.Or(s.NetDevice, "virtio-net")]
 	if !ok {
 		return nil, fmt.Errorf("net_device %q is not one QEMU has here", s.NetDevice)
 	}
@@ -194,10 +195,10 @@ var netDevices = map[string]string{
 
 // diskArgs attaches the disk as DiskInterface says. On q35, ide and sata
 // are both the machine's AHCI controller.
-func (s *MachineSpec) diskArgs() ([]string, error) {
+func (s *Spec) diskArgs() ([]string, error) {
 	drive := "file=" + escapeOpt(s.Disk) + ",format=" + s.Format +
-		",discard=" + or(s.DiskDiscard, "unmap") + ",cache=" + or(s.DiskCache, "writeback")
-	switch or(s.DiskInterface, "virtio") {
+		",discard=" + cmp.Or(s.DiskDiscard, "unmap") + ",cache=" + cmp.Or(s.DiskCache, "writeback")
+	switch cmp.Or(s.DiskInterface, "virtio") {
 	case "virtio":
 		return []string{"-drive", "if=virtio," + drive}, nil
 	case "virtio-scsi":
@@ -209,16 +210,9 @@ func (s *MachineSpec) diskArgs() ([]string, error) {
 	return nil, fmt.Errorf("disk_interface %q is not virtio, virtio-scsi, ide or sata", s.DiskInterface)
 }
 
-func or(s, dflt string) string {
-	if s == "" {
-		return dflt
-	}
-	return s
-}
-
 // Machine is a running QEMU process.
 type Machine struct {
-	Spec *MachineSpec
+	Spec *Spec
 	cmd  *exec.Cmd
 	// PID is QEMU's process id.
 	PID    int
@@ -232,7 +226,7 @@ type Machine struct {
 // Start starts QEMU for spec. It dies with imgbuild. ctx carries the
 // build's panic handler (panics.Go) to the goroutine waiting for QEMU; it
 // does not stop QEMU.
-func Start(ctx context.Context, spec *MachineSpec) (*Machine, error) {
+func Start(ctx context.Context, spec *Spec) (*Machine, error) {
 	args, err := spec.Args()
 	if err != nil {
 		return nil, err
@@ -302,7 +296,7 @@ func (m *Machine) ExitStatus() string {
 		}
 	}
 	if out := strings.TrimSpace(m.stderr.String()); out != "" {
-		status += ": " + lastLines(out, 5)
+		status += ": " + LastLines(out, 5)
 	}
 	return status
 }
@@ -361,7 +355,7 @@ func consoleTail(path string, n int) string {
 	// Console output has carriage returns and escape sequences.
 	text := strings.ReplaceAll(string(buf), "\r", "")
 	text = stripEscapes(text)
-	return lastLines(strings.TrimRight(text, "\n "), n)
+	return LastLines(strings.TrimRight(text, "\n "), n)
 }
 
 // stripEscapes removes ANSI escape sequences (colours, cursor moves) that
@@ -389,7 +383,8 @@ func stripEscapes(s string) string {
 	return b.String()
 }
 
-func lastLines(s string, n int) string {
+// LastLines is the last n lines of s, each cut at 240 bytes.
+func LastLines(s string, n int) string {
 	lines := strings.Split(s, "\n")
 	if len(lines) > n {
 		lines = lines[len(lines)-n:]
@@ -402,9 +397,9 @@ func lastLines(s string, n int) string {
 	return strings.Join(lines, "\n")
 }
 
-// freePort returns a TCP port free on 127.0.0.1 right now. QEMU may still
+// FreePort returns a TCP port free on 127.0.0.1 right now. QEMU may still
 // lose it to another program; Build then tries another.
-func freePort() (int, error) {
+func FreePort() (int, error) {
 	l, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		return 0, err
@@ -413,5 +408,5 @@ func freePort() (int, error) {
 	return l.Addr().(*net.TCPAddr).Port, nil
 }
 
-// consolePath is where a build's serial console goes.
-func consolePath(workDir string) string { return filepath.Join(workDir, "console.log") }
+// ConsolePath is where a build's serial console goes.
+func ConsolePath(workDir string) string { return filepath.Join(workDir, "console.log") }
