@@ -51,7 +51,7 @@ func TestTestsRunInAChrootOfTheTreeAndLeaveTheImageAlone(t *testing.T) {
 		t.Fatalf("build failed: %v\n%s", err, r.events.Log())
 	}
 	steps := strings.Join(r.events.Steps("tested"), ", ")
-	if !strings.HasSuffix(steps, "generalize, test, test machine: chroot of the tree, run tests, images") {
+	if !strings.HasSuffix(steps, "generalize, test, test machine: chroot of the tree, run tests, images, post-processor: manifest") {
 		t.Errorf("steps %s", steps)
 	}
 	var passed int

@@ -107,7 +107,7 @@ func (s *stepTestBoot) Run(ctx context.Context) error {
 		if !s.machine.Running() {
 			how = s.machine.ExitStatus()
 		}
-		return fmt.Errorf("the test machine's SSH did not come up within %s (last attempt: %v); qemu %s. The image's tests run over SSH as root when it has a kernel: it needs an SSH server (openssh-server) and systemd 252 or later, which installs the test key given as a credential. The last lines of the serial console:\n  %s",
+		return fmt.Errorf("the test machine's SSH did not come up within %s (last attempt: %v); qemu %s. The image's tests run over SSH as root when it has a kernel: it needs an SSH server (openssh-server), systemd 252 or later, which installs the test key given as a credential, and a network (systemd-sysv in packages, so that network = \"dhcp\" configures systemd-networkd). The last lines of the serial console:\n  %s",
 			testBootTimeout, err, how, strings.ReplaceAll(s.machine.ConsoleTail(15), "\n", "\n  "))
 	}
 	ui.Say("the test machine's SSH answered after %s", time.Since(start).Round(100*time.Millisecond))
