@@ -2,7 +2,6 @@ package post_test
 
 import (
 	"context"
-	"encoding/json"
 	"fmt"
 	"os"
 	"os/exec"
@@ -10,13 +9,11 @@ import (
 	"strings"
 	"testing"
 
-	spdxjson "github.com/spdx/tools-golang/json"
-	spdx "github.com/spdx/tools-golang/spdx/v2/v2_3"
-
 	"github.com/imgbuild/imgbuild/drivers/all"
 	"github.com/imgbuild/imgbuild/drivers/chroot"
 	"github.com/imgbuild/imgbuild/drivers/chroot/chroottest"
 	"github.com/imgbuild/imgbuild/drivers/post"
+	"github.com/imgbuild/imgbuild/drivers/post/posttest"
 	"github.com/imgbuild/imgbuild/drivers/ssh/sshtest"
 	"github.com/imgbuild/imgbuild/engine"
 	"github.com/imgbuild/imgbuild/engine/event"
@@ -58,15 +55,7 @@ null(name = "web", ssh_host = %q, ssh_port = %d, ssh_username = %q,
 	if err := sum.Result("web").Err; err != nil {
 		t.Fatalf("build: %v\n%s", err, rec.Log())
 	}
-	data, err := os.ReadFile(filepath.Join(ws, "output/manifest.json"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	var man struct{ Builds []post.ManifestBuild }
-	if err := json.Unmarshal(data, &man); err != nil {
-		t.Fatal(err)
-	}
-	b := man.Builds[0]
+	b := posttest.Manifest(t, filepath.Join(ws, "output/manifest.json"))[0]
 	var got string
 	for _, p := range b.Packages {
 		if p.Name == "openssh-server" {
@@ -85,15 +74,7 @@ null(name = "web", ssh_host = %q, ssh_port = %d, ssh_username = %q,
 	}
 
 	// The SBOM, read back with the SPDX library.
-	f, err := os.Open(filepath.Join(ws, b.SBOM))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer f.Close()
-	var doc spdx.Document
-	if err := spdxjson.ReadInto(f, &doc); err != nil {
-		t.Fatalf("%s: %v", b.SBOM, err)
-	}
+	doc := posttest.SBOM(t, filepath.Join(ws, b.SBOM))
 	if len(doc.Packages) != len(b.Packages)+1 {
 		t.Errorf("the SBOM has %d packages, the manifest %d (+1 for the image)", len(doc.Packages), len(b.Packages))
 	}

@@ -2,17 +2,13 @@ package rootfs_test
 
 import (
 	"context"
-	"encoding/json"
 	"maps"
-	"os"
 	"path/filepath"
 	"strings"
 	"testing"
 
-	spdxjson "github.com/spdx/tools-golang/json"
-	spdx "github.com/spdx/tools-golang/spdx/v2/v2_3"
-
 	"github.com/imgbuild/imgbuild/drivers/post"
+	"github.com/imgbuild/imgbuild/drivers/post/posttest"
 	"github.com/imgbuild/imgbuild/engine"
 	"github.com/imgbuild/imgbuild/engine/event"
 	"github.com/imgbuild/imgbuild/engine/testkit"
@@ -91,15 +87,7 @@ func checkTreePackages(t *testing.T, dir, status string) {
 			installed[fields["Package"]] = fields["Version"] + " " + fields["Architecture"]
 		}
 	}
-	data, err := os.ReadFile(filepath.Join(dir, "output/manifest.json"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	var man struct{ Builds []post.ManifestBuild }
-	if err := json.Unmarshal(data, &man); err != nil {
-		t.Fatal(err)
-	}
-	b := man.Builds[0]
+	b := posttest.Manifest(t, filepath.Join(dir, "output/manifest.json"))[0]
 	listed := map[string]string{}
 	for _, p := range b.Packages {
 		listed[p.Name] = p.Version + " " + p.Arch
@@ -108,15 +96,7 @@ func checkTreePackages(t *testing.T, dir, status string) {
 	if len(installed) < 50 || !maps.Equal(installed, listed) || b.PackageManager != "dpkg" || b.Distro != "debian" || b.DistroVersion != "12" {
 		t.Errorf("the manifest's packages (%d) are not those installed in the tree (%d)", len(listed), len(installed))
 	}
-	f, err := os.Open(filepath.Join(dir, b.SBOM))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer f.Close()
-	var doc spdx.Document
-	if err := spdxjson.ReadInto(f, &doc); err != nil {
-		t.Fatalf("%s: %v", b.SBOM, err)
-	}
+	doc := posttest.SBOM(t, filepath.Join(dir, b.SBOM))
 	purls := map[string]bool{}
 	for _, p := range doc.Packages {
 		for _, r := range p.PackageExternalReferences {
