@@ -26,11 +26,15 @@ var (
 	_ starlark.HasAttrs  = (*RunTime)(nil)
 )
 
-func (r *RunTime) String() string        { return "${run:" + r.v.String() + "}" }
+func (r *RunTime) String() string        { return runText(r.v) }
 func (r *RunTime) Type() string          { return "run value" }
 func (r *RunTime) Freeze()               {}
 func (r *RunTime) Truth() starlark.Bool  { return starlark.True }
 func (r *RunTime) Hash() (uint32, error) { return starlark.String(r.String()).Hash() }
+
+// runText is how a run value is written in a string: "${run:timestamp}",
+// which reads back as the same value.
+func runText(v value.RunValue) string { return "${run:" + v.String() + "}" }
 
 // Binary joins the value with strings, references and other run values.
 func (r *RunTime) Binary(op syntax.Token, y starlark.Value, side starlark.Side) (starlark.Value, error) {

@@ -267,18 +267,7 @@ func plain(x starlark.Value) starlark.Value {
 	case *Ref, *RunTime:
 		return starlark.String(x.String())
 	case *Template:
-		var b strings.Builder
-		for _, p := range x.parts {
-			switch {
-			case p.Ref != nil:
-				b.WriteString("${" + p.Ref.String() + "}")
-			case p.Run != nil:
-				b.WriteString((&RunTime{v: *p.Run}).String())
-			default:
-				b.WriteString(p.Lit)
-			}
-		}
-		return starlark.String(b.String())
+		return starlark.String(value.PartsText(x.parts, runText, func(lit string) string { return lit }))
 	case *starlark.List:
 		out := make([]starlark.Value, x.Len())
 		for i := range out {

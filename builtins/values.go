@@ -88,22 +88,12 @@ type Template struct {
 // "${run:timestamp}" and sensitive parts as their markers, which read back
 // as the same template.
 func (t *Template) String() string {
-	var b strings.Builder
-	for _, p := range t.parts {
-		switch {
-		case p.Ref != nil:
-			b.WriteString("${" + p.Ref.String() + "}")
-		case p.Run != nil:
-			b.WriteString((&RunTime{v: *p.Run}).String())
-		case p.Sensitive && t.tab != nil:
-			b.WriteString(t.tab.marker(p.Lit))
-		case p.Sensitive:
-			b.WriteString("(sensitive)")
-		default:
-			b.WriteString(p.Lit)
+	return value.PartsText(t.parts, runText, func(lit string) string {
+		if t.tab != nil {
+			return t.tab.marker(lit)
 		}
-	}
-	return b.String()
+		return "(sensitive)"
+	})
 }
 func (t *Template) Type() string          { return "output string" }
 func (t *Template) Freeze()               {}

@@ -10,6 +10,7 @@ import (
 	gossh "golang.org/x/crypto/ssh"
 
 	"github.com/imgbuild/imgbuild/engine/panics"
+	"github.com/imgbuild/imgbuild/engine/retry"
 )
 
 // conn is one live connection (and the bastion's, when there is one).
@@ -74,14 +75,7 @@ func (c *conn) why() error {
 // connection when three intervals pass without one, so that a machine that
 // vanished (rebooted, its network cut) is noticed rather than waited on.
 func (c *conn) keepAlive(client *gossh.Client, interval time.Duration) {
-	t := time.NewTicker(interval)
-	defer t.Stop()
-	for {
-		select {
-		case <-c.dead:
-			return
-		case <-t.C:
-		}
+	retry.Every(c.dead, interval, func() bool {
 		reply := make(chan error, 1)
 		panics.Go(c.ctx, func() {
 			_, _, err := client.SendRequest("keepalive@openssh.com", true, nil)
@@ -89,17 +83,15 @@ func (c *conn) keepAlive(client *gossh.Client, interval time.Duration) {
 		})
 		select {
 		case err := <-reply:
-			if err != nil {
-				return // the connection is gone; Wait reports it
-			}
+			return err == nil // an error: the connection is gone; Wait reports it
 		case <-time.After(3 * interval):
 			c.setReason(fmt.Errorf("no answer to keepalives for %s", 3*interval))
 			client.Close()
-			return
+			return false
 		case <-c.dead:
-			return
+			return false
 		}
-	}
+	})
 }
 
 // alive reports whether the connection is still up.

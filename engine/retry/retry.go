@@ -1,7 +1,8 @@
 // Package retry is the one way imgbuild waits and tries again: Do calls an
 // operation until it succeeds, with waits that grow between the tries, and
-// Sleep is the context-aware sleep every wait uses. The SSH communicator's
-// dialling, the amazon driver's waiters and cleanups and the shell
+// Sleep is the context-aware sleep every wait uses; Every is the loop of the
+// watchers that poll on a ticker. The SSH communicator's dialling and
+// keepalives, the amazon driver's waiters and cleanups and the shell
 // provisioner's max_retries are written with it.
 //
 // It is our own small helper rather than a backoff library because the
@@ -106,5 +107,24 @@ func Sleep(ctx context.Context, d time.Duration) error {
 		return nil
 	case <-ctx.Done():
 		return context.Cause(ctx)
+	}
+}
+
+// Every calls tick every interval, the first time one interval from now,
+// until stop is closed or tick returns false. It is the loop behind the
+// watchers that poll on a ticker: SSH keepalives, the evaluation's memory
+// watch, the S3 lock's lease renewal and vcsim's power-off watch.
+func Every(stop <-chan struct{}, interval time.Duration, tick func() bool) {
+	t := time.NewTicker(interval)
+	defer t.Stop()
+	for {
+		select {
+		case <-stop:
+			return
+		case <-t.C:
+			if !tick() {
+				return
+			}
+		}
 	}
 }

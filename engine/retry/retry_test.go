@@ -89,3 +89,30 @@ func TestSleepEndsWithTheContext(t *testing.T) {
 		t.Fatalf("got %v, want context.Canceled", err)
 	}
 }
+
+func TestEveryTicksUntilTickSaysStop(t *testing.T) {
+	n := 0
+	Every(make(chan struct{}), time.Millisecond, func() bool { n++; return n < 3 })
+	if n != 3 {
+		t.Errorf("tick called %d times, want 3 (it returned false on the third)", n)
+	}
+}
+
+func TestEveryReturnsWhenStopIsClosed(t *testing.T) {
+	stop := make(chan struct{})
+	ticked := make(chan struct{})
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		Every(stop, time.Millisecond, func() bool {
+			select {
+			case ticked <- struct{}{}:
+			default:
+			}
+			return true
+		})
+	}()
+	<-ticked
+	close(stop)
+	<-done
+}

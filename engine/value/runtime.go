@@ -101,22 +101,13 @@ func HasRun(v Value) bool {
 }
 
 func walkParts(v Value, fn func(Part)) {
-	switch v := v.(type) {
-	case *Template:
-		for _, p := range v.Parts {
-			fn(p)
+	walkLeaves("", v, func(_ string, leaf Value) {
+		if t, ok := leaf.(*Template); ok {
+			for _, p := range t.Parts {
+				fn(p)
+			}
 		}
-	case List:
-		for _, e := range v {
-			walkParts(e, fn)
-		}
-	case *Map:
-		for _, k := range v.Keys {
-			walkParts(v.Values[k], fn)
-		}
-	case *Object:
-		walkParts(&v.Fields, fn)
-	}
+	})
 }
 
 // ResolveRun returns v with every run value replaced by its text for the

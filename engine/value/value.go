@@ -205,23 +205,32 @@ type FoundRef struct {
 
 // Walk calls fn for every reference in v; path names where v sits.
 func Walk(path string, v Value, fn func(FoundRef)) {
-	switch v := v.(type) {
-	case *Template:
-		for _, r := range v.Refs() {
-			fn(FoundRef{Path: path, Ref: r})
+	walkLeaves(path, v, func(path string, leaf Value) {
+		if t, ok := leaf.(*Template); ok {
+			for _, r := range t.Refs() {
+				fn(FoundRef{Path: path, Ref: r})
+			}
 		}
+	})
+}
+
+// walkLeaves calls fn for every value in v that is not a list, a dict or an
+// object (v itself when it is none of them), with the path that leads to it
+// from path, as Walk names it.
+func walkLeaves(path string, v Value, fn func(path string, leaf Value)) {
+	switch v := v.(type) {
 	case List:
 		for i, e := range v {
-			Walk(fmt.Sprintf("%s[%d]", path, i), e, fn)
+			walkLeaves(path+"["+strconv.Itoa(i)+"]", e, fn)
 		}
 	case *Map:
 		for _, k := range v.Keys {
-			Walk(join(path, k), v.Values[k], fn)
+			walkLeaves(join(path, k), v.Values[k], fn)
 		}
 	case *Object:
-		for _, k := range v.Fields.Keys {
-			Walk(join(path, k), v.Fields.Values[k], fn)
-		}
+		walkLeaves(path, &v.Fields, fn)
+	default:
+		fn(path, v)
 	}
 }
 
@@ -234,30 +243,20 @@ func join(path, k string) string {
 
 // Secrets calls fn with every sensitive string in v.
 func Secrets(v Value, fn func(string)) {
-	switch v := v.(type) {
-	case String:
-		if v.Sensitive {
-			fn(v.S)
-		}
-	case *Template:
-		for _, p := range v.Parts {
-			if p.Sensitive {
-				fn(p.Lit)
+	walkLeaves("", v, func(_ string, leaf Value) {
+		switch leaf := leaf.(type) {
+		case String:
+			if leaf.Sensitive {
+				fn(leaf.S)
+			}
+		case *Template:
+			for _, p := range leaf.Parts {
+				if p.Sensitive {
+					fn(p.Lit)
+				}
 			}
 		}
-	case List:
-		for _, e := range v {
-			Secrets(e, fn)
-		}
-	case *Map:
-		for _, k := range v.Keys {
-			Secrets(v.Values[k], fn)
-		}
-	case *Object:
-		for _, k := range v.Fields.Keys {
-			Secrets(v.Fields.Values[k], fn)
-		}
-	}
+	})
 }
 
 // Resolver returns the value of a build's output.
@@ -437,6 +436,26 @@ func format(b *strings.Builder, v Value, f *Formatting) {
 	}
 }
 
+// PartsText writes a template's parts as one text: a reference as
+// "${build.output}", a run value as run gives it, a sensitive literal as
+// sensitive gives it and any other literal as it is.
+func PartsText(parts []Part, run func(RunValue) string, sensitive func(lit string) string) string {
+	var b strings.Builder
+	for _, p := range parts {
+		switch {
+		case p.Ref != nil:
+			b.WriteString("${" + p.Ref.String() + "}")
+		case p.Run != nil:
+			b.WriteString(run(*p.Run))
+		case p.Sensitive:
+			b.WriteString(sensitive(p.Lit))
+		default:
+			b.WriteString(p.Lit)
+		}
+	}
+	return b.String()
+}
+
 // ToJSON converts v into plain Go data for encoding/json: sensitive strings
 // become "(sensitive)", references "${build.output}", run values "(at run:
 // timestamp)".
@@ -468,20 +487,7 @@ func ToJSON(v Value) any {
 		}
 		return out
 	case *Template:
-		var b strings.Builder
-		for _, p := range v.Parts {
-			switch {
-			case p.Ref != nil:
-				b.WriteString("${" + p.Ref.String() + "}")
-			case p.Run != nil:
-				b.WriteString(p.Run.Shown())
-			case p.Sensitive:
-				b.WriteString("(sensitive)")
-			default:
-				b.WriteString(p.Lit)
-			}
-		}
-		return b.String()
+		return PartsText(v.Parts, RunValue.Shown, func(string) string { return "(sensitive)" })
 	case *Object:
 		m := ToJSON(&v.Fields).(map[string]any)
 		m["kind"] = v.Kind

@@ -8,6 +8,8 @@ import (
 	"time"
 
 	"go.starlark.net/starlark"
+
+	"github.com/imgbuild/imgbuild/engine/retry"
 )
 
 // DefaultMaxMemory bounds the memory one evaluation may hold: 2 GiB.
@@ -143,19 +145,13 @@ func (b *budget) checkpoint(t *starlark.Thread) {
 // watch measures the heap while the evaluation runs.
 func (b *budget) watch() {
 	defer b.done.Done()
-	tick := time.NewTicker(watchEvery)
-	defer tick.Stop()
-	for {
-		select {
-		case <-b.stop:
-			return
-		case <-tick.C:
-			if b.memoryOver() {
-				b.cancelMemory()
-				return
-			}
+	retry.Every(b.stop, watchEvery, func() bool {
+		if b.memoryOver() {
+			b.cancelMemory()
+			return false
 		}
-	}
+		return true
+	})
 }
 
 // memoryOver reports whether the evaluation holds more than its bound,

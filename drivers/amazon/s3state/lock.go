@@ -151,14 +151,7 @@ func (l *s3Lease) Lost() <-chan struct{} { return l.lost }
 // lease ran out loses the lease.
 func (l *s3Lease) renew() {
 	defer close(l.done)
-	t := time.NewTicker(l.lease / 3)
-	defer t.Stop()
-	for {
-		select {
-		case <-l.stop:
-			return
-		case <-t.C:
-		}
+	retry.Every(l.stop, l.lease/3, func() bool {
 		l.mu.Lock()
 		etag := l.etag
 		l.mu.Unlock()
@@ -174,9 +167,10 @@ func (l *s3Lease) renew() {
 			l.mu.Unlock()
 		case err == nil && !ok, time.Now().After(l.info.Expires):
 			l.lostOnce.Do(func() { close(l.lost) })
-			return
+			return false
 		}
-	}
+		return true
+	})
 }
 
 // Release stops the renewals and deletes the lock object if it is still

@@ -67,6 +67,8 @@ import (
 	"github.com/vmware/govmomi/vim25/mo"
 	"github.com/vmware/govmomi/vim25/soap"
 	"github.com/vmware/govmomi/vim25/types"
+
+	"github.com/imgbuild/imgbuild/engine/retry"
 )
 
 // Inventory names the harness adds to the VPX model (DC0, cluster DC0_C0
@@ -788,26 +790,19 @@ func cloudInitKeys(ec map[string]string) []string {
 // watchPowerOff powers the VM off once the file appears, for as long as
 // the guest runs.
 func (s *Sim) watchPowerOff(vm *object.VirtualMachine, svm *simulator.VirtualMachine, file string) {
-	tick := time.NewTicker(20 * time.Millisecond)
-	defer tick.Stop()
-	for {
-		select {
-		case <-s.stopping:
-			return
-		case <-tick.C:
-		}
+	retry.Every(s.stopping, 20*time.Millisecond, func() bool {
 		if !s.running(vm.Reference()) {
-			return
+			return false
 		}
 		if _, err := os.Stat(file); err != nil {
-			continue
+			return true
 		}
 		os.Remove(file)
 		if t, err := vm.PowerOff(context.Background()); err == nil {
 			_ = t.Wait(context.Background())
 		}
-		return
-	}
+		return false
+	})
 }
 
 var urlRe = regexp.MustCompile(`http://[^\s<>"]+`)
