@@ -83,13 +83,9 @@ func (s *Shared) validate(deferred schema.Deferred) error {
 
 // Def returns ansible()'s declaration.
 func Def() *engine.ProvisionerDef {
-	return &engine.ProvisionerDef{
-		Schema: schema.Of("ansible",
-			"Runs an Ansible playbook on this machine against the build's machine, which it reaches through imgbuild's SSH adapter whatever the builder (SSH, a chroot, a directory); each task's output streams, and a failed task fails the build with its name and message.",
-			&Config{}),
-		New:    engine.Typed("ansible", func(cfg *Config) engine.Provisioner { return &Ansible{cfg: cfg} }),
-		Filter: provision.Filter,
-	}
+	return provision.Def("ansible",
+		"Runs an Ansible playbook on this machine against the build's machine, which it reaches through imgbuild's SSH adapter whatever the builder (SSH, a chroot, a directory); each task's output streams, and a failed task fails the build with its name and message.",
+		func(cfg *Config) engine.Provisioner { return &Ansible{cfg: cfg} })
 }
 
 // Register adds ansible() and ansible_local() to r.

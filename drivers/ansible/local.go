@@ -57,13 +57,9 @@ func inside(dir, p string) (string, error) {
 
 // LocalDef returns ansible_local()'s declaration.
 func LocalDef() *engine.ProvisionerDef {
-	return &engine.ProvisionerDef{
-		Schema: schema.Of("ansible_local",
-			"Uploads a playbook (and playbook_dir) to the build's machine and runs ansible-playbook there with -c local, installing Ansible first with install = True; each task's output streams, and a failed task fails the build with its name and message.",
-			&LocalConfig{}),
-		New:    engine.Typed("ansible_local", func(cfg *LocalConfig) engine.Provisioner { return &Local{cfg: cfg} }),
-		Filter: provision.Filter,
-	}
+	return provision.Def("ansible_local",
+		"Uploads a playbook (and playbook_dir) to the build's machine and runs ansible-playbook there with -c local, installing Ansible first with install = True; each task's output streams, and a failed task fails the build with its name and message.",
+		func(cfg *LocalConfig) engine.Provisioner { return &Local{cfg: cfg} })
 }
 
 // Local is the ansible_local() provisioner.

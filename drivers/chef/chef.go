@@ -132,13 +132,9 @@ func (c *Config) Validate(deferred schema.Deferred) error {
 
 // Def returns chef_solo()'s declaration.
 func Def() *engine.ProvisionerDef {
-	return &engine.ProvisionerDef{
-		Schema: schema.Of("chef_solo",
-			"Runs Chef Infra Client in local mode (chef-solo) on the build's machine: installs it unless it is there, uploads the cookbooks, roles, data bags and environments, and writes solo.rb and the node's JSON.",
-			&Config{}),
-		New:    engine.Typed("chef_solo", func(cfg *Config) engine.Provisioner { return &Solo{cfg: cfg} }),
-		Filter: provision.Filter,
-	}
+	return provision.Def("chef_solo",
+		"Runs Chef Infra Client in local mode (chef-solo) on the build's machine: installs it unless it is there, uploads the cookbooks, roles, data bags and environments, and writes solo.rb and the node's JSON.",
+		func(cfg *Config) engine.Provisioner { return &Solo{cfg: cfg} })
 }
 
 // Register adds chef_solo() to r.

@@ -97,13 +97,9 @@ func (c *Config) testNames() []string {
 
 // Def returns goss()'s declaration.
 func Def() *engine.ProvisionerDef {
-	return &engine.ProvisionerDef{
-		Schema: schema.Of(Name,
-			"Runs goss on the build's machine: uploads the goss binary named by goss_path and the gossfiles (tests), and runs goss validate there; meant for tests = [...]. A failure lists the checks that failed.",
-			&Config{}),
-		New:    engine.Typed(Name, func(cfg *Config) engine.Provisioner { return &Goss{cfg: cfg} }),
-		Filter: provision.Filter,
-	}
+	return provision.Def(Name,
+		"Runs goss on the build's machine: uploads the goss binary named by goss_path and the gossfiles (tests), and runs goss validate there; meant for tests = [...]. A failure lists the checks that failed.",
+		func(cfg *Config) engine.Provisioner { return &Goss{cfg: cfg} })
 }
 
 // Register adds goss() to r.

@@ -1,7 +1,6 @@
 package provision
 
 import (
-	"bytes"
 	"context"
 	"crypto/rand"
 	"encoding/hex"
@@ -12,6 +11,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/imgbuild/imgbuild/drivers/cfgtool"
 	"github.com/imgbuild/imgbuild/drivers/shellquote"
 	"github.com/imgbuild/imgbuild/engine/event"
 	"github.com/imgbuild/imgbuild/engine/schema"
@@ -20,60 +20,21 @@ import (
 // tailLines is how many lines of stderr a failed script's error quotes.
 const tailLines = 5
 
-// tail keeps the last lines written to it.
-type tail struct {
-	mu    sync.Mutex
-	n     int
-	lines []string
-	part  []byte
-}
+// stderrTail keeps the last lines of a command's stderr, for the error
+// that quotes them when its exit status is not valid.
+func stderrTail() *cfgtool.Lines { return cfgtool.NewLines(tailLines, nil) }
 
-func newTail(n int) *tail { return &tail{n: n} }
-
-func (t *tail) Write(p []byte) (int, error) {
-	t.mu.Lock()
-	defer t.mu.Unlock()
-	n := len(p)
-	for len(p) > 0 {
-		i := bytes.IndexByte(p, '\n')
-		if i < 0 {
-			t.part = append(t.part, p...)
-			if len(t.part) > 4096 {
-				t.part = t.part[len(t.part)-4096:]
-			}
-			break
+// quoted returns the lines last kept, with an unterminated last one, each
+// cut at 300 bytes.
+func quoted(last *cfgtool.Lines) []string {
+	last.Close()
+	lines := last.Last()
+	for i, line := range lines {
+		if len(line) > 300 {
+			lines[i] = line[:300] + "…"
 		}
-		t.part = append(t.part, p[:i]...)
-		t.push(string(t.part))
-		t.part = t.part[:0]
-		p = p[i+1:]
 	}
-	return n, nil
-}
-
-func (t *tail) push(line string) {
-	line = strings.TrimRight(line, "\r")
-	if len(line) > 300 {
-		line = line[:300] + "…"
-	}
-	t.lines = append(t.lines, line)
-	if len(t.lines) > t.n {
-		t.lines = t.lines[len(t.lines)-t.n:]
-	}
-}
-
-// Lines returns the last lines, counting an unterminated last one.
-func (t *tail) Lines() []string {
-	t.mu.Lock()
-	defer t.mu.Unlock()
-	out := append([]string(nil), t.lines...)
-	if len(t.part) > 0 {
-		out = append(out, strings.TrimRight(string(t.part), "\r"))
-	}
-	if len(out) > t.n {
-		out = out[len(out)-t.n:]
-	}
-	return out
+	return lines
 }
 
 // exitError is a script or command that ended with a status not in
@@ -92,7 +53,7 @@ func (e *exitError) Error() string {
 	}
 	msg := fmt.Sprintf("%s exited with status %d (valid: %s)", e.What, e.Status, strings.Join(valid, ", "))
 	if len(e.Stderr) > 0 {
-		msg += "; last lines of stderr:\n    " + strings.Join(e.Stderr, "\n    ")
+		msg += "; last lines of stderr:" + cfgtool.Indent(e.Stderr)
 	}
 	return msg
 }

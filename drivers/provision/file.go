@@ -65,13 +65,9 @@ func (c *FileConfig) Validate(deferred schema.Deferred) error {
 
 // FileDef returns file()'s declaration.
 func FileDef() *engine.ProvisionerDef {
-	return &engine.ProvisionerDef{
-		Schema: schema.Of("file",
-			"Copies files or directories to the build's machine (or from it, with direction = \"download\"), or writes content to a file there.",
-			&FileConfig{}),
-		New:    engine.Typed("file", func(cfg *FileConfig) engine.Provisioner { return &File{cfg: cfg} }),
-		Filter: Filter,
-	}
+	return Def("file",
+		"Copies files or directories to the build's machine (or from it, with direction = \"download\"), or writes content to a file there.",
+		func(cfg *FileConfig) engine.Provisioner { return &File{cfg: cfg} })
 }
 
 // File is the file() provisioner. Local paths are relative to the current

@@ -83,13 +83,9 @@ func containsPlaceholder(tmpl, name string) bool {
 
 // ShellDef returns shell()'s declaration.
 func ShellDef() *engine.ProvisionerDef {
-	return &engine.ProvisionerDef{
-		Schema: schema.Of("shell",
-			"Runs shell scripts on the build's machine: inline commands, or script files uploaded and run in order, with their output streamed line by line.",
-			&ShellConfig{}),
-		New:    engine.Typed("shell", func(cfg *ShellConfig) engine.Provisioner { return &Shell{cfg: cfg} }),
-		Filter: Filter,
-	}
+	return Def("shell",
+		"Runs shell scripts on the build's machine: inline commands, or script files uploaded and run in order, with their output streamed line by line.",
+		func(cfg *ShellConfig) engine.Provisioner { return &Shell{cfg: cfg} })
 }
 
 // Shell is the shell() provisioner.
@@ -198,7 +194,7 @@ func (s *Shell) runOnce(ctx context.Context, env *engine.ProvisionEnv, sc script
 	// trailing comment in execute_command from swallowing the rest.
 	line = "(\n" + line + "\n); imgbuild_status=$?; rm -f " + shellquote.Quote(cmdPath) + "; exit $imgbuild_status"
 	stdout, stderr := env.UI.Lines("stdout"), env.UI.Lines("stderr")
-	last := newTail(tailLines)
+	last := stderrTail()
 	status, err := env.Comm.Run(ctx, &engine.Command{Command: line, Stdout: stdout, Stderr: io.MultiWriter(stderr, last)})
 	stdout.Close()
 	stderr.Close()
@@ -214,7 +210,7 @@ func (s *Shell) runOnce(ctx context.Context, env *engine.ProvisionEnv, sc script
 		return fmt.Errorf("running %s: %w", sc.name, err)
 	}
 	if !validStatus(s.cfg.ValidExitCodes, status) {
-		return &exitError{What: sc.name, Status: status, Valid: s.cfg.ValidExitCodes, Stderr: last.Lines()}
+		return &exitError{What: sc.name, Status: status, Valid: s.cfg.ValidExitCodes, Stderr: quoted(last)}
 	}
 	return nil
 }

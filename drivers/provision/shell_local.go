@@ -47,13 +47,9 @@ func (c *ShellLocalConfig) Validate(deferred schema.Deferred) error {
 
 // ShellLocalDef returns shell_local()'s declaration.
 func ShellLocalDef() *engine.ProvisionerDef {
-	return &engine.ProvisionerDef{
-		Schema: schema.Of("shell_local",
-			"Runs a command or script on this machine (not the build's), in the workspace, with its output streamed line by line; cancelling the build kills it and everything it started.",
-			&ShellLocalConfig{}),
-		New:    engine.Typed("shell_local", func(cfg *ShellLocalConfig) engine.Provisioner { return &ShellLocal{cfg: cfg} }),
-		Filter: Filter,
-	}
+	return Def("shell_local",
+		"Runs a command or script on this machine (not the build's), in the workspace, with its output streamed line by line; cancelling the build kills it and everything it started.",
+		func(cfg *ShellLocalConfig) engine.Provisioner { return &ShellLocal{cfg: cfg} })
 }
 
 // ShellLocal is the shell_local() provisioner. Relative paths (script,
@@ -93,7 +89,7 @@ func (s *ShellLocal) Provision(ctx context.Context, env *engine.ProvisionEnv) er
 	}
 	env.UI.Say("running %s on this machine", what)
 	stdout, stderr := env.UI.Lines("stdout"), env.UI.Lines("stderr")
-	last := newTail(tailLines)
+	last := stderrTail()
 	status, err := local.RunShell(ctx, dir, environ, &engine.Command{Command: line, Stdout: stdout, Stderr: io.MultiWriter(stderr, last)})
 	stdout.Close()
 	stderr.Close()
@@ -101,7 +97,7 @@ func (s *ShellLocal) Provision(ctx context.Context, env *engine.ProvisionEnv) er
 		return explainTimeout(ctx, what, s.cfg.Timeout, err)
 	}
 	if !validStatus(s.cfg.ValidExitCodes, status) {
-		return &exitError{What: what, Status: status, Valid: s.cfg.ValidExitCodes, Stderr: last.Lines()}
+		return &exitError{What: what, Status: status, Valid: s.cfg.ValidExitCodes, Stderr: quoted(last)}
 	}
 	return nil
 }

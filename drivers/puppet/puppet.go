@@ -90,13 +90,9 @@ func (c *Config) Validate(deferred schema.Deferred) error {
 
 // Def returns puppet_apply()'s declaration.
 func Def() *engine.ProvisionerDef {
-	return &engine.ProvisionerDef{
-		Schema: schema.Of("puppet_apply",
-			"Applies a Puppet manifest on the build's machine without a Puppet server (masterless, puppet apply), with its modules, Hiera data and facts uploaded first; install = True installs Puppet through the machine's package manager.",
-			&Config{}),
-		New:    engine.Typed("puppet_apply", func(cfg *Config) engine.Provisioner { return &Apply{cfg: cfg} }),
-		Filter: provision.Filter,
-	}
+	return provision.Def("puppet_apply",
+		"Applies a Puppet manifest on the build's machine without a Puppet server (masterless, puppet apply), with its modules, Hiera data and facts uploaded first; install = True installs Puppet through the machine's package manager.",
+		func(cfg *Config) engine.Provisioner { return &Apply{cfg: cfg} })
 }
 
 // Register adds puppet_apply() to r.

@@ -45,13 +45,9 @@ func (c *Config) Validate(deferred schema.Deferred) error {
 
 // Def returns testinfra()'s declaration.
 func Def() *engine.ProvisionerDef {
-	return &engine.ProvisionerDef{
-		Schema: schema.Of(Name,
-			"Runs testinfra test files (pytest) on this machine against the build's machine over SSH, with an ssh_config holding the host key imgbuild verified and the build's login keys; meant for tests = [...]. Each test's result streams, and a failing test fails with its name and pytest's reason.",
-			&Config{}),
-		New:    engine.Typed(Name, func(cfg *Config) engine.Provisioner { return &Testinfra{cfg: cfg} }),
-		Filter: provision.Filter,
-	}
+	return provision.Def(Name,
+		"Runs testinfra test files (pytest) on this machine against the build's machine over SSH, with an ssh_config holding the host key imgbuild verified and the build's login keys; meant for tests = [...]. Each test's result streams, and a failing test fails with its name and pytest's reason.",
+		func(cfg *Config) engine.Provisioner { return &Testinfra{cfg: cfg} })
 }
 
 // Register adds testinfra() to r.
