@@ -632,7 +632,7 @@ func makeScratchDir(opts RunOptions, build string) (string, int, error) {
 		if _, err := rand.Read(b[:]); err != nil {
 			return "", 0, err
 		}
-		dir := filepath.Join(parent, "imgbuild-"+safeName(build)+"-"+hex.EncodeToString(b[:]))
+		dir := filepath.Join(parent, "imgbuild-"+output.SafeName(build, 40)+"-"+hex.EncodeToString(b[:]))
 		id, err := opts.Journal.Record(journal.Entry{Build: build, Kind: journal.KindDir, What: "scratch directory " + relTo(opts.Workspace, dir), Where: map[string]string{"path": dir}})
 		if err != nil {
 			return "", 0, err
@@ -661,19 +661,6 @@ func relTo(root, p string) string {
 		}
 	}
 	return p
-}
-
-func safeName(s string) string {
-	b := []byte(s)
-	for i, c := range b {
-		if !(c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' || c == '-' || c == '_' || c == '.') {
-			b[i] = '_'
-		}
-	}
-	if len(b) > 40 {
-		b = b[:40]
-	}
-	return filepath.Base(string(b))
 }
 
 // AddProvisioners decodes provisioner objects (with references resolved by

@@ -19,6 +19,7 @@ import (
 	"github.com/gofrs/flock"
 
 	"github.com/imgbuild/imgbuild/engine/filelock"
+	"github.com/imgbuild/imgbuild/engine/output"
 )
 
 // Store keeps the builds' records where runs share them: a file in the
@@ -229,7 +230,7 @@ func (l *LocalStore) Lock(ctx context.Context, build string, opts LockOptions) (
 		timeout = DefaultLockTimeout
 	}
 	sum := sha256.Sum256([]byte(build))
-	path := filepath.Join(filepath.Dir(l.Path), "locks", "builds", safeName(build)+"-"+hex.EncodeToString(sum[:4])+".lock")
+	path := filepath.Join(filepath.Dir(l.Path), "locks", "builds", output.SafeName(build, 40)+"-"+hex.EncodeToString(sum[:4])+".lock")
 	if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
 		return nil, fmt.Errorf("locking build %q: %w", build, err)
 	}

@@ -8,6 +8,7 @@ import (
 	"sync"
 
 	"github.com/imgbuild/imgbuild/engine/event"
+	"github.com/imgbuild/imgbuild/engine/output"
 )
 
 // logStamp is the time that starts every line of a log file.
@@ -168,7 +169,7 @@ func (l *Logs) fileName(build string) string {
 	if p, ok := l.paths[build]; ok {
 		return p
 	}
-	base := safeFileName(build)
+	base := output.SafeName(build, 100)
 	name := base + ".log"
 	for i := 2; l.taken[name]; i++ {
 		name = fmt.Sprintf("%s-%d.log", base, i)
@@ -176,24 +177,6 @@ func (l *Logs) fileName(build string) string {
 	l.taken[name] = true
 	l.paths[build] = name
 	return name
-}
-
-// safeFileName turns a build name into a file name without directories or
-// characters a file system may refuse.
-func safeFileName(s string) string {
-	b := []byte(s)
-	for i, c := range b {
-		if !(c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' || c == '-' || c == '_' || c == '.') {
-			b[i] = '_'
-		}
-	}
-	if len(b) > 100 {
-		b = b[:100]
-	}
-	if len(b) == 0 || b[0] == '.' {
-		b = append([]byte{'_'}, b...)
-	}
-	return string(b)
 }
 
 // fail keeps the first error, which Close reports.

@@ -1,7 +1,6 @@
 package s3state
 
 import (
-	"bytes"
 	"context"
 	"encoding/json"
 	"fmt"
@@ -82,20 +81,7 @@ func (s *Store) Lock(ctx context.Context, build string, opts engine.LockOptions)
 // condition failed.
 func (s *Store) putLock(ctx context.Context, key string, info engine.LockInfo, ifMatch string) (etag string, ok bool, err error) {
 	data, _ := json.Marshal(info)
-	in := &s3.PutObjectInput{Bucket: &s.bucket, Key: &key, Body: bytes.NewReader(data), ContentType: aws.String("application/json")}
-	if ifMatch == "" {
-		in.IfNoneMatch = aws.String("*")
-	} else {
-		in.IfMatch = aws.String(ifMatch)
-	}
-	res, err := s.client.PutObject(ctx, in)
-	switch {
-	case isCode(err, "PreconditionFailed") || isCode(err, "ConditionalRequestConflict"):
-		return "", false, nil
-	case err != nil:
-		return "", false, s.explain(err, key)
-	}
-	return aws.ToString(res.ETag), true, nil
+	return s.putIf(ctx, key, data, ifMatch)
 }
 
 // readLock reads the lock object; an empty ETag means there is none.

@@ -201,21 +201,35 @@ func (s *Store) Put(ctx context.Context, build string, rec *engine.BuildState) e
 		s.mu.Unlock()
 	}
 	key := s.recordKey(build)
-	in := &s3.PutObjectInput{Bucket: &s.bucket, Key: &key, Body: bytes.NewReader(data), ContentType: aws.String("application/json")}
-	if etag == "" {
-		in.IfNoneMatch = aws.String("*")
-	} else {
-		in.IfMatch = aws.String(etag)
+	next, ok, err := s.putIf(ctx, key, data, etag)
+	if err != nil {
+		return err
 	}
-	res, err := s.client.PutObject(ctx, in)
-	if isCode(err, "PreconditionFailed") || isCode(err, "ConditionalRequestConflict") {
+	if !ok {
 		return fmt.Errorf("the record s3://%s/%s was changed by another runner since this one read it: not overwritten", s.bucket, key)
 	}
-	if err != nil {
-		return s.explain(err, key)
-	}
-	s.setETag(build, aws.ToString(res.ETag))
+	s.setETag(build, next)
 	return nil
+}
+
+// putIf writes a JSON object only if it is still the one with the ETag
+// ifMatch, or, with ifMatch "", only if there is none. ok is false when that
+// condition failed; etag is the new object's.
+func (s *Store) putIf(ctx context.Context, key string, data []byte, ifMatch string) (etag string, ok bool, err error) {
+	in := &s3.PutObjectInput{Bucket: &s.bucket, Key: &key, Body: bytes.NewReader(data), ContentType: aws.String("application/json")}
+	if ifMatch == "" {
+		in.IfNoneMatch = aws.String("*")
+	} else {
+		in.IfMatch = aws.String(ifMatch)
+	}
+	res, err := s.client.PutObject(ctx, in)
+	switch {
+	case isCode(err, "PreconditionFailed") || isCode(err, "ConditionalRequestConflict"):
+		return "", false, nil
+	case err != nil:
+		return "", false, s.explain(err, key)
+	}
+	return aws.ToString(res.ETag), true, nil
 }
 
 // Close implements engine.Store: every write is made at once.
