@@ -43,26 +43,17 @@ func (c *Cache) fetchURL(ctx context.Context, url, sha string) (string, error) {
 		return "", err
 	}
 	defer unlock()
-	if exists(dir) {
-		return dir, nil
-	}
-	if err := os.MkdirAll(filepath.Dir(dir), 0o755); err != nil {
-		return "", err
-	}
-	tmp, err := os.MkdirTemp(filepath.Dir(dir), ".tmp-url-")
-	if err != nil {
-		return "", err
-	}
-	defer os.RemoveAll(tmp)
-	archive := filepath.Join(tmp, "archive")
-	if err := c.download(ctx, url, sha, archive); err != nil {
-		return "", err
-	}
-	tree := filepath.Join(tmp, "tree")
-	if err := unpack(archive, tree); err != nil {
-		return "", fmt.Errorf("unpacking %s: %w", url, err)
-	}
-	return dir, install(tree, dir)
+	return makeTree(dir, ".tmp-url-", func(tmp string) (string, error) {
+		archive := filepath.Join(tmp, "archive")
+		if err := c.download(ctx, url, sha, archive); err != nil {
+			return "", err
+		}
+		tree := filepath.Join(tmp, "tree")
+		if err := unpack(archive, tree); err != nil {
+			return "", fmt.Errorf("unpacking %s: %w", url, err)
+		}
+		return tree, nil
+	})
 }
 
 // refetchURL downloads the archive again, for a tree that was changed on

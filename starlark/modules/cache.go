@@ -82,6 +82,29 @@ func (c *Cache) bareRepo(url string) string {
 	return filepath.Join(c.Dir, "git", name+"-"+hex.EncodeToString(sum[:6]))
 }
 
+// makeTree makes the cache tree dir, unless it is there already: fill
+// writes the tree in tmp, a new scratch directory beside dir that is
+// removed afterwards, and returns where; that tree then becomes dir
+// (install).
+func makeTree(dir, prefix string, fill func(tmp string) (tree string, err error)) (string, error) {
+	if exists(dir) {
+		return dir, nil
+	}
+	if err := os.MkdirAll(filepath.Dir(dir), 0o755); err != nil {
+		return "", err
+	}
+	tmp, err := os.MkdirTemp(filepath.Dir(dir), prefix)
+	if err != nil {
+		return "", err
+	}
+	defer os.RemoveAll(tmp)
+	tree, err := fill(tmp)
+	if err != nil {
+		return "", err
+	}
+	return dir, install(tree, dir)
+}
+
 // install renames the finished directory tmp to dir; when another run
 // installed dir first, tmp is removed and theirs is kept.
 func install(tmp, dir string) error {

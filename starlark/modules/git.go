@@ -242,30 +242,20 @@ func (c *Cache) hasCommit(ctx context.Context, bare, commit string) bool {
 // index of its own, so that concurrent checkouts of one repository never
 // share git's index or HEAD.
 func (c *Cache) checkout(ctx context.Context, bare, commit string) (string, error) {
-	dir := c.gitTree(commit)
-	if exists(dir) {
-		return dir, nil
-	}
-	if err := os.MkdirAll(filepath.Dir(dir), 0o755); err != nil {
-		return "", err
-	}
-	tmp, err := os.MkdirTemp(filepath.Dir(dir), ".tmp-git-")
-	if err != nil {
-		return "", err
-	}
-	defer os.RemoveAll(tmp)
-	work := filepath.Join(tmp, "tree")
-	env := []string{"GIT_DIR=" + bare, "GIT_INDEX_FILE=" + filepath.Join(tmp, "index"), "GIT_WORK_TREE=" + work}
-	if err := os.Mkdir(work, 0o755); err != nil {
-		return "", err
-	}
-	if _, err := c.localGit(ctx, env, "read-tree", commit); err != nil {
-		return "", err
-	}
-	if _, err := c.localGit(ctx, env, "checkout-index", "--all", "--force"); err != nil {
-		return "", err
-	}
-	return dir, install(work, dir)
+	return makeTree(c.gitTree(commit), ".tmp-git-", func(tmp string) (string, error) {
+		work := filepath.Join(tmp, "tree")
+		env := []string{"GIT_DIR=" + bare, "GIT_INDEX_FILE=" + filepath.Join(tmp, "index"), "GIT_WORK_TREE=" + work}
+		if err := os.Mkdir(work, 0o755); err != nil {
+			return "", err
+		}
+		if _, err := c.localGit(ctx, env, "read-tree", commit); err != nil {
+			return "", err
+		}
+		if _, err := c.localGit(ctx, env, "checkout-index", "--all", "--force"); err != nil {
+			return "", err
+		}
+		return work, nil
+	})
 }
 
 // refetchGit makes the tree of commit again: from the local repository
