@@ -50,15 +50,11 @@ func incrementalBench(bin string, n, planBuilds int) error {
 	fmt.Printf("%d local() builds, `imgbuild run` as a process:\n", n)
 	fmt.Printf("  full build: %s; no-op re-run (all up to date): %s (target < 1s); ratio %.2f\n", ms(full), ms(noop), float64(noop)/float64(full))
 
-	pdir, err := os.MkdirTemp("", "imgbench-plan-")
+	pdir, file, err := generate(planBuilds)
 	if err != nil {
 		return err
 	}
 	defer os.RemoveAll(pdir)
-	file, err := generate(pdir, planBuilds)
-	if err != nil {
-		return err
-	}
 	dir = pdir
 	validate, err := timed("validate", file)
 	if err != nil {

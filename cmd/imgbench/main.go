@@ -103,9 +103,14 @@ func main() {
 	}
 }
 
-// generate writes a description of n builds with 5 provisioners each;
-// build i consumes an output of build i/2, so the graph is a wide tree.
-func generate(dir string, n int) (string, error) {
+// generate writes a description of n builds with 5 provisioners each, in
+// a new temporary directory that the caller removes; build i consumes an
+// output of build i/2, so the graph is a wide tree.
+func generate(n int) (dir, file string, err error) {
+	dir, err = os.MkdirTemp("", "imgbench-plan-")
+	if err != nil {
+		return "", "", err
+	}
 	var b strings.Builder
 	b.WriteString("version = var(\"version\", default = \"dev\")\n\n")
 	for i := 0; i < n; i++ {
@@ -126,20 +131,20 @@ func generate(dir string, n int) (string, error) {
 )
 `, i, i, env, i, i, i)
 	}
-	path := filepath.Join(dir, "images.star")
-	return path, os.WriteFile(path, []byte(b.String()), 0o644)
+	file = filepath.Join(dir, "images.star")
+	if err := os.WriteFile(file, []byte(b.String()), 0o644); err != nil {
+		os.RemoveAll(dir)
+		return "", "", err
+	}
+	return dir, file, nil
 }
 
 func planBench(bin string, n, runs int) error {
-	dir, err := os.MkdirTemp("", "imgbench-plan-")
+	dir, file, err := generate(n)
 	if err != nil {
 		return err
 	}
 	defer os.RemoveAll(dir)
-	file, err := generate(dir, n)
-	if err != nil {
-		return err
-	}
 	st, _ := os.Stat(file)
 	var walls []time.Duration
 	var peak int64

@@ -254,36 +254,31 @@ func dedupe(list []string) []string {
 // pinned ssh_host_key, the ssh_known_hosts file, the explicit opt-out, the
 // key the driver learned, else an error.
 func hostKeyVerifier(o *Options, learned gossh.PublicKey) (*verifier, error) {
+	return pickVerifier(o, "machine", o.HostKey, "ssh_host_key", o.Addr(), learned)
+}
+
+// bastionVerifier is hostKeyVerifier for the bastion, which has no learned
+// key.
+func bastionVerifier(o *Options, addr string) (*verifier, error) {
+	return pickVerifier(o, "bastion", o.BastionHostKey, "ssh_bastion_host_key", addr, nil)
+}
+
+// pickVerifier is the choice of hostKeyVerifier for one host: pinned is its
+// pinned key, given by keyword; who names the host in the error.
+func pickVerifier(o *Options, who, pinned, keyword, addr string, learned gossh.PublicKey) (*verifier, error) {
 	switch {
-	case o.HostKey != "":
-		p, err := ParseHostKey(o.HostKey)
+	case pinned != "":
+		p, err := ParseHostKey(pinned)
 		if err != nil {
-			return nil, fmt.Errorf("ssh_host_key %v", err)
+			return nil, fmt.Errorf("%s %v", keyword, err)
 		}
-		return pinnedVerifier(p, "ssh_host_key"), nil
+		return pinnedVerifier(p, keyword), nil
 	case o.KnownHosts != "":
-		return knownHostsVerifier(o.KnownHosts, o.Addr())
+		return knownHostsVerifier(o.KnownHosts, addr)
 	case o.InsecureIgnoreHostKey:
 		return &verifier{callback: gossh.InsecureIgnoreHostKey(), insecure: true}, nil
 	case learned != nil:
 		return pinnedVerifier(&PinnedKey{Key: learned, Fingerprint: gossh.FingerprintSHA256(learned)}, "the host key the driver learned"), nil
 	}
-	return nil, errors.New("no way to verify the machine's host key: set ssh_host_key, ssh_known_hosts, or ssh_insecure_ignore_host_key = True")
-}
-
-// bastionVerifier is hostKeyVerifier for the bastion.
-func bastionVerifier(o *Options, addr string) (*verifier, error) {
-	switch {
-	case o.BastionHostKey != "":
-		p, err := ParseHostKey(o.BastionHostKey)
-		if err != nil {
-			return nil, fmt.Errorf("ssh_bastion_host_key %v", err)
-		}
-		return pinnedVerifier(p, "ssh_bastion_host_key"), nil
-	case o.KnownHosts != "":
-		return knownHostsVerifier(o.KnownHosts, addr)
-	case o.InsecureIgnoreHostKey:
-		return &verifier{callback: gossh.InsecureIgnoreHostKey(), insecure: true}, nil
-	}
-	return nil, errors.New("no way to verify the bastion's host key: set ssh_bastion_host_key, ssh_known_hosts, or ssh_insecure_ignore_host_key = True")
+	return nil, fmt.Errorf("no way to verify the %s's host key: set %s, ssh_known_hosts, or ssh_insecure_ignore_host_key = True", who, keyword)
 }

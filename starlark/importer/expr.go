@@ -150,25 +150,17 @@ func (s *scope) expr(e hclsyntax.Expression) (build.Expr, error) {
 		}
 		return s.steps(x, e.Traversal)
 	case *hclsyntax.IndexExpr:
-		x, err := s.expr(e.Collection)
+		xs, err := s.exprs(e.Collection, e.Key)
 		if err != nil {
 			return nil, err
 		}
-		k, err := s.expr(e.Key)
-		if err != nil {
-			return nil, err
-		}
-		return index(x, k), nil
+		return index(xs[0], xs[1]), nil
 	case *hclsyntax.TupleConsExpr:
-		l := list()
-		for _, x := range e.Exprs {
-			v, err := s.expr(x)
-			if err != nil {
-				return nil, err
-			}
-			l.List = append(l.List, v)
+		xs, err := s.exprs(e.Exprs...)
+		if err != nil {
+			return nil, err
 		}
-		return l, nil
+		return list(xs...), nil
 	case *hclsyntax.ObjectConsExpr:
 		d := &build.DictExpr{}
 		for _, item := range e.Items {
@@ -194,19 +186,11 @@ func (s *scope) expr(e hclsyntax.Expression) (build.Expr, error) {
 		}
 		return s.expr(e.Wrapped)
 	case *hclsyntax.ConditionalExpr:
-		c, err := s.expr(e.Condition)
+		xs, err := s.exprs(e.Condition, e.TrueResult, e.FalseResult)
 		if err != nil {
 			return nil, err
 		}
-		t, err := s.expr(e.TrueResult)
-		if err != nil {
-			return nil, err
-		}
-		f, err := s.expr(e.FalseResult)
-		if err != nil {
-			return nil, err
-		}
-		return &build.ConditionalExpr{Then: paren(t), Test: paren(c), Else: paren(f)}, nil
+		return &build.ConditionalExpr{Then: paren(xs[1]), Test: paren(xs[0]), Else: paren(xs[2])}, nil
 	case *hclsyntax.BinaryOpExpr:
 		return s.binaryOp(e)
 	case *hclsyntax.UnaryOpExpr:
@@ -228,6 +212,19 @@ func (s *scope) expr(e hclsyntax.Expression) (build.Expr, error) {
 		return nil, cannot("splat expressions ([*]) are not mapped")
 	}
 	return nil, cannot("this expression is not mapped")
+}
+
+// exprs translates each of es, in order; the first that cannot be
+// translated is the error.
+func (s *scope) exprs(es ...hclsyntax.Expression) ([]build.Expr, error) {
+	out := make([]build.Expr, len(es))
+	for i, x := range es {
+		var err error
+		if out[i], err = s.expr(x); err != nil {
+			return nil, err
+		}
+	}
+	return out, nil
 }
 
 // template joins a string template's parts with +, converting non-string
@@ -415,15 +412,11 @@ func (s *scope) binaryOp(e *hclsyntax.BinaryOpExpr) (build.Expr, error) {
 	if !ok {
 		return nil, cannot("this operator is not mapped")
 	}
-	x, err := s.expr(e.LHS)
+	xs, err := s.exprs(e.LHS, e.RHS)
 	if err != nil {
 		return nil, err
 	}
-	y, err := s.expr(e.RHS)
-	if err != nil {
-		return nil, err
-	}
-	return binary(paren(x), op, paren(y)), nil
+	return binary(paren(xs[0]), op, paren(xs[1])), nil
 }
 
 func (s *scope) forExpr(e *hclsyntax.ForExpr) (build.Expr, error) {

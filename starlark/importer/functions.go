@@ -13,13 +13,9 @@ func (s *scope) function(e *hclsyntax.FunctionCallExpr) (build.Expr, error) {
 	if e.ExpandFinal {
 		return nil, cannot("expanding arguments (...) is not mapped")
 	}
-	args := make([]build.Expr, len(e.Args))
-	for i, a := range e.Args {
-		x, err := s.expr(a)
-		if err != nil {
-			return nil, err
-		}
-		args[i] = x
+	args, err := s.exprs(e.Args...)
+	if err != nil {
+		return nil, err
 	}
 	n := len(args)
 	want := func(k int) error {

@@ -128,27 +128,30 @@ func legacyToHCL(path string, src []byte) ([]byte, error) {
 			return nil, fmt.Errorf("%s: post-processors must be a list", path)
 		}
 		for _, p := range posts {
-			switch p := p.(type) {
-			case string:
-				legacyStep(w, "post-processor", map[string]any{"type": p}, byName)
-			case map[string]any:
-				legacyStep(w, "post-processor", p, byName)
-			case []any:
+			if seq, ok := p.([]any); ok {
 				w("  post-processors {\n")
-				for _, e := range p {
-					switch e := e.(type) {
-					case string:
-						legacyStep(w, "post-processor", map[string]any{"type": e}, byName)
-					case map[string]any:
-						legacyStep(w, "post-processor", e, byName)
-					}
+				for _, e := range seq {
+					legacyPost(w, e, byName)
 				}
 				w("  }\n")
+				continue
 			}
+			legacyPost(w, p, byName)
 		}
 	}
 	w("}\n")
 	return b.Bytes(), nil
+}
+
+// legacyPost writes one post-processor of a legacy template: its type
+// alone, or an object; anything else is passed over.
+func legacyPost(w func(string, ...any), p any, byName map[string]string) {
+	switch p := p.(type) {
+	case string:
+		legacyStep(w, "post-processor", map[string]any{"type": p}, byName)
+	case map[string]any:
+		legacyStep(w, "post-processor", p, byName)
+	}
 }
 
 func legacyStep(w func(string, ...any), kind string, p map[string]any, byName map[string]string) {
