@@ -76,6 +76,9 @@ func TestRunnersSharingS3StateMakeEachBuildOnceAndPassOutputsAcross(t *testing.T
 		go func() {
 			defer wg.Done()
 			for e := range r.events {
+				if e.Type == event.BuildFinished && e.Status == event.Failed || e.Type == event.Warning || e.Type == event.CleanupFailed {
+					t.Logf("runner %d: %s: %s %s %s", i, e.Build, e.Type, e.Message, e.Error)
+				}
 				if e.Type == event.BuildStarted {
 					mu.Lock()
 					if prev, dup := builtBy[e.Build]; dup {
