@@ -119,18 +119,7 @@ func TestPlanGolden(t *testing.T) {
 				if code != 0 {
 					t.Fatalf("exit %d: %s", code, errOut)
 				}
-				golden := filepath.Join(src, name+"."+form.ext)
-				if *update {
-					os.WriteFile(golden, []byte(out), 0o644)
-					return
-				}
-				want, err := os.ReadFile(golden)
-				if err != nil {
-					t.Fatalf("%v (run go test ./cmd/imgbuild -run TestPlanGolden -update)", err)
-				}
-				if out != string(want) {
-					t.Errorf("plan differs from %s:\n--- got\n%s\n--- want\n%s", golden, out, want)
-				}
+				testkit.Golden(t, "plan", filepath.Join(src, name+"."+form.ext), out, *update)
 			})
 		}
 	}

@@ -34,20 +34,7 @@ func importCase(t *testing.T, name string) (dir, stderr string) {
 // with -update.
 func golden(t *testing.T, name, file, got string) {
 	t.Helper()
-	p := filepath.Join(repoRoot(t), "testdata", "import", name, file)
-	if *update {
-		if err := os.WriteFile(p, []byte(got), 0o644); err != nil {
-			t.Fatal(err)
-		}
-		return
-	}
-	want, err := os.ReadFile(p)
-	if err != nil {
-		t.Fatalf("%v (run go test -update to write it)", err)
-	}
-	if got != string(want) {
-		t.Errorf("%s differs from %s:\n%s", file, p, got)
-	}
+	testkit.Golden(t, file, filepath.Join(repoRoot(t), "testdata", "import", name, file), got, *update)
 }
 
 // TestImportCorpus imports every template of testdata/import, compares

@@ -201,11 +201,10 @@ func modGraph(c *cli.Context) error {
 	if c.NArg() != 0 {
 		return invalid(fmt.Errorf("mod graph takes no arguments (imgbuild mod why NAME explains one module)"))
 	}
-	g, err := resolveWorkspace(c, modules.Options{Locked: lockedMode(c)})
+	g, err := shownGraph(c)
 	if err != nil {
 		return err
 	}
-	warnStaleLock(c, g)
 	fmt.Fprint(c.App.Writer, g.Text())
 	return nil
 }
@@ -214,11 +213,10 @@ func modWhy(c *cli.Context) error {
 	if c.NArg() != 1 {
 		return invalid(fmt.Errorf("mod why takes one module name, like imgbuild mod why platform"))
 	}
-	g, err := resolveWorkspace(c, modules.Options{Locked: lockedMode(c)})
+	g, err := shownGraph(c)
 	if err != nil {
 		return err
 	}
-	warnStaleLock(c, g)
 	text, err := g.WhyText(c.Args().First())
 	if err != nil {
 		return modFailed(c, err)
@@ -227,11 +225,18 @@ func modWhy(c *cli.Context) error {
 	return nil
 }
 
-// warnStaleLock says that what is shown is not what the lock says.
-func warnStaleLock(c *cli.Context, g *modules.Graph) {
+// shownGraph resolves the workspace's modules for mod graph and mod why
+// (as --locked says), warning when what is shown is not what the lock
+// says.
+func shownGraph(c *cli.Context) (*modules.Graph, error) {
+	g, err := resolveWorkspace(c, modules.Options{Locked: lockedMode(c)})
+	if err != nil {
+		return nil, err
+	}
 	if changes := g.LockChanges(); len(changes) > 0 {
 		fmt.Fprintf(c.App.ErrWriter, "warning: %s is not up to date with %s; shown as resolved now:\n  %s\nrun imgbuild mod download to write it\n", modules.LockFile, host.ModFile, strings.Join(changes, "\n  "))
 	}
+	return g, nil
 }
 
 func modVerify(c *cli.Context) error {
