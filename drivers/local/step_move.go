@@ -55,29 +55,12 @@ func (s *stepMove) Run(ctx context.Context) error {
 
 func (s *stepMove) copyBeside(ctx context.Context) error {
 	t := s.target
-	st, err := t.outs.StageDir(t.rel, "output_directory")
-	if err != nil {
-		return err
-	}
-	err = func() error {
-		from, err := os.OpenRoot(s.scratch.dir)
-		if err != nil {
-			return err
+	if _, err := t.outs.WriteDir(t.rel, "output_directory", func(dir string) error {
+		if err := copyDir(ctx, s.scratch.dir, dir); err != nil {
+			return fmt.Errorf("copying the result to %s: %w", t.rel, err)
 		}
-		defer from.Close()
-		to, err := os.OpenRoot(st.Path())
-		if err != nil {
-			return err
-		}
-		defer to.Close()
-		return copyTree(ctx, from.FS(), to, nil)
-	}()
-	if err != nil {
-		st.Discard()
-		return fmt.Errorf("copying the result to %s: %w", t.rel, err)
-	}
-	if _, err := st.Place(); err != nil {
-		st.Discard()
+		return nil
+	}); err != nil {
 		return err
 	}
 	return os.RemoveAll(s.scratch.dir)
@@ -98,4 +81,19 @@ func (s *stepMove) Leftovers() []string {
 		return nil
 	}
 	return s.target.outs.Leftovers()
+}
+
+// copyDir copies the tree of the directory from into the directory to.
+func copyDir(ctx context.Context, from, to string) error {
+	src, err := os.OpenRoot(from)
+	if err != nil {
+		return err
+	}
+	defer src.Close()
+	dst, err := os.OpenRoot(to)
+	if err != nil {
+		return err
+	}
+	defer dst.Close()
+	return copyTree(ctx, src.FS(), dst, nil)
 }

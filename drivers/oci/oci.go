@@ -90,17 +90,11 @@ func (p *Image) PostProcess(ctx context.Context, env *engine.PostEnv, in *engine
 		img                v1.Image
 	)
 	if cfg.Format == "oci" {
-		staged, err := outs.StageDir(rel, "output")
+		dir, err := outs.WriteDir(rel, "output", func(dir string) (err error) {
+			l, img, err = writeLayout(ctx, dir, tree, cfg, refs, created, progress)
+			return err
+		})
 		if err != nil {
-			return nil, err
-		}
-		if l, img, err = writeLayout(ctx, staged.Path(), tree, cfg, refs, created, progress); err != nil {
-			staged.Discard()
-			return nil, err
-		}
-		dir, err := staged.Place()
-		if err != nil {
-			staged.Discard()
 			return nil, err
 		}
 		if files, err = filesUnder(dir, outs); err != nil {

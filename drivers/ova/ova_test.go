@@ -18,6 +18,7 @@ import (
 	"github.com/imgbuild/imgbuild/drivers/qemu/qemuimg"
 	"github.com/imgbuild/imgbuild/drivers/vsphere/vcsimtest"
 	"github.com/imgbuild/imgbuild/engine"
+	"github.com/imgbuild/imgbuild/engine/testkit"
 	"github.com/vmware/govmomi/object"
 	"github.com/vmware/govmomi/ovf/importer"
 	"github.com/vmware/govmomi/vim25/mo"
@@ -27,26 +28,14 @@ import (
 // members reads a tar: names in order and contents.
 func members(t *testing.T, p string) ([]string, map[string][]byte, []*tar.Header) {
 	t.Helper()
-	f, err := os.Open(p)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer f.Close()
-	tr := tar.NewReader(f)
 	var names []string
 	var hdrs []*tar.Header
 	data := map[string][]byte{}
-	for {
-		h, err := tr.Next()
-		if err == io.EOF {
-			return names, data, hdrs
-		}
-		if err != nil {
-			t.Fatal(err)
-		}
-		b, _ := io.ReadAll(tr)
+	testkit.TarEntries(t, p, func(h *tar.Header, r io.Reader) {
+		b, _ := io.ReadAll(r)
 		names, data[h.Name], hdrs = append(names, h.Name), b, append(hdrs, h)
-	}
+	})
+	return names, data, hdrs
 }
 
 func makeOVA(t *testing.T, settings map[string]any) (string, *engine.Artifact, *engine.Artifact) {

@@ -16,7 +16,6 @@ import (
 	"time"
 
 	"github.com/imgbuild/imgbuild/engine"
-	"github.com/imgbuild/imgbuild/engine/filelock"
 	"github.com/imgbuild/imgbuild/engine/output"
 	"github.com/imgbuild/imgbuild/engine/schema"
 )
@@ -172,7 +171,6 @@ func (m *Manifest) PostProcess(ctx context.Context, env *engine.PostEnv, in *eng
 		env.UI.Say("manifest: recorded %d file(s) without a checksum: %s", len(skipped), strings.Join(skipped, ", "))
 	}
 	rel := output.Expand(m.cfg.Output, env.Build, env.Driver)
-	outs := env.OutputSet()
 	if r := env.Report; r != nil && r.PackageManager != "" {
 		sbom, err := m.writeSBOM(env, in, r, rel, redact)
 		if err != nil {
@@ -187,12 +185,7 @@ func (m *Manifest) PostProcess(ctx context.Context, env *engine.PostEnv, in *eng
 
 	// Builds of this run and of runs beside it may write the manifest at
 	// once: each replaces its entry holding the manifest's lock.
-	unlock, err := filelock.Lock(ctx, filelock.For(env.Workspace, outs.Abs(rel)))
-	if err != nil {
-		return nil, err
-	}
-	defer unlock()
-	err = outs.Update(rel, "output", func(old []byte) ([]byte, error) {
+	err = env.UpdateShared(ctx, rel, "output", func(old []byte) ([]byte, error) {
 		man, err := parseManifest(old)
 		if err != nil {
 			return nil, fmt.Errorf("%s %w", rel, err)

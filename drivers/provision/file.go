@@ -81,16 +81,7 @@ type File struct {
 func (f *File) Provision(ctx context.Context, env *engine.ProvisionEnv) error {
 	c := f.cfg
 	if c.Direction == "download" {
-		sources := c.Sources
-		if c.Source != "" {
-			sources = []string{c.Source}
-		}
-		for _, src := range sources {
-			if err := f.download(ctx, env, src); err != nil {
-				return err
-			}
-		}
-		return nil
+		return f.each(ctx, env, f.download)
 	}
 	if c.Content != nil {
 		dst := c.Destination
@@ -102,12 +93,18 @@ func (f *File) Provision(ctx context.Context, env *engine.ProvisionEnv) error {
 		}
 		return nil
 	}
-	sources := c.Sources
-	if c.Source != "" {
-		sources = []string{c.Source}
+	return f.each(ctx, env, f.upload)
+}
+
+// each runs transfer for source, or for each of sources, in order, until
+// one fails.
+func (f *File) each(ctx context.Context, env *engine.ProvisionEnv, transfer func(context.Context, *engine.ProvisionEnv, string) error) error {
+	sources := f.cfg.Sources
+	if f.cfg.Source != "" {
+		sources = []string{f.cfg.Source}
 	}
 	for _, src := range sources {
-		if err := f.upload(ctx, env, src); err != nil {
+		if err := transfer(ctx, env, src); err != nil {
 			return err
 		}
 	}
@@ -176,19 +173,10 @@ func (f *File) download(ctx context.Context, env *engine.ProvisionEnv, src strin
 	t := engine.Transfer{Progress: progress(env.UI, label)}
 	if strings.HasSuffix(src, "/") {
 		// A directory: filled beside its place, then moved there whole.
-		st, err := outs.StageDir(rel, "destination")
-		if err != nil {
-			return err
-		}
-		if err := env.Comm.DownloadDir(ctx, src, st.Path(), t); err != nil {
-			st.Discard()
-			return err // it names src
-		}
-		if _, err := st.Place(); err != nil {
-			st.Discard()
-			return err
-		}
-		return nil
+		_, err := outs.WriteDir(rel, "destination", func(dir string) error {
+			return env.Comm.DownloadDir(ctx, src, dir, t) // its error names src
+		})
+		return err
 	}
 	if fi, err := os.Stat(outs.Abs(rel)); strings.HasSuffix(rel, "/") || (err == nil && fi.IsDir()) {
 		rel = path.Join(rel, path.Base(src))

@@ -15,7 +15,6 @@ import (
 	"strings"
 
 	"github.com/imgbuild/imgbuild/engine"
-	"github.com/imgbuild/imgbuild/engine/filelock"
 	"github.com/imgbuild/imgbuild/engine/output"
 	"github.com/imgbuild/imgbuild/engine/schema"
 )
@@ -115,12 +114,7 @@ func (c *Catalog) PostProcess(ctx context.Context, env *engine.PostEnv, in *engi
 		providers = append(providers, CatalogProvider{Name: p, URL: u, ChecksumType: "sha256", Checksum: strings.TrimPrefix(sums[p], "sha256:")})
 	}
 	rel := output.Expand(c.cfg.Output, env.Build, env.Driver)
-	unlock, err := filelock.Lock(ctx, filelock.For(env.Workspace, outs.Abs(rel)))
-	if err != nil {
-		return nil, err
-	}
-	defer unlock()
-	err = outs.Update(rel, "output", func(old []byte) ([]byte, error) {
+	err := env.UpdateShared(ctx, rel, "output", func(old []byte) ([]byte, error) {
 		cat, err := ParseCatalog(old)
 		if err != nil {
 			return nil, fmt.Errorf("%s %w", rel, err)

@@ -143,18 +143,12 @@ func (p *VMXFolder) PostProcess(ctx context.Context, env *engine.PostEnv, in *en
 	outs := env.OutputSet().Forced(cfg.Force)
 	rel := output.Expand(cfg.OutputDirectory, env.Build, env.Driver)
 	start := time.Now()
-	staged, err := outs.StageDir(rel, "output_directory")
+	var files []string
+	dir, err := outs.WriteDir(rel, "output_directory", func(dir string) (err error) {
+		files, err = WriteVM(ctx, env, disk, dir, name, cfg.DiskType, &cfg.Settings)
+		return err
+	})
 	if err != nil {
-		return nil, err
-	}
-	files, err := WriteVM(ctx, env, disk, staged.Path(), name, cfg.DiskType, &cfg.Settings)
-	if err != nil {
-		staged.Discard()
-		return nil, err
-	}
-	dir, err := staged.Place()
-	if err != nil {
-		staged.Discard()
 		return nil, err
 	}
 	var shown []string

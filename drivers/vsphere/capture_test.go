@@ -21,6 +21,7 @@ import (
 	"github.com/imgbuild/imgbuild/drivers/vsphere/vcsimtest"
 	"github.com/imgbuild/imgbuild/engine/event"
 	"github.com/imgbuild/imgbuild/engine/step"
+	"github.com/imgbuild/imgbuild/engine/testkit"
 )
 
 // verifyManifest checks every line of an OVF manifest against the files in
@@ -138,27 +139,14 @@ func TestExportOVAPacksTheDescriptorFirst(t *testing.T) {
 	if len(art.Files) != 1 || art.Files[0] != "out/ova/appliance.ova" {
 		t.Errorf("files %v", art.Files)
 	}
-	f, err := os.Open(ova)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer f.Close()
 	dir := t.TempDir()
-	tr := tar.NewReader(f)
 	var order []string
-	for {
-		h, err := tr.Next()
-		if err == io.EOF {
-			break
-		}
-		if err != nil {
-			t.Fatal(err)
-		}
+	testkit.TarEntries(t, ova, func(h *tar.Header, r io.Reader) {
 		order = append(order, h.Name)
 		w, _ := os.Create(filepath.Join(dir, h.Name))
-		io.Copy(w, tr)
+		io.Copy(w, r)
 		w.Close()
-	}
+	})
 	if strings.Join(order, " ") != "appliance.ovf appliance.mf appliance-disk-0.vmdk" {
 		t.Errorf("tar order %v", order)
 	}

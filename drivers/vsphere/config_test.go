@@ -20,6 +20,8 @@ func minimalISO() map[string]any {
 	return map[string]any{"storage": []any{map[string]any{"disk_size": 1024}}, "ssh_insecure_ignore_host_key": true}
 }
 
+// with is base with the keywords of extra set, and those extra sets to
+// nil removed.
 func with(base map[string]any, extra map[string]any) map[string]any {
 	for k, v := range extra {
 		if v == nil {

@@ -189,15 +189,21 @@ func runMatrix(t *testing.T, e *env, sc scenario) {
 	}
 
 	n := 0
+	// one runs the matrix's next case, named name and counted in *kind.
+	one := func(name string, kind *int, body func(t *testing.T, i int)) {
+		n++
+		i := n
+		t.Run(name, func(t *testing.T) {
+			matrixStats.Lock()
+			*kind++
+			matrixStats.Unlock()
+			body(t, i)
+		})
+	}
 	for _, s := range sc0.steps {
 		for _, m := range sc0.methods[s] {
-			n++
-			i := n
 			s, m := s, m
-			t.Run(fmt.Sprintf("fault/%s/%s", s, m), func(t *testing.T) {
-				matrixStats.Lock()
-				matrixStats.faults++
-				matrixStats.Unlock()
+			one(fmt.Sprintf("fault/%s/%s", s, m), &matrixStats.faults, func(t *testing.T, i int) {
 				attempt(t, i, func(step string, _ context.CancelFunc) {
 					if step == s {
 						e.sim.FailCall(m, 1, injected())
@@ -208,33 +214,18 @@ func runMatrix(t *testing.T, e *env, sc scenario) {
 		// Steps that make no vSphere call fail their own way.
 		switch s {
 		case "connect via SSH":
-			n++
-			i := n
-			t.Run("fault/connect via SSH/no SSH server", func(t *testing.T) {
-				matrixStats.Lock()
-				matrixStats.faults++
-				matrixStats.Unlock()
+			one("fault/connect via SSH/no SSH server", &matrixStats.faults, func(t *testing.T, i int) {
 				attempt(t, i, func(string, context.CancelFunc) {}, "connect via SSH: no SSH server answered", func(kw map[string]any) {
 					kw["ssh_port"], kw["ssh_timeout"] = closedPort(t), "1s"
 				}, nil)
 			})
 		case "provision":
-			n++
-			i := n
-			t.Run("fault/provision/exit 3", func(t *testing.T) {
-				matrixStats.Lock()
-				matrixStats.faults++
-				matrixStats.Unlock()
+			one("fault/provision/exit 3", &matrixStats.faults, func(t *testing.T, i int) {
 				attempt(t, i, func(string, context.CancelFunc) {}, "provision: provisioner 1/1: shell", nil, shell("exit 3"))
 			})
 		}
-		n++
-		i := n
 		s := s
-		t.Run(fmt.Sprintf("cancel at start/%s", s), func(t *testing.T) {
-			matrixStats.Lock()
-			matrixStats.cancels++
-			matrixStats.Unlock()
+		one(fmt.Sprintf("cancel at start/%s", s), &matrixStats.cancels, func(t *testing.T, i int) {
 			attempt(t, i, func(step string, cancel context.CancelFunc) {
 				if step == s {
 					cancel()
@@ -242,13 +233,8 @@ func runMatrix(t *testing.T, e *env, sc scenario) {
 			}, "context canceled", nil, nil)
 		})
 		if ms := sc0.methods[s]; len(ms) > 0 && !plumbing[ms[0]] {
-			n++
-			i := n
 			m := ms[0]
-			t.Run(fmt.Sprintf("cancel during/%s/%s", s, m), func(t *testing.T) {
-				matrixStats.Lock()
-				matrixStats.cancels++
-				matrixStats.Unlock()
+			one(fmt.Sprintf("cancel during/%s/%s", s, m), &matrixStats.cancels, func(t *testing.T, i int) {
 				attempt(t, i, func(step string, cancel context.CancelFunc) {
 					if step == s {
 						e.sim.OnCall(m, 1, cancel)

@@ -3,7 +3,6 @@ package vsphere
 import (
 	"context"
 	"fmt"
-	"net"
 	"os"
 	"path/filepath"
 	"strings"
@@ -71,25 +70,21 @@ func newVCEnv(t *testing.T) *env {
 // base returns the keywords every build of the tests needs: vcsim's
 // address and login, the sshd's port, user and host key.
 func (e *env) base() map[string]any {
-	if e.ssh == nil {
-		return map[string]any{
-			"vcenter_server":               e.sim.URL.String(),
-			"username":                     vcsimtest.Username,
-			"password":                     vcsimtest.Password,
-			"insecure_connection":          true,
-			"cluster":                      "DC0_C0",
-			"ssh_insecure_ignore_host_key": true,
-		}
-	}
-	return map[string]any{
+	m := map[string]any{
 		"vcenter_server":      e.sim.URL.String(),
 		"username":            vcsimtest.Username,
 		"password":            vcsimtest.Password,
 		"insecure_connection": true,
 		"cluster":             "DC0_C0",
-		"ssh_port":            e.ssh.Port,
-		"ssh_username":        e.ssh.User,
-		"ssh_host_key":        e.ssh.HostKeyLine,
+	}
+	if e.ssh == nil {
+		m["ssh_insecure_ignore_host_key"] = true
+		return m
+	}
+	return with(m, map[string]any{
+		"ssh_port":     e.ssh.Port,
+		"ssh_username": e.ssh.User,
+		"ssh_host_key": e.ssh.HostKeyLine,
 		// Far above what a busy machine needs for the harness to give the
 		// guest its key (the ISO flow's guest fetches it over HTTP).
 		"ssh_timeout":            "60s",
@@ -97,7 +92,7 @@ func (e *env) base() map[string]any {
 		"ip_settle_timeout":      "0s",
 		"ip_wait_timeout":        "10s",
 		"shutdown_timeout":       "10s",
-	}
+	})
 }
 
 // cloneKW is base plus the keywords of a clone of the sim's template that
@@ -109,14 +104,7 @@ func (e *env) cloneKW(extra map[string]any) map[string]any {
 		"linux_options":     map[string]any{"host_name": "web", "domain": "example.com"},
 		"network_interface": []any{map[string]any{"ipv4_address": "127.0.0.1", "ipv4_netmask": 8}},
 	}
-	for k, v := range extra {
-		if v == nil {
-			delete(m, k)
-			continue
-		}
-		m[k] = v
-	}
-	return m
+	return with(m, extra)
 }
 
 func settingsOf(m map[string]any) *value.Map { return value.FromGo(m).(*value.Map) }
@@ -225,11 +213,9 @@ func fileExists(p string) bool {
 // closedPort returns a 127.0.0.1 port nothing listens on.
 func closedPort(t *testing.T) int {
 	t.Helper()
-	l, err := net.Listen("tcp", "127.0.0.1:0")
+	port, err := testkit.FreePort()
 	if err != nil {
 		t.Fatal(err)
 	}
-	port := l.Addr().(*net.TCPAddr).Port
-	l.Close()
 	return port
 }

@@ -146,13 +146,8 @@ func (inv *inventory) cluster(ctx context.Context, name string) (*object.Cluster
 	if !isNotFound(err) {
 		return nil, fmt.Errorf("finding cluster %q: %s", name, explain(err))
 	}
-	var have []string
-	if list, lerr := inv.finder.ClusterComputeResourceList(ctx, "*"); lerr == nil {
-		for _, c := range list {
-			have = append(have, c.Name())
-		}
-	}
-	return nil, notFound("cluster", name, inv.where(), "cluster", have)
+	list, lerr := inv.finder.ClusterComputeResourceList(ctx, "*")
+	return nil, notFound("cluster", name, inv.where(), "cluster", names(list, lerr, (*object.ClusterComputeResource).Name))
 }
 
 func (inv *inventory) host(ctx context.Context, name string, within *object.ClusterComputeResource) (*object.HostSystem, error) {
@@ -167,17 +162,12 @@ func (inv *inventory) host(ctx context.Context, name string, within *object.Clus
 	if !isNotFound(err) {
 		return nil, fmt.Errorf("finding host %q: %s", name, explain(err))
 	}
-	var have []string
 	pattern, where := "*", inv.where()
 	if within != nil {
 		pattern, where = path.Join(within.InventoryPath, "*"), "cluster "+within.Name()
 	}
-	if list, lerr := inv.finder.HostSystemList(ctx, pattern); lerr == nil {
-		for _, h := range list {
-			have = append(have, h.Name())
-		}
-	}
-	return nil, notFound("host", name, where, "host", have)
+	list, lerr := inv.finder.HostSystemList(ctx, pattern)
+	return nil, notFound("host", name, where, "host", names(list, lerr, (*object.HostSystem).Name))
 }
 
 // resourcePool finds rel under root (a cluster's or host's root pool), or
@@ -194,12 +184,7 @@ func (inv *inventory) resourcePool(ctx context.Context, rel string, root *object
 	if !isNotFound(err) && !isMultiple(err) {
 		return nil, fmt.Errorf("finding resource pool %q: %s", rel, explain(err))
 	}
-	var have []string
-	if list, lerr := inv.finder.ResourcePoolList(ctx, "*"); lerr == nil {
-		for _, r := range list {
-			have = append(have, r.InventoryPath)
-		}
-	}
+	have := inv.poolPaths(ctx)
 	if isMultiple(err) {
 		return nil, fmt.Errorf("several resource pools match %q: give its full path, one of %s", rel, strings.Join(have, ", "))
 	}
@@ -213,12 +198,7 @@ func (inv *inventory) defaultPool(ctx context.Context) (*object.ResourcePool, er
 	if err == nil {
 		return rp, nil
 	}
-	var have []string
-	if list, lerr := inv.finder.ResourcePoolList(ctx, "*"); lerr == nil {
-		for _, r := range list {
-			have = append(have, r.InventoryPath)
-		}
-	}
+	have := inv.poolPaths(ctx)
 	if len(have) == 0 {
 		return nil, fmt.Errorf("%s has no resource pool to run the VM in: add a host or cluster", inv.where())
 	}
@@ -238,11 +218,25 @@ func (inv *inventory) datastore(ctx context.Context, name string) (*object.Datas
 }
 
 func (inv *inventory) datastoreNames(ctx context.Context) []string {
+	list, err := inv.finder.DatastoreList(ctx, "*")
+	return names(list, err, (*object.Datastore).Name)
+}
+
+// poolPaths lists the datacenter's resource pools, by inventory path.
+func (inv *inventory) poolPaths(ctx context.Context) []string {
+	list, err := inv.finder.ResourcePoolList(ctx, "*")
+	return names(list, err, func(r *object.ResourcePool) string { return r.InventoryPath })
+}
+
+// names is name of each object of list, for a message saying what there
+// is; nothing when listing failed (err).
+func names[T any](list []T, err error, name func(T) string) []string {
+	if err != nil {
+		return nil
+	}
 	var have []string
-	if list, err := inv.finder.DatastoreList(ctx, "*"); err == nil {
-		for _, d := range list {
-			have = append(have, d.Name())
-		}
+	for _, x := range list {
+		have = append(have, name(x))
 	}
 	return have
 }

@@ -44,14 +44,7 @@ func (e *env) isoKW(t *testing.T, extra map[string]any) map[string]any {
 		"<esc><wait0s>",
 		"install auto=true priority=critical url={http_url}/preseed.cfg hostname={vm_name}<enter>",
 	}
-	for k, v := range extra {
-		if v == nil {
-			delete(m, k)
-			continue
-		}
-		m[k] = v
-	}
-	return m
+	return with(m, extra)
 }
 
 func TestISOInstallsBootsTypesTheBootCommandAndProvisions(t *testing.T) {

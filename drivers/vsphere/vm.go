@@ -36,29 +36,24 @@ func (b *buildEnv) waitTask(ctx context.Context, t *object.Task, label string) (
 
 // percentSink reports a task's progress as percent.
 func (b *buildEnv) percentSink(ctx context.Context, label string) progress.Sinker {
-	ui := b.job.UI
-	return progress.SinkFunc(func() chan<- progress.Report {
-		ch := make(chan progress.Report)
-		panics.Go(ctx, func() {
-			for r := range ch {
-				if r.Error() == nil {
-					ui.Progress(label, int64(r.Percentage()), 100, "%")
-				}
-			}
-		})
-		return ch
-	})
+	return b.progressSink(ctx, label, 100, "%")
 }
 
 // bytesSink reports a transfer of total bytes, received as percent.
 func (b *buildEnv) bytesSink(ctx context.Context, label string, total int64) progress.Sinker {
+	return b.progressSink(ctx, label, total, "bytes")
+}
+
+// progressSink reports progress received as percent as a share of total
+// units under label; reports with an error are passed over.
+func (b *buildEnv) progressSink(ctx context.Context, label string, total int64, unit string) progress.Sinker {
 	ui := b.job.UI
 	return progress.SinkFunc(func() chan<- progress.Report {
 		ch := make(chan progress.Report)
 		panics.Go(ctx, func() {
 			for r := range ch {
 				if r.Error() == nil {
-					ui.Progress(label, int64(float64(total)*float64(r.Percentage())/100), total, "bytes")
+					ui.Progress(label, int64(float64(total)*float64(r.Percentage())/100), total, unit)
 				}
 			}
 		})

@@ -194,6 +194,27 @@ func (st *Staged) leftover() string {
 	return "directory " + path.Join(path.Dir(st.rel), st.tmp)
 }
 
+// WriteDir writes the output directory rel (named by keyword in
+// messages): fill fills an empty temporary directory beside its place,
+// given by its absolute path, which is moved into place once fill is done.
+// On failure nothing is left. It returns the output's absolute path.
+func (s *Set) WriteDir(rel, keyword string, fill func(dir string) error) (string, error) {
+	st, err := s.StageDir(rel, keyword)
+	if err != nil {
+		return "", err
+	}
+	if err := fill(st.Path()); err != nil {
+		st.Discard()
+		return "", err
+	}
+	dir, err := st.Place()
+	if err != nil {
+		st.Discard()
+		return "", err
+	}
+	return dir, nil
+}
+
 // PlaceDir moves the directory src (a build's scratch directory) into the
 // place of the output directory rel, checking what is there as Check and
 // Place do, and returns the output's absolute path. When src is on

@@ -57,32 +57,57 @@ type TarEntry struct {
 func ReadTar(t testing.TB, r io.Reader) []TarEntry {
 	t.Helper()
 	var out []TarEntry
-	tr := tar.NewReader(r)
-	for {
-		h, err := tr.Next()
-		if errors.Is(err, io.EOF) {
-			return out
-		}
-		if err != nil {
-			t.Fatal(err)
-		}
-		var data []byte
-		if h.Typeflag == tar.TypeReg && h.Size < 1<<20 {
-			data, _ = io.ReadAll(tr)
-		}
-		out = append(out, TarEntry{Header: h, Data: string(data)})
-	}
+	eachTarEntry(t, r, keepTarEntry(&out))
+	return out
 }
 
 // ReadTarFile is ReadTar of the archive at path.
 func ReadTarFile(t testing.TB, path string) []TarEntry {
+	t.Helper()
+	var out []TarEntry
+	TarEntries(t, path, keepTarEntry(&out))
+	return out
+}
+
+// TarEntries calls each for every entry of the tar file at path, in order,
+// with a reader of the entry's whole content; an error opening or reading
+// the tar fails the test.
+func TarEntries(t testing.TB, path string, each func(h *tar.Header, content io.Reader)) {
 	t.Helper()
 	f, err := os.Open(path)
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer f.Close()
-	return ReadTar(t, f)
+	eachTarEntry(t, f, each)
+}
+
+// eachTarEntry calls each for every entry of the tar archive r, in order.
+func eachTarEntry(t testing.TB, r io.Reader, each func(h *tar.Header, content io.Reader)) {
+	t.Helper()
+	tr := tar.NewReader(r)
+	for {
+		h, err := tr.Next()
+		if errors.Is(err, io.EOF) {
+			return
+		}
+		if err != nil {
+			t.Fatal(err)
+		}
+		each(h, tr)
+	}
+}
+
+// keepTarEntry returns an each that appends the entry to out, with the
+// content of a regular file under 1 MiB.
+func keepTarEntry(out *[]TarEntry) func(h *tar.Header, content io.Reader) {
+	return func(h *tar.Header, content io.Reader) {
+		var data []byte
+		if h.Typeflag == tar.TypeReg && h.Size < 1<<20 {
+			data, _ = io.ReadAll(content)
+		}
+		*out = append(*out, TarEntry{Header: h, Data: string(data)})
+	}
 }
 
 // FilesUnder lists the paths of everything but directories below dir, in

@@ -223,16 +223,7 @@ func TestCompareWithOpenSSH(t *testing.T) {
 		size := int64(mib) << 20
 		writeRandom(t, big, size, 1)
 		dst := filepath.Join(dir, "uploaded.bin")
-		check := func(err error) error {
-			if err != nil {
-				return err
-			}
-			fi, err := os.Stat(dst)
-			if err != nil || fi.Size() != size {
-				return fmt.Errorf("uploaded file: %v, %d bytes", err, fi.Size())
-			}
-			return os.Remove(dst)
-		}
+		check := checkSize(dst, size, "uploaded")
 		tb.add(fmt.Sprintf("upload %d MiB", mib), measure(t, srv, reps,
 			contender{"imgbuild", func() error {
 				c, err := connect()
@@ -260,16 +251,7 @@ func TestCompareWithOpenSSH(t *testing.T) {
 			writeRandom(t, big, size, 1)
 		}
 		dst := filepath.Join(dir, "downloaded.bin")
-		check := func(err error) error {
-			if err != nil {
-				return err
-			}
-			fi, err := os.Stat(dst)
-			if err != nil || fi.Size() != size {
-				return fmt.Errorf("downloaded file: %v, %d bytes", err, fi.Size())
-			}
-			return os.Remove(dst)
-		}
+		check := checkSize(dst, size, "downloaded")
 		tb.add(fmt.Sprintf("download %d MiB", mib), measure(t, srv, reps,
 			contender{"imgbuild", func() error {
 				c, err := connect()
@@ -490,4 +472,20 @@ func writeTree(t *testing.T, root string, n int) int64 {
 func opensshVersion() string {
 	out, _ := exec.Command("ssh", "-V").CombinedOutput()
 	return strings.TrimSpace(string(out))
+}
+
+// checkSize returns a check of a transfer's result: its error, else the
+// file dst (the file transferred, named in messages) of size bytes,
+// removed once checked.
+func checkSize(dst string, size int64, what string) func(err error) error {
+	return func(err error) error {
+		if err != nil {
+			return err
+		}
+		fi, err := os.Stat(dst)
+		if err != nil || fi.Size() != size {
+			return fmt.Errorf("%s file: %v, %d bytes", what, err, fi.Size())
+		}
+		return os.Remove(dst)
+	}
 }

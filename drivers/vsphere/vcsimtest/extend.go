@@ -39,8 +39,7 @@ var leaseCounter atomic.Int64
 func (v *exportVM) ExportVm(ctx *simulator.Context, req *types.ExportVm) soap.HasFault {
 	defer ctx.Map.Put(v.VirtualMachine)
 	body := &methods.ExportVmBody{}
-	if v.Runtime.PowerState != types.VirtualMachinePowerStatePoweredOff {
-		body.Fault_ = simulator.Fault("", &types.InvalidPowerState{RequestedState: types.VirtualMachinePowerStatePoweredOff, ExistingState: v.Runtime.PowerState})
+	if body.Fault_ = powerStateFault(v.VirtualMachine, types.VirtualMachinePowerStatePoweredOff); body.Fault_ != nil {
 		return body
 	}
 	id := fmt.Sprintf("lease%d", leaseCounter.Add(1))
@@ -196,8 +195,7 @@ type keyboardVM struct {
 func (v *keyboardVM) PutUsbScanCodes(ctx *simulator.Context, req *types.PutUsbScanCodes) soap.HasFault {
 	defer ctx.Map.Put(v.VirtualMachine)
 	body := &methods.PutUsbScanCodesBody{}
-	if v.Runtime.PowerState != types.VirtualMachinePowerStatePoweredOn {
-		body.Fault_ = simulator.Fault("", &types.InvalidPowerState{RequestedState: types.VirtualMachinePowerStatePoweredOn, ExistingState: v.Runtime.PowerState})
+	if body.Fault_ = powerStateFault(v.VirtualMachine, types.VirtualMachinePowerStatePoweredOn); body.Fault_ != nil {
 		return body
 	}
 	var text strings.Builder
@@ -282,4 +280,13 @@ var usSpecial = map[int32]string{
 	0x40: "f7", 0x41: "f8", 0x42: "f9", 0x43: "f10", 0x44: "f11", 0x45: "f12",
 	0x49: "insert", 0x4a: "home", 0x4b: "pageUp", 0x4c: "del", 0x4d: "end", 0x4e: "pageDown",
 	0x4f: "right", 0x50: "left", 0x51: "down", 0x52: "up", 0x65: "menu",
+}
+
+// powerStateFault is the fault of a call that needs vm in state want, or
+// nil when it is.
+func powerStateFault(vm *simulator.VirtualMachine, want types.VirtualMachinePowerState) *soap.Fault {
+	if vm.Runtime.PowerState == want {
+		return nil
+	}
+	return simulator.Fault("", &types.InvalidPowerState{RequestedState: want, ExistingState: vm.Runtime.PowerState})
 }

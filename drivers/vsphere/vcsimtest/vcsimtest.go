@@ -237,31 +237,8 @@ func (s *Sim) handle(ctx *simulator.Context, m *simulator.Method) (mo.Reference,
 		session = ctx.Session.Key
 	}
 	s.calls = append(s.calls, Call{Method: m.Name, Object: m.This, Body: m.Body, Session: session})
-	var fault types.BaseMethodFault
-	var fire []func()
-	for _, r := range s.faults {
-		if r.method == m.Name && !r.fired {
-			r.seen++
-			if r.seen == r.nth {
-				r.fired, fault = true, r.fault
-			}
-		}
-	}
-	for _, r := range s.cancels {
-		if r.method == m.Name && !r.fired {
-			r.seen++
-			if r.seen == r.nth {
-				r.fired = true
-				fire = append(fire, r.fire)
-			}
-		}
-	}
-	s.mu.Unlock()
-	for _, f := range fire {
-		f()
-	}
-	if fault != nil {
-		return nil, fault
+	if r := s.hit(m.Name); r != nil && r.fault != nil {
+		return nil, r.fault
 	}
 	if m.This.Type == "VirtualMachine" {
 		switch m.Name {
@@ -407,30 +384,44 @@ func httpMethod(r *http.Request) string {
 func (s *Sim) httpCall(method string) int {
 	s.mu.Lock()
 	s.calls = append(s.calls, Call{Method: method, Session: "http"})
-	status := 0
-	var fire []func()
+	if s.hit(method) != nil {
+		return http.StatusInternalServerError
+	}
+	return 0
+}
+
+// hit counts a call of method, just recorded with s.mu held, against the
+// fault and cancel rules. It releases s.mu, runs the cancels the call
+// fires and returns the fault rule it fires (the last one set, when more
+// than one), or nil.
+func (s *Sim) hit(method string) *rule {
+	var fault *rule
 	for _, r := range s.faults {
-		if r.method == method && !r.fired {
-			r.seen++
-			if r.seen == r.nth {
-				r.fired, status = true, http.StatusInternalServerError
-			}
+		if r.count(method) {
+			fault = r
 		}
 	}
+	var fire []func()
 	for _, r := range s.cancels {
-		if r.method == method && !r.fired {
-			r.seen++
-			if r.seen == r.nth {
-				r.fired = true
-				fire = append(fire, r.fire)
-			}
+		if r.count(method) {
+			fire = append(fire, r.fire)
 		}
 	}
 	s.mu.Unlock()
 	for _, f := range fire {
 		f()
 	}
-	return status
+	return fault
+}
+
+// count counts a call of method against r and says whether r fires on it.
+func (r *rule) count(method string) bool {
+	if r.method != method || r.fired {
+		return false
+	}
+	r.seen++
+	r.fired = r.seen == r.nth
+	return r.fired
 }
 
 // FailCall makes the n-th call (from now on) of method fail with fault
