@@ -94,25 +94,16 @@ func BuildClone(ctx context.Context, job *engine.Job) (*engine.Artifact, error) 
 	if b.clone == nil {
 		return nil, fmt.Errorf("vsphere_clone: config is %T, want *vsphere.CloneConfig", job.Config)
 	}
-	vc := &stepConnect{env: b}
-	place := &stepPlacement{env: b, vc: vc}
-	vm := &vmHandle{env: b, vc: vc, place: place}
-	steps := []step.Step{vc, place, &stepClone{vm: vm}}
-	if b.needsHardware() {
-		steps = append(steps, &stepHardware{env: b, vm: vm, place: place})
-	}
-	if b.clone.Customize != nil {
-		steps = append(steps, &stepCustomize{env: b, vm: vm})
-	}
-	steps = append(steps, &stepPowerOn{env: b, vm: vm})
-	fin, err := b.finishSteps(vc, place, vm)
-	if err != nil {
-		return nil, err
-	}
-	if err := job.Steps.Run(ctx, append(steps, fin.steps...)...); err != nil {
-		return nil, err
-	}
-	return fin.artifact(), nil
+	return b.run(ctx, func(vc *stepConnect, place *stepPlacement, vm *vmHandle) []step.Step {
+		steps := []step.Step{&stepClone{vm: vm}}
+		if b.needsHardware() {
+			steps = append(steps, &stepHardware{env: b, vm: vm, place: place})
+		}
+		if b.clone.Customize != nil {
+			steps = append(steps, &stepCustomize{env: b, vm: vm})
+		}
+		return append(steps, &stepPowerOn{env: b, vm: vm})
+	})
 }
 
 // BuildISO runs a vsphere_iso build: create an empty VM with the ISOs
@@ -126,27 +117,37 @@ func BuildISO(ctx context.Context, job *engine.Job) (*engine.Artifact, error) {
 	if b.iso == nil {
 		return nil, fmt.Errorf("vsphere_iso: config is %T, want *vsphere.ISOConfig", job.Config)
 	}
+	return b.run(ctx, func(vc *stepConnect, place *stepPlacement, vm *vmHandle) []step.Step {
+		http := &stepHTTP{env: b, vc: vc}
+		upload := &stepUploadISO{env: b, place: place}
+		var steps []step.Step
+		if b.iso.HTTPDirectory != "" || len(b.iso.HTTPContent) > 0 {
+			steps = append(steps, http)
+		}
+		if b.iso.ISOURL != "" {
+			steps = append(steps, upload)
+		}
+		steps = append(steps, &stepCreateVM{vm: vm, upload: upload}, &stepPowerOn{env: b, vm: vm})
+		if len(b.iso.BootCommand) > 0 {
+			steps = append(steps, &stepBootCommand{env: b, vm: vm, http: http})
+		}
+		return steps
+	})
+}
+
+// run runs a build: it connects and finds the VM's place, runs the steps
+// that make the VM and power it on (what makeVM returns), then the steps
+// both builders end with, and returns the artifact.
+func (b *buildEnv) run(ctx context.Context, makeVM func(vc *stepConnect, place *stepPlacement, vm *vmHandle) []step.Step) (*engine.Artifact, error) {
 	vc := &stepConnect{env: b}
 	place := &stepPlacement{env: b, vc: vc}
 	vm := &vmHandle{env: b, vc: vc, place: place}
-	http := &stepHTTP{env: b, vc: vc}
-	upload := &stepUploadISO{env: b, place: place}
-	steps := []step.Step{vc, place}
-	if b.iso.HTTPDirectory != "" || len(b.iso.HTTPContent) > 0 {
-		steps = append(steps, http)
-	}
-	if b.iso.ISOURL != "" {
-		steps = append(steps, upload)
-	}
-	steps = append(steps, &stepCreateVM{vm: vm, upload: upload}, &stepPowerOn{env: b, vm: vm})
-	if len(b.iso.BootCommand) > 0 {
-		steps = append(steps, &stepBootCommand{env: b, vm: vm, http: http})
-	}
+	steps := append([]step.Step{vc, place}, makeVM(vc, place, vm)...)
 	fin, err := b.finishSteps(vc, place, vm)
 	if err != nil {
 		return nil, err
 	}
-	if err := job.Steps.Run(ctx, append(steps, fin.steps...)...); err != nil {
+	if err := b.job.Steps.Run(ctx, append(steps, fin.steps...)...); err != nil {
 		return nil, err
 	}
 	return fin.artifact(), nil

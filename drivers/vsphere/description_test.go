@@ -2,19 +2,17 @@ package vsphere
 
 import (
 	"context"
-	"encoding/json"
 	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
 
-	"github.com/imgbuild/imgbuild/builtins"
+	"github.com/imgbuild/imgbuild/drivers/post/posttest"
 	"github.com/imgbuild/imgbuild/drivers/vsphere/vcsimtest"
 	"github.com/imgbuild/imgbuild/engine"
 	"github.com/imgbuild/imgbuild/engine/event"
 	"github.com/imgbuild/imgbuild/engine/testkit"
-	"github.com/imgbuild/imgbuild/starlark/description"
 )
 
 // A whole description run as the command line runs it: a vsphere_iso base
@@ -25,39 +23,10 @@ func TestADescriptionBuildsATemplateFromAnISOThenALinkedCloneOfIt(t *testing.T) 
 	e.sim.SetGuest(vcsimtest.Guest{Tools: true, Installer: true, IP: "127.0.0.1", AuthorizedKey: func(line string) { e.ssh.AddAuthorizedKey(t, line) }, PowerOffFile: e.poweroff})
 	before := e.snapshot(t)
 	marker := filepath.Join(t.TempDir(), "provisioned")
-	star := fmt.Sprintf(`
-password = var("vc_password", sensitive = True)
-
-vc = dict(
-    vcenter_server = %q,
-    username = %q,
-    password = password,
-    insecure_connection = True,
-    cluster = "DC0_C0",
-    ssh_port = %d,
-    ssh_username = %q,
-    ssh_host_key = %q,
-    ip_settle_timeout = "0s",
-    shutdown_timeout = "10s",
-)
-
-base = vsphere_iso(
-    name = "base",
-    vm_name = "debian-base",
-    guest_os_type = "debian12_64Guest",
-    storage = [{"disk_size": 8192}],
-    network_adapters = [{"network": "VM Network"}],
-    iso_paths = [%q],
-    http_content = {"/preseed.cfg": "d-i debian-installer/locale string en_US\n"},
-    http_ip = "127.0.0.1",
-    boot_wait = "0s",
-    boot_command = ["<esc><wait0s>", "auto url={http_url}/preseed.cfg<enter>"],
+	star := e.vcStar("") + baseStar(fmt.Sprintf(`
     create_snapshot = True,
     convert_to_template = True,
-    provisioners = [shell(inline = ["echo base >> %s"])],
-    **vc
-)
-
+    provisioners = [shell(inline = ["echo base >> %s"])],`, marker)) + fmt.Sprintf(`
 vsphere_clone(
     name = "web",
     template = base.template,
@@ -71,15 +40,8 @@ vsphere_clone(
     post = [manifest(output = "out/manifest.json")],
     **vc
 )
-`, e.sim.URL.String(), vcsimtest.Username, e.ssh.Port, e.ssh.User, e.ssh.HostKeyLine, vcsimtest.ISOPath, marker, e.poweroff, marker)
-	file := filepath.Join(e.ws, "images.star")
-	if err := os.WriteFile(file, []byte(star), 0o644); err != nil {
-		t.Fatal(err)
-	}
-	d, err := description.Load(description.Options{File: file, Registry: e.reg, Vars: map[string]builtins.VarValue{"vc_password": {Raw: vcsimtest.Password, Source: "--var"}}})
-	if err != nil {
-		t.Fatal(err)
-	}
+`, e.poweroff, marker)
+	d := e.loadStar(t, star)
 	if deps := d.Graph.Deps(mustNode(t, d.Graph, "web")); len(deps) != 1 || deps[0] != "base" {
 		t.Errorf("web depends on %v, want [base]", deps)
 	}
@@ -101,22 +63,9 @@ vsphere_clone(
 	if web.ID != "out/web" || len(web.Files) != 1 || web.Files[0] != "out/web/web-1.0.ova" {
 		t.Errorf("web artifact %+v", web)
 	}
-	var manifest struct {
-		Builds []struct {
-			Name  string `json:"name"`
-			Files []struct {
-				Name   string `json:"name"`
-				SHA256 string `json:"sha256"`
-			} `json:"files"`
-		} `json:"builds"`
-	}
-	data, err := os.ReadFile(filepath.Join(e.ws, "out", "manifest.json"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := json.Unmarshal(data, &manifest); err != nil || len(manifest.Builds) != 1 || manifest.Builds[0].Name != "web" ||
-		len(manifest.Builds[0].Files) != 1 || manifest.Builds[0].Files[0].Name != "out/web/web-1.0.ova" {
-		t.Errorf("manifest %s (%v)", data, err)
+	builds := posttest.Manifest(t, filepath.Join(e.ws, "out", "manifest.json"))
+	if len(builds) != 1 || builds[0].Name != "web" || len(builds[0].Files) != 1 || builds[0].Files[0].Name != "out/web/web-1.0.ova" {
+		t.Errorf("manifest %+v", builds)
 	}
 	// The password never shows.
 	if strings.Contains(rec.JSON(), vcsimtest.Password) {

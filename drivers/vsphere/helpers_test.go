@@ -11,6 +11,7 @@ import (
 
 	"github.com/vmware/govmomi/vim25/types"
 
+	"github.com/imgbuild/imgbuild/builtins"
 	"github.com/imgbuild/imgbuild/drivers/local"
 	"github.com/imgbuild/imgbuild/drivers/post"
 	"github.com/imgbuild/imgbuild/drivers/provision"
@@ -22,6 +23,7 @@ import (
 	"github.com/imgbuild/imgbuild/engine/step"
 	"github.com/imgbuild/imgbuild/engine/testkit"
 	"github.com/imgbuild/imgbuild/engine/value"
+	"github.com/imgbuild/imgbuild/starlark/description"
 )
 
 func init() {
@@ -105,6 +107,64 @@ func (e *env) cloneKW(extra map[string]any) map[string]any {
 		"network_interface": []any{map[string]any{"ipv4_address": "127.0.0.1", "ipv4_netmask": 8}},
 	}
 	return with(m, extra)
+}
+
+// vcStar is the Starlark of vc, a dict of the keywords every build of a
+// description here needs: vcsim's address and login (the password is the
+// variable vc_password, which loadStar gives), the sshd's port, user and
+// host key, and short settle and shutdown timeouts; more is lines of
+// further keywords.
+func (e *env) vcStar(more string) string {
+	return fmt.Sprintf(`
+vc = dict(
+    vcenter_server = %q,
+    username = %q,
+    password = var("vc_password", sensitive = True),
+    insecure_connection = True,
+    cluster = "DC0_C0",
+    ssh_port = %d,
+    ssh_username = %q,
+    ssh_host_key = %q,
+    ip_settle_timeout = "0s",
+    shutdown_timeout = "10s",%s
+)
+`, e.sim.URL.String(), vcsimtest.Username, e.ssh.Port, e.ssh.User, e.ssh.HostKeyLine, more)
+}
+
+// baseStar is the Starlark of base, a vsphere_iso build of vcsim's ISO
+// with vc's keywords, whose installer's answers are served over HTTP;
+// more is lines of further keywords.
+func baseStar(more string) string {
+	return fmt.Sprintf(`
+base = vsphere_iso(
+    name = "base",
+    vm_name = "debian-base",
+    guest_os_type = "debian12_64Guest",
+    storage = [{"disk_size": 8192}],
+    network_adapters = [{"network": "VM Network"}],
+    iso_paths = [%q],
+    http_content = {"/preseed.cfg": "d-i debian-installer/locale string en_US\n"},
+    http_ip = "127.0.0.1",
+    boot_wait = "0s",
+    boot_command = ["<esc><wait0s>", "auto url={http_url}/preseed.cfg<enter>"],%s
+    **vc
+)
+`, vcsimtest.ISOPath, more)
+}
+
+// loadStar writes src to the workspace's images.star and loads it as
+// imgbuild does, with vc_password given as --var would give it.
+func (e *env) loadStar(t *testing.T, src string) *description.Description {
+	t.Helper()
+	file := filepath.Join(e.ws, "images.star")
+	if err := os.WriteFile(file, []byte(src), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	d, err := description.Load(description.Options{File: file, Registry: e.reg, Vars: map[string]builtins.VarValue{"vc_password": {Raw: vcsimtest.Password, Source: "--var"}}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return d
 }
 
 func settingsOf(m map[string]any) *value.Map { return value.FromGo(m).(*value.Map) }

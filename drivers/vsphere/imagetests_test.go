@@ -4,9 +4,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/base64"
-	"encoding/json"
 	"fmt"
-	"os"
 	"path/filepath"
 	"slices"
 	"strings"
@@ -15,7 +13,8 @@ import (
 
 	"github.com/vmware/govmomi/vim25/types"
 
-	"github.com/imgbuild/imgbuild/builtins"
+	"github.com/imgbuild/imgbuild/drivers/post"
+	"github.com/imgbuild/imgbuild/drivers/post/posttest"
 	"github.com/imgbuild/imgbuild/drivers/vsphere/vcsimtest"
 	"github.com/imgbuild/imgbuild/engine"
 	"github.com/imgbuild/imgbuild/engine/event"
@@ -52,43 +51,16 @@ func testedEnv(t *testing.T) (*env, func() []string) {
 // vsphere_clone of base's template with tests of its own (webTests) and no
 // snapshot, whose tests' clone is a full one.
 func (e *env) testedStar(baseTests, webTests string) string {
-	s := fmt.Sprintf(`
-vc = dict(
-    vcenter_server = %q,
-    username = %q,
-    password = var("vc_password", sensitive = True),
-    insecure_connection = True,
-    cluster = "DC0_C0",
-    ssh_port = %d,
-    ssh_username = %q,
-    ssh_host_key = %q,
+	s := e.vcStar(`
     ssh_timeout = "60s",
-    ssh_handshake_attempts = 1000,
-    ip_settle_timeout = "0s",
-    shutdown_timeout = "10s",
-)
-
-base = vsphere_iso(
-    name = "base",
-    vm_name = "debian-base",
-    guest_os_type = "debian12_64Guest",
-    storage = [{"disk_size": 8192}],
-    network_adapters = [{"network": "VM Network"}],
-    iso_paths = [%q],
-    http_content = {"/preseed.cfg": "d-i debian-installer/locale string en_US\n"},
-    http_ip = "127.0.0.1",
-    boot_wait = "0s",
-    boot_command = ["<esc><wait0s>", "auto url={http_url}/preseed.cfg<enter>"],
+    ssh_handshake_attempts = 1000,`) + baseStar(fmt.Sprintf(`
     provisioners = [shell(inline = ["echo provisioned"])],
     create_snapshot = True,
     export = {"output_directory": "out/base"},
     content_library_destination = {"library": %q, "ovf": True},
     convert_to_template = True,
     tests = %s,
-    post = [manifest(output = "out/base-manifest.json")],
-    **vc
-)
-`, e.sim.URL.String(), vcsimtest.Username, e.ssh.Port, e.ssh.User, e.ssh.HostKeyLine, vcsimtest.ISOPath, vcsimtest.Library, baseTests)
+    post = [manifest(output = "out/base-manifest.json")],`, vcsimtest.Library, baseTests))
 	if webTests != "" {
 		s += fmt.Sprintf(`
 vsphere_clone(
@@ -110,14 +82,7 @@ vsphere_clone(
 // with onError; the events go to rec.
 func (e *env) runStar(t *testing.T, src string, onError step.Policy, rec *testkit.Recorder) (*description.Description, *engine.Summary) {
 	t.Helper()
-	file := filepath.Join(e.ws, "images.star")
-	if err := os.WriteFile(file, []byte(src), 0o644); err != nil {
-		t.Fatal(err)
-	}
-	d, err := description.Load(description.Options{File: file, Registry: e.reg, Vars: map[string]builtins.VarValue{"vc_password": {Raw: vcsimtest.Password, Source: "--var"}}})
-	if err != nil {
-		t.Fatal(err)
-	}
+	d := e.loadStar(t, src)
 	return d, engine.Run(context.Background(), d.Graph, e.reg, event.NewBus(rec), engine.RunOptions{Workspace: d.Root, TempDir: t.TempDir(), OnError: onError})
 }
 
@@ -145,27 +110,13 @@ func callIndex(calls []vcsimtest.Call, from int, method string) int {
 }
 
 // manifestTests reads the tests recorded in a manifest of one build.
-func manifestTests(t *testing.T, path string) []struct {
-	Name, Status string
-	Output       []string `json:"output_tail"`
-} {
+func manifestTests(t *testing.T, path string) []post.ManifestTest {
 	t.Helper()
-	var m struct {
-		Builds []struct {
-			Tests []struct {
-				Name, Status string
-				Output       []string `json:"output_tail"`
-			} `json:"tests"`
-		} `json:"builds"`
+	builds := posttest.Manifest(t, path)
+	if len(builds) != 1 {
+		t.Fatalf("manifest %s: %+v, want one build", path, builds)
 	}
-	data, err := os.ReadFile(path)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := json.Unmarshal(data, &m); err != nil || len(m.Builds) != 1 {
-		t.Fatalf("manifest %s: %v", data, err)
-	}
-	return m.Builds[0].Tests
+	return builds[0].Tests
 }
 
 // The tests of a vsphere_iso and of a vsphere_clone build run over SSH on a
@@ -301,13 +252,7 @@ func TestAFailedTestOfTheNewVMRemovesItAndPublishesNothing(t *testing.T) {
 	if want := "test: run tests: 1 of 2 tests failed:\n  \"nginx answers\": inline script exited with status 3"; !strings.Contains(msg, want) {
 		t.Errorf("error: %s", msg)
 	}
-	finished := rec.Of(event.TestFinished)
-	if len(finished) != 2 || finished[0].Status != event.Failed || !slices.Contains(finished[0].Items, "looking for nginx") || finished[1].Status != event.Passed {
-		t.Errorf("test events %+v", finished)
-	}
-	if steps := rec.Steps("base"); slices.Contains(steps, "export") || slices.Contains(steps, "import to content library") || slices.Contains(steps, "convert to template") {
-		t.Errorf("a publishing step ran: %v", steps)
-	}
+	rec.FailedTest(t, "base", "looking for nginx", "export", "import to content library", "convert to template")
 	// Count what is left, as the fault tests do.
 	vms := vcsimtest.New(before, e.sim.VMs(t))
 	templates := 0

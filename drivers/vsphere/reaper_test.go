@@ -4,18 +4,15 @@ import (
 	"context"
 	"fmt"
 	"os"
-	"path/filepath"
 	"strings"
 	"testing"
 	"time"
 
-	"github.com/imgbuild/imgbuild/builtins"
 	"github.com/imgbuild/imgbuild/drivers/vsphere/vcsimtest"
 	"github.com/imgbuild/imgbuild/engine"
 	"github.com/imgbuild/imgbuild/engine/event"
 	"github.com/imgbuild/imgbuild/engine/journal"
 	"github.com/imgbuild/imgbuild/engine/step"
-	"github.com/imgbuild/imgbuild/starlark/description"
 )
 
 // TestCleanupRemovesTheVMAKeptBuildLeftByItsMarker runs a vsphere_clone
@@ -26,26 +23,16 @@ import (
 func TestCleanupRemovesTheVMAKeptBuildLeftByItsMarker(t *testing.T) {
 	e := newEnv(t)
 	before := e.snapshot(t)
-	star := fmt.Sprintf(`
+	star := e.vcStar("") + fmt.Sprintf(`
 vsphere_clone(
     name = "web",
-    vcenter_server = %q,
-    username = %q,
-    password = var("vc_password", sensitive = True),
-    insecure_connection = True,
-    cluster = "DC0_C0",
     template = %q,
     customize = {"network_interface": [{"ipv4_address": "127.0.0.1", "ipv4_netmask": 8}]},
-    ssh_port = %d, ssh_username = %q, ssh_host_key = %q, ip_settle_timeout = "0s",
     provisioners = [shell(inline = ["exit 3"])],
+    **vc
 )
-`, e.sim.URL.String(), vcsimtest.Username, vcsimtest.Template, e.ssh.Port, e.ssh.User, e.ssh.HostKeyLine)
-	file := filepath.Join(e.ws, "images.star")
-	os.WriteFile(file, []byte(star), 0o644)
-	d, err := description.Load(description.Options{File: file, Registry: e.reg, Vars: map[string]builtins.VarValue{"vc_password": {Raw: vcsimtest.Password, Source: "--var"}}})
-	if err != nil {
-		t.Fatal(err)
-	}
+`, vcsimtest.Template)
+	d := e.loadStar(t, star)
 	dir := journal.Dir(e.ws)
 	jr, err := journal.Begin(dir, time.Now())
 	if err != nil {

@@ -1,6 +1,8 @@
 package vsphere
 
 import (
+	"context"
+
 	"github.com/imgbuild/imgbuild/engine"
 	"github.com/imgbuild/imgbuild/engine/schema"
 )
@@ -24,26 +26,25 @@ var outputs = []engine.Output{
 
 // CloneDef declares the vsphere_clone builder.
 func CloneDef() *engine.BuilderDef {
-	return &engine.BuilderDef{
-		Schema: schema.Of(CloneName,
-			"Clones a vSphere VM or template, customizes and boots the clone, provisions it over SSH, shuts it down and keeps it as a VM or template, exports it (OVF/OVA) or imports it into a content library. A failed build removes the clone.",
-			&CloneConfig{}),
-		Outputs: outputs,
-		Build:   BuildClone,
-		Verify:  Verify,
-		// tests = [...] run on a clone of the new VM (testStep).
-		CheckTests: func(any) error { return nil },
-	}
+	return builderDef(CloneName,
+		"Clones a vSphere VM or template, customizes and boots the clone, provisions it over SSH, shuts it down and keeps it as a VM or template, exports it (OVF/OVA) or imports it into a content library. A failed build removes the clone.",
+		&CloneConfig{}, BuildClone)
 }
 
 // ISODef declares the vsphere_iso builder.
 func ISODef() *engine.BuilderDef {
+	return builderDef(ISOName,
+		"Creates a vSphere VM from an installer ISO: attaches the ISO, boots, types boot_command (answers served over HTTP), waits for the installed system, provisions it over SSH, shuts it down and keeps it as a VM or template, exports it or imports it into a content library. A failed build removes the VM.",
+		&ISOConfig{}, BuildISO)
+}
+
+// builderDef declares a vSphere builder named name (doc, its config cfg,
+// build): both have the same outputs, verification and tests.
+func builderDef(name, doc string, cfg any, build func(context.Context, *engine.Job) (*engine.Artifact, error)) *engine.BuilderDef {
 	return &engine.BuilderDef{
-		Schema: schema.Of(ISOName,
-			"Creates a vSphere VM from an installer ISO: attaches the ISO, boots, types boot_command (answers served over HTTP), waits for the installed system, provisions it over SSH, shuts it down and keeps it as a VM or template, exports it or imports it into a content library. A failed build removes the VM.",
-			&ISOConfig{}),
+		Schema:  schema.Of(name, doc, cfg),
 		Outputs: outputs,
-		Build:   BuildISO,
+		Build:   build,
 		Verify:  Verify,
 		// tests = [...] run on a clone of the new VM (testStep).
 		CheckTests: func(any) error { return nil },

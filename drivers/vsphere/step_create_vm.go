@@ -190,12 +190,7 @@ func (s *stepCreateVM) attachISOs(ctx context.Context) error {
 		b.say("attaching %d ISO(s) to %s", len(isoFiles), vm.path)
 	}
 	spec.BootOptions = &types.VirtualMachineBootOptions{BootOrder: devices.BootOrder([]string{"disk", "cdrom"})}
-	t, err := vm.vm.Reconfigure(ctx, spec)
-	if err == nil {
-		_, err = b.waitTask(ctx, t, "attach ISOs")
-	}
-	if err != nil {
-		return ctxErr(ctx, fmt.Errorf("attaching the ISOs to %s: %s", vm.path, explain(err)))
-	}
-	return nil
+	return b.doTask(ctx, "attach ISOs", "attaching the ISOs to "+vm.path, func() (*object.Task, error) {
+		return vm.vm.Reconfigure(ctx, spec)
+	})
 }

@@ -35,14 +35,9 @@ func (s *stepCustomize) Run(ctx context.Context) error {
 		return err
 	}
 	b.say("customizing %s (host name %s)", s.vm.path, spec.Identity.(*types.CustomizationLinuxPrep).HostName.(*types.CustomizationFixedName).Name)
-	t, err := s.vm.vm.Customize(ctx, spec)
-	if err == nil {
-		_, err = b.waitTask(ctx, t, "customize")
-	}
-	if err != nil {
-		return ctxErr(ctx, fmt.Errorf("customizing %s: %s", s.vm.path, explain(err)))
-	}
-	return nil
+	return b.doTask(ctx, "customize", "customizing "+s.vm.path, func() (*object.Task, error) {
+		return s.vm.vm.Customize(ctx, spec)
+	})
 }
 
 // customizationSpec builds the Linux customization for a VM with nics

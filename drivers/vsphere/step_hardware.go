@@ -56,14 +56,9 @@ func (s *stepHardware) Run(ctx context.Context) error {
 		}
 	}
 	b.say("configuring %s: %s", s.vm.path, describeSpec(spec, b.clone.DiskSize, b.clone.Network))
-	t, err := s.vm.vm.Reconfigure(ctx, spec)
-	if err == nil {
-		_, err = b.waitTask(ctx, t, "configure hardware")
-	}
-	if err != nil {
-		return ctxErr(ctx, fmt.Errorf("reconfiguring %s: %s", s.vm.path, explain(err)))
-	}
-	return nil
+	return b.doTask(ctx, "configure hardware", "reconfiguring "+s.vm.path, func() (*object.Task, error) {
+		return s.vm.vm.Reconfigure(ctx, spec)
+	})
 }
 
 // hardwareSpec holds the settings both builders share.

@@ -3,6 +3,8 @@ package vsphere
 import (
 	"context"
 	"fmt"
+
+	"github.com/vmware/govmomi/object"
 )
 
 // stepPowerOn powers the VM on. If the build fails while it runs, the
@@ -19,16 +21,11 @@ func (s *stepPowerOn) Name() string { return "power on" }
 func (s *stepPowerOn) Run(ctx context.Context) error {
 	b, vm := s.env, s.vm
 	b.say("powering on %s", vm.path)
-	cctx, cancel := detached(ctx)
-	t, err := vm.vm.PowerOn(cctx)
-	cancel()
-	if err == nil {
-		_, err = b.waitTask(ctx, t, "power on")
-	}
-	if err != nil {
-		return ctxErr(ctx, fmt.Errorf("powering on %s: %s", vm.path, explain(err)))
-	}
-	return nil
+	return b.doTask(ctx, "power on", "powering on "+vm.path, func() (*object.Task, error) {
+		cctx, cancel := detached(ctx)
+		defer cancel()
+		return vm.vm.PowerOn(cctx)
+	})
 }
 
 // Cleanup powers the VM off hard if the build failed.

@@ -43,12 +43,7 @@ func (s *stepRemoveSettings) Run(ctx context.Context) error {
 		}
 	}
 	b.say("removing %s from %s", what, s.vm.path)
-	t, err := s.vm.vm.Reconfigure(ctx, spec)
-	if err == nil {
-		_, err = b.waitTask(ctx, t, "remove build settings")
-	}
-	if err != nil {
-		return ctxErr(ctx, fmt.Errorf("removing %s from %s: %s", what, s.vm.path, explain(err)))
-	}
-	return nil
+	return b.doTask(ctx, "remove build settings", "removing "+what+" from "+s.vm.path, func() (*object.Task, error) {
+		return s.vm.vm.Reconfigure(ctx, spec)
+	})
 }

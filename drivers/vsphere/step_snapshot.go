@@ -3,6 +3,8 @@ package vsphere
 import (
 	"context"
 	"fmt"
+
+	"github.com/vmware/govmomi/object"
 )
 
 // stepSnapshot snapshots the shut-down VM (create_snapshot): linked clones
@@ -19,12 +21,7 @@ func (s *stepSnapshot) Name() string { return "create snapshot" }
 func (s *stepSnapshot) Run(ctx context.Context) error {
 	b, vm := s.env, s.vm
 	b.say("taking snapshot %q of %s", b.fin.SnapshotName, vm.path)
-	t, err := vm.vm.CreateSnapshot(ctx, b.fin.SnapshotName, "Made by imgbuild build "+b.job.Name, false, false)
-	if err == nil {
-		_, err = b.waitTask(ctx, t, "snapshot")
-	}
-	if err != nil {
-		return ctxErr(ctx, fmt.Errorf("taking snapshot %q of %s: %s", b.fin.SnapshotName, vm.path, explain(err)))
-	}
-	return nil
+	return b.doTask(ctx, "snapshot", fmt.Sprintf("taking snapshot %q of %s", b.fin.SnapshotName, vm.path), func() (*object.Task, error) {
+		return vm.vm.CreateSnapshot(ctx, b.fin.SnapshotName, "Made by imgbuild build "+b.job.Name, false, false)
+	})
 }

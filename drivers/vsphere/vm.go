@@ -34,6 +34,20 @@ func (b *buildEnv) waitTask(ctx context.Context, t *object.Task, label string) (
 	return t.WaitForResult(ctx, b.percentSink(ctx, label))
 }
 
+// doTask starts a task with start and waits for it as waitTask does. A
+// failure says what it was doing ("powering on /DC0/vm/web: ..."); when
+// ctx ended, its cause.
+func (b *buildEnv) doTask(ctx context.Context, label, doing string, start func() (*object.Task, error)) error {
+	t, err := start()
+	if err == nil {
+		_, err = b.waitTask(ctx, t, label)
+	}
+	if err != nil {
+		return ctxErr(ctx, fmt.Errorf("%s: %s", doing, explain(err)))
+	}
+	return nil
+}
+
 // percentSink reports a task's progress as percent.
 func (b *buildEnv) percentSink(ctx context.Context, label string) progress.Sinker {
 	return b.progressSink(ctx, label, 100, "%")

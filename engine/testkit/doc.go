@@ -22,10 +22,10 @@
 // The API, for grep: Integration, Skip, Skipf, Require, RequireProgram,
 // RequireRoot, SkipIfShort, OptIn, ChildEnv; Recorder (NewUI, Recorder.UI,
 // Recorder.Bus, Recorder.OnEvent, Events, Of, Steps, StepTimes, Messages,
-// Lines, Log, JSON); Buffer; Workspace, WriteFile; CopyTree, FilesUnder,
-// ReadTar, ReadTarFile, TarEntries, TarEntry; Settings, Decode, New;
-// FreePort; RunAsNobody; Descendants, Alive, WaitForPIDFile, WaitGone;
-// Eventually, EventuallyWithin, Poll, Receive, WaitTimeout.
+// Lines, Log, JSON, FailedTest); Buffer; Workspace, WriteFile; CopyTree,
+// FilesUnder, ReadTar, ReadTarFile, TarEntries, TarEntry; Settings,
+// Decode, New; FreePort; RunAsNobody; Descendants, Alive, WaitForPIDFile,
+// WaitGone; Eventually, EventuallyWithin, Poll, Receive, WaitTimeout.
 //
 // testkit belongs to the engine layer: it knows no Starlark and no
 // platform. Harnesses of one driver's counterpart stay with that driver
