@@ -218,7 +218,11 @@ func (s *stepPlacement) checkName(ctx context.Context) error {
 	s.replace = existing
 	s.createName = b.name + "-imgbuild-" + b.id[:8]
 	b.say("%s exists (a %s): building as %s and replacing it once the build succeeded (force = True)", existing.InventoryPath, what, s.createName)
-	if other, err := s.inv.child(ctx, s.folder, s.createName); err != nil || other != nil {
+	other, err := s.inv.child(ctx, s.folder, s.createName)
+	if err != nil {
+		return err
+	}
+	if other != nil {
 		return fmt.Errorf("the temporary name %s is taken too: remove it", path.Join(s.folder.InventoryPath, s.createName))
 	}
 	return nil
