@@ -458,35 +458,32 @@ func (s *Set) intend(r *os.Root, fd int, name string, rec *record) error {
 		return err
 	}
 	rec.Kind = kind
-	if kind == kindDir {
-		rec.Entries, err = walk(fd, name)
-	} else {
-		var id string
-		id, err = ident(fd, name)
-		rec.Entries = map[string]string{".": id}
-	}
-	if err != nil {
+	if rec.Entries, err = entriesAt(fd, name, kind); err != nil {
 		return err
 	}
 	return ledger{r}.putIntent(rec)
 }
 
+// entriesAt is what a record holds of name, of kind, in the directory fd:
+// the identity of a file as ".", or of a directory and everything in it.
+func entriesAt(fd int, name, kind string) (map[string]string, error) {
+	if kind == kindDir {
+		return walk(fd, name)
+	}
+	id, err := ident(fd, name)
+	return map[string]string{".": id}, err
+}
+
 // record writes pl's record: what is now at its path.
 func (s *Set) record(r *os.Root, fd int, pl *placement, coming map[string]string) error {
-	name := path.Base(pl.rel)
 	var err error
+	if pl.entries, err = entriesAt(fd, path.Base(pl.rel), pl.kind); err != nil {
+		return err
+	}
 	if pl.kind == kindDir {
-		pl.entries, err = walk(fd, name)
 		for sub, id := range coming {
 			pl.entries[sub] = id
 		}
-	} else {
-		var id string
-		id, err = ident(fd, name)
-		pl.entries = map[string]string{".": id}
-	}
-	if err != nil {
-		return err
 	}
 	// Until Finish, the record also says how to undo the placement, for
 	// the reaper of a killed build.
