@@ -14,6 +14,8 @@ import (
 	"time"
 
 	"github.com/klauspost/pgzip"
+
+	"github.com/imgbuild/imgbuild/engine/ctxio"
 )
 
 // Member is one file of an archive: Data, or the file at Path (Length
@@ -117,27 +119,11 @@ func writeMember(ctx context.Context, tw *tar.Writer, m Member, format tar.Forma
 	if err := tw.WriteHeader(hdr); err != nil {
 		return err
 	}
-	buf := make([]byte, 1<<20)
-	for {
-		if err := ctx.Err(); err != nil {
-			return context.Cause(ctx)
+	return ctxio.Copy(ctx, tw, src, make([]byte, 1<<20), func(n int) {
+		if m.Path != "" {
+			p.add(int64(n))
 		}
-		n, rerr := src.Read(buf)
-		if n > 0 {
-			if _, err := tw.Write(buf[:n]); err != nil {
-				return err
-			}
-			if m.Path != "" {
-				p.add(int64(n))
-			}
-		}
-		if rerr == io.EOF {
-			return nil
-		}
-		if rerr != nil {
-			return rerr
-		}
-	}
+	})
 }
 
 // progress reports bytes written at each new whole percent.

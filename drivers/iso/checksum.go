@@ -16,6 +16,8 @@ import (
 	"regexp"
 	"sort"
 	"strings"
+
+	"github.com/imgbuild/imgbuild/engine/ctxio"
 )
 
 // Algorithms are the checksum algorithms iso_checksum takes, with the
@@ -224,24 +226,15 @@ func SumFile(ctx context.Context, p, algo string, progress func(done, total int6
 	if h == nil {
 		return "", fmt.Errorf("unknown checksum algorithm %q", algo)
 	}
-	buf := make([]byte, 1<<20)
 	var done int64
-	for {
-		if err := ctx.Err(); err != nil {
-			return "", context.Cause(ctx)
-		}
-		n, err := f.Read(buf)
-		h.Write(buf[:n])
+	err = ctxio.Copy(ctx, h, f, make([]byte, 1<<20), func(n int) {
 		done += int64(n)
-		if progress != nil && n > 0 {
+		if progress != nil {
 			progress(done, fi.Size())
 		}
-		if err == io.EOF {
-			break
-		}
-		if err != nil {
-			return "", err
-		}
+	})
+	if err != nil {
+		return "", err
 	}
 	return hex.EncodeToString(h.Sum(nil)), nil
 }

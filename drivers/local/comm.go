@@ -6,14 +6,17 @@ import (
 	"fmt"
 	"io"
 	"io/fs"
+	"maps"
 	"os"
 	"path"
 	"path/filepath"
+	"slices"
 	"sort"
 	"strings"
 	"sync"
 
 	"github.com/imgbuild/imgbuild/engine"
+	"github.com/imgbuild/imgbuild/engine/ctxio"
 )
 
 // Comm is the local communicator: an engine.Communicator whose "machine"
@@ -57,12 +60,7 @@ func NewCommunicator(dir string, env map[string]string) (*Comm, error) {
 		return nil, fmt.Errorf("local communicator: %s is not a directory", abs)
 	}
 	c := &Comm{root: abs, groups: map[int]bool{}}
-	keys := make([]string, 0, len(env))
-	for k := range env {
-		keys = append(keys, k)
-	}
-	sort.Strings(keys)
-	for _, k := range keys {
+	for _, k := range slices.Sorted(maps.Keys(env)) {
 		c.env = append(c.env, k+"="+env[k])
 	}
 	c.env = append(c.env, "IMGBUILD_ROOT="+abs)
@@ -388,28 +386,12 @@ func writeFile(ctx context.Context, root *os.Root, name string, src io.Reader, m
 // copyCtx copies src to dst, checking ctx between chunks and reporting
 // progress after each one.
 func copyCtx(ctx context.Context, dst io.Writer, src io.Reader, total int64, done *int64, progress func(done, total int64)) error {
-	buf := make([]byte, 64<<10)
-	for {
-		if err := ctx.Err(); err != nil {
-			return context.Cause(ctx)
+	return ctxio.Copy(ctx, dst, src, make([]byte, 64<<10), func(n int) {
+		*done += int64(n)
+		if progress != nil {
+			progress(*done, total)
 		}
-		n, rerr := src.Read(buf)
-		if n > 0 {
-			if _, err := dst.Write(buf[:n]); err != nil {
-				return err
-			}
-			*done += int64(n)
-			if progress != nil {
-				progress(*done, total)
-			}
-		}
-		if rerr == io.EOF {
-			return nil
-		}
-		if rerr != nil {
-			return rerr
-		}
-	}
+	})
 }
 
 // open resolves the machine path p inside the root and opens the root for

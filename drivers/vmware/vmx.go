@@ -2,8 +2,9 @@ package vmware
 
 import (
 	"fmt"
+	"maps"
 	"regexp"
-	"sort"
+	"slices"
 	"strconv"
 	"strings"
 )
@@ -89,14 +90,9 @@ func VMX(m Machine) string {
 	for k, v := range m.Extra {
 		kv[k] = v
 	}
-	keys := make([]string, 0, len(kv))
-	for k := range kv {
-		keys = append(keys, k)
-	}
-	sort.Strings(keys)
 	var b strings.Builder
 	b.WriteString(".encoding = \"UTF-8\"\n")
-	for _, k := range keys {
+	for _, k := range slices.Sorted(maps.Keys(kv)) {
 		fmt.Fprintf(&b, "%s = %s\n", k, quote(kv[k]))
 	}
 	return b.String()
