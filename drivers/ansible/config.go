@@ -42,13 +42,8 @@ type Config struct {
 
 // Validate implements schema.Validator.
 func (c *Config) Validate(deferred schema.Deferred) error {
-	if err := c.Shared.validate(deferred); err != nil {
+	if err := c.Shared.validate(deferred, "groups", c.Groups); err != nil {
 		return err
-	}
-	if !deferred.Has("host_alias") && !deferred.Has("groups") {
-		if err := checkNames(c.HostAlias, c.Groups); err != nil {
-			return err
-		}
 	}
 	if err := checkVars("inventory_extra", c.InventoryExtra, "reach the machine"); err != nil {
 		return err
@@ -59,7 +54,10 @@ func (c *Config) Validate(deferred schema.Deferred) error {
 	return c.BuildFilter.Validate()
 }
 
-func (s *Shared) validate(deferred schema.Deferred) error {
+// validate checks what ansible() and ansible_local() both have, then
+// host_alias with the machine's inventory groups (groups, set with the
+// keyword groupsKW).
+func (s *Shared) validate(deferred schema.Deferred, groupsKW string, groups []string) error {
 	if s.Command == "" && !deferred.Has("command") {
 		return schema.Errorf("command", "is empty: name the program that runs playbooks (ansible-playbook)")
 	}
@@ -77,6 +75,9 @@ func (s *Shared) validate(deferred schema.Deferred) error {
 	}
 	if s.MaxRetries < 0 {
 		return schema.Errorf("max_retries", "%d is negative", s.MaxRetries)
+	}
+	if !deferred.Has("host_alias") && !deferred.Has(groupsKW) {
+		return checkNames(s.HostAlias, groups)
 	}
 	return nil
 }

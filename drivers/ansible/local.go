@@ -27,13 +27,8 @@ type LocalConfig struct {
 
 // Validate implements schema.Validator.
 func (c *LocalConfig) Validate(deferred schema.Deferred) error {
-	if err := c.Shared.validate(deferred); err != nil {
+	if err := c.Shared.validate(deferred, "inventory_groups", c.InventoryGroups); err != nil {
 		return err
-	}
-	if !deferred.Has("host_alias") && !deferred.Has("inventory_groups") {
-		if err := checkNames(c.HostAlias, c.InventoryGroups); err != nil {
-			return err
-		}
 	}
 	if c.PlaybookDir != "" && !deferred.Has("playbook_dir") && !deferred.Has("playbook_file") {
 		if _, err := inside(c.PlaybookDir, c.PlaybookFile); err != nil {
