@@ -323,27 +323,28 @@ func blocks(n int64) int64 { return (n + blockSize - 1) / blockSize * blockSize 
 // size (the "default" type of mke2fs.conf).
 const inodeRatio = 16384
 
+// journalBlocks is the journal mke2fs makes, in blocks, for a file system
+// of fewer than below blocks (ext2fs_default_journal_size); a larger one
+// has 262144.
+var journalBlocks = []struct{ below, blocks int64 }{
+	{2048, 0},
+	{32768, 1024},
+	{256 * 1024, 4096},
+	{512 * 1024, 8192},
+	{4096 * 1024, 16384},
+	{8192 * 1024, 32768},
+	{16384 * 1024, 65536},
+	{32768 * 1024, 131072},
+}
+
 // journalBytes is the journal mke2fs makes for a file system of size
-// bytes (ext2fs_default_journal_size).
+// bytes.
 func journalBytes(size int64) int64 {
 	b := size / blockSize
-	switch {
-	case b < 2048:
-		return 0
-	case b < 32768:
-		return 1024 * blockSize
-	case b < 256*1024:
-		return 4096 * blockSize
-	case b < 512*1024:
-		return 8192 * blockSize
-	case b < 4096*1024:
-		return 16384 * blockSize
-	case b < 8192*1024:
-		return 32768 * blockSize
-	case b < 16384*1024:
-		return 65536 * blockSize
-	case b < 32768*1024:
-		return 131072 * blockSize
+	for _, j := range journalBlocks {
+		if b < j.below {
+			return j.blocks * blockSize
+		}
 	}
 	return 262144 * blockSize
 }
