@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"slices"
 	"strings"
 	"testing"
 
@@ -180,11 +181,7 @@ func TestAPanicUnderFailFastCancelsTheOtherBuilds(t *testing.T) {
 	if s := sum.Result("waiting").Status; s != event.Cancelled {
 		t.Errorf("waiting: %s (%v), want cancelled", s, sum.Result("waiting").Err)
 	}
-	found := false
-	for _, e := range rec.list() {
-		found = found || e == "waiting clean launch failed=true"
-	}
-	if !found {
+	if !slices.Contains(rec.list(), "waiting clean launch failed=true") {
 		t.Errorf("the cancelled build did not clean up: %v", rec.list())
 	}
 }

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"slices"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -229,11 +230,7 @@ func TestFailFastCancelsSiblings(t *testing.T) {
 	if s := sum.Result("later").Status; s != event.Skipped {
 		t.Errorf("later: %s, want skipped", s)
 	}
-	found := false
-	for _, e := range rec.list() {
-		found = found || e == "slow clean work failed=true"
-	}
-	if !found {
+	if !slices.Contains(rec.list(), "slow clean work failed=true") {
 		t.Errorf("the cancelled build did not clean up: %v", rec.list())
 	}
 }

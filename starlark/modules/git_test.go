@@ -85,10 +85,7 @@ func TestAMovedBranchDoesNotChangeALockedBuild(t *testing.T) {
 // TestATamperedCacheEntryIsFetchedAgain: a cached tree changed on disk no
 // longer hashes to the lock's hash; it is made again from the repository.
 func TestATamperedCacheEntryIsFetchedAgain(t *testing.T) {
-	r := newRepo(t)
-	r.Commit(map[string]string{"lib.star": "v = 'genuine'\n"})
-	r.Tag("v1")
-	root := workspace(t, fmt.Sprintf("dep(\"lib\", git = %q, ref = \"v1\")\n", r.Bare))
+	_, root := libAtV1(t, "v = 'genuine'\n")
 	cache := t.TempDir()
 	g := mustResolve(t, root, cache, Options{})
 	testkit.WriteFile(t, filepath.Join(g.Modules["lib"].Dir, "lib.star"), "v = 'evil'\n")
@@ -114,10 +111,7 @@ func TestATamperedCacheEntryIsFetchedAgain(t *testing.T) {
 // the content the lock names (history rewritten, or the lock edited),
 // nothing loads.
 func TestALockHashMismatchIsRefused(t *testing.T) {
-	r := newRepo(t)
-	r.Commit(map[string]string{"lib.star": "v = 1\n"})
-	r.Tag("v1")
-	root := workspace(t, fmt.Sprintf("dep(\"lib\", git = %q, ref = \"v1\")\n", r.Bare))
+	r, root := libAtV1(t, "v = 1\n")
 	mustResolve(t, root, t.TempDir(), Options{})
 	lock, _ := ReadLock(root)
 	good := lock.Modules[0].Hash

@@ -2,6 +2,7 @@ package modules
 
 import (
 	"context"
+	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
@@ -18,6 +19,16 @@ func newRepo(t *testing.T) *modtest.Repo { return modtest.NewRepo(t) }
 func workspace(t *testing.T, mod string) string {
 	t.Helper()
 	return testkit.Workspace(t, map[string]string{"imgbuild.mod": mod})
+}
+
+// libAtV1 makes a repository whose lib.star (src) is tagged v1, and a
+// workspace with the dependency lib on it at v1.
+func libAtV1(t *testing.T, src string) (r *modtest.Repo, root string) {
+	t.Helper()
+	r = newRepo(t)
+	r.Commit(map[string]string{"lib.star": src})
+	r.Tag("v1")
+	return r, workspace(t, fmt.Sprintf("dep(\"lib\", git = %q, ref = \"v1\")\n", r.Bare))
 }
 
 // resolve resolves root's modules with a cache of the test's own.

@@ -83,6 +83,17 @@ func (c *client) ssh(stdin string, args ...string) (string, int) {
 	return string(out), status
 }
 
+// refused runs a command with ssh (given what, a credential made wrong)
+// and fails the test unless ssh gives up with status 255 and want in its
+// output.
+func (c *client) refused(what, want string) {
+	c.t.Helper()
+	out, status := c.ssh("", "echo in")
+	if status != 255 || !strings.Contains(out, want) {
+		c.t.Errorf("%s: status %d, output %q", what, status, out)
+	}
+}
+
 // sftp runs a batch of sftp commands and returns the output; it fails the
 // test when sftp does.
 func (c *client) sftp(batch string) string {
@@ -154,10 +165,7 @@ func TestOnlyTheOneTimeKeyLogsIn(t *testing.T) {
 	_, other, _ := ed25519.GenerateKey(rand.Reader)
 	block, _ := gossh.MarshalPrivateKey(other, "")
 	must(t, os.WriteFile(c.key, pem.EncodeToMemory(block), 0o600))
-	out, status := c.ssh("", "echo in")
-	if status != 255 || !strings.Contains(out, "Permission denied (publickey)") {
-		t.Errorf("another key: status %d, output %q", status, out)
-	}
+	c.refused("another key", "Permission denied (publickey)")
 }
 
 func TestTheClientVerifiesTheAdaptersHostKey(t *testing.T) {
@@ -167,10 +175,7 @@ func TestTheClientVerifiesTheAdaptersHostKey(t *testing.T) {
 	k, _ := gossh.NewPublicKey(pub)
 	line := strings.Fields(c.a.KnownHostsLine())[0] + " " + string(bytes.TrimSpace(gossh.MarshalAuthorizedKey(k)))
 	must(t, os.WriteFile(c.known, []byte(line+"\n"), 0o600))
-	out, status := c.ssh("", "echo in")
-	if status != 255 || !strings.Contains(out, "REMOTE HOST IDENTIFICATION HAS CHANGED") {
-		t.Errorf("a wrong known_hosts key: status %d, output %q", status, out)
-	}
+	c.refused("a wrong known_hosts key", "REMOTE HOST IDENTIFICATION HAS CHANGED")
 }
 
 func TestSFTPMovesFilesAndChangesThem(t *testing.T) {

@@ -191,8 +191,17 @@ func TestCompareWithOpenSSH(t *testing.T) {
 	}
 	sftpPut := func(src, dst string) error { return sftpBatch(fmt.Sprintf("put %s %s", src, dst)) }
 	sftpGet := func(src, dst string) error { return sftpBatch(fmt.Sprintf("get %s %s", src, dst)) }
-	connect := func() (*ssh.Communicator, error) {
-		return ssh.Connect(context.Background(), ssh.Config{Options: opts})
+	// connected is a contender that connects, does use's work and closes
+	// the connection.
+	connected := func(use func(c *ssh.Communicator) error) func() error {
+		return func() error {
+			c, err := ssh.Connect(context.Background(), ssh.Config{Options: opts})
+			if err != nil {
+				return err
+			}
+			defer c.Close()
+			return use(c)
+		}
 	}
 
 	fmt.Printf("%s on %s, cipher %s, kex %s, ed25519 keys; %d cores shared with other work\n",
@@ -203,15 +212,10 @@ func TestCompareWithOpenSSH(t *testing.T) {
 	// Connect and run true.
 	if want("connect") {
 		tb.add("connect + true", measure(t, srv, 20,
-			contender{"imgbuild", func() error {
-				c, err := connect()
-				if err != nil {
-					return err
-				}
-				defer c.Close()
-				_, err = c.Run(ctx, &engine.Command{Command: "true"})
+			contender{"imgbuild", connected(func(c *ssh.Communicator) error {
+				_, err := c.Run(ctx, &engine.Command{Command: "true"})
 				return err
-			}},
+			})},
 			contender{"ssh host true", func() error { return sshCmd("true") }},
 		), 0)
 	}
@@ -225,19 +229,14 @@ func TestCompareWithOpenSSH(t *testing.T) {
 		dst := filepath.Join(dir, "uploaded.bin")
 		check := checkSize(dst, size, "uploaded")
 		tb.add(fmt.Sprintf("upload %d MiB", mib), measure(t, srv, reps,
-			contender{"imgbuild", func() error {
-				c, err := connect()
-				if err != nil {
-					return err
-				}
-				defer c.Close()
+			contender{"imgbuild", connected(func(c *ssh.Communicator) error {
 				f, err := os.Open(big)
 				if err != nil {
 					return err
 				}
 				defer f.Close()
 				return check(c.Upload(ctx, dst, f, engine.Transfer{Size: size, Mode: 0o644}))
-			}},
+			})},
 			contender{"sftp -b (put)", func() error { return check(sftpPut(big, dst)) }},
 			contender{"scp (SFTP protocol)", func() error { return check(scpCmd()(big, dst)) }},
 			contender{"scp -O (legacy protocol)", func() error { return check(scpCmd("-O")(big, dst)) }},
@@ -253,12 +252,7 @@ func TestCompareWithOpenSSH(t *testing.T) {
 		dst := filepath.Join(dir, "downloaded.bin")
 		check := checkSize(dst, size, "downloaded")
 		tb.add(fmt.Sprintf("download %d MiB", mib), measure(t, srv, reps,
-			contender{"imgbuild", func() error {
-				c, err := connect()
-				if err != nil {
-					return err
-				}
-				defer c.Close()
+			contender{"imgbuild", connected(func(c *ssh.Communicator) error {
 				f, err := os.Create(dst)
 				if err != nil {
 					return err
@@ -268,7 +262,7 @@ func TestCompareWithOpenSSH(t *testing.T) {
 					err = cerr
 				}
 				return check(err)
-			}},
+			})},
 			contender{"sftp -b (get)", func() error { return check(sftpGet(big, dst)) }},
 			contender{"scp (SFTP protocol)", func() error { return check(scpFrom()(big, dst)) }},
 			contender{"scp -O (legacy protocol)", func() error { return check(scpFrom("-O")(big, dst)) }},
@@ -297,14 +291,9 @@ func TestCompareWithOpenSSH(t *testing.T) {
 			return os.RemoveAll(treeDst)
 		}
 		tb.add(fmt.Sprintf("upload a tree of %d files", files), measure(t, srv, 5,
-			contender{"imgbuild", func() error {
-				c, err := connect()
-				if err != nil {
-					return err
-				}
-				defer c.Close()
+			contender{"imgbuild", connected(func(c *ssh.Communicator) error {
 				return checkTree(c.UploadDir(ctx, treeDst, tree, engine.Transfer{}))
-			}},
+			})},
 			contender{"scp -r", func() error { return checkTree(scpCmd("-r")(tree, treeDst)) }},
 			contender{"scp -O -r", func() error { return checkTree(scpCmd("-O", "-r")(tree, treeDst)) }},
 		), treeBytes)
@@ -322,12 +311,7 @@ func TestCompareWithOpenSSH(t *testing.T) {
 			seq++
 			return filepath.Join(dir, fmt.Sprintf("build-%d.bin", seq))
 		}
-		ours := func() error {
-			c, err := connect()
-			if err != nil {
-				return err
-			}
-			defer c.Close()
+		ours := connected(func(c *ssh.Communicator) error {
 			if _, err := c.Run(ctx, &engine.Command{Command: "echo hello", Stdout: io.Discard}); err != nil {
 				return err
 			}
@@ -339,7 +323,7 @@ func TestCompareWithOpenSSH(t *testing.T) {
 			d := nextDst()
 			defer os.Remove(d)
 			return c.Upload(ctx, d, f, engine.Transfer{Size: 10 << 20})
-		}
+		})
 		theirs := func() error {
 			if err := sshCmd("echo", "hello"); err != nil {
 				return err
