@@ -7,18 +7,15 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/imgbuild/imgbuild/drivers/all"
+	"github.com/imgbuild/imgbuild/drivers/all/alltest"
 	"github.com/imgbuild/imgbuild/engine"
 	"github.com/imgbuild/imgbuild/engine/event"
 	"github.com/imgbuild/imgbuild/engine/testkit"
 	"github.com/imgbuild/imgbuild/starlark/description"
 )
 
-func registry() *engine.Registry {
-	r := engine.NewRegistry()
-	all.Register(r)
-	return r
-}
+// registry has every built-in driver.
+var registry = alltest.Registry
 
 func load(t *testing.T, src string) (*description.Description, error) {
 	t.Helper()

@@ -2,7 +2,6 @@ package qemu_test
 
 import (
 	"context"
-	"os"
 	"os/exec"
 	"path/filepath"
 	"sort"
@@ -10,21 +9,17 @@ import (
 	"testing"
 	"time"
 
-	"github.com/imgbuild/imgbuild/drivers/all"
+	"github.com/imgbuild/imgbuild/drivers/all/alltest"
 	"github.com/imgbuild/imgbuild/drivers/chroot/chroottest"
 	"github.com/imgbuild/imgbuild/drivers/qemu/qemutest"
 	"github.com/imgbuild/imgbuild/engine"
 	"github.com/imgbuild/imgbuild/engine/event"
-	"github.com/imgbuild/imgbuild/engine/step"
 	"github.com/imgbuild/imgbuild/engine/testkit"
 	"github.com/imgbuild/imgbuild/starlark/description"
 )
 
-func registry() *engine.Registry {
-	r := engine.NewRegistry()
-	all.Register(r)
-	return r
-}
+// registry has every built-in driver.
+var registry = alltest.Registry
 
 // tinyWorkspace makes a workspace holding the tiny guest (in tiny/) and
 // the description src.
@@ -66,11 +61,10 @@ func tinyQemu(settings map[string]string) string {
 	return b.String()
 }
 
+// result is a run of a description in the workspace dir.
 type result struct {
-	sum    *engine.Summary
-	events *testkit.Recorder
-	temp   string
-	dir    string
+	*alltest.Result
+	dir string
 }
 
 func runIn(t *testing.T, ctx context.Context, dir string, on func(event.Event)) *result {
@@ -90,46 +84,28 @@ func load(t *testing.T, dir string) *description.Description {
 // runLoaded runs an evaluated description with a TempDir of its own.
 func runLoaded(t *testing.T, ctx context.Context, d *description.Description, on func(event.Event)) *result {
 	t.Helper()
-	dir := d.Root
 	ev := &testkit.Recorder{}
 	ev.OnEvent(on)
-	temp := t.TempDir()
-	sum := engine.Run(ctx, d.Graph, registry(), event.NewBus(ev), engine.RunOptions{
-		Workspace: d.Root, TempDir: temp, Tracker: step.NewTracker(), CleanupTimeout: time.Minute,
-	})
-	return &result{sum: sum, events: ev, temp: temp, dir: dir}
+	return &result{Result: alltest.Run(t, ctx, d, ev, time.Minute), dir: d.Root}
 }
 
 func (r *result) ok(t *testing.T, name string) *engine.Artifact {
 	t.Helper()
-	res := r.sum.Result(name)
+	res := r.Sum.Result(name)
 	if res.Err != nil {
-		t.Fatalf("build %s failed: %v\n%s", name, res.Err, r.events.Log())
+		t.Fatalf("build %s failed: %v\n%s", name, res.Err, r.Rec.Log())
 	}
 	return res.Artifact
-}
-
-func (r *result) failed(t *testing.T, name string) string {
-	t.Helper()
-	res := r.sum.Result(name)
-	if res.Err == nil {
-		t.Fatalf("build %s succeeded; want an error\n%s", name, r.events.Log())
-	}
-	return res.Err.Error()
 }
 
 // leftovers counts what a run left: its scratch directories, QEMU
 // processes of its builds, partial outputs.
 func (r *result) leftovers() []string {
-	var out []string
-	entries, _ := os.ReadDir(r.temp)
-	for _, e := range entries {
-		out = append(out, "temp "+e.Name())
-	}
-	// This run's machines only: their scratch directories are in r.temp
+	out := r.TempLeft()
+	// This run's machines only: their scratch directories are in r.Temp
 	// (other test runs on the machine have QEMUs of their own). They may
 	// take a moment to go.
-	mine := r.temp + string(filepath.Separator)
+	mine := r.Temp + string(filepath.Separator)
 	testkit.Poll(testkit.WaitTimeout, func() bool { return len(chroottest.ProcessesNamed(mine)) == 0 })
 	for _, p := range chroottest.ProcessesNamed(mine) {
 		out = append(out, "process "+p)

@@ -26,22 +26,22 @@ func TestTestsBootTheNewDiskAndAPassPublishesIt(t *testing.T) {
 	}))
 	r := runIn(t, context.Background(), dir, nil)
 	r.ok(t, "tiny")
-	steps := strings.Join(r.events.Steps("tiny"), ", ")
+	steps := strings.Join(r.Rec.Steps("tiny"), ", ")
 	for _, want := range []string{"convert, test, test machine: inspect new disk, test machine: create overlay, test machine: make SSH key, test machine: start machine, test machine: wait for SSH, run tests, place outputs"} {
 		if !strings.Contains(steps, want) {
 			t.Errorf("steps %s, want them to hold %s", steps, want)
 		}
 	}
 	var passed []string
-	for _, e := range r.events.Of(event.TestFinished) {
+	for _, e := range r.Rec.Of(event.TestFinished) {
 		if e.Status == event.Passed {
 			passed = append(passed, e.Message)
 		}
 	}
 	if len(passed) != 2 {
-		t.Errorf("passed tests: %v\n%s", passed, r.events.Log())
+		t.Errorf("passed tests: %v\n%s", passed, r.Rec.Log())
 	}
-	res := r.sum.Result("tiny")
+	res := r.Sum.Result("tiny")
 	if res.Report == nil || len(res.Report.Tests) != 2 || res.Report.Tests[0].Output[len(res.Report.Tests[0].Output)-1] != "found it" {
 		t.Errorf("report: %+v", res.Report)
 	}
@@ -57,11 +57,11 @@ func TestAFailedTestOfTheNewDiskLeavesNoOutput(t *testing.T) {
 		"tests": `[shell(name = "a file that is not there", inline = ["echo looking for /mnt/missing", "test -e /mnt/missing"])]`,
 	}))
 	r := runIn(t, context.Background(), dir, nil)
-	msg := r.failed(t, "tiny")
+	msg := r.Err(t, "tiny")
 	if !strings.Contains(msg, `test "a file that is not there": `) || !strings.Contains(msg, "exited with status 1") {
 		t.Errorf("error: %s", msg)
 	}
-	finished := r.events.Of(event.TestFinished)
+	finished := r.Rec.Of(event.TestFinished)
 	if len(finished) != 1 || finished[0].Status != event.Failed || len(finished[0].Items) == 0 || finished[0].Items[0] != "looking for /mnt/missing" {
 		t.Errorf("test events: %+v", finished)
 	}

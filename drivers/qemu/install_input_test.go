@@ -60,14 +60,10 @@ func TestBadInstallInputsAreNamed(t *testing.T) {
 				tc.prepare(dir)
 			}
 			r := runLoaded(t, context.Background(), d, nil)
-			msg := r.failed(t, "tiny")
-			for _, w := range tc.want {
-				if !strings.Contains(msg, w) {
-					t.Errorf("the error lacks %q:\n%s", w, msg)
-				}
-			}
-			if strings.Contains(r.events.Log(), "qemu started") {
-				t.Errorf("a machine started:\n%s", r.events.Log())
+			msg := r.Err(t, "tiny")
+			testkit.WantIn(t, "the error", msg, tc.want...)
+			if strings.Contains(r.Rec.Log(), "qemu started") {
+				t.Errorf("a machine started:\n%s", r.Rec.Log())
 			}
 		})
 	}

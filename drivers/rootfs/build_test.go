@@ -55,11 +55,11 @@ func TestBuildEndToEnd(t *testing.T) {
 	dir := testkit.Workspace(t, map[string]string{"images.star": strings.ReplaceAll(e2eDescription, "%CACHE%", sharedCache(t))})
 	start := time.Now()
 	r := runDescription(t, context.Background(), dir, "images.star", nil)
-	res := r.sum.Result("base")
+	res := r.Sum.Result("base")
 	if res.Err != nil {
-		t.Fatalf("build failed: %v\n%s", res.Err, r.events.Log())
+		t.Fatalf("build failed: %v\n%s", res.Err, r.Rec.Log())
 	}
-	t.Logf("built in %s; steps: %s", time.Since(start).Round(time.Second), strings.Join(r.events.StepTimes(), ", "))
+	t.Logf("built in %s; steps: %s", time.Since(start).Round(time.Second), strings.Join(r.Rec.StepTimes(), ", "))
 	art := res.Artifact
 	want := map[string]string{
 		"disk": "output/base/base.qcow2", "format": "qcow2", "tar": "output/base/base.tar",
@@ -80,8 +80,8 @@ func TestBuildEndToEnd(t *testing.T) {
 	if p := chroottest.ProcessesNamed("sleep 1009"); len(p) > 0 {
 		t.Errorf("the provisioner's daemon survived: %v", p)
 	}
-	if !strings.Contains(r.events.Log(), "daemon started") {
-		t.Errorf("the provisioner's output was not streamed:\n%s", r.events.Log())
+	if !strings.Contains(r.Rec.Log(), "daemon started") {
+		t.Errorf("the provisioner's output was not streamed:\n%s", r.Rec.Log())
 	}
 
 	// The tar: the provisioners' files, the generalized identity, times
@@ -142,7 +142,7 @@ func TestBuildEndToEnd(t *testing.T) {
 		t.Fatal(err)
 	}
 	r = runDescription(t, context.Background(), dir, "images.star", nil)
-	msg := r.buildErr(t, "base")
+	msg := r.Err(t, "base")
 	if !strings.Contains(msg, "check output directory: output/base holds output/base/notes.txt, which imgbuild did not make: move it away or choose another output_directory (force replaces only what imgbuild made)") {
 		t.Errorf("second run: %s", msg)
 	}
@@ -196,9 +196,9 @@ rootfs(name = "base", package_cache = "` + sharedCache(t) + `", formats = ["tar"
 					cancel()
 				}
 			})
-			res := r.sum.Result("base")
+			res := r.Sum.Result("base")
 			if res.Status != event.Cancelled {
-				t.Fatalf("status %s (%v)\n%s", res.Status, res.Err, r.events.Log())
+				t.Fatalf("status %s (%v)\n%s", res.Status, res.Err, r.Rec.Log())
 			}
 			left := r.leftovers()
 			left = append(left, chroottest.ProcessesNamed("sleep 101")...)
@@ -206,7 +206,7 @@ rootfs(name = "base", package_cache = "` + sharedCache(t) + `", formats = ["tar"
 			// may be running their own), and whatever still runs in its
 			// tree.
 			for _, p := range chroottest.ProcessesNamed("/usr/sbin/debootstrap") {
-				if strings.Contains(p, r.temp) || strings.Contains(p, dir) { // its tree is in the run's TempDir
+				if strings.Contains(p, r.Temp) || strings.Contains(p, dir) { // its tree is in the run's TempDir
 					left = append(left, p)
 				}
 			}

@@ -49,22 +49,22 @@ func checkpointBuild(t *testing.T, dir, provision, packages string) (*result, ti
 	desc := strings.NewReplacer("%CACHE%", sharedCache(t), "%PROVISION%", provision, "%PACKAGES%", packages).Replace(checkpointDescription)
 	testkit.WriteFile(t, filepath.Join(dir, "images.star"), desc)
 	r := runDescription(t, context.Background(), dir, "images.star", nil)
-	res := r.sum.Result("base")
+	res := r.Sum.Result("base")
 	if res.Err != nil {
-		t.Fatalf("build failed: %v\n%s", res.Err, r.events.Log())
+		t.Fatalf("build failed: %v\n%s", res.Err, r.Rec.Log())
 	}
 	var took time.Duration
-	for _, e := range r.events.Of(event.StepFinished) {
+	for _, e := range r.Rec.Of(event.StepFinished) {
 		if e.Step == "debootstrap" {
 			took = e.Elapsed
 		}
 	}
-	t.Logf("steps: %s", strings.Join(r.events.StepTimes(), ", "))
+	t.Logf("steps: %s", strings.Join(r.Rec.StepTimes(), ", "))
 	return r, took
 }
 
 func messages(r *result) string {
-	return strings.Join(r.events.Messages(event.Message, event.Warning), "\n")
+	return strings.Join(r.Rec.Messages(event.Message, event.Warning), "\n")
 }
 
 func ranDebootstrap(r *result) bool {
@@ -122,7 +122,7 @@ func TestADebootstrapCheckpointIsReusedUntilTheBaseChanges(t *testing.T) {
 	// A damaged checkpoint is found, discarded and made again.
 	testkit.WriteFile(t, filepath.Join(cacheDir, first.ID, "tree/etc/debian_version"), "evil\n")
 	damaged, _ := checkpointBuild(t, dir, "echo two > /etc/two", "")
-	warns := strings.Join(damaged.events.Messages(event.Warning), "\n")
+	warns := strings.Join(damaged.Rec.Messages(event.Warning), "\n")
 	if want := "debootstrap: not using the checkpoint: checkpoint is damaged: the tree of checkpoint " + first.ID + " hashes to sha256:"; !strings.Contains(warns, want) {
 		t.Errorf("warnings:\n%s\nwant %q", warns, want)
 	}

@@ -4,34 +4,23 @@ import (
 	"context"
 	"net"
 	"net/http"
-	"os"
 	"path/filepath"
 	"testing"
 	"time"
 
-	"github.com/imgbuild/imgbuild/drivers/all"
+	"github.com/imgbuild/imgbuild/drivers/all/alltest"
 	"github.com/imgbuild/imgbuild/drivers/chroot/chroottest"
 	"github.com/imgbuild/imgbuild/drivers/rootfs"
-	"github.com/imgbuild/imgbuild/engine"
 	"github.com/imgbuild/imgbuild/engine/event"
-	"github.com/imgbuild/imgbuild/engine/step"
 	"github.com/imgbuild/imgbuild/engine/testkit"
 	"github.com/imgbuild/imgbuild/starlark/description"
 )
 
-// registry has the built-in drivers and rootfs().
-func registry() *engine.Registry {
-	r := engine.NewRegistry()
-	all.Register(r)
-	return r
-}
+// registry has every built-in driver.
+var registry = alltest.Registry
 
 // result is a run of a description.
-type result struct {
-	sum    *engine.Summary
-	events *testkit.Recorder
-	temp   string // the run's TempDir
-}
+type result struct{ *alltest.Result }
 
 // runDescription evaluates and runs file in its workspace, with a TempDir
 // of its own so that leftovers can be counted.
@@ -43,37 +32,15 @@ func runDescription(t *testing.T, ctx context.Context, dir, file string, on func
 	}
 	ev := &testkit.Recorder{}
 	ev.OnEvent(on)
-	temp := t.TempDir()
-	sum := engine.Run(ctx, d.Graph, registry(), event.NewBus(ev), engine.RunOptions{
-		Workspace: d.Root, TempDir: temp, Tracker: step.NewTracker(), CleanupTimeout: 2 * time.Minute,
-	})
-	return &result{sum: sum, events: ev, temp: temp}
-}
-
-// buildErr returns the error of the named build, failing when it
-// succeeded.
-func (r *result) buildErr(t *testing.T, name string) string {
-	t.Helper()
-	res := r.sum.Result(name)
-	if res == nil {
-		t.Fatalf("no build %q", name)
-	}
-	if res.Err == nil {
-		t.Fatalf("build %q succeeded; want an error\n%s", name, r.events.Log())
-	}
-	return res.Err.Error()
+	return &result{alltest.Run(t, ctx, d, ev, 2*time.Minute)}
 }
 
 // leftovers lists what a run left in its TempDir, processes in trees and
 // mounts.
 func (r *result) leftovers() []string {
-	var out []string
-	entries, _ := os.ReadDir(r.temp)
-	for _, e := range entries {
-		out = append(out, "temp "+e.Name())
-	}
-	out = append(out, chroottest.ProcessesIn(r.temp)...)
-	for _, m := range chroottest.MountsUnder(r.temp) {
+	out := r.TempLeft()
+	out = append(out, chroottest.ProcessesIn(r.Temp)...)
+	for _, m := range chroottest.MountsUnder(r.Temp) {
 		out = append(out, "mount "+m)
 	}
 	return out

@@ -43,21 +43,21 @@ func TestTestsRunInAChrootOfTheTreeAndLeaveTheImageAlone(t *testing.T) {
         shell(name = "a test that writes", inline = ["echo scribble > /etc/scribble", "test ! -e /usr/sbin/policy-rc.d.imgbuild-none"]),
     ]`)
 	r := runDescription(t, context.Background(), dir, "images.star", nil)
-	if err := r.sum.Result("tested").Err; err != nil {
-		t.Fatalf("build failed: %v\n%s", err, r.events.Log())
+	if err := r.Sum.Result("tested").Err; err != nil {
+		t.Fatalf("build failed: %v\n%s", err, r.Rec.Log())
 	}
-	steps := strings.Join(r.events.Steps("tested"), ", ")
+	steps := strings.Join(r.Rec.Steps("tested"), ", ")
 	if !strings.HasSuffix(steps, "generalize, test, test machine: chroot of the tree, run tests, images, post-processor: manifest") {
 		t.Errorf("steps %s", steps)
 	}
 	var passed int
-	for _, e := range r.events.Of(event.TestFinished) {
+	for _, e := range r.Rec.Of(event.TestFinished) {
 		if e.Status == event.Passed {
 			passed++
 		}
 	}
 	if passed != 2 {
-		t.Errorf("%d tests passed, want 2\n%s", passed, r.events.Log())
+		t.Errorf("%d tests passed, want 2\n%s", passed, r.Rec.Log())
 	}
 	files := tarFiles(t, filepath.Join(dir, "output/tested/tested.tar"))
 	if files["./etc/role"] != "web\n" {
@@ -117,7 +117,7 @@ func TestAFailedTestOfTheTreeMakesNoImage(t *testing.T) {
 	requireDebootstrap(t)
 	dir := testedTree(t, `[shell(name = "nginx is installed", inline = ["echo looking for nginx", "test -x /usr/sbin/nginx"])]`)
 	r := runDescription(t, context.Background(), dir, "images.star", nil)
-	msg := r.buildErr(t, "tested")
+	msg := r.Err(t, "tested")
 	if !strings.Contains(msg, `test "nginx is installed": `) || !strings.Contains(msg, "exited with status 1") {
 		t.Errorf("error: %s", msg)
 	}

@@ -60,7 +60,7 @@ func TestAnUnknownSuiteIsNamedWithASuggestion(t *testing.T) {
 	testkit.RequireRoot(t)
 	mirror := requireMirror(t)
 	r := runBuild(t, `rootfs(name = "base", suite = "bookwrom", formats = ["tar"], package_cache = "none")`)
-	got := r.buildErr(t, "base")
+	got := r.Err(t, "base")
 	want := `check mirror: unknown suite "bookwrom": the mirror ` + mirror + ` has no ` + mirror + `/dists/bookwrom/Release (404 Not Found); did you mean "bookworm"?`
 	if !strings.Contains(got, want) {
 		t.Errorf("got  %s\nwant %s", got, want)
@@ -72,7 +72,7 @@ func TestAnUnreachableMirrorIsNamedWithTheURLThatFailed(t *testing.T) {
 	testkit.RequireRoot(t)
 	addr := closedPort(t)
 	r := runBuild(t, `rootfs(name = "base", mirror = "http://`+addr+`/debian", formats = ["tar"], package_cache = "none")`)
-	got := r.buildErr(t, "base")
+	got := r.Err(t, "base")
 	want := "check mirror: cannot reach the mirror http://" + addr + "/debian: fetching http://" + addr + "/debian/dists/bookworm/Release failed: dial tcp " + addr + ": connect: connection refused; check the mirror keyword (or this machine's apt sources, which give the default) and the network"
 	if !strings.Contains(got, want) {
 		t.Errorf("got  %s\nwant %s", got, want)
@@ -84,7 +84,7 @@ func TestMissingToolsAreNamedWithTheirPackage(t *testing.T) {
 	testkit.RequireRoot(t)
 	t.Setenv("PATH", t.TempDir())
 	r := runBuild(t, `rootfs(name = "base", formats = ["tar", "qcow2"])`)
-	got := r.buildErr(t, "base")
+	got := r.Err(t, "base")
 	want := "rootfs() needs debootstrap, mkfs.ext4 and qemu-img, which are not installed: apt-get install debootstrap e2fsprogs qemu-utils"
 	if !strings.Contains(got, want) {
 		t.Errorf("got  %s\nwant %s", got, want)
@@ -110,12 +110,8 @@ func TestNotRootIsAClearErrorBeforeAnythingStarts(t *testing.T) {
 		}
 		return
 	}
-	testkit.RequireRoot(t)
-	out := testkit.RunAsNobody(t, "^TestNotRootIsAClearErrorBeforeAnythingStarts$", "ROOTFS_TEST_AS_NOBODY=1")
-	want := "ERR: rootfs() needs root (it mounts file systems and changes root in private namespaces), but imgbuild runs as uid 65534: run it as root, for example with sudo"
-	if !strings.Contains(out, want) {
-		t.Errorf("as nobody:\n%s\nwant %q", out, want)
-	}
+	out := testkit.WantAsNobody(t, "^TestNotRootIsAClearErrorBeforeAnythingStarts$", "ROOTFS_TEST_AS_NOBODY=1",
+		"ERR: rootfs() needs root (it mounts file systems and changes root in private namespaces), but imgbuild runs as uid 65534: run it as root, for example with sudo")
 	if strings.Contains(out, "STEP:") {
 		t.Errorf("steps ran without root:\n%s", out)
 	}

@@ -3,7 +3,8 @@
 // and listing trees, reading tar archives, a driver made from a call's
 // settings, a free port for a counterpart, a buffer safe to read while a
 // command writes it, a way to run a test as an unprivileged user, the
-// processes below one, and waiting on a condition.
+// processes below one, waiting on a condition, and checking output
+// against wanted parts or a golden file.
 //
 // The rule for a test whose tool or counterpart is missing: on a
 // developer's machine it skips with a message saying what to install; when
@@ -24,8 +25,9 @@
 // Recorder.Bus, Recorder.OnEvent, Events, Of, Steps, StepTimes, Messages,
 // Lines, Log, JSON, FailedTest); Buffer; Workspace, WriteFile; CopyTree,
 // FilesUnder, ReadTar, ReadTarFile, TarEntries, TarEntry; Settings,
-// Decode, New; FreePort; RunAsNobody; Descendants, Alive, WaitForPIDFile,
-// WaitGone; Eventually, EventuallyWithin, Poll, Receive, WaitTimeout.
+// Decode, New; FreePort; RunAsNobody, WantAsNobody; Descendants, Alive,
+// WaitForPIDFile, WaitGone; Eventually, EventuallyWithin, Poll, Receive,
+// WaitTimeout; WantIn, Golden.
 //
 // testkit belongs to the engine layer: it knows no Starlark and no
 // platform. Harnesses of one driver's counterpart stay with that driver

@@ -4,6 +4,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strings"
 	"syscall"
 	"testing"
 )
@@ -43,4 +44,16 @@ func RunAsNobody(t testing.TB, pattern string, env ...string) string {
 	cmd.SysProcAttr = &syscall.SysProcAttr{Credential: &syscall.Credential{Uid: Nobody, Gid: Nobody}}
 	out, _ := cmd.CombinedOutput()
 	return string(out)
+}
+
+// WantAsNobody runs the tests of this test binary that match pattern as
+// nobody ([RunAsNobody], with env) and fails the test unless their output
+// holds want, what a user without root is told. It returns the output.
+func WantAsNobody(t testing.TB, pattern, env, want string) string {
+	t.Helper()
+	out := RunAsNobody(t, pattern, env)
+	if !strings.Contains(out, want) {
+		t.Errorf("as nobody:\n%s\nwant %q", out, want)
+	}
+	return out
 }

@@ -15,22 +15,15 @@ import (
 	"testing"
 	"time"
 
-	"github.com/imgbuild/imgbuild/drivers/all"
+	"github.com/imgbuild/imgbuild/drivers/all/alltest"
 	"github.com/imgbuild/imgbuild/drivers/rootfs"
 	"github.com/imgbuild/imgbuild/drivers/ssh/sshtest"
-	"github.com/imgbuild/imgbuild/engine"
-	"github.com/imgbuild/imgbuild/engine/event"
-	"github.com/imgbuild/imgbuild/engine/step"
 	"github.com/imgbuild/imgbuild/engine/testkit"
 	"github.com/imgbuild/imgbuild/starlark/description"
 )
 
-// Registry returns a registry with every built-in driver.
-func Registry() *engine.Registry {
-	r := engine.NewRegistry()
-	all.Register(r)
-	return r
-}
+// Registry returns a registry with every built-in driver (alltest's).
+var Registry = alltest.Registry
 
 // Workspace makes a workspace holding a copy of the directory testdata
 // and images.star.
@@ -81,14 +74,9 @@ func RequireDebootstrap(t testing.TB) {
 	testkit.Require(t, err == nil && resp.StatusCode == 200, "the Debian mirror "+m+" cannot be reached")
 }
 
-// Result is a run of a description.
-type Result struct {
-	Sum *engine.Summary
-	Rec *testkit.Recorder
-	// Temp is the run's TempDir, where the builds' scratch directories
-	// were.
-	Temp string
-}
+// Result is a run of a description (alltest's): its summary, events and
+// scratch area.
+type Result = alltest.Result
 
 // Run evaluates and runs file in its workspace dir, its events going to
 // rec (a new Recorder when nil), secrets redacted as the command line
@@ -102,56 +90,13 @@ func Run(t testing.TB, dir, file string, rec *testkit.Recorder) *Result {
 	return RunLoaded(t, d, rec)
 }
 
-// RunLoaded runs a description Load evaluated, as Run does.
+// RunLoaded runs a description Load evaluated, as Run does, for at most
+// 40 minutes.
 func RunLoaded(t testing.TB, d *description.Description, rec *testkit.Recorder) *Result {
 	t.Helper()
-	if rec == nil {
-		rec = &testkit.Recorder{}
-	}
-	bus := rec.Bus()
-	for _, s := range d.Secrets {
-		bus.AddSecret(s)
-	}
-	temp := t.TempDir()
 	ctx, cancel := context.WithTimeout(context.Background(), 40*time.Minute)
 	defer cancel()
-	sum := engine.Run(ctx, d.Graph, Registry(), bus, engine.RunOptions{
-		Workspace: d.Root, TempDir: temp, Tracker: step.NewTracker(), CleanupTimeout: 2 * time.Minute,
-	})
-	return &Result{Sum: sum, Rec: rec, Temp: temp}
-}
-
-// OK fails the test unless every build succeeded.
-func (r *Result) OK(t testing.TB) {
-	t.Helper()
-	for _, res := range r.Sum.Results {
-		if res.Err != nil {
-			t.Fatalf("build %s failed: %v\n%s", res.Build, res.Err, r.Rec.Log())
-		}
-	}
-}
-
-// Err returns the named build's error, failing the test when it
-// succeeded.
-func (r *Result) Err(t testing.TB, build string) string {
-	t.Helper()
-	res := r.Sum.Result(build)
-	if res == nil {
-		t.Fatalf("no build %q", build)
-	}
-	if res.Err == nil {
-		t.Fatalf("build %q succeeded; want an error\n%s", build, r.Rec.Log())
-	}
-	return res.Err.Error()
-}
-
-// StepTimes lists each finished step with how long it took.
-func (r *Result) StepTimes() string {
-	var out []string
-	for _, e := range r.Rec.Of(event.StepFinished) {
-		out = append(out, e.Build+" "+e.Step+" "+e.Elapsed.Round(100*time.Millisecond).String())
-	}
-	return strings.Join(out, "\n")
+	return alltest.Run(t, ctx, d, rec, 2*time.Minute)
 }
 
 // NullHost is the keywords of a null() build that provisions srv.
@@ -166,15 +111,8 @@ func TestedNull(srv *sshtest.Server, tests string) string {
 	return "null(name = \"machine\", " + NullHost(srv) + ",\n     tests = " + tests + ")\n"
 }
 
-// WantIn fails the test unless s holds every one of wants.
-func WantIn(t testing.TB, what, s string, wants ...string) {
-	t.Helper()
-	for _, w := range wants {
-		if !strings.Contains(s, w) {
-			t.Errorf("%s lacks %q:\n%s", what, w, s)
-		}
-	}
-}
+// WantIn fails the test unless s holds every one of wants (testkit's).
+var WantIn = testkit.WantIn
 
 // ReadFile returns a file's content, failing the test when it cannot.
 func ReadFile(t testing.TB, p string) string {

@@ -2,10 +2,8 @@ package e2e
 
 import (
 	"context"
-	"encoding/json"
 	"fmt"
 	"io/fs"
-	"net/http"
 	"os"
 	"path/filepath"
 	"runtime"
@@ -15,15 +13,13 @@ import (
 	"testing"
 	"time"
 
-	spdxjson "github.com/spdx/tools-golang/json"
-	spdx "github.com/spdx/tools-golang/spdx/v2/v2_3"
-
-	"github.com/imgbuild/imgbuild/drivers/all"
+	"github.com/imgbuild/imgbuild/drivers/all/alltest"
+	"github.com/imgbuild/imgbuild/drivers/cfgtool/cfgtest"
 	"github.com/imgbuild/imgbuild/drivers/chroot/chroottest"
 	"github.com/imgbuild/imgbuild/drivers/post"
+	"github.com/imgbuild/imgbuild/drivers/post/posttest"
 	"github.com/imgbuild/imgbuild/drivers/qemu/qemuimg"
 	"github.com/imgbuild/imgbuild/drivers/qemu/qemutest"
-	"github.com/imgbuild/imgbuild/drivers/rootfs"
 	"github.com/imgbuild/imgbuild/engine"
 	"github.com/imgbuild/imgbuild/engine/event"
 	"github.com/imgbuild/imgbuild/engine/step"
@@ -31,11 +27,8 @@ import (
 	"github.com/imgbuild/imgbuild/starlark/description"
 )
 
-func registry() *engine.Registry {
-	r := engine.NewRegistry()
-	all.Register(r)
-	return r
-}
+// registry has every built-in driver.
+var registry = alltest.Registry
 
 func repoRoot(t *testing.T) string {
 	_, file, _, _ := runtime.Caller(0)
@@ -54,16 +47,11 @@ func copyExamples(t *testing.T, dir string) {
 func requireAll(t *testing.T) {
 	t.Helper()
 	testkit.SkipIfShort(t, "the quickstart takes minutes")
-	testkit.RequireRoot(t)
-	for prog, pkg := range map[string]string{"debootstrap": "debootstrap", "mkfs.ext4": "e2fsprogs", "qemu-img": "qemu-utils", "qemu-system-x86_64": "qemu-system-x86"} {
+	// Its first build is a rootfs() build: root, debootstrap, the mirror.
+	cfgtest.RequireDebootstrap(t)
+	for prog, pkg := range map[string]string{"mkfs.ext4": "e2fsprogs", "qemu-img": "qemu-utils", "qemu-system-x86_64": "qemu-system-x86"} {
 		testkit.RequireProgram(t, prog, pkg)
 	}
-	m := rootfs.HostMirror()
-	resp, err := (&http.Client{Timeout: 10 * time.Second}).Get(m + "/dists/bookworm/Release")
-	if err == nil {
-		resp.Body.Close()
-	}
-	testkit.Require(t, err == nil && resp.StatusCode == 200, "the Debian mirror "+m+" cannot be reached")
 }
 
 // quickstart is the one run of the quickstart the tests share.
@@ -162,24 +150,8 @@ func TestQuickstart(t *testing.T) {
 		t.Errorf("final disk: %+v, %d bytes vs the base's %d", final, ffi.Size(), bfi.Size())
 	}
 	// The manifest has both builds, with sums that match.
-	data, err := os.ReadFile(filepath.Join(dir, "output/manifest.json"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	var m struct {
-		Builds []struct {
-			Name  string `json:"name"`
-			Files []struct {
-				Name   string `json:"name"`
-				SHA256 string `json:"sha256"`
-			} `json:"files"`
-		} `json:"builds"`
-	}
-	if err := json.Unmarshal(data, &m); err != nil {
-		t.Fatal(err)
-	}
 	sums := map[string]string{}
-	for _, b := range m.Builds {
+	for _, b := range posttest.Manifest(t, filepath.Join(dir, "output/manifest.json")) {
 		for _, f := range b.Files {
 			sums[f.Name] = f.SHA256
 		}
@@ -271,11 +243,7 @@ qemu(
 		}
 	}
 	got := strings.Join(out, "\n")
-	for _, want := range []string{"quickstart image, built by imgbuild", "active", "/etc/ssh/ssh_host_ed25519_key", "machine-id made"} {
-		if !strings.Contains(got, want) {
-			t.Errorf("the second boot's output lacks %q:\n%s", want, got)
-		}
-	}
+	testkit.WantIn(t, "the second boot's output", got, "quickstart image, built by imgbuild", "active", "/etc/ssh/ssh_host_ed25519_key", "machine-id made")
 	if p := chroottest.ProcessesNamed("process=imgbuild-again"); len(p) > 0 {
 		t.Errorf("qemu left running: %v", p)
 	}
@@ -300,22 +268,17 @@ func checkQuickstartTestAndPackages(t *testing.T, dir string, rec *testkit.Recor
 	if steps := strings.Join(rec.Steps("quickstart"), ", "); !strings.Contains(steps, "test, ") || !strings.Contains(steps, "run tests") {
 		t.Errorf("the quickstart's steps have no test: %s", steps)
 	}
-	data, err := os.ReadFile(filepath.Join(dir, "output/manifest.json"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	var m struct{ Builds []post.ManifestBuild }
-	if err := json.Unmarshal(data, &m); err != nil {
-		t.Fatal(err)
-	}
+	builds := posttest.Manifest(t, filepath.Join(dir, "output/manifest.json"))
 	var b *post.ManifestBuild
-	for i := range m.Builds {
-		if m.Builds[i].Name == "quickstart" {
-			b = &m.Builds[i]
+	var names []string
+	for i := range builds {
+		names = append(names, builds[i].Name)
+		if builds[i].Name == "quickstart" {
+			b = &builds[i]
 		}
 	}
 	if b == nil {
-		t.Fatalf("the manifest has no quickstart entry:\n%s", data)
+		t.Fatalf("the manifest output/manifest.json has no quickstart entry, only %q:\n%+v", names, builds)
 	}
 	if len(b.Tests) != 1 || b.Tests[0].Name != name || b.Tests[0].Status != string(event.Passed) || !slices.Contains(b.Tests[0].Output, name) {
 		t.Errorf("the manifest's tests: %+v", b.Tests)
@@ -333,17 +296,8 @@ func checkQuickstartTestAndPackages(t *testing.T, dir string, rec *testkit.Recor
 	if b.Fingerprint == "" || len(b.Upstream) != 1 || b.Upstream[0].Build != "quickstart-base" || b.Upstream[0].Driver != "rootfs" {
 		t.Errorf("what the image was built from: %q %+v", b.Fingerprint, b.Upstream)
 	}
-	f, err := os.Open(filepath.Join(dir, b.SBOM))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer f.Close()
-	var doc spdx.Document
-	if err := spdxjson.ReadInto(f, &doc); err != nil {
-		t.Fatalf("%s: %v", b.SBOM, err)
-	}
 	var inSBOM bool
-	for _, p := range doc.Packages {
+	for _, p := range posttest.SBOM(t, filepath.Join(dir, b.SBOM)).Packages {
 		inSBOM = inSBOM || p.PackageName == "nginx" && p.PackageVersion == nginx
 	}
 	if !inSBOM {
