@@ -77,7 +77,7 @@ func (s *Shared) validate(deferred schema.Deferred, groupsKW string, groups []st
 		return schema.Errorf("max_retries", "%d is negative", s.MaxRetries)
 	}
 	if !deferred.Has("host_alias") && !deferred.Has(groupsKW) {
-		return checkNames(s.HostAlias, groups)
+		return checkNames(s.HostAlias, groupsKW, groups)
 	}
 	return nil
 }

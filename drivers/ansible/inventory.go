@@ -100,17 +100,18 @@ func checkEnvVars(kw string, env map[string]string) error {
 	return nil
 }
 
-// checkNames checks the host alias and group names.
-func checkNames(hostAlias string, groups []string) error {
+// checkNames checks the host alias and the group names, which errors name
+// by groupsKW (groups for ansible(), inventory_groups for ansible_local()).
+func checkNames(hostAlias, groupsKW string, groups []string) error {
 	if !hostName.MatchString(hostAlias) {
 		return schema.Errorf("host_alias", "%q is not an inventory host name (letters, digits, _ . : -)", hostAlias)
 	}
 	for _, g := range groups {
 		if !varName.MatchString(g) {
-			return schema.Errorf("groups", "%q is not a valid Ansible group name (letters, digits and _, not starting with a digit)", g)
+			return schema.Errorf(groupsKW, "%q is not a valid Ansible group name (letters, digits and _, not starting with a digit)", g)
 		}
 		if g == "all" || g == "ungrouped" {
-			return schema.Errorf("groups", "%q is a group every host is in already: leave it out", g)
+			return schema.Errorf(groupsKW, "%q is a group every host is in already: leave it out", g)
 		}
 	}
 	return nil
