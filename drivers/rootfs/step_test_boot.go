@@ -24,9 +24,10 @@ const testBootTimeout = 10 * time.Minute
 // (its kernel and initrd booted directly, as qemu() boots rootfs()
 // disks) on a qcow2 overlay in the scratch directory, so nothing the
 // tests do reaches the image. The tests log in as root with a key made
-// for this machine, given to it as a systemd credential on the kernel command line, which systemd
-// writes into root's authorized_keys on the overlay: the image never holds
-// it. An image without a kernel or a disk is tested in a chroot of the
+// for this machine, given to it as the systemd credential
+// ssh.authorized_keys.root through SMBIOS, as qemu() gives the build's key,
+// which systemd-tmpfiles writes into root's authorized_keys on the overlay:
+// the image never holds it. An image without a kernel or a disk is tested in a chroot of the
 // tree instead (chroot, as stepTestTree does). The cleanup closes the
 // connection, stops qemu and removes the overlay.
 type stepTestBoot struct {
@@ -78,9 +79,10 @@ func (s *stepTestBoot) Run(ctx context.Context) error {
 	}
 	spec := &vm.Spec{
 		Name: s.job.Name + "-test", Disk: overlay, Format: "qcow2",
-		Kernel: s.images.kernel, Initrd: s.images.initrd, Append: bootAppend(s.uuid) + " " + keyCredential(key.AuthorizedKey()),
+		Kernel: s.images.kernel, Initrd: s.images.initrd, Append: bootAppend(s.uuid),
 		Memory: 1024, CPUs: 1, Accel: accel.Name, Machine: "q35", GuestPort: 22,
-		Console: vm.ConsolePath(s.dir),
+		Credentials: map[string]string{"ssh.authorized_keys.root": key.AuthorizedKey()},
+		Console:     vm.ConsolePath(s.dir),
 	}
 	if spec.HostPort, err = vm.FreePort(); err != nil {
 		return fmt.Errorf("finding a free port on 127.0.0.1: %w", err)
@@ -124,16 +126,6 @@ func (s *stepTestBoot) Run(ctx context.Context) error {
 // bootAppend is the kernel command line of the image's disk.
 func bootAppend(uuid string) string {
 	return "root=UUID=" + uuid + " ro console=tty0 console=ttyS0,115200n8"
-}
-
-// keyCredential is the kernel command-line argument that gives the test
-// machine authorizedKey as the systemd credential ssh.authorized_keys.root,
-// which systemd-tmpfiles (provision.conf) writes into root's
-// authorized_keys. systemd 252 (Debian 12) takes credentials from the
-// kernel command line and qemu's fw_cfg, not yet from SMBIOS (254); the
-// key is public, so a command line the guest can read is fine.
-func keyCredential(authorizedKey string) string {
-	return `"systemd.set_credential=ssh.authorized_keys.root:` + authorizedKey + `"`
 }
 
 // Communicator implements engine.Connection.
